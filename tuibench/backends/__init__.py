@@ -1,0 +1,35 @@
+"""The registry of libraries. Backend modules are light to import; each imports its library inside."""
+
+import importlib
+
+from tuibench.backends.base import Availability, Backend
+from tuibench.core.errors import UserError
+
+_REGISTRY = {
+    "transformers": "tuibench.backends.hf_transformers:TransformersBackend",
+}
+
+
+def backend_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def backend_class(name: str) -> type[Backend]:
+    if name not in _REGISTRY:
+        raise UserError(f"unknown library '{name}': choose one of {', '.join(_REGISTRY)}")
+    module, _, attr = _REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def require_backend(name: str, scenario: str) -> type[Backend]:
+    """The backend for `name`, or a UserError saying why it cannot run `scenario` here."""
+    backend = backend_class(name)
+    if scenario not in backend.scenarios:
+        raise UserError(f"library '{name}' does not support the {scenario} scenario (it does: {', '.join(sorted(backend.scenarios))})")
+    availability = backend.availability()
+    if not availability.ok:
+        raise UserError(f"library '{name}' is not available here: {availability.reason}")
+    return backend
+
+
+__all__ = ["Availability", "Backend", "backend_class", "backend_names", "require_backend"]

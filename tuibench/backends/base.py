@@ -1,0 +1,68 @@
+"""The one interface every library sits behind, and what a backend gets to run with."""
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+import msgspec
+
+from tuibench.core import events as ev
+from tuibench.core.records import BatchRecord, RequestRecord
+from tuibench.core.spec import RunSpec
+from tuibench.core.workload import RequestSpec
+from tuibench.models.resolve import ModelRef
+
+
+class Availability(msgspec.Struct, frozen=True):
+    ok: bool
+    reason: str = ""  # why not, and what to do, when not ok
+
+
+class RunContext:
+    """Handed to a backend in the child: the run's inputs, its clock, and the event sink."""
+
+    def __init__(self, spec: RunSpec, requests: Sequence[RequestSpec], model: ModelRef, emit: Callable[[ev.Event], None]):
+        self.spec = spec
+        self.requests = requests
+        self.model = model
+        self._emit = emit
+        self._origin = time.perf_counter()
+
+    def clock_s(self, perf_counter_s: float | None = None) -> float:
+        """Seconds on the run's clock for a perf_counter reading (now, by default)."""
+        return (time.perf_counter() if perf_counter_s is None else perf_counter_s) - self._origin
+
+    def emit(self, event: ev.Event) -> None:
+        self._emit(event)
+
+    def phase(self, name: ev.PhaseName, detail: str = "") -> None:
+        self._emit(ev.Phase(t_s=self.clock_s(), name=name, detail=detail))
+
+    def log(self, message: str, level: str = "info") -> None:
+        self._emit(ev.Log(t_s=self.clock_s(), level=level, message=message))
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        self._emit(ev.Progress(t_s=self.clock_s(), phase=phase, done=done, total=total))
+
+    def request_done(self, record: RequestRecord) -> None:
+        self._emit(ev.RequestDone(t_s=self.clock_s(), record=record))
+
+    def batch_done(self, record: BatchRecord) -> None:
+        self._emit(ev.BatchDone(t_s=self.clock_s(), record=record))
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    scenarios: ClassVar[frozenset[str]]  # of "offline", "serving"
+    module_timing: ClassVar[bool] = False
+    requires: ClassVar[str]  # what it needs, in words
+
+    @classmethod
+    @abstractmethod
+    def availability(cls) -> Availability:
+        """Cheap: must not import the library itself (find_spec, a device check at most)."""
+
+    @abstractmethod
+    def run(self, ctx: RunContext) -> None:
+        """Runs the workload in the child process, reporting through `ctx`. Raises on failure."""

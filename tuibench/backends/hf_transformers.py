@@ -1,0 +1,199 @@
+"""HF transformers, offline: static batches through `generate`, left padding, greedy.
+
+Per step timing comes from a stopping criterion that `generate` calls once after every new token:
+it stamps the time and tells each row when it has reached its own target length, so one static
+batch yields per-request TTFT, ITL and E2EL, and the batch's prefill/decode split.
+"""
+
+import importlib.util
+import time
+from collections.abc import Sequence
+
+import msgspec
+
+from tuibench.backends.base import Availability, Backend, RunContext
+from tuibench.backends.prompts import Prompt, materialize
+from tuibench.core.errors import UserError
+from tuibench.core.records import BatchRecord, RequestRecord
+
+WARMUP_OUTPUT_TOKENS = 32  # a warm-up batch exercises prefill and decode; its full length adds nothing
+
+
+class BatchResult(msgspec.Struct, frozen=True):
+    start_s: float  # perf_counter when generate was called
+    step_s: list[float]  # perf_counter after each generated token (step 0 ends the prefill)
+    output_tokens: list[int]  # generated per row
+
+
+def pick_device(torch, requested: str):
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {requested}: no CUDA device is visible to torch here; use --device cpu")
+    return device
+
+
+def pick_dtype(torch, requested: str, device):
+    if requested == "auto":
+        # Measured on a 2-core x86 CPU: float32 decodes 2.1x faster than bfloat16 (no bf16 matmul units).
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if requested not in ("float32", "bfloat16", "float16"):
+        raise UserError(f"--dtype {requested}: choose auto, float32, bfloat16 or float16")
+    return getattr(torch, requested)
+
+
+class StaticBatchEngine:
+    """Runs one static batch through `model.generate` and times every step."""
+
+    def __init__(self, model, pad_token_id: int, eos_token_id: int | None):
+        import torch
+
+        self._torch = torch
+        self.model = model
+        self.device = model.device
+        self.pad_token_id = pad_token_id
+        self.eos_token_id = eos_token_id
+
+    def _criterion(self, targets, step_s: list[float]):
+        from transformers import StoppingCriteria
+
+        torch = self._torch
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else None
+
+        class StepClock(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                # generate() reads the stop flags back to the host right after this call, so a sync here
+                # costs nothing more and makes the stamp the time the token exists.
+                if sync is not None:
+                    sync()
+                step_s.append(time.perf_counter())
+                return targets <= len(step_s)
+
+        return StepClock()
+
+    def generate(self, prompts: Sequence[Prompt], honor_eos: bool = False, max_output_tokens: int | None = None) -> BatchResult:
+        torch = self._torch
+        width = max(len(p.ids) for p in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):  # left padding: every row's last prompt token is aligned
+            input_ids[row, width - len(prompt.ids):] = torch.tensor(prompt.ids)
+            attention_mask[row, width - len(prompt.ids):] = 1
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+        targets_list = [min(p.output_tokens, max_output_tokens or p.output_tokens) for p in prompts]
+        targets = torch.tensor(targets_list, device=self.device)
+        step_s: list[float] = []
+        with torch.inference_mode():
+            start_s = time.perf_counter()
+            sequences = self.model.generate(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                max_new_tokens=max(targets_list),
+                do_sample=False,
+                pad_token_id=self.pad_token_id,
+                # None: EOS does not end a row; the step clock ends each row at its target length.
+                eos_token_id=self.eos_token_id if honor_eos else None,
+                stopping_criteria=[self._criterion(targets, step_s)],
+            )
+        generated = sequences[:, width:].tolist()
+        output_tokens = []
+        for row, target in enumerate(targets_list):
+            count = min(target, len(step_s), len(generated[row]))
+            if honor_eos and self.eos_token_id in generated[row][:count]:
+                count = generated[row].index(self.eos_token_id) + 1
+            output_tokens.append(count)
+        return BatchResult(start_s=start_s, step_s=step_s, output_tokens=output_tokens)
+
+
+def batch_records(ctx_clock, batch: int, prompts: Sequence[Prompt], result: BatchResult) -> tuple[list[RequestRecord], BatchRecord]:
+    """Per-request records and the batch record of one timed batch, on the run's clock."""
+    steps, start = result.step_s, result.start_s
+    ttft_ms = (steps[0] - start) * 1000.0
+    records = []
+    for prompt, count in zip(prompts, result.output_tokens):
+        records.append(RequestRecord(
+            index=prompt.index,
+            input_tokens=len(prompt.ids),
+            output_tokens=count,
+            target_output_tokens=prompt.output_tokens,
+            start_s=ctx_clock(start),
+            ttft_ms=ttft_ms,
+            e2el_ms=(steps[count - 1] - start) * 1000.0,
+            itl_ms=[(steps[k] - steps[k - 1]) * 1000.0 for k in range(1, count)],
+            batch=batch,
+        ))
+    batch_record = BatchRecord(
+        batch=batch, size=len(prompts), start_s=ctx_clock(start), prefill_ms=ttft_ms,
+        decode_ms=(steps[-1] - steps[0]) * 1000.0, decode_steps=len(steps) - 1,
+    )
+    return records, batch_record
+
+
+def load_model(path, device: str, dtype: str):
+    """Tokenizer and eval-mode model from a local HF folder, on the requested device and dtype."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    torch_device = pick_device(torch, device)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(torch, dtype, torch_device))
+    return tokenizer, model.to(torch_device).eval()
+
+
+def check_context(prompts: Sequence[Prompt], config, model_name: str) -> None:
+    limit = getattr(config, "max_position_embeddings", None)
+    longest = max(prompts, key=lambda p: len(p.ids) + p.output_tokens)
+    needed = len(longest.ids) + longest.output_tokens
+    if limit and needed > limit:
+        raise UserError(
+            f"request {longest.index} needs {needed} tokens of context but {model_name} has {limit}: "
+            "pick a dataset with shorter requests or a model with a longer context"
+        )
+
+
+class TransformersBackend(Backend):
+    name = "transformers"
+    scenarios = frozenset({"offline"})
+    module_timing = True
+    requires = "torch and transformers"
+
+    @classmethod
+    def availability(cls) -> Availability:
+        missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
+        if missing:
+            return Availability(False, f"{' and '.join(missing)} not installed: run `make install`")
+        return Availability(True)
+
+    def run(self, ctx: RunContext) -> None:
+        from tuibench.models.convert import ensure_converted
+
+        spec, params = ctx.spec, ctx.spec.offline
+        ctx.phase("loading", ctx.model.name)
+        path = ensure_converted(ctx.model, ctx.log)
+        tokenizer, model = load_model(path, spec.device, spec.dtype)
+        import torch
+
+        ctx.log(f"loaded {ctx.model.name} on {model.device} as {model.dtype}, {torch.get_num_threads()} thread(s)")
+        prompts = materialize(ctx.requests, tokenizer, spec.seed)
+        check_context(prompts, model.config, ctx.model.name)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        engine = StaticBatchEngine(model, pad_token_id=pad, eos_token_id=tokenizer.eos_token_id)
+        batches = [prompts[i:i + params.batch_size] for i in range(0, len(prompts), params.batch_size)]
+
+        ctx.phase("warmup", f"{min(params.warmup_batches, len(batches))} batch(es), not counted")
+        for batch in batches[: params.warmup_batches]:
+            engine.generate(batch, max_output_tokens=WARMUP_OUTPUT_TOKENS)
+
+        ctx.phase("measuring")
+        done = 0
+        for number, batch in enumerate(batches):
+            result = engine.generate(batch, honor_eos=params.honor_eos)
+            records, batch_record = batch_records(ctx.clock_s, number, batch, result)
+            for record in records:
+                ctx.request_done(record)
+            ctx.batch_done(batch_record)
+            done += len(batch)
+            ctx.progress("measuring", done, len(prompts))

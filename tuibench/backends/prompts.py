@@ -1,0 +1,34 @@
+"""Turns a workload's requests into token-id prompts with the model's tokenizer (in the child)."""
+
+from collections.abc import Sequence
+
+import msgspec
+
+from tuibench.core.workload import RequestSpec, synthesize_prompt_ids
+
+
+class Prompt(msgspec.Struct, frozen=True):
+    index: int
+    ids: list[int]
+    output_tokens: int
+
+
+def plain_vocab_ids(tokenizer) -> list[int]:
+    """Every token id except special and added ones, so a random prompt never holds a control token."""
+    excluded = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}))
+    return [i for i in range(len(tokenizer)) if i not in excluded]
+
+
+def materialize(requests: Sequence[RequestSpec], tokenizer, seed: int) -> list[Prompt]:
+    lengths_only = [i for i, r in enumerate(requests) if r.prompt is None]
+    synthesized = dict(
+        zip(lengths_only, synthesize_prompt_ids([requests[i].input_tokens for i in lengths_only], plain_vocab_ids(tokenizer), seed))
+    ) if lengths_only else {}
+    prompts = []
+    for i, request in enumerate(requests):
+        ids = synthesized[i] if request.prompt is None else tokenizer.encode(request.prompt)
+        output_tokens = request.output_tokens
+        if output_tokens is None:  # ShareGPT: the reference answer's length in this tokenizer
+            output_tokens = max(1, len(tokenizer.encode(request.reference_output or "", add_special_tokens=False)))
+        prompts.append(Prompt(i, ids, output_tokens))
+    return prompts

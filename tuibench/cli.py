@@ -1,0 +1,197 @@
+"""The `tuibench` command. Thin: parses arguments, then hands over to runner and report.
+
+Imports here stay light (no torch, no library), so `tuibench --help` answers at once.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from tuibench import __version__
+from tuibench.core.errors import UserError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        sys.stderr.write(f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tuibench", description="Compare LLM inference libraries coarse-to-fine.")
+    parser.add_argument("--version", action="version", version=f"tuibench {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    run = commands.add_parser("run", help="benchmark one library on one workload")
+    run.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder, or HF id in the local cache")
+    run.add_argument("--library", default="transformers")
+    run.add_argument("--scenario", default="offline", choices=["offline"])
+    run.add_argument("--dataset", default="short2short", help="short2short, short2long, long2short, short-16k, random, or a .jsonl/.json file")
+    run.add_argument("--num-requests", type=_positive_int, help="sample this many requests (default: the whole dataset)")
+    run.add_argument("--input-len", type=_positive_int, default=128, help="random dataset: input tokens")
+    run.add_argument("--output-len", type=_positive_int, default=128, help="random dataset: output tokens")
+    run.add_argument("--range-ratio", type=float, default=0.0, help="random dataset: lengths uniform in len*(1±ratio)")
+    run.add_argument("--batch-size", type=_positive_int, default=8)
+    run.add_argument("--warmup-batches", type=int, default=1)
+    run.add_argument("--honor-eos", action="store_true", help="stop a request at EOS instead of holding it to its length")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto")
+    run.add_argument("--dtype", default="auto")
+    run.add_argument("--threads", type=_positive_int, help="threads for the engine process (default: cores - 1)")
+    run.add_argument("--json", type=Path, help="write the result (spec, environment, metrics, requests) here")
+    run.add_argument("--events", type=Path, help="write the event log (JSONL) here")
+    run.add_argument("--db", type=Path, help="results database (default: $XDG_DATA_HOME/tuibench/results.db)")
+
+    runs = commands.add_parser("runs", help="list, show and export stored runs")
+    runs.add_argument("--db", type=Path)
+    runs_commands = runs.add_subparsers(dest="runs_command", parser_class=_Parser)
+    listing = runs_commands.add_parser("list", help="list stored runs (the default)")
+    listing.add_argument("--limit", type=_positive_int, default=50)
+    show = runs_commands.add_parser("show", help="one run's spec, environment and metrics")
+    show.add_argument("id", type=int)
+    export = runs_commands.add_parser("export", help="one run's requests as CSV, or everything as JSON")
+    export.add_argument("id", type=int)
+    export.add_argument("--format", choices=["csv", "json"], default="json")
+    export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "runs":
+            return _runs(args)
+        parser.print_help()
+        return EXIT_OK
+    except UserError as exc:
+        sys.stderr.write(f"tuibench: {exc}\n")
+        return EXIT_USAGE
+
+
+def _open_store(db: Path | None, create: bool):
+    from tuibench.core.paths import default_db_path
+    from tuibench.core.store import ResultsStore
+
+    return ResultsStore.open(db or default_db_path(), create=create)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from tuibench.backends import require_backend
+    from tuibench.core.spec import OfflineParams, RunSpec
+    from tuibench.core.workload import dataset_from_arg, load_requests
+    from tuibench.models.resolve import resolve_model
+    from tuibench.report.progress import ProgressView
+    from tuibench.report.tables import describe_spec, latency_table, metrics_table
+    from tuibench.runner.environment import default_threads
+    from tuibench.runner.recorder import execute
+
+    # Everything the user typed is checked here, before a child is spawned.
+    resolve_model(args.model)
+    require_backend(args.library, args.scenario)
+    dataset = dataset_from_arg(args.dataset, input_len=args.input_len, output_len=args.output_len, range_ratio=args.range_ratio)
+    if args.warmup_batches < 0:
+        raise UserError(f"--warmup-batches must be 0 or more, got {args.warmup_batches}")
+    spec = RunSpec(
+        model=args.model, library=args.library, dataset=dataset, scenario=args.scenario,
+        offline=OfflineParams(batch_size=args.batch_size, warmup_batches=args.warmup_batches, honor_eos=args.honor_eos),
+        num_requests=args.num_requests, seed=args.seed, device=args.device, dtype=args.dtype,
+        threads=args.threads or default_threads(),
+    )
+    requests = load_requests(dataset, args.num_requests, args.seed)
+    for path in (args.json, args.events):
+        if path is not None and not path.parent.exists():
+            raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
+
+    console = Console(highlight=False)
+    with _open_store(args.db, create=True) as store:
+        console.print(f"{describe_spec(spec)}  → {store.path}", style="bold")
+        with ProgressView(console) as view:
+            recorder = execute(spec, requests, store=store, events_path=args.events, observers=[view])
+        state = recorder.state
+        console.print(metrics_table(state.metrics(), title=f"run {recorder.run_id}: {state.status}"))
+        console.print(latency_table(state.metrics()))
+        if args.json:
+            import msgspec
+
+            args.json.write_bytes(msgspec.json.format(msgspec.json.encode(store.get_run(recorder.run_id))))
+    if state.status == "finished":
+        return EXIT_OK
+    sys.stderr.write(f"tuibench: run {recorder.run_id} {state.status}: {state.error}\n")
+    if state.status == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_USAGE if state.failure_kind == "input" else EXIT_FAILED
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from tuibench.report.tables import runs_table
+
+    console = Console(highlight=False)
+    with _open_store(args.db, create=False) as store:
+        command = args.runs_command or "list"
+        if command == "list":
+            runs = store.list_runs(getattr(args, "limit", 50))
+            if not runs:
+                console.print(f"no runs in {store.path} yet: `tuibench run` makes one")
+            else:
+                console.print(runs_table(runs))
+        elif command == "show":
+            _show(console, store.get_run(args.id))
+        elif command == "export":
+            _export(store.get_run(args.id), args.format, args.output)
+    return EXIT_OK
+
+
+def _show(console, stored) -> None:
+    from tuibench.report.tables import STATUS_STYLE, describe_spec, latency_table, metrics_table
+
+    run = stored.run
+    console.print(f"[bold]run {run.id}[/] [{STATUS_STYLE.get(run.status, '')}]{run.status}[/]  {run.created_at}")
+    console.print(describe_spec(run.spec))
+    if run.error:
+        console.print(f"[red]error:[/] {run.error}")
+    env = run.environment
+    versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
+    gpus = ", ".join(g["name"] for g in env.get("gpus", [])) or "none"
+    console.print(f"[dim]{versions}\ncpu: {env.get('cpu', '?')} ({env.get('cpus', '?')} usable, {env.get('threads', '?')} thread(s)); gpus: {gpus}[/]")
+    if run.metrics:
+        console.print(metrics_table(run.metrics))
+        console.print(latency_table(run.metrics))
+
+
+def _export(stored, fmt: str, output: Path | None) -> None:
+    import csv
+    import io
+
+    import msgspec
+
+    if fmt == "json":
+        data = msgspec.json.format(msgspec.json.encode(stored)) + b"\n"
+    else:
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(["index", "input_tokens", "output_tokens", "target_output_tokens", "start_s", "ttft_ms",
+                         "tpot_ms", "e2el_ms", "batch", "error"])
+        for r in stored.requests:
+            writer.writerow([r.index, r.input_tokens, r.output_tokens, r.target_output_tokens, r.start_s, r.ttft_ms,
+                             r.tpot_ms, r.e2el_ms, r.batch, r.error or ""])
+        data = text.getvalue().encode()
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)

@@ -1,0 +1,102 @@
+"""The typed events a run streams from its child process, and their JSONL form.
+
+Every event carries `t_s`, seconds on the run's clock (the child's perf_counter, zeroed at start),
+so events, requests and telemetry samples line up on one time axis.
+"""
+
+from typing import IO, Iterator, Literal, Union
+
+import msgspec
+
+from tuibench.core.records import BatchRecord, RequestRecord
+from tuibench.core.spec import RunSpec
+
+
+class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    t_s: float
+
+
+class RunStarted(_Event, tag="run_started"):
+    spec: RunSpec
+    num_requests: int
+    pid: int  # the child's, so a supervisor (or a test) can find it
+    environment: dict[str, object] = {}
+
+
+PhaseName = Literal["loading", "warmup", "measuring"]
+
+
+class Phase(_Event, tag="phase"):
+    name: PhaseName
+    detail: str = ""
+
+
+class Progress(_Event, tag="progress"):
+    phase: str
+    done: int
+    total: int
+
+
+class RequestDone(_Event, tag="request_done"):
+    record: RequestRecord
+
+
+class BatchDone(_Event, tag="batch_done"):
+    record: BatchRecord
+
+
+class TelemetrySample(_Event, tag="telemetry"):
+    source: str  # "gpu0", "cpu", ...
+    values: dict[str, float | None]
+
+
+class ModuleTimings(_Event, tag="module_timings"):
+    phase: str
+    tree: dict[str, object]
+
+
+class Log(_Event, tag="log"):
+    message: str
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class RunFinished(_Event, tag="run_finished"):
+    pass
+
+
+FailureKind = Literal["error", "input", "interrupted", "crashed"]
+
+
+class RunFailed(_Event, tag="run_failed"):
+    kind: FailureKind
+    error: str
+
+
+Event = Union[
+    RunStarted, Phase, Progress, RequestDone, BatchDone, TelemetrySample, ModuleTimings, Log, RunFinished, RunFailed
+]
+TERMINAL = (RunFinished, RunFailed)
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Event)
+
+
+def encode(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode(data: bytes | str) -> Event:
+    return _decoder.decode(data)
+
+
+def write_jsonl(stream: IO[bytes], event: Event) -> None:
+    stream.write(_encoder.encode(event) + b"\n")
+
+
+def read_jsonl(stream: IO[bytes]) -> Iterator[Event]:
+    for number, line in enumerate(stream, start=1):
+        if line.strip():
+            try:
+                yield _decoder.decode(line)
+            except msgspec.DecodeError as exc:
+                raise ValueError(f"line {number}: not a tuibench event ({exc})") from None

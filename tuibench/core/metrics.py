@@ -1,0 +1,95 @@
+"""Metric definitions, one each (vLLM `bench serve` conventions). A metric with no samples is None: N/A, never 0."""
+
+import math
+from collections.abc import Iterable, Sequence
+
+import msgspec
+
+from tuibench.core.records import BatchRecord, RequestRecord
+
+PERCENTILES = (50, 90, 99)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The q-th percentile by linear interpolation between closest ranks (numpy's default)."""
+    if not sorted_values:
+        raise ValueError("percentile of an empty sample")
+    rank = (len(sorted_values) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
+
+
+class Stat(msgspec.Struct, frozen=True, kw_only=True):
+    n: int
+    mean: float
+    std: float  # population standard deviation, as numpy.std
+    min: float
+    max: float
+    p50: float
+    p90: float
+    p99: float
+
+
+def describe(values: Iterable[float]) -> Stat | None:
+    data = sorted(values)
+    if not data:
+        return None
+    n = len(data)
+    mean = math.fsum(data) / n
+    std = math.sqrt(math.fsum((x - mean) ** 2 for x in data) / n)
+    p50, p90, p99 = (percentile(data, q) for q in PERCENTILES)
+    return Stat(n=n, mean=mean, std=std, min=data[0], max=data[-1], p50=p50, p90=p90, p99=p99)
+
+
+def _ratio(numerator: float, denominator: float | None) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
+    completed: int
+    failed: int
+    duration_s: float | None  # first request handed over -> last request finished
+    input_tokens: int
+    output_tokens: int
+    request_throughput_rps: float | None
+    output_throughput_tok_s: float | None
+    total_throughput_tok_s: float | None
+    ttft_ms: Stat | None
+    tpot_ms: Stat | None
+    itl_ms: Stat | None
+    e2el_ms: Stat | None
+    # Offline static batches: time to the first token of each batch, and the rest.
+    prefill_s: float | None = None
+    decode_s: float | None = None
+
+
+def request_end_s(record: RequestRecord) -> float:
+    return record.start_s + (record.e2el_ms or 0.0) / 1000.0
+
+
+def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRecord] = ()) -> RunMetrics:
+    done = [r for r in records if r.ok]
+    failed = len(records) - len(done)
+    duration_s = None
+    if done:
+        duration_s = max(request_end_s(r) for r in done) - min(r.start_s for r in records)
+    input_tokens = sum(r.input_tokens for r in done)
+    output_tokens = sum(r.output_tokens for r in done)
+    return RunMetrics(
+        completed=len(done),
+        failed=failed,
+        duration_s=duration_s,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        request_throughput_rps=_ratio(len(done), duration_s),
+        output_throughput_tok_s=_ratio(output_tokens, duration_s),
+        total_throughput_tok_s=_ratio(input_tokens + output_tokens, duration_s),
+        ttft_ms=describe(r.ttft_ms for r in done if r.ttft_ms is not None),
+        tpot_ms=describe(t for r in done if (t := r.tpot_ms) is not None),
+        # ITL pools every gap of every request, as vLLM does.
+        itl_ms=describe(gap for r in done for gap in r.itl_ms),
+        e2el_ms=describe(r.e2el_ms for r in done if r.e2el_ms is not None),
+        prefill_s=math.fsum(b.prefill_ms for b in batches) / 1000.0 if batches else None,
+        decode_s=math.fsum(b.decode_ms for b in batches) / 1000.0 if batches else None,
+    )

@@ -1,0 +1,41 @@
+"""Per-request and per-batch measurements, as the child reports them.
+
+Times are seconds on the run's clock: the child's perf_counter, zeroed when the run starts.
+"""
+
+import msgspec
+
+
+class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
+    index: int  # position in the workload
+    input_tokens: int
+    output_tokens: int  # tokens actually generated
+    target_output_tokens: int
+    start_s: float  # when the request was handed to the library
+    ttft_ms: float | None = None
+    e2el_ms: float | None = None
+    itl_ms: list[float] = []  # gaps between consecutive output tokens
+    batch: int | None = None  # offline static batch it ran in
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def tpot_ms(self) -> float | None:
+        """(E2EL - TTFT) / (output_len - 1), vLLM's definition; undefined for a single token."""
+        if self.error or self.ttft_ms is None or self.e2el_ms is None or self.output_tokens < 2:
+            return None
+        return (self.e2el_ms - self.ttft_ms) / (self.output_tokens - 1)
+
+
+class BatchRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One offline static batch: its prefill (to the first token) and decode time."""
+
+    batch: int
+    size: int
+    start_s: float
+    prefill_ms: float
+    decode_ms: float
+    decode_steps: int

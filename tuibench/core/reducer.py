@@ -1,0 +1,81 @@
+"""One reducer turns a run's event stream into its state; the CLI and the app both use it."""
+
+from collections import deque
+from typing import Literal
+
+from tuibench.core import events as ev
+from tuibench.core.metrics import RunMetrics, compute_metrics
+from tuibench.core.records import BatchRecord, RequestRecord
+from tuibench.core.spec import RunSpec
+
+Status = Literal["pending", "running", "finished", "failed", "interrupted"]
+_STATUS_OF_FAILURE: dict[str, Status] = {"interrupted": "interrupted"}
+
+
+class RunState:
+    """Everything known about one run so far. Feed it events with `apply`; read `metrics()` any time."""
+
+    def __init__(self, log_lines: int = 500):
+        self.status: Status = "pending"
+        self.spec: RunSpec | None = None
+        self.environment: dict[str, object] = {}
+        self.child_pid: int | None = None
+        self.num_requests = 0
+        self.phase: str | None = None
+        self.phase_started_s: dict[str, float] = {}
+        self.progress: ev.Progress | None = None
+        self.records: list[RequestRecord] = []
+        self.batches: list[BatchRecord] = []
+        self.telemetry: list[ev.TelemetrySample] = []
+        self.module_timings: list[ev.ModuleTimings] = []
+        self.logs: deque[ev.Log] = deque(maxlen=log_lines)
+        self.error: str | None = None
+        self.failure_kind: str | None = None
+        self.last_t_s = 0.0
+        self._metrics: RunMetrics | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ("finished", "failed", "interrupted")
+
+    @property
+    def output_tokens_done(self) -> int:
+        return sum(r.output_tokens for r in self.records if r.ok)
+
+    def apply(self, event: ev.Event) -> None:
+        self.last_t_s = max(self.last_t_s, event.t_s)
+        match event:
+            case ev.RunStarted():
+                self.status = "running"
+                self.spec = event.spec
+                self.environment = dict(event.environment)
+                self.child_pid = event.pid
+                self.num_requests = event.num_requests
+            case ev.Phase():
+                self.phase = event.name
+                self.phase_started_s[event.name] = event.t_s
+            case ev.Progress():
+                self.progress = event
+            case ev.RequestDone():
+                self.records.append(event.record)
+                self._metrics = None
+            case ev.BatchDone():
+                self.batches.append(event.record)
+                self._metrics = None
+            case ev.TelemetrySample():
+                self.telemetry.append(event)
+            case ev.ModuleTimings():
+                self.module_timings.append(event)
+            case ev.Log():
+                self.logs.append(event)
+            case ev.RunFinished():
+                self.status = "finished"
+            case ev.RunFailed():
+                self.status = _STATUS_OF_FAILURE.get(event.kind, "failed")
+                self.failure_kind = event.kind
+                self.error = event.error
+
+    def metrics(self) -> RunMetrics:
+        if self._metrics is None:
+            self._metrics = compute_metrics(self.records, self.batches)
+        return self._metrics

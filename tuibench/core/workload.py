@@ -1,0 +1,167 @@
+"""Workloads: the paper's length-profile datasets, random lengths, and the user's own prompts.
+
+Loading and validating happen here, in the parent, so a bad file fails before a child is spawned.
+Turning lengths into token ids needs the model's vocabulary and happens in the child
+(`synthesize_prompt_ids` is the pure part of that).
+"""
+
+import csv
+import json
+import random
+import tomllib
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import msgspec
+
+from tuibench.core.errors import UserError
+from tuibench.core.spec import DatasetSpec
+
+
+class RequestSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """One request to make. Lengths-only for the paper's datasets; text for user data.
+
+    `output_tokens` is None only for ShareGPT, where it is the length of the reference answer
+    in the model's tokenizer, counted in the child.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    prompt: str | None = None
+    reference_output: str | None = None
+
+
+class BuiltinDataset(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    title: str
+    lengths: str
+    source: str
+    reconstructed: bool = False
+
+
+@cache
+def builtin_datasets() -> dict[str, BuiltinDataset]:
+    """The datasets shipped in scenarios/*.toml, by name."""
+    found = {}
+    for entry in resources.files("tuibench.scenarios").iterdir():
+        if entry.name.endswith(".toml"):
+            table = tomllib.loads(entry.read_text())
+            if "dataset" in table:
+                dataset = msgspec.convert(table["dataset"], BuiltinDataset)
+                found[dataset.name] = dataset
+    return dict(sorted(found.items()))
+
+
+def dataset_from_arg(arg: str, *, input_len: int = 128, output_len: int = 128, range_ratio: float = 0.0) -> DatasetSpec:
+    """Interprets `--dataset`: a builtin name, `random`, or a .jsonl / ShareGPT .json file."""
+    if arg == "random":
+        if input_len < 1 or output_len < 1:
+            raise UserError("--input-len and --output-len must be at least 1")
+        if not 0.0 <= range_ratio < 1.0:
+            raise UserError(f"--range-ratio must be in [0, 1), got {range_ratio}")
+        return DatasetSpec(
+            kind="random", source="random", input_len=input_len, output_len=output_len, range_ratio=range_ratio
+        )
+    if arg in builtin_datasets():
+        return DatasetSpec(kind="builtin", source=arg)
+    path = Path(arg).expanduser()
+    if path.suffix == ".jsonl" and path.is_file():
+        return DatasetSpec(kind="jsonl", source=str(path.resolve()))
+    if path.suffix == ".json" and path.is_file():
+        return DatasetSpec(kind="sharegpt", source=str(path.resolve()))
+    choices = ", ".join([*builtin_datasets(), "random"])
+    if path.suffix in (".jsonl", ".json"):
+        raise UserError(f"dataset file {arg} does not exist: give the path to an existing .jsonl or ShareGPT .json file")
+    raise UserError(f"unknown dataset '{arg}': choose one of {choices}, or give a .jsonl or ShareGPT .json file")
+
+
+def load_requests(spec: DatasetSpec, num_requests: int | None, seed: int) -> list[RequestSpec]:
+    """All requests of a dataset, or `num_requests` of them sampled reproducibly with `seed`."""
+    rng = random.Random(seed)
+    if spec.kind == "random":
+        if num_requests is None:
+            raise UserError("the random dataset needs --num-requests N")
+        return [_random_request(spec, rng) for _ in range(num_requests)]
+    requests = {"builtin": _load_builtin, "jsonl": _load_jsonl, "sharegpt": _load_sharegpt}[spec.kind](spec.source)
+    if num_requests is None:
+        return requests
+    if num_requests < 1:
+        raise UserError(f"--num-requests must be at least 1, got {num_requests}")
+    if num_requests > len(requests):
+        raise UserError(f"{spec.label} has {len(requests)} requests; --num-requests {num_requests} asks for more")
+    return [requests[i] for i in rng.sample(range(len(requests)), num_requests)]
+
+
+def _random_request(spec: DatasetSpec, rng: random.Random) -> RequestSpec:
+    def draw(length: int) -> int:
+        low = max(1, round(length * (1 - spec.range_ratio)))
+        high = max(low, round(length * (1 + spec.range_ratio)))
+        return rng.randint(low, high)
+
+    return RequestSpec(input_tokens=draw(spec.input_len), output_tokens=draw(spec.output_len))
+
+
+@cache
+def _load_builtin(name: str) -> list[RequestSpec]:
+    text = resources.files("tuibench.scenarios").joinpath(builtin_datasets()[name].lengths).read_text()
+    return [
+        RequestSpec(input_tokens=int(row["input_tokens"]), output_tokens=int(row["output_tokens"]))
+        for row in csv.DictReader(text.splitlines())
+    ]
+
+
+def _load_jsonl(path: str) -> list[RequestSpec]:
+    requests = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{where}: not valid JSON ({exc.msg}); each line must be an object like "
+                                '{"prompt": "...", "output_tokens": 128}') from None
+            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"]:
+                raise UserError(f'{where}: each line needs a non-empty string "prompt"')
+            output_tokens = row.get("output_tokens")
+            if isinstance(output_tokens, bool) or not isinstance(output_tokens, int) or output_tokens < 1:
+                raise UserError(f'{where}: "output_tokens" must be a positive integer, got {output_tokens!r}')
+            requests.append(RequestSpec(prompt=row["prompt"], output_tokens=output_tokens))
+    if not requests:
+        raise UserError(f"{path}: no requests in the file")
+    return requests
+
+
+def _load_sharegpt(path: str) -> list[RequestSpec]:
+    """ShareGPT: a list of {"conversations": [{"from": "human"|..., "value": ...}, ...]}.
+
+    Like vLLM's benchmark, each conversation gives one request: its first turn is the prompt and
+    the second turn's length in tokens is the output target.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); expected a ShareGPT file") from None
+    if not isinstance(data, list):
+        raise UserError(f"{path}: a ShareGPT file is a JSON list of conversations")
+    requests = []
+    for item in data:
+        turns = item.get("conversations") if isinstance(item, dict) else None
+        if not isinstance(turns, list) or len(turns) < 2:
+            continue
+        prompt, answer = (turn.get("value") if isinstance(turn, dict) else None for turn in turns[:2])
+        if isinstance(prompt, str) and isinstance(answer, str) and prompt and answer:
+            requests.append(RequestSpec(prompt=prompt, reference_output=answer))
+    if not requests:
+        raise UserError(f'{path}: no conversation with two turns ({{"conversations": [{{"value": ...}}, ...]}})')
+    return requests
+
+
+def synthesize_prompt_ids(input_tokens: Sequence[int], vocab_ids: Sequence[int], seed: int) -> list[list[int]]:
+    """Token-id prompts of exactly the given lengths, drawn reproducibly from `vocab_ids`."""
+    rng = random.Random(seed)
+    return [rng.choices(vocab_ids, k=n) for n in input_tokens]

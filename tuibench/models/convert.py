@@ -1,0 +1,47 @@
+"""Converts an embedded GGUF model once into a plain HF folder (safetensors + tokenizer). Imports torch."""
+
+import fcntl
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from tuibench.models.resolve import ModelRef
+
+
+def ensure_converted(ref: ModelRef, log: Callable[[str], None]) -> Path:
+    """The HF folder for `ref`, converting the GGUF first if this is the first use."""
+    target = Path(ref.path)
+    if not ref.needs_conversion:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Two runs starting at once must not both convert: the second waits, then finds the folder.
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "config.json").is_file():
+            return target
+        log(f"converting {ref.name} from its GGUF into {target} (once; about half a minute)")
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
+            _convert(Path(ref.gguf_path), Path(tmp) / "model")
+            shutil.move(str(Path(tmp) / "model"), target)
+    return target
+
+
+def _convert(gguf_path: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = gguf_path.parent, gguf_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    # Loading with gguf_file keeps the weights marked as quantised and refuses save_pretrained, so we
+    # build a clean model from the config and move the dequantised weights into it.
+    packed = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(folder, gguf_file=name)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.dtype = torch.bfloat16
+    clean = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    clean.load_state_dict(packed.state_dict())
+    clean.generation_config = packed.generation_config
+    clean.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)

