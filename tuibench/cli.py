@@ -80,6 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+def _console():
+    from rich.console import Console
+
+    # A pipe or a file gets whole lines; a terminal gets tables fitted to its width.
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=200)
+
+
 def _open_store(db: Path | None, create: bool):
     from tuibench.core.paths import default_db_path
     from tuibench.core.store import ResultsStore
@@ -88,8 +96,6 @@ def _open_store(db: Path | None, create: bool):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from tuibench.backends import require_backend
     from tuibench.core.spec import OfflineParams, RunSpec
     from tuibench.core.workload import dataset_from_arg, load_requests
@@ -116,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
         if path is not None and not path.parent.exists():
             raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
 
-    console = Console(highlight=False)
+    console = _console()
     with _open_store(args.db, create=True) as store:
         console.print(f"{describe_spec(spec)}  → {store.path}", style="bold")
         with ProgressView(console) as view:
@@ -137,11 +143,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from tuibench.report.tables import runs_table
 
-    console = Console(highlight=False)
+    console = _console()
     with _open_store(args.db, create=False) as store:
         command = args.runs_command or "list"
         if command == "list":
@@ -149,7 +153,7 @@ def _runs(args: argparse.Namespace) -> int:
             if not runs:
                 console.print(f"no runs in {store.path} yet: `tuibench run` makes one")
             else:
-                console.print(runs_table(runs))
+                console.print(runs_table(runs, console.width))
         elif command == "show":
             _show(console, store.get_run(args.id))
         elif command == "export":

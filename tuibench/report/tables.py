@@ -52,14 +52,17 @@ def latency_table(metrics: RunMetrics) -> Table:
     return table
 
 
-def runs_table(runs: Sequence[RunRow]) -> Table:
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("id", "when (UTC)", "status", "library", "model", "dataset", "scenario", "requests", "tok/s"):
-        table.add_column(column, justify="right" if column in ("id", "requests", "tok/s") else "left")
+def runs_table(runs: Sequence[RunRow], width: int = 200) -> Table:
+    """On a narrow console only the names (library, model, dataset) are cut, with an ellipsis; nothing wraps."""
+    table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0), expand=width < 120)
+    for column, min_width in (("id", 3), ("when (UTC)", 11), ("status", 11), ("library", None), ("model", None),
+                              ("dataset", None), ("scenario", 8), ("reqs", 4), ("tok/s", 6)):
+        table.add_column(column, justify="right" if column in ("id", "reqs", "tok/s") else "left", no_wrap=True,
+                         min_width=min_width, ratio=None if min_width else 1, overflow="ellipsis")
     for run in runs:
         metrics = run.metrics
         table.add_row(
-            str(run.id), run.created_at.replace("T", " ")[:19], f"[{STATUS_STYLE.get(run.status, '')}]{run.status}",
+            str(run.id), run.created_at[5:16].replace("T", " "), f"[{STATUS_STYLE.get(run.status, '')}]{run.status}",
             run.library, run.model, run.dataset, run.scenario,
             str(metrics.completed) if metrics else NA,
             fmt(metrics.output_throughput_tok_s if metrics else None, 1),

@@ -29,6 +29,7 @@ class RunRecorder:
     def __call__(self, event: ev.Event) -> None:
         if self._events:
             ev.write_jsonl(self._events, event)
+            self._events.flush()  # a killed parent still leaves every event it had
         self.state.apply(event)
         if self.store:
             self._record(event)
@@ -46,8 +47,6 @@ class RunRecorder:
             self.store.finish_run(self.run_id, self.state.status, self.state.metrics(), self.state.error)
 
     def flush(self) -> None:
-        if self._events:
-            self._events.flush()
         if self.store:
             pending = self._pending
             self.store.add_records(

@@ -1,0 +1,80 @@
+"""Each bad input gives one clear line on stderr and exit code 2, before any engine starts."""
+
+import sqlite3
+
+import pytest
+
+from conftest import tuibench
+
+
+def _one_line_error(result, *fragments):
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_model(cli_env):
+    _one_line_error(tuibench("run", "--model", "no-such-model", env=cli_env), "unknown model 'no-such-model'", "smollm2-135m")
+
+
+def test_hf_id_not_in_local_cache_is_not_downloaded(cli_env, tmp_path):
+    cli_env["HF_HOME"] = str(tmp_path / "hf")
+    _one_line_error(tuibench("run", "--model", "org/absent", env=cli_env), "not in the local Hugging Face cache", "never downloads")
+
+
+def test_unknown_library(cli_env):
+    _one_line_error(tuibench("run", "--library", "nope", env=cli_env), "unknown library 'nope'", "transformers")
+
+
+def test_unknown_dataset(cli_env):
+    _one_line_error(tuibench("run", "--dataset", "long2long", env=cli_env), "unknown dataset 'long2long'", "short2short")
+
+
+def test_too_many_requests(cli_env):
+    _one_line_error(tuibench("run", "--dataset", "short-16k", "--num-requests", "81", env=cli_env), "has 80 requests")
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ('{"prompt": "hi", "output_tokens": 4}\n{"prompt": "broken\n', "prompts.jsonl:2: not valid JSON"),
+    ('{"prompt": "hi", "output_tokens": 0}\n', '"output_tokens" must be a positive integer'),
+    ('{"text": "hi", "output_tokens": 3}\n', 'needs a non-empty string "prompt"'),
+])
+def test_malformed_jsonl(cli_env, tmp_path, content, fragment):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text(content)
+    _one_line_error(tuibench("run", "--dataset", str(path), env=cli_env), fragment)
+
+
+def test_corrupt_database_is_refused_and_left_alone(cli_env, tmp_path):
+    db = tmp_path / "results.db"
+    db.write_bytes(b"this is not sqlite" * 100)
+    before = db.read_bytes()
+    _one_line_error(tuibench("run", "--num-requests", "1", "--db", str(db), env=cli_env), "not a readable tuibench results database")
+    _one_line_error(tuibench("runs", "--db", str(db), env=cli_env), "not a readable tuibench results database")
+    assert db.read_bytes() == before
+
+
+def test_newer_database_is_refused(cli_env, tmp_path):
+    from tuibench.core.store import ResultsStore
+
+    db = tmp_path / "results.db"
+    ResultsStore.open(db).close()
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    _one_line_error(tuibench("runs", "--db", str(db), env=cli_env), "newer tuibench (schema 99")
+
+
+def test_bad_argument_value(cli_env):
+    _one_line_error(tuibench("run", "--num-requests", "0", env=cli_env), "--num-requests", "at least 1")
+
+
+def test_runs_without_database(cli_env, tmp_path):
+    _one_line_error(tuibench("runs", "--db", str(tmp_path / "none.db"), env=cli_env), "no results database")
+
+
+def test_help_is_fast_and_lists_commands(cli_env):
+    result = tuibench("--help", env=cli_env)
+    assert result.returncode == 0 and "run" in result.stdout and "runs" in result.stdout

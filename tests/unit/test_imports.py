@@ -1,0 +1,23 @@
+"""The CLI, the core and the runner's parent side must not drag torch in: `--help` and the UI stay fast."""
+
+import subprocess
+import sys
+
+LIGHT_MODULES = [
+    "tuibench.cli", "tuibench.core.events", "tuibench.core.metrics", "tuibench.core.reducer", "tuibench.core.store",
+    "tuibench.core.workload", "tuibench.backends", "tuibench.backends.hf_transformers", "tuibench.models.resolve",
+    "tuibench.runner.supervisor", "tuibench.runner.recorder", "tuibench.runner.child", "tuibench.report.tables",
+    "tuibench.report.progress",
+]
+
+
+def test_cli_core_and_runner_parent_do_not_import_torch():
+    code = (
+        "import importlib, sys\n"
+        f"for name in {LIGHT_MODULES!r}: importlib.import_module(name)\n"
+        "from tuibench.cli import build_parser; build_parser()\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'vllm', 'textual') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "", f"imported: {result.stdout.strip()}"
