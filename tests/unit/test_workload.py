@@ -109,9 +109,12 @@ def test_random_respects_range_ratio_bounds():
 
 
 def test_random_lengths_never_below_one():
-    # 1 * (1 - 0.9) = 0.1 rounds to 0, clamped up to 1; 1 * 1.9 rounds to 2
+    # [1 * (1 - 0.9), 1 * 1.9] = [0.1, 1.9] holds one whole number, 1; 0 is excluded anyway
     requests = load_requests(_random(1, 1, 0.9), 200, seed=0)
-    assert {r.input_tokens for r in requests} == {1, 2}
+    assert {r.input_tokens for r in requests} == {1}
+    # [5 * 0.5, 5 * 1.5] = [2.5, 7.5] holds 3..7: the ends are not rounded outwards
+    requests = load_requests(_random(5, 5, 0.5), 400, seed=0)
+    assert {r.input_tokens for r in requests} == {3, 4, 5, 6, 7}
     assert {r.output_tokens for r in requests} == {1, 2}
 
 
@@ -126,12 +129,6 @@ def test_random_needs_num_requests():
         load_requests(_random(10, 10, 0.0), None, seed=0)
 
 
-@pytest.mark.xfail(
-    reason="BUG: load_requests(random, num_requests=0 or negative) silently returns [] while the builtin/jsonl "
-    "path raises UserError('--num-requests must be at least 1'); the CLI's _positive_int guards it, the API does not",
-    raises=pytest.fail.Exception,  # pytest.raises fails: nothing was raised
-    strict=True,
-)
 def test_random_non_positive_num_requests_raises():
     with pytest.raises(UserError, match="at least 1"):
         load_requests(_random(10, 10, 0.0), 0, seed=0)
@@ -250,12 +247,6 @@ def test_jsonl_empty_file(tmp_path, text):
         load_requests(spec, None, seed=0)
 
 
-@pytest.mark.xfail(
-    reason="BUG: _load_jsonl opens with encoding='utf-8' and does not catch UnicodeDecodeError, so a non-UTF-8 "
-    "file escapes as a traceback instead of a UserError (the CLI only catches UserError)",
-    raises=UnicodeDecodeError,
-    strict=True,
-)
 def test_jsonl_not_utf8_is_user_error(tmp_path):
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(b'{"prompt": "caf\xe9", "output_tokens": 3}\n')  # Latin-1 e-acute
@@ -308,12 +299,6 @@ def test_sharegpt_invalid_json(tmp_path):
         load_requests(spec, None, seed=0)
 
 
-@pytest.mark.xfail(
-    reason="BUG: _load_sharegpt catches only json.JSONDecodeError; a non-UTF-8 file raises UnicodeDecodeError "
-    "(a ValueError but not a JSONDecodeError) instead of a UserError",
-    raises=UnicodeDecodeError,
-    strict=True,
-)
 def test_sharegpt_not_utf8_is_user_error(tmp_path):
     path = tmp_path / "latin1.json"
     path.write_bytes(b'[{"conversations": [{"value": "caf\xe9"}, {"value": "ok"}]}]')

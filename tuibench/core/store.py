@@ -112,14 +112,18 @@ class ResultsStore:
             if not create:
                 raise UserError(f"no results database at {path}: run a benchmark first, or pass --db PATH")
             path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=30.0)
+        store = cls(connection, path)
         try:
-            connection = sqlite3.connect(path, timeout=30.0)
-            store = cls(connection, path)
             store._prepare()
         except sqlite3.DatabaseError as exc:
+            connection.close()
             raise UserError(
                 f"{path} is not a readable tuibench results database ({exc}): move it aside or pass --db another file"
             ) from None
+        except UserError:
+            connection.close()
+            raise
         return store
 
     def _prepare(self) -> None:
@@ -133,8 +137,10 @@ class ResultsStore:
             return
         if "meta" not in tables or "runs" not in tables:
             raise UserError(f"{self.path} is an SQLite file but not a tuibench results database: pass --db another file")
-        (version,) = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() or ("0",)
-        version = int(version)
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or not str(row[0]).isdigit():
+            raise UserError(f"{self.path} has no valid tuibench schema version: move it aside or pass --db another file")
+        version = int(row[0])
         if version > SCHEMA_VERSION:
             raise UserError(
                 f"{self.path} was written by a newer tuibench (schema {version}, this one reads up to "

@@ -7,6 +7,7 @@ Turning lengths into token ids needs the model's vocabulary and happens in the c
 
 import csv
 import json
+import math
 import random
 import tomllib
 from collections.abc import Sequence
@@ -80,15 +81,16 @@ def dataset_from_arg(arg: str, *, input_len: int = 128, output_len: int = 128, r
 def load_requests(spec: DatasetSpec, num_requests: int | None, seed: int) -> list[RequestSpec]:
     """All requests of a dataset, or `num_requests` of them sampled reproducibly with `seed`."""
     rng = random.Random(seed)
+    if num_requests is not None and num_requests < 1:
+        raise UserError(f"--num-requests must be at least 1, got {num_requests}")
     if spec.kind == "random":
         if num_requests is None:
             raise UserError("the random dataset needs --num-requests N")
         return [_random_request(spec, rng) for _ in range(num_requests)]
-    requests = {"builtin": _load_builtin, "jsonl": _load_jsonl, "sharegpt": _load_sharegpt}[spec.kind](spec.source)
+    # A copy: the builtin tables are cached and must not be changed through what we return.
+    requests = list({"builtin": _load_builtin, "jsonl": _load_jsonl, "sharegpt": _load_sharegpt}[spec.kind](spec.source))
     if num_requests is None:
         return requests
-    if num_requests < 1:
-        raise UserError(f"--num-requests must be at least 1, got {num_requests}")
     if num_requests > len(requests):
         raise UserError(f"{spec.label} has {len(requests)} requests; --num-requests {num_requests} asks for more")
     return [requests[i] for i in rng.sample(range(len(requests)), num_requests)]
@@ -96,8 +98,9 @@ def load_requests(spec: DatasetSpec, num_requests: int | None, seed: int) -> lis
 
 def _random_request(spec: DatasetSpec, rng: random.Random) -> RequestSpec:
     def draw(length: int) -> int:
-        low = max(1, round(length * (1 - spec.range_ratio)))
-        high = max(low, round(length * (1 + spec.range_ratio)))
+        # The whole numbers inside [len*(1-r), len*(1+r)], never outside it (and never below 1).
+        low = max(1, math.ceil(length * (1 - spec.range_ratio)))
+        high = max(low, math.floor(length * (1 + spec.range_ratio)))
         return rng.randint(low, high)
 
     return RequestSpec(input_tokens=draw(spec.input_len), output_tokens=draw(spec.output_len))
@@ -114,22 +117,21 @@ def _load_builtin(name: str) -> list[RequestSpec]:
 
 def _load_jsonl(path: str) -> list[RequestSpec]:
     requests = []
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{where}: not valid JSON ({exc.msg}); each line must be an object like "
-                                '{"prompt": "...", "output_tokens": 128}') from None
-            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"]:
-                raise UserError(f'{where}: each line needs a non-empty string "prompt"')
-            output_tokens = row.get("output_tokens")
-            if isinstance(output_tokens, bool) or not isinstance(output_tokens, int) or output_tokens < 1:
-                raise UserError(f'{where}: "output_tokens" must be a positive integer, got {output_tokens!r}')
-            requests.append(RequestSpec(prompt=row["prompt"], output_tokens=output_tokens))
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{where}: not valid JSON ({exc.msg}); each line must be an object like "
+                            '{"prompt": "...", "output_tokens": 128}') from None
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"]:
+            raise UserError(f'{where}: each line needs a non-empty string "prompt"')
+        output_tokens = row.get("output_tokens")
+        if isinstance(output_tokens, bool) or not isinstance(output_tokens, int) or output_tokens < 1:
+            raise UserError(f'{where}: "output_tokens" must be a positive integer, got {output_tokens!r}')
+        requests.append(RequestSpec(prompt=row["prompt"], output_tokens=output_tokens))
     if not requests:
         raise UserError(f"{path}: no requests in the file")
     return requests
@@ -142,8 +144,7 @@ def _load_sharegpt(path: str) -> list[RequestSpec]:
     the second turn's length in tokens is the output target.
     """
     try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
+        data = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); expected a ShareGPT file") from None
     if not isinstance(data, list):
@@ -159,6 +160,16 @@ def _load_sharegpt(path: str) -> list[RequestSpec]:
     if not requests:
         raise UserError(f'{path}: no conversation with two turns ({{"conversations": [{{"value": ...}}, ...]}})')
     return requests
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start}): save the file as UTF-8") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def synthesize_prompt_ids(input_tokens: Sequence[int], vocab_ids: Sequence[int], seed: int) -> list[list[int]]:

