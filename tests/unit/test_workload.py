@@ -112,10 +112,10 @@ def test_random_lengths_never_below_one():
     # [1 * (1 - 0.9), 1 * 1.9] = [0.1, 1.9] holds one whole number, 1; 0 is excluded anyway
     requests = load_requests(_random(1, 1, 0.9), 200, seed=0)
     assert {r.input_tokens for r in requests} == {1}
+    assert {r.output_tokens for r in requests} == {1}
     # [5 * 0.5, 5 * 1.5] = [2.5, 7.5] holds 3..7: the ends are not rounded outwards
     requests = load_requests(_random(5, 5, 0.5), 400, seed=0)
     assert {r.input_tokens for r in requests} == {3, 4, 5, 6, 7}
-    assert {r.output_tokens for r in requests} == {1, 2}
 
 
 def test_random_reproducible_by_seed():
