@@ -19,11 +19,20 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,11 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output-len", type=_positive_int, default=128, help="random dataset: output tokens")
     run.add_argument("--range-ratio", type=float, default=0.0, help="random dataset: lengths uniform in len*(1±ratio)")
     run.add_argument("--batch-size", type=_positive_int, default=8)
-    run.add_argument("--warmup-batches", type=int, default=1)
+    run.add_argument("--warmup-batches", type=_int_at_least(0), default=1)
     run.add_argument("--honor-eos", action="store_true", help="stop a request at EOS instead of holding it to its length")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto")
-    run.add_argument("--dtype", default="auto")
+    run.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     run.add_argument("--threads", type=_positive_int, help="threads for the engine process (default: cores - 1)")
     run.add_argument("--json", type=Path, help="write the result (spec, environment, metrics, requests) here")
     run.add_argument("--events", type=Path, help="write the event log (JSONL) here")
@@ -109,8 +118,6 @@ def _run(args: argparse.Namespace) -> int:
     resolve_model(args.model)
     require_backend(args.library, args.scenario)
     dataset = dataset_from_arg(args.dataset, input_len=args.input_len, output_len=args.output_len, range_ratio=args.range_ratio)
-    if args.warmup_batches < 0:
-        raise UserError(f"--warmup-batches must be 0 or more, got {args.warmup_batches}")
     spec = RunSpec(
         model=args.model, library=args.library, dataset=dataset, scenario=args.scenario,
         offline=OfflineParams(batch_size=args.batch_size, warmup_batches=args.warmup_batches, honor_eos=args.honor_eos),

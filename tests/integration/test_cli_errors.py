@@ -67,8 +67,14 @@ def test_newer_database_is_refused(cli_env, tmp_path):
     _one_line_error(tuibench("runs", "--db", str(db), env=cli_env), "newer tuibench (schema 99")
 
 
-def test_bad_argument_value(cli_env):
-    _one_line_error(tuibench("run", "--num-requests", "0", env=cli_env), "--num-requests", "at least 1")
+@pytest.mark.parametrize("args, fragment", [
+    (["--num-requests", "0"], "at least 1"),
+    (["--num-requests", "ten"], "expected a whole number, got 'ten'"),
+    (["--warmup-batches", "-1"], "at least 0"),
+    (["--dtype", "int3"], "invalid choice: 'int3'"),
+])
+def test_bad_argument_value(cli_env, args, fragment):
+    _one_line_error(tuibench("run", *args, env=cli_env), args[0], fragment)
 
 
 def test_runs_without_database(cli_env, tmp_path):

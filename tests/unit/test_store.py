@@ -234,17 +234,15 @@ def test_newer_schema_refused_and_untouched(tmp_path):
     assert path.read_bytes() == before
 
 
-def test_missing_schema_version_is_user_error(tmp_path):
-    path = tmp_path / "noversion.db"
+@pytest.mark.parametrize("damage", [
+    "DELETE FROM meta",  # no schema_version row at all
+    "UPDATE meta SET value = 'one' WHERE key = 'schema_version'",  # not a number
+])
+def test_missing_or_garbled_schema_version_is_user_error_and_left_alone(tmp_path, damage):
+    path = tmp_path / "damaged.db"
     ResultsStore.open(path).close()
-    _set_meta(path, "DELETE FROM meta")
-    with pytest.raises(UserError):
+    _set_meta(path, damage)
+    before = path.read_bytes()
+    with pytest.raises(UserError, match="no valid tuibench schema version"):
         ResultsStore.open(path)
-
-
-def test_garbled_schema_version_is_user_error(tmp_path):
-    path = tmp_path / "garbled.db"
-    ResultsStore.open(path).close()
-    _set_meta(path, "UPDATE meta SET value = 'one' WHERE key = 'schema_version'")
-    with pytest.raises(UserError):
-        ResultsStore.open(path)
+    assert path.read_bytes() == before

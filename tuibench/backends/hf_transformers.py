@@ -111,7 +111,7 @@ def batch_records(ctx_clock, batch: int, prompts: Sequence[Prompt], result: Batc
     steps, start = result.step_s, result.start_s
     ttft_ms = (steps[0] - start) * 1000.0
     records = []
-    for prompt, count in zip(prompts, result.output_tokens):
+    for prompt, count in zip(prompts, result.output_tokens, strict=True):
         records.append(RequestRecord(
             index=prompt.index,
             input_tokens=len(prompt.ids),

@@ -21,9 +21,10 @@ def plain_vocab_ids(tokenizer) -> list[int]:
 
 def materialize(requests: Sequence[RequestSpec], tokenizer, seed: int) -> list[Prompt]:
     lengths_only = [i for i, r in enumerate(requests) if r.prompt is None]
-    synthesized = dict(
-        zip(lengths_only, synthesize_prompt_ids([requests[i].input_tokens for i in lengths_only], plain_vocab_ids(tokenizer), seed))
-    ) if lengths_only else {}
+    synthesized = {}
+    if lengths_only:
+        ids = synthesize_prompt_ids([requests[i].input_tokens for i in lengths_only], plain_vocab_ids(tokenizer), seed)
+        synthesized = dict(zip(lengths_only, ids, strict=True))
     prompts = []
     for i, request in enumerate(requests):
         ids = synthesized[i] if request.prompt is None else tokenizer.encode(request.prompt)

@@ -4,7 +4,8 @@ Every event carries `t_s`, seconds on the run's clock (the child's perf_counter,
 so events, requests and telemetry samples line up on one time axis.
 """
 
-from typing import IO, Iterator, Literal, Union
+from collections.abc import Iterator
+from typing import IO, Literal
 
 import msgspec
 
@@ -72,9 +73,9 @@ class RunFailed(_Event, tag="run_failed"):
     error: str
 
 
-Event = Union[
-    RunStarted, Phase, Progress, RequestDone, BatchDone, TelemetrySample, ModuleTimings, Log, RunFinished, RunFailed
-]
+Event = (
+    RunStarted | Phase | Progress | RequestDone | BatchDone | TelemetrySample | ModuleTimings | Log | RunFinished | RunFailed
+)
 TERMINAL = (RunFinished, RunFailed)
 
 _encoder = msgspec.json.Encoder()

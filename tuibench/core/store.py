@@ -7,7 +7,7 @@ written by a newer tuibench, is refused with a clear error and never written to.
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -96,7 +96,7 @@ class StoredRun(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 class ResultsStore:
