@@ -5,7 +5,7 @@ Same model, same batches, same token ids, greedy, output held to length; threads
 1. batch path: tuibench's StaticBatchEngine (step clock, per-row stops, per-request records) vs bare
    `model.generate`, interleaved batch by batch in this one process (ABBA order, so drift cancels).
 2. whole pipeline: `tuibench run` as a user gets it (spawned child, events over a pipe, reducer,
-   SQLite) vs the bare loop timed right before and after it in this process.
+   SQLite) vs bare passes in this process, alternated (B R B R B R B).
 
     python benchmarks/harness_overhead.py [--requests 32] [--rounds 3] [--threads 1]
 
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--pipeline-runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     # Before torch is imported: OpenMP reads this once.
@@ -90,18 +91,25 @@ def main() -> None:
     ours_rate, bare_rate = useful_tokens * args.rounds / sum(t_ours), useful_tokens * args.rounds / sum(t_bare)
     quartiles = statistics.quantiles(pair_ratios, n=4)
 
-    # The whole pipeline, as `tuibench run` does it, bracketed by bare passes over the same batches.
-    bare_before = useful_tokens / sum(bare(b) for b in batches)
+    # The whole pipeline, as `tuibench run` does it, alternated with bare passes over the same batches
+    # (B R B R ... B): each run is compared with the mean of the bare passes on either side of it.
     spec = RunSpec(dataset=dataset, offline=OfflineParams(batch_size=args.batch_size), num_requests=args.requests,
                    seed=args.seed, threads=args.threads)
+    bare_passes = [useful_tokens / sum(bare(b) for b in batches)]
+    pipeline_rates, pipeline_ratios = [], []
     with tempfile.TemporaryDirectory() as tmp:
         from tuibench.core.store import ResultsStore
 
         with ResultsStore.open(Path(tmp) / "r.db") as store:
-            state = execute(spec, requests, store=store).state
-    bare_after = useful_tokens / sum(bare(b) for b in batches)
-    pipeline = state.metrics().output_throughput_tok_s
-    bare_pipeline = (bare_before + bare_after) / 2
+            for _ in range(args.pipeline_runs):
+                state = execute(spec, requests, store=store).state
+                if state.status != "finished":
+                    sys.exit(f"the pipeline run did not finish: {state.error}")
+                pipeline_rates.append(state.metrics().output_throughput_tok_s)
+                bare_passes.append(useful_tokens / sum(bare(b) for b in batches))
+                pipeline_ratios.append(pipeline_rates[-1] / statistics.mean(bare_passes[-2:]))
+                print(f"pipeline run: {pipeline_rates[-1]:.1f} tok/s, bare around it "
+                      f"{bare_passes[-2]:.1f} / {bare_passes[-1]:.1f} tok/s", flush=True)
 
     print()
     print(f"workload: {args.dataset}, {len(prompts)} requests, batch {args.batch_size}, {useful_tokens} output tokens, "
@@ -109,10 +117,10 @@ def main() -> None:
     print(f"batch path  : tuibench {ours_rate:8.1f} tok/s | bare generate {bare_rate:8.1f} tok/s | ratio "
           f"{statistics.median(pair_ratios):.4f} (median of {len(pair_ratios)} paired batches, IQR "
           f"{quartiles[0]:.4f}..{quartiles[2]:.4f})")
-    print(f"whole run   : tuibench {pipeline:8.1f} tok/s | bare generate {bare_pipeline:8.1f} tok/s "
-          f"(before {bare_before:.1f}, after {bare_after:.1f}) | ratio {pipeline / bare_pipeline:.4f}")
-    if state.status != "finished":
-        sys.exit(f"the pipeline run did not finish: {state.error}")
+    print(f"whole run   : tuibench {statistics.median(pipeline_rates):8.1f} tok/s | bare generate "
+          f"{statistics.median(bare_passes):8.1f} tok/s | ratio {statistics.median(pipeline_ratios):.4f} "
+          f"(median of {len(pipeline_ratios)} runs, each against the bare passes beside it; "
+          f"range {min(pipeline_ratios):.4f}..{max(pipeline_ratios):.4f})")
 
 
 if __name__ == "__main__":

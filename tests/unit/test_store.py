@@ -246,3 +246,23 @@ def test_missing_or_garbled_schema_version_is_user_error_and_left_alone(tmp_path
     with pytest.raises(UserError, match="no valid tuibench schema version"):
         ResultsStore.open(path)
     assert path.read_bytes() == before
+
+
+def test_a_v1_database_is_migrated_and_keeps_its_runs(tmp_path):
+    from tuibench.core.store import _SCHEMA_V1
+
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(_SCHEMA_V1)
+        connection.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        connection.execute(
+            "INSERT INTO runs (created_at, updated_at, status, library, model, dataset, scenario, spec_json)"
+            " VALUES ('2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 'finished', 'transformers',"
+            " 'smollm2-135m', 'short2short', 'offline', ?)", (SPEC.to_json().decode(),))
+        connection.execute("INSERT INTO requests VALUES (1, 0, 5, 3, 3, 0.0, 1.0, 2.0, 5.0, '[2.0, 2.0]', 0, NULL)")
+    with ResultsStore.open(path) as store:
+        stored = store.get_run(1)
+    assert stored.run.spec == SPEC
+    assert stored.requests[0].itl_ms == [2.0, 2.0] and stored.requests[0].scheduled_s is None
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT value FROM meta").fetchone() == (str(SCHEMA_VERSION),)

@@ -62,13 +62,46 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     # Offline static batches: time to the first token of each batch, and the rest.
     prefill_s: float | None = None
     decode_s: float | None = None
+    # Serving: how late requests were sent (a saturated client shows here), the paper's per-token
+    # latencies (E2EL / (input + output) and E2EL / output), and goodput under the SLOs, if any.
+    schedule_lag_ms: Stat | None = None
+    latency_per_token_ms: Stat | None = None
+    latency_per_output_token_ms: Stat | None = None
+    goodput_rps: float | None = None
+    trimmed: int = 0  # requests left out at each end (the paper's first/last N)
+
+
+class Slo(msgspec.Struct, frozen=True, kw_only=True):
+    """Service-level objectives for goodput; a request counts when it meets every one that is set."""
+
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    e2el_ms: float | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.ttft_ms, self.tpot_ms, self.e2el_ms))
+
+    def met_by(self, record: RequestRecord) -> bool:
+        checks = ((self.ttft_ms, record.ttft_ms), (self.tpot_ms, record.tpot_ms), (self.e2el_ms, record.e2el_ms))
+        return all(value is not None and value <= limit for limit, value in checks if limit is not None) if record.ok else False
+
+
+def trim_records(records: Sequence[RequestRecord], trim: int) -> list[RequestRecord]:
+    """Leaves out the first and last `trim` requests by send time (warm-up and drain of a serving run)."""
+    if trim <= 0:
+        return list(records)
+    ordered = sorted(records, key=lambda r: (r.start_s, r.index))
+    return ordered[trim: len(ordered) - trim]
 
 
 def request_end_s(record: RequestRecord) -> float:
     return record.start_s + (record.e2el_ms or 0.0) / 1000.0
 
 
-def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRecord] = ()) -> RunMetrics:
+def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRecord] = (), slo: Slo | None = None,
+                    trim: int = 0) -> RunMetrics:
+    records = trim_records(records, trim)
     done = [r for r in records if r.ok]
     failed = len(records) - len(done)
     duration_s = None
@@ -92,4 +125,13 @@ def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRec
         e2el_ms=describe(r.e2el_ms for r in done if r.e2el_ms is not None),
         prefill_s=math.fsum(b.prefill_ms for b in batches) / 1000.0 if batches else None,
         decode_s=math.fsum(b.decode_ms for b in batches) / 1000.0 if batches else None,
+        schedule_lag_ms=describe((r.start_s - r.scheduled_s) * 1000.0 for r in records if r.scheduled_s is not None),
+        latency_per_token_ms=describe(
+            r.e2el_ms / (r.input_tokens + r.output_tokens) for r in done if r.e2el_ms is not None
+        ),
+        latency_per_output_token_ms=describe(
+            r.e2el_ms / r.output_tokens for r in done if r.e2el_ms is not None and r.output_tokens
+        ),
+        goodput_rps=_ratio(sum(slo.met_by(r) for r in done), duration_s) if slo and slo.any else None,
+        trimmed=max(trim, 0),
     )

@@ -12,6 +12,7 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     output_tokens: int  # tokens actually generated
     target_output_tokens: int
     start_s: float  # when the request was handed to the library
+    scheduled_s: float | None = None  # serving: when it was planned to be sent (start_s - scheduled_s = schedule lag)
     ttft_ms: float | None = None
     e2el_ms: float | None = None
     itl_ms: list[float] = []  # gaps between consecutive output tokens

@@ -18,7 +18,7 @@ from tuibench.core.metrics import RunMetrics
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,8 +70,11 @@ CREATE TABLE telemetry (
 CREATE INDEX telemetry_run ON telemetry (run_id, t_s);
 """
 
-# MIGRATIONS[v] takes a database from schema v to v + 1.
-MIGRATIONS: dict[int, str] = {}
+# MIGRATIONS[v] takes a database from schema v to v + 1. A new database is made at v1 and migrated
+# like any old one, so every migration runs on every new file.
+MIGRATIONS: dict[int, str] = {
+    1: "ALTER TABLE requests ADD COLUMN scheduled_s REAL;",  # serving: planned send time
+}
 
 
 class RunRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,9 +135,9 @@ class ResultsStore:
         if not tables:
             with self._db:
                 self._db.executescript(_SCHEMA_V1)
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
             self._db.execute("PRAGMA journal_mode = WAL")
-            return
+            tables = {"meta", "runs"}
         if "meta" not in tables or "runs" not in tables:
             raise UserError(f"{self.path} is an SQLite file but not a tuibench results database: pass --db another file")
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -189,10 +192,12 @@ class ResultsStore:
     ) -> None:
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO requests (run_id, idx, input_tokens, output_tokens, target_output_tokens,"
+                " start_s, ttft_ms, tpot_ms, e2el_ms, itl_ms_json, batch, error, scheduled_s)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (run_id, r.index, r.input_tokens, r.output_tokens, r.target_output_tokens, r.start_s, r.ttft_ms,
-                     r.tpot_ms, r.e2el_ms, msgspec.json.encode(r.itl_ms).decode(), r.batch, r.error)
+                     r.tpot_ms, r.e2el_ms, msgspec.json.encode(r.itl_ms).decode(), r.batch, r.error, r.scheduled_s)
                     for r in requests
                 ),
             )
@@ -242,10 +247,10 @@ class ResultsStore:
             raise UserError(f"no run {run_id} in {self.path}: `tuibench runs` lists the stored runs")
         requests = [
             RequestRecord(index=idx, input_tokens=i, output_tokens=o, target_output_tokens=t, start_s=s, ttft_ms=ttft,
-                          e2el_ms=e2el, itl_ms=msgspec.json.decode(itl), batch=batch, error=error)
-            for idx, i, o, t, s, ttft, e2el, itl, batch, error in self._db.execute(
+                          e2el_ms=e2el, itl_ms=msgspec.json.decode(itl), batch=batch, error=error, scheduled_s=planned)
+            for idx, i, o, t, s, ttft, e2el, itl, batch, error, planned in self._db.execute(
                 "SELECT idx, input_tokens, output_tokens, target_output_tokens, start_s, ttft_ms, e2el_ms, itl_ms_json,"
-                " batch, error FROM requests WHERE run_id = ? ORDER BY idx", (run_id,))
+                " batch, error, scheduled_s FROM requests WHERE run_id = ? ORDER BY idx", (run_id,))
         ]
         batches = [
             BatchRecord(batch=b, size=n, start_s=s, prefill_ms=p, decode_ms=d, decode_steps=k)

@@ -1,0 +1,85 @@
+"""Serving metrics on scripted timestamps, expected values worked by hand."""
+
+import math
+
+import pytest
+
+from tuibench.core.metrics import Slo, compute_metrics, trim_records
+from tuibench.core.records import RequestRecord
+from tuibench.loadgen.arrivals import arrival_offsets_s
+
+
+def rec(index, start_s, ttft_ms, e2el_ms, out, inp=10, scheduled_s=None, error=None):
+    return RequestRecord(index=index, input_tokens=inp, output_tokens=out, target_output_tokens=out, start_s=start_s,
+                         scheduled_s=start_s if scheduled_s is None else scheduled_s, ttft_ms=ttft_ms, e2el_ms=e2el_ms,
+                         error=error)
+
+
+RECORDS = [
+    #   start   ttft  e2el   out  -> tpot = (e2el - ttft) / (out - 1)
+    rec(0, 0.0, 100.0, 1000.0, 10, scheduled_s=0.0),  # tpot 100, ends 1.0
+    rec(1, 0.5, 200.0, 700.0, 11, scheduled_s=0.499),  # tpot 50, lag 1 ms, ends 1.2
+    rec(2, 1.0, 50.0, 1000.0, 20, scheduled_s=0.998),  # tpot 50, lag 2 ms, ends 2.0
+    rec(3, 1.5, None, None, 0, error="HTTP 500: boom"),  # failed: counted, not in latency stats
+]
+
+
+def test_goodput_counts_requests_meeting_every_set_slo():
+    # duration = last end 2.0 - first start 0.0 = 2.0 s
+    # ttft <= 150 and tpot <= 60: request 0 fails tpot (100), 1 fails ttft (200), 2 meets both -> 1 / 2.0 s
+    metrics = compute_metrics(RECORDS, slo=Slo(ttft_ms=150, tpot_ms=60))
+    assert metrics.duration_s == pytest.approx(2.0)
+    assert metrics.goodput_rps == pytest.approx(0.5)
+    # e2el <= 1000 alone: all three successes meet it -> 3 / 2.0
+    assert compute_metrics(RECORDS, slo=Slo(e2el_ms=1000)).goodput_rps == pytest.approx(1.5)
+    # no SLO: goodput is N/A, not 0
+    assert compute_metrics(RECORDS).goodput_rps is None
+
+
+def test_schedule_lag_includes_failed_requests():
+    # lags: 0, 1, 2 ms and 0 for the failed one (it was sent on time) -> mean 0.75, max 2
+    lag = compute_metrics(RECORDS).schedule_lag_ms
+    assert lag.n == 4
+    assert lag.mean == pytest.approx(0.75) and lag.max == pytest.approx(2.0)
+
+
+def test_paper_latency_per_token_and_per_output_token():
+    # per token: 1000/(10+10)=50, 700/(10+11)=33.33, 1000/(10+20)=33.33 -> mean 38.89
+    # per output token: 1000/10=100, 700/11=63.64, 1000/20=50 -> mean 71.21
+    metrics = compute_metrics(RECORDS)
+    assert metrics.latency_per_token_ms.mean == pytest.approx((50 + 700 / 21 + 1000 / 30) / 3)
+    assert metrics.latency_per_output_token_ms.mean == pytest.approx((100 + 700 / 11 + 50) / 3)
+    assert metrics.failed == 1 and metrics.completed == 3
+
+
+def test_trim_drops_first_and_last_by_send_time():
+    shuffled = [RECORDS[2], RECORDS[0], RECORDS[3], RECORDS[1]]
+    assert [r.index for r in trim_records(shuffled, 1)] == [1, 2]
+    metrics = compute_metrics(shuffled, trim=1)
+    # left: requests 1 and 2 -> duration 2.0 - 0.5 = 1.5 s, output 31 tokens
+    assert metrics.completed == 2 and metrics.trimmed == 1
+    assert metrics.duration_s == pytest.approx(1.5)
+    assert metrics.output_throughput_tok_s == pytest.approx(31 / 1.5)
+    assert compute_metrics(shuffled, trim=2).completed == 0  # everything trimmed: N/A throughout
+    assert compute_metrics(shuffled, trim=2).ttft_ms is None
+
+
+def test_offline_records_have_no_serving_metrics():
+    offline = [RequestRecord(index=0, input_tokens=4, output_tokens=2, target_output_tokens=2, start_s=0.0, ttft_ms=5.0,
+                             e2el_ms=9.0)]
+    assert compute_metrics(offline).schedule_lag_ms is None
+
+
+def test_poisson_arrivals_have_the_asked_rate_and_are_reproducible():
+    offsets = arrival_offsets_s(4000, rate_rps=8.0, seed=1)
+    gaps = [b - a for a, b in zip(offsets, offsets[1:])]
+    assert offsets[0] == 0.0 and offsets == sorted(offsets)
+    assert sum(gaps) / len(gaps) == pytest.approx(1 / 8, rel=0.05)
+    # exponential gaps: std == mean; gamma with shape 4 is more regular: std = mean / 2
+    std = math.sqrt(sum((g - 1 / 8) ** 2 for g in gaps) / len(gaps))
+    assert std == pytest.approx(1 / 8, rel=0.1)
+    regular = arrival_offsets_s(4000, rate_rps=8.0, burstiness=4.0, seed=1)
+    rgaps = [b - a for a, b in zip(regular, regular[1:])]
+    assert math.sqrt(sum((g - 1 / 8) ** 2 for g in rgaps) / len(rgaps)) == pytest.approx(1 / 16, rel=0.1)
+    assert arrival_offsets_s(5, 8.0, seed=1) == offsets[:5]
+    assert arrival_offsets_s(3, float("inf")) == [0.0, 0.0, 0.0]

@@ -1,0 +1,1 @@
+"""The online-serving client: arrivals, OpenAI-compatible streaming, per-request records."""

@@ -1,0 +1,119 @@
+"""One streamed request to an OpenAI-compatible server, timed chunk by chunk on the client.
+
+Every failure is counted and named, never raised: refused connection, timeout, HTTP status,
+malformed stream, disconnect.
+"""
+
+import asyncio
+import time
+from typing import Literal
+
+import msgspec
+
+from tuibench.core.records import RequestRecord
+from tuibench.loadgen.sse import DONE, MalformedStream, chunk_text, parse_line
+
+Api = Literal["completions", "chat"]
+# How a server is asked to hold an output to its target length (none: max_tokens only, EOS may end it early).
+LengthPolicy = Literal["vllm", "transformers", "none"]
+
+
+class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
+    base_url: str  # e.g. http://127.0.0.1:8000
+    model: str  # the model name the server serves
+    api: Api = "completions"
+    length_policy: LengthPolicy = "vllm"
+    api_key: str | None = None  # read from the environment by the caller; never stored
+
+    @property
+    def url(self) -> str:
+        return self.base_url.rstrip("/") + ("/v1/completions" if self.api == "completions" else "/v1/chat/completions")
+
+
+class PreparedRequest(msgspec.Struct, frozen=True, kw_only=True):
+    index: int
+    prompt: list[int] | str  # token ids where the server takes them, else text
+    input_tokens: int
+    output_tokens: int
+    scheduled_s: float  # planned send time, perf_counter
+
+
+def request_body(endpoint: Endpoint, request: PreparedRequest) -> dict:
+    body: dict = {"model": endpoint.model, "stream": True, "temperature": 0.0,
+                  "stream_options": {"include_usage": True}}
+    if endpoint.api == "completions":
+        body["prompt"] = request.prompt
+        body["max_tokens"] = request.output_tokens
+    else:
+        body["messages"] = [{"role": "user", "content": request.prompt}]
+        body["max_completion_tokens"] = request.output_tokens
+    if endpoint.length_policy == "vllm":
+        body["ignore_eos"] = True
+        body["min_tokens"] = request.output_tokens
+    elif endpoint.length_policy == "transformers":
+        # transformers serve rejects unknown fields; it takes a generation config as a JSON string.
+        body.pop("stream_options")
+        body["generation_config"] = msgspec.json.encode(
+            {"max_new_tokens": request.output_tokens, "min_new_tokens": request.output_tokens, "do_sample": False}
+        ).decode()
+    return body
+
+
+def _record(request: PreparedRequest, start: float, chunks: list[float], end: float, output_tokens: int | None,
+            prompt_tokens: int | None, error: str | None, clock) -> RequestRecord:
+    if error is None and not chunks:
+        error = "empty response: the stream ended without any text"
+    ok = error is None
+    return RequestRecord(
+        index=request.index,
+        input_tokens=prompt_tokens or request.input_tokens,
+        output_tokens=(output_tokens if output_tokens is not None else len(chunks)) if ok else 0,
+        target_output_tokens=request.output_tokens,
+        scheduled_s=clock(request.scheduled_s),
+        start_s=clock(start),
+        ttft_ms=(chunks[0] - start) * 1000.0 if ok else None,
+        e2el_ms=(end - start) * 1000.0 if ok else None,
+        itl_ms=[(b - a) * 1000.0 for a, b in zip(chunks, chunks[1:])] if ok else [],
+        error=error,
+    )
+
+
+async def send(session, endpoint: Endpoint, request: PreparedRequest, timeout_s: float, clock) -> RequestRecord:
+    """Sends `request` and returns its record; `clock` maps perf_counter to the run's clock."""
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
+    chunks: list[float] = []
+    usage_output = usage_prompt = None
+    error = None
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with session.post(endpoint.url, json=request_body(endpoint, request), headers=headers) as response:
+                if response.status != 200:
+                    text = (await response.text())[:300].replace("\n", " ")
+                    error = f"HTTP {response.status}: {text}"
+                else:
+                    async for line in response.content:
+                        data = parse_line(line)
+                        if data is DONE:
+                            break
+                        if data is None:
+                            continue
+                        if chunk_text(data):
+                            chunks.append(time.perf_counter())
+                        if usage := data.get("usage"):
+                            usage_output = usage.get("completion_tokens", usage_output)
+                            usage_prompt = usage.get("prompt_tokens", usage_prompt)
+    except TimeoutError:
+        error = f"timeout after {timeout_s:g} s"
+    except MalformedStream as exc:
+        error = f"malformed stream: {exc}"
+    except aiohttp.ClientConnectorError as exc:
+        error = f"connection failed: {exc.os_error.strerror if exc.os_error else exc}"
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+        error = f"server disconnected mid-stream: {type(exc).__name__}"
+    except aiohttp.ClientError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    end = time.perf_counter()  # the stream is complete: E2EL ends here, as in vLLM's client
+    return _record(request, start, chunks, end, usage_output, usage_prompt, error, clock)

@@ -1,0 +1,49 @@
+"""Server-sent events as OpenAI-compatible servers stream them: `data: {json}` lines, `data: [DONE]` at the end."""
+
+import msgspec
+
+DONE = object()
+
+
+class MalformedStream(Exception):
+    """The server sent something that is not an SSE data line of JSON."""
+
+
+_decoder = msgspec.json.Decoder()
+
+
+def parse_line(line: bytes) -> dict | object | None:
+    """One line of the stream: a decoded JSON payload, DONE, or None for blanks, comments and other fields."""
+    line = line.strip()
+    if not line or line.startswith(b":"):
+        return None
+    if not line.startswith(b"data:"):
+        # event:, id:, retry: are legal SSE fields that carry no payload for us.
+        if line.split(b":", 1)[0] in (b"event", b"id", b"retry"):
+            return None
+        raise MalformedStream(f"not an SSE line: {line[:80]!r}")
+    payload = line[5:].strip()
+    if payload == b"[DONE]":
+        return DONE
+    try:
+        data = _decoder.decode(payload)
+    except msgspec.DecodeError:
+        raise MalformedStream(f"SSE data is not JSON: {payload[:80]!r}") from None
+    if not isinstance(data, dict):
+        raise MalformedStream(f"SSE data is not a JSON object: {payload[:80]!r}")
+    if "error" in data and not data.get("choices"):
+        error = data["error"]
+        raise MalformedStream(f"server error in stream: {error.get('message', error) if isinstance(error, dict) else error}")
+    return data
+
+
+def chunk_text(data: dict) -> str:
+    """The text a completion or chat-completion chunk adds (empty for usage-only or role-only chunks)."""
+    choices = data.get("choices") or []
+    if not choices:
+        return ""
+    choice = choices[0]
+    if "text" in choice:
+        return choice.get("text") or ""
+    delta = choice.get("delta") or {}
+    return (delta.get("content") or "") + (delta.get("reasoning_content") or "")
