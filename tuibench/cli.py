@@ -35,6 +35,31 @@ def _int_at_least(minimum: int):
 _positive_int = _int_at_least(1)
 
 
+def _rate(text: str) -> float | None:
+    if text.lower() in ("inf", "infinity"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected requests per second or inf, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _slo(text: str) -> dict[str, float]:
+    objectives = {}
+    for part in filter(None, text.split(",")):
+        name, _, value = part.partition("=")
+        if name not in ("ttft", "tpot", "e2el"):
+            raise argparse.ArgumentTypeError(f"unknown objective {name!r}: use ttft, tpot and e2el, e.g. ttft=200,tpot=50")
+        try:
+            objectives[name] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} needs milliseconds, e.g. {name}=200") from None
+    return objectives
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tuibench", description="Compare LLM inference libraries coarse-to-fine.")
     parser.add_argument("--version", action="version", version=f"tuibench {__version__}")
@@ -42,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="benchmark one library on one workload")
     run.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder, or HF id in the local cache")
-    run.add_argument("--library", default="transformers")
-    run.add_argument("--scenario", default="offline", choices=["offline"])
+    run.add_argument("--library", help="transformers (default), or endpoint with --endpoint")
+    run.add_argument("--scenario", default="offline", choices=["offline", "serving"])
     run.add_argument("--dataset", default="short2short", help="short2short, short2long, long2short, short-16k, random, or a .jsonl/.json file")
     run.add_argument("--num-requests", type=_positive_int, help="sample this many requests (default: the whole dataset)")
     run.add_argument("--input-len", type=_positive_int, default=128, help="random dataset: input tokens")
@@ -56,6 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto")
     run.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     run.add_argument("--threads", type=_positive_int, help="threads for the engine process (default: cores - 1)")
+    serving = run.add_argument_group("serving (--scenario serving)")
+    serving.add_argument("--endpoint", help="benchmark a server someone else runs, e.g. http://127.0.0.1:8000")
+    serving.add_argument("--request-rate", type=_rate, default=None, help="requests/s, Poisson arrivals (default: inf, all at once)")
+    serving.add_argument("--burstiness", type=float, default=1.0, help="gamma shape of the arrival gaps: 1 Poisson, <1 burstier")
+    serving.add_argument("--max-concurrency", type=_positive_int)
+    serving.add_argument("--warmup-requests", type=_int_at_least(0), default=1)
+    serving.add_argument("--trim", type=_int_at_least(0), default=0, help="leave the first and last N requests out of the metrics")
+    serving.add_argument("--slo", type=_slo, default={}, help="goodput objectives, e.g. ttft=200,tpot=50,e2el=2000 (ms)")
+    serving.add_argument("--api", choices=["completions", "chat"], default="completions")
+    serving.add_argument("--served-model-name", help="the model name the endpoint expects (default: the model path)")
+    serving.add_argument("--api-key-env", help="read the API key from this environment variable (never stored)")
+    serving.add_argument("--length-policy", choices=["vllm", "transformers", "none"],
+                         help="how outputs are held to length: ignore_eos+min_tokens (vllm), generation_config, or not at all")
+    serving.add_argument("--timeout", type=float, default=600.0, help="seconds before a request counts as failed")
+    serving.add_argument("--port", type=_positive_int, help="port for a server tuibench launches (default: a free one)")
     run.add_argument("--json", type=Path, help="write the result (spec, environment, metrics, requests) here")
     run.add_argument("--events", type=Path, help="write the event log (JSONL) here")
     run.add_argument("--db", type=Path, help="results database (default: $XDG_DATA_HOME/tuibench/results.db)")
@@ -106,22 +146,37 @@ def _open_store(db: Path | None, create: bool):
 
 def _run(args: argparse.Namespace) -> int:
     from tuibench.backends import require_backend
-    from tuibench.core.spec import OfflineParams, RunSpec
+    from contextlib import ExitStack
+
+    from tuibench.core.spec import OfflineParams, RunSpec, ServingParams
     from tuibench.core.workload import dataset_from_arg, load_requests
     from tuibench.models.resolve import resolve_model
     from tuibench.report.progress import ProgressView
     from tuibench.report.tables import describe_spec, latency_table, metrics_table
     from tuibench.runner.environment import default_threads
     from tuibench.runner.recorder import execute
+    from tuibench.runner.serving import ServerFailed, serving_endpoint
 
     # Everything the user typed is checked here, before a child is spawned.
     resolve_model(args.model)
-    require_backend(args.library, args.scenario)
+    if args.endpoint and args.scenario != "serving":
+        raise UserError("--endpoint is for the serving scenario: add --scenario serving")
+    library = args.library or ("endpoint" if args.endpoint else "transformers")
+    if library == "endpoint" and not args.endpoint:
+        raise UserError("library 'endpoint' benchmarks a running server: give its URL with --endpoint")
+    backend = require_backend(library, args.scenario)
     dataset = dataset_from_arg(args.dataset, input_len=args.input_len, output_len=args.output_len, range_ratio=args.range_ratio)
+    serving = ServingParams(
+        request_rate=args.request_rate, burstiness=args.burstiness, max_concurrency=args.max_concurrency,
+        warmup_requests=args.warmup_requests, trim=args.trim, slo_ttft_ms=args.slo.get("ttft"),
+        slo_tpot_ms=args.slo.get("tpot"), slo_e2el_ms=args.slo.get("e2el"), timeout_s=args.timeout, api=args.api,
+        endpoint=args.endpoint, served_model=args.served_model_name, api_key_env=args.api_key_env,
+        **({"length_policy": args.length_policy} if args.length_policy else {}),
+    )
     spec = RunSpec(
-        model=args.model, library=args.library, dataset=dataset, scenario=args.scenario,
+        model=args.model, library=library, dataset=dataset, scenario=args.scenario,
         offline=OfflineParams(batch_size=args.batch_size, warmup_batches=args.warmup_batches, honor_eos=args.honor_eos),
-        num_requests=args.num_requests, seed=args.seed, device=args.device, dtype=args.dtype,
+        serving=serving, num_requests=args.num_requests, seed=args.seed, device=args.device, dtype=args.dtype,
         threads=args.threads or default_threads(),
     )
     requests = load_requests(dataset, args.num_requests, args.seed)
@@ -132,8 +187,18 @@ def _run(args: argparse.Namespace) -> int:
     console = _console()
     with _open_store(args.db, create=True) as store:
         console.print(f"{describe_spec(spec)}  → {store.path}", style="bold")
-        with ProgressView(console) as view:
-            recorder = execute(spec, requests, store=store, events_path=args.events, observers=[view])
+        with ExitStack() as stack:
+            tick = None
+            if spec.scenario == "serving":
+                say = lambda message: console.print(f"[dim]· {message}[/]", highlight=False)  # noqa: E731
+                try:
+                    spec, tick = stack.enter_context(serving_endpoint(spec, backend, args.port, say))
+                except ServerFailed as exc:
+                    sys.stderr.write(f"tuibench: {exc}\n")
+                    return EXIT_FAILED
+            view = stack.enter_context(ProgressView(console))
+            recorder = execute(spec, requests, store=store, events_path=args.events, observers=[view],
+                               **({"tick": tick} if tick else {}))
         state = recorder.state
         console.print(metrics_table(state.metrics(), title=f"run {recorder.run_id}: {state.status}"))
         console.print(latency_table(state.metrics()))
@@ -143,6 +208,9 @@ def _run(args: argparse.Namespace) -> int:
             args.json.write_bytes(msgspec.json.format(msgspec.json.encode(store.get_run(recorder.run_id))))
     if state.status == "finished":
         return EXIT_OK
+    if state.status == "partial":
+        failed = [r for r in state.records if not r.ok]
+        state.error = f"{len(failed)} of {len(state.records)} requests failed (first: {failed[0].error})"
     sys.stderr.write(f"tuibench: run {recorder.run_id} {state.status}: {state.error}\n")
     if state.status == "interrupted":
         return EXIT_INTERRUPTED

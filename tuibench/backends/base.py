@@ -12,6 +12,7 @@ from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 from tuibench.core.workload import RequestSpec
 from tuibench.models.resolve import ModelRef
+from tuibench.servers.managed import ServerCommand
 
 
 class Availability(msgspec.Struct, frozen=True):
@@ -22,12 +23,15 @@ class Availability(msgspec.Struct, frozen=True):
 class RunContext:
     """Handed to a backend in the child: the run's inputs, its clock, and the event sink."""
 
-    def __init__(self, spec: RunSpec, requests: Sequence[RequestSpec], model: ModelRef, emit: Callable[[ev.Event], None]):
+    def __init__(self, spec: RunSpec, requests: Sequence[RequestSpec], model: ModelRef, emit: Callable[[ev.Event], None],
+                 clock_origin: float | None = None):
         self.spec = spec
         self.requests = requests
         self.model = model
         self._emit = emit
-        self._origin = time.perf_counter()
+        # perf_counter is CLOCK_MONOTONIC on Linux, one clock for every process: the parent hands its origin
+        # over, so what it stamps (a server's log lines) lines up with what we stamp.
+        self._origin = time.perf_counter() if clock_origin is None else clock_origin
 
     def clock_s(self, perf_counter_s: float | None = None) -> float:
         """Seconds on the run's clock for a perf_counter reading (now, by default)."""
@@ -63,6 +67,14 @@ class Backend(ABC):
     def availability(cls) -> Availability:
         """Cheap: must not import the library itself (find_spec, a device check at most)."""
 
-    @abstractmethod
     def run(self, ctx: RunContext) -> None:
-        """Runs the workload in the child process, reporting through `ctx`. Raises on failure."""
+        """Offline: runs the workload in the child process, reporting through `ctx`. Raises on failure."""
+        raise NotImplementedError(f"{self.name} has no offline mode")
+
+    @classmethod
+    def server_command(cls, model_path: str, port: int, spec: RunSpec) -> "ServerCommand | None":
+        """Serving: the server to launch on 127.0.0.1:port (None: the user gives --endpoint)."""
+        return None
+
+    # Serving: how this library's server takes prompts and holds outputs to length (ServingParams fields).
+    serving_overrides: ClassVar[dict[str, object]] = {}

@@ -6,6 +6,8 @@ batch yields per-request TTFT, ITL and E2EL, and the batch's prefill/decode spli
 """
 
 import importlib.util
+import os
+import sys
 import time
 from collections.abc import Sequence
 
@@ -15,6 +17,7 @@ from tuibench.backends.base import Availability, Backend, RunContext
 from tuibench.backends.prompts import Prompt, materialize
 from tuibench.core.errors import UserError
 from tuibench.core.records import BatchRecord, RequestRecord
+from tuibench.servers.managed import ServerCommand
 
 WARMUP_OUTPUT_TOKENS = 32  # a warm-up batch exercises prefill and decode; its full length adds nothing
 
@@ -23,6 +26,11 @@ class BatchResult(msgspec.Struct, frozen=True):
     start_s: float  # perf_counter when generate was called
     step_s: list[float]  # perf_counter after each generated token (step 0 ends the prefill)
     output_tokens: list[int]  # generated per row
+
+
+def _cuda_visible() -> bool:
+    """Without importing torch: is there an NVIDIA device this process may use?"""
+    return os.path.exists("/proc/driver/nvidia") and os.environ.get("CUDA_VISIBLE_DEVICES", "0") != ""
 
 
 def pick_device(torch, requested: str):
@@ -156,16 +164,29 @@ def check_context(prompts: Sequence[Prompt], config, model_name: str) -> None:
 
 class TransformersBackend(Backend):
     name = "transformers"
-    scenarios = frozenset({"offline"})
+    scenarios = frozenset({"offline", "serving"})
     module_timing = True
-    requires = "torch and transformers"
+    requires = "torch and transformers (serving: transformers[serving])"
+    # transformers serve takes text prompts only and rejects ignore_eos/min_tokens: length goes in generation_config.
+    serving_overrides = {"prompt_ids": False, "length_policy": "transformers"}
 
     @classmethod
     def availability(cls) -> Availability:
-        missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
+        missing = [m for m in ("torch", "transformers", "fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
         if missing:
-            return Availability(False, f"{' and '.join(missing)} not installed: run `make install`")
+            return Availability(False, f"{', '.join(missing)} not installed: run `make install`")
         return Availability(True)
+
+    @classmethod
+    def server_command(cls, model_path: str, port: int, spec) -> ServerCommand:
+        device = "cpu" if spec.device == "auto" and not _cuda_visible() else spec.device
+        return ServerCommand(
+            name="transformers serve",
+            argv=[sys.executable, "-m", "transformers.cli.transformers", "serve", model_path, "--continuous-batching",
+                  "--host", "127.0.0.1", "--port", str(port), "--device", device, "--log-level", "info"],
+            port=port,
+            env={"OMP_NUM_THREADS": str(spec.threads), "HF_HUB_OFFLINE": "1"},
+        )
 
     def run(self, ctx: RunContext) -> None:
         from tuibench.models.convert import ensure_converted

@@ -4,11 +4,12 @@ from collections import deque
 from typing import Literal
 
 from tuibench.core import events as ev
-from tuibench.core.metrics import RunMetrics, compute_metrics
+from tuibench.core.metrics import RunMetrics, Slo, compute_metrics
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 
-Status = Literal["pending", "running", "finished", "failed", "interrupted"]
+# partial: the run ended, but some requests failed (a server that died mid-run, timeouts, HTTP errors).
+Status = Literal["pending", "running", "finished", "partial", "failed", "interrupted"]
 _STATUS_OF_FAILURE: dict[str, Status] = {"interrupted": "interrupted"}
 
 
@@ -36,7 +37,7 @@ class RunState:
 
     @property
     def ended(self) -> bool:
-        return self.status in ("finished", "failed", "interrupted")
+        return self.status in ("finished", "partial", "failed", "interrupted")
 
     @property
     def output_tokens_done(self) -> int:
@@ -69,7 +70,7 @@ class RunState:
             case ev.Log():
                 self.logs.append(event)
             case ev.RunFinished():
-                self.status = "finished"
+                self.status = "partial" if any(not r.ok for r in self.records) else "finished"
             case ev.RunFailed():
                 self.status = _STATUS_OF_FAILURE.get(event.kind, "failed")
                 self.failure_kind = event.kind
@@ -77,5 +78,7 @@ class RunState:
 
     def metrics(self) -> RunMetrics:
         if self._metrics is None:
-            self._metrics = compute_metrics(self.records, self.batches)
+            serving = self.spec.serving if self.spec and self.spec.scenario == "serving" else None
+            slo = Slo(ttft_ms=serving.slo_ttft_ms, tpot_ms=serving.slo_tpot_ms, e2el_ms=serving.slo_e2el_ms) if serving else None
+            self._metrics = compute_metrics(self.records, self.batches, slo=slo, trim=serving.trim if serving else 0)
         return self._metrics

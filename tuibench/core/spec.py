@@ -30,12 +30,32 @@ class OfflineParams(msgspec.Struct, frozen=True, kw_only=True):
     honor_eos: bool = False
 
 
+class ServingParams(msgspec.Struct, frozen=True, kw_only=True):
+    request_rate: float | None = None  # requests/s on average; None: all at once (inf)
+    burstiness: float = 1.0  # gamma shape of the gaps: 1 is Poisson
+    max_concurrency: int | None = None
+    warmup_requests: int = 1
+    trim: int = 0  # the paper's first/last N requests left out of the metrics
+    slo_ttft_ms: float | None = None
+    slo_tpot_ms: float | None = None
+    slo_e2el_ms: float | None = None
+    timeout_s: float = 600.0
+    api: Literal["completions", "chat"] = "completions"
+    # Where to send requests: filled in by tuibench for a server it manages, or given with --endpoint.
+    endpoint: str | None = None
+    served_model: str | None = None  # the name the server knows the model by
+    api_key_env: str | None = None  # the key is read from this variable in the child, never stored
+    prompt_ids: bool = False  # send token ids (vLLM takes them) instead of text decoded from them
+    length_policy: Literal["vllm", "transformers", "none"] = "vllm"
+
+
 class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     model: str = "smollm2-135m"
     library: str = "transformers"
     dataset: DatasetSpec
-    scenario: Literal["offline"] = "offline"
+    scenario: Literal["offline", "serving"] = "offline"
     offline: OfflineParams = OfflineParams()
+    serving: ServingParams = ServingParams()
     num_requests: int | None = None  # None: the whole dataset
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N

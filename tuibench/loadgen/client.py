@@ -52,7 +52,6 @@ def request_body(endpoint: Endpoint, request: PreparedRequest) -> dict:
         body["min_tokens"] = request.output_tokens
     elif endpoint.length_policy == "transformers":
         # transformers serve rejects unknown fields; it takes a generation config as a JSON string.
-        body.pop("stream_options")
         body["generation_config"] = msgspec.json.encode(
             {"max_new_tokens": request.output_tokens, "min_new_tokens": request.output_tokens, "do_sample": False}
         ).decode()

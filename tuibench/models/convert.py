@@ -45,3 +45,21 @@ def _convert(gguf_path: Path, out: Path) -> None:
     clean.generation_config = packed.generation_config
     clean.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+
+
+def convert_in_subprocess(ref: ModelRef) -> Path:
+    """The same conversion, in a separate interpreter: for callers that must not import torch (the CLI, the app)."""
+    import subprocess
+    import sys
+
+    if ref.needs_conversion:
+        subprocess.run([sys.executable, "-m", "tuibench.models.convert", ref.name], check=True)
+    return Path(ref.path)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from tuibench.models.resolve import resolve_model
+
+    ensure_converted(resolve_model(sys.argv[1]), lambda message: print(message, file=sys.stderr))

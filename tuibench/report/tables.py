@@ -10,13 +10,21 @@ from tuibench.core.store import RunRow
 from tuibench.core.units import NA, fmt, fmt_share
 
 _LATENCIES = (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"), ("E2E latency", "e2el_ms"))
+# Shown only where the run has them (serving runs).
+_SERVING_LATENCIES = (("latency / token", "latency_per_token_ms"), ("latency / out tok", "latency_per_output_token_ms"),
+                      ("schedule lag", "schedule_lag_ms"))
 STATUS_STYLE = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
 
 
 def describe_spec(spec: RunSpec) -> str:
     count = f"{spec.num_requests} requests" if spec.num_requests else "all requests"
-    offline = f"batch {spec.offline.batch_size}" + (", honor EOS" if spec.offline.honor_eos else "")
-    return f"{spec.library} · {spec.model} · {spec.dataset.label} ({count}) · {spec.scenario}, {offline} · seed {spec.seed}"
+    if spec.scenario == "serving":
+        serving = spec.serving
+        rate = f"{serving.request_rate:g} req/s" if serving.request_rate else "all at once"
+        setting = f"{rate}" + (f", ≤{serving.max_concurrency} concurrent" if serving.max_concurrency else "")
+    else:
+        setting = f"batch {spec.offline.batch_size}" + (", honor EOS" if spec.offline.honor_eos else "")
+    return f"{spec.library} · {spec.model} · {spec.dataset.label} ({count}) · {spec.scenario}, {setting} · seed {spec.seed}"
 
 
 def metrics_table(metrics: RunMetrics, title: str = "") -> Table:
@@ -29,6 +37,10 @@ def metrics_table(metrics: RunMetrics, title: str = "") -> Table:
     table.add_row("output throughput", fmt(metrics.output_throughput_tok_s, 1, "tok/s"))
     table.add_row("total throughput", fmt(metrics.total_throughput_tok_s, 1, "tok/s"))
     table.add_row("request throughput", fmt(metrics.request_throughput_rps, 2, "req/s"))
+    if metrics.goodput_rps is not None:
+        table.add_row("goodput (SLOs met)", fmt(metrics.goodput_rps, 2, "req/s"))
+    if metrics.trimmed:
+        table.add_row("trimmed", f"first and last {metrics.trimmed} requests")
     if metrics.prefill_s is not None:
         whole = (metrics.prefill_s or 0.0) + (metrics.decode_s or 0.0)
         table.add_row(
@@ -43,7 +55,8 @@ def latency_table(metrics: RunMetrics) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("latency (ms)", "mean", "std", "p50", "p90", "p99", "n"):
         table.add_column(column, justify="left" if column.startswith("latency") else "right")
-    for label, field in _LATENCIES:
+    serving = [row for row in _SERVING_LATENCIES if getattr(metrics, row[1]) is not None]
+    for label, field in (*_LATENCIES, *serving):
         stat: Stat | None = getattr(metrics, field)
         if stat is None:
             table.add_row(label, *([NA] * 5), "0")

@@ -26,7 +26,7 @@ def pin_threads(threads: int) -> None:
         os.environ[var] = str(threads)
 
 
-def child_main(spec_json: bytes, requests: list, conn) -> None:
+def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | None = None) -> None:
     """Entry point of the spawned child. `conn` is the write end of a pipe to the parent."""
     spec = RunSpec.from_json(spec_json)
     # The parent owns Ctrl-C: it decides to stop us, so a terminal's SIGINT to the group is ignored here.
@@ -44,10 +44,15 @@ def child_main(spec_json: bytes, requests: list, conn) -> None:
 
     ctx = None
     try:
-        ctx = RunContext(spec, requests, resolve_model(spec.model), emit)
+        ctx = RunContext(spec, requests, resolve_model(spec.model), emit, clock_origin)
         emit(ev.RunStarted(t_s=ctx.clock_s(), spec=spec, num_requests=len(requests), pid=os.getpid(),
                            environment=capture_environment(spec.threads)))
-        backend_class(spec.library)().run(ctx)
+        if spec.scenario == "serving":
+            from tuibench.loadgen.scenario import run_serving
+
+            run_serving(ctx)
+        else:
+            backend_class(spec.library)().run(ctx)
         emit(ev.RunFinished(t_s=ctx.clock_s()))
     except UserError as exc:
         emit(ev.RunFailed(t_s=ctx.clock_s() if ctx else 0.0, kind="input", error=str(exc)))

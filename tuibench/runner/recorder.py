@@ -67,13 +67,14 @@ class RunRecorder:
 
 def execute(spec: RunSpec, requests: Sequence[RequestSpec], store: ResultsStore | None = None,
             events_path: Path | None = None,
-            observers: Sequence[Callable[[ev.Event, RunState], None]] = ()) -> RunRecorder:
+            observers: Sequence[Callable[[ev.Event, RunState], None]] = (),
+            tick: Callable[[Callable[[], float]], Sequence[ev.Event]] = lambda clock: ()) -> RunRecorder:
     """Runs `spec` in a child process, recording everything; returns the recorder with the final state."""
     from tuibench.runner.supervisor import run_in_child
 
     recorder = RunRecorder(spec, store, events_path, observers)
     try:
-        run_in_child(spec, requests, recorder)
+        run_in_child(spec, requests, recorder, tick)
     finally:
         recorder.close()
     return recorder

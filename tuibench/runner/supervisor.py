@@ -6,6 +6,7 @@ ends with exactly one RunFinished or RunFailed, so what was measured before it i
 
 import multiprocessing as mp
 import signal
+import time
 from collections.abc import Callable, Sequence
 
 from tuibench.core import events as ev
@@ -29,13 +30,20 @@ def describe_exit(exitcode: int | None) -> str:
     return f"exited with code {exitcode}"
 
 
-def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Callable[[ev.Event], None]) -> ev.Event:
-    """Runs `spec` in a spawned child, calling `on_event` for each event; returns the terminal event."""
+def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Callable[[ev.Event], None],
+                 tick: Callable[[Callable[[], float]], Sequence[ev.Event]] = lambda clock: ()) -> ev.Event:
+    """Runs `spec` in a spawned child, calling `on_event` for each event; returns the terminal event.
+
+    `tick(clock)` is called between reads (at least every POLL_S) for events the parent itself observes,
+    such as a managed server's log lines; `clock()` is the run's clock.
+    """
     from tuibench.runner.child import child_main
 
+    origin = time.perf_counter()
     context = mp.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=child_main, args=(spec.to_json(), list(requests), sender), name="tuibench-run", daemon=True)
+    process = context.Process(target=child_main, args=(spec.to_json(), list(requests), sender, origin),
+                              name="tuibench-run", daemon=True)
     process.start()
     sender.close()  # so the pipe reports EOF once the child is gone
     last_t_s = 0.0
@@ -58,7 +66,12 @@ def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Calla
             pass
 
     try:
+        def clock() -> float:
+            return time.perf_counter() - origin
+
         while terminal is None:
+            for event in tick(clock):
+                relay(event)
             try:
                 if receiver.poll(POLL_S):
                     relay(ev.decode(receiver.recv_bytes()))

@@ -1,0 +1,44 @@
+"""The parent side of the serving scenario: a server for the run, launched, awaited and always stopped."""
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import msgspec
+
+from tuibench.backends.base import Backend
+from tuibench.core import events as ev
+from tuibench.core.paths import data_dir
+from tuibench.core.spec import RunSpec
+from tuibench.models.convert import convert_in_subprocess
+from tuibench.models.resolve import resolve_model
+from tuibench.servers.managed import ManagedServer, ServerFailed, check_port_free, free_port
+
+Tick = Callable[[Callable[[], float]], Sequence[ev.Event]]
+
+__all__ = ["ServerFailed", "serving_endpoint"]
+
+
+@contextmanager
+def serving_endpoint(spec: RunSpec, backend: type[Backend], port: int | None = None,
+                     say: Callable[[str], None] = lambda message: None) -> Iterator[tuple[RunSpec, Tick]]:
+    """Yields the spec with its endpoint filled in, and a tick that relays the server's log.
+
+    With --endpoint given, nothing is launched. Otherwise the backend's server runs for the duration.
+    """
+    serving = msgspec.structs.replace(spec.serving, **backend.serving_overrides)
+    if spec.serving.endpoint:
+        yield msgspec.structs.replace(spec, serving=serving), lambda clock: ()
+        return
+    model_path = str(convert_in_subprocess(resolve_model(spec.model)))
+    if port is not None:
+        check_port_free(port)
+    command = backend.server_command(model_path, port or free_port(), spec)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    server = ManagedServer(command, data_dir() / "logs" / f"{backend.name}-{stamp}-{command.port}.log")
+    say(f"starting {command.name} on {command.base_url} (log: {server.log_path})")
+    with server:
+        server.wait_healthy()
+        say(f"{command.name} is up")
+        serving = msgspec.structs.replace(serving, endpoint=command.base_url, served_model=serving.served_model or model_path)
+        yield msgspec.structs.replace(spec, serving=serving), server.tick

@@ -1,0 +1,1 @@
+"""Launching and supervising inference servers on 127.0.0.1."""

@@ -1,0 +1,165 @@
+"""A server process tuibench starts, watches and always stops.
+
+It runs in its own process group (so its workers go with it), bound to 127.0.0.1 on a free port, its
+output in a log file that is tailed into the run's events. Stopping is SIGTERM to the group, then
+SIGKILL; and should tuibench itself die, the kernel kills the server (PR_SET_PDEATHSIG, Linux).
+"""
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from tuibench.core import events as ev
+from tuibench.core.errors import UserError
+
+STOP_GRACE_S = 10.0
+
+
+class ServerCommand(msgspec.Struct, frozen=True, kw_only=True):
+    name: str  # for messages: "vllm", "transformers serve"
+    argv: list[str]
+    port: int
+    env: dict[str, str] = {}
+    health_path: str = "/health"
+    startup_timeout_s: float = 600.0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class ServerFailed(Exception):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def check_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise UserError(f"port {port} on 127.0.0.1 is already in use: pick another with --port, or leave it out") from None
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before exec: the kernel sends it SIGKILL when its parent dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class ManagedServer:
+    def __init__(self, command: ServerCommand, log_path: Path):
+        self.command = command
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+        self._log_offset = 0
+        self._partial_line = b""
+        self.announced_exit = False
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                self.command.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.command.env}, start_new_session=True, preexec_fn=_die_with_parent,
+            )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_healthy(self, on_wait: Callable[[], None] = lambda: None) -> None:
+        """Returns once GET health_path answers 200; ServerFailed if the server exits or takes too long."""
+        url = self.command.base_url + self.command.health_path
+        deadline = time.monotonic() + self.command.startup_timeout_s
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise ServerFailed(f"{self.command.name} exited while starting ({self._exit_text()}): "
+                                   f"{self.last_log_line() or 'no output'} (log: {self.log_path})")
+            try:
+                with urllib.request.urlopen(url, timeout=2.0) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            on_wait()
+            time.sleep(0.25)
+        raise ServerFailed(f"{self.command.name} did not answer {url} within {self.command.startup_timeout_s:g} s "
+                           f"(log: {self.log_path})")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        for sig, wait_s in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(wait_s)
+                # The leader is gone; its workers may not be: one more SIGKILL for the group.
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except subprocess.TimeoutExpired:
+                continue
+            except ProcessLookupError:
+                pass
+            break
+
+    def __enter__(self) -> "ManagedServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the log, tailed into the run's events ----------------------------------------------------------
+
+    def new_log_lines(self) -> list[str]:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_offset)
+                data = log.read(1 << 20)
+        except FileNotFoundError:
+            return []
+        self._log_offset += len(data)
+        *lines, self._partial_line = (self._partial_line + data).split(b"\n")
+        return [line.decode(errors="replace").rstrip() for line in lines if line.strip()]
+
+    def last_log_line(self) -> str:
+        try:
+            lines = self.log_path.read_bytes().decode(errors="replace").strip().splitlines()
+        except FileNotFoundError:
+            return ""
+        return lines[-1][:300] if lines else ""
+
+    def _exit_text(self) -> str:
+        code = self.process.returncode if self.process else None
+        if code is not None and code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit code {code}"
+
+    def tick(self, clock: Callable[[], float]) -> list[ev.Event]:
+        """Events for the run: new log lines, and a warning once if the server has exited."""
+        events: list[ev.Event] = [ev.Log(t_s=clock(), message=f"[{self.command.name}] {line}", level="debug")
+                                  for line in self.new_log_lines()]
+        if not self.alive() and not self.announced_exit:
+            self.announced_exit = True
+            events.append(ev.Log(t_s=clock(), level="warning",
+                                 message=f"{self.command.name} exited mid-run ({self._exit_text()}); "
+                                         f"requests from now on fail (log: {self.log_path})"))
+        return events
