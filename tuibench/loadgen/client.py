@@ -5,6 +5,7 @@ malformed stream, disconnect.
 """
 
 import asyncio
+import os
 import time
 from typing import Literal
 
@@ -109,7 +110,8 @@ async def send(session, endpoint: Endpoint, request: PreparedRequest, timeout_s:
     except MalformedStream as exc:
         error = f"malformed stream: {exc}"
     except aiohttp.ClientConnectorError as exc:
-        error = f"connection failed: {exc.os_error.strerror if exc.os_error else exc}"
+        errno = exc.os_error.errno if exc.os_error else None
+        error = f"connection failed: {os.strerror(errno) if errno else exc}"
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
         error = f"server disconnected mid-stream: {type(exc).__name__}"
     except aiohttp.ClientError as exc:

@@ -30,14 +30,14 @@ def serving_endpoint(spec: RunSpec, backend: type[Backend], port: int | None = N
     if spec.serving.endpoint:
         yield msgspec.structs.replace(spec, serving=serving), lambda clock: ()
         return
-    model_path = str(convert_in_subprocess(resolve_model(spec.model)))
     if port is not None:
         check_port_free(port)
+    model_path = str(convert_in_subprocess(resolve_model(spec.model)))
     command = backend.server_command(model_path, port or free_port(), spec)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     server = ManagedServer(command, data_dir() / "logs" / f"{backend.name}-{stamp}-{command.port}.log")
-    say(f"starting {command.name} on {command.base_url} (log: {server.log_path})")
     with server:
+        say(f"started {command.name} (pid {server.process.pid}) on {command.base_url}, log: {server.log_path}")
         server.wait_healthy()
         say(f"{command.name} is up")
         serving = msgspec.structs.replace(serving, endpoint=command.base_url, served_model=serving.served_model or model_path)

@@ -1,0 +1,73 @@
+"""A small OpenAI-compatible streaming server on 127.0.0.1, run in a thread, for testing the client.
+
+Each behaviour is chosen by the request's prompt, so one server serves every case.
+"""
+
+import asyncio
+import json
+import threading
+
+from aiohttp import web
+
+
+def _chunk(text: str, usage: dict | None = None) -> bytes:
+    data = {"choices": [{"index": 0, "text": text}] if text else [], **({"usage": usage} if usage else {})}
+    return f"data: {json.dumps(data)}\n\n".encode()
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    body = await request.json()
+    mode, tokens = body["prompt"], body["max_tokens"]
+    if mode == "http500":
+        return web.Response(status=500, text="internal error: boom")
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    if mode == "malformed":
+        await response.write(b"data: {not json\n\n")
+        return response
+    if mode == "slow":
+        await response.write(_chunk("x"))
+        await asyncio.sleep(5)
+    for i in range(tokens):
+        await response.write(b": keep-alive comment\n\n" if i == 0 else b"")
+        await response.write(_chunk(f"t{i}"))
+        await asyncio.sleep(0.002)
+    if mode != "no-usage":
+        await response.write(_chunk("", usage={"prompt_tokens": 7, "completion_tokens": tokens}))
+    if mode != "no-done":
+        await response.write(b"data: [DONE]\n\n")
+    return response
+
+
+class LoopbackServer:
+    def __init__(self):
+        self.port = None
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/v1/completions", completions)
+        self._runner = web.AppRunner(app, handler_cancellation=True)  # a client that gave up ends its handler
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    def __enter__(self) -> "LoopbackServer":
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"

@@ -1,0 +1,88 @@
+"""The streaming client against a real server on 127.0.0.1: timings, usage, and every failure counted and named."""
+
+import asyncio
+import time
+
+import pytest
+
+from loopback_server import LoopbackServer
+from tuibench.loadgen.client import Endpoint, PreparedRequest, send
+from tuibench.loadgen.driver import LoadPlan, Prompted, drive
+from tuibench.servers.managed import free_port
+
+
+@pytest.fixture(scope="module")
+def server():
+    with LoopbackServer() as running:
+        yield running
+
+
+def _send(url: str, prompt: str, tokens: int = 5, timeout_s: float = 10.0):
+    import aiohttp
+
+    async def go():
+        async with aiohttp.ClientSession() as session:
+            request = PreparedRequest(index=0, prompt=prompt, input_tokens=3, output_tokens=tokens, scheduled_s=time.perf_counter())
+            return await send(session, Endpoint(base_url=url, model="m"), request, timeout_s, lambda t: t)
+
+    return asyncio.run(go())
+
+
+def test_a_streamed_request_is_timed_and_counted_from_usage(server):
+    record = _send(server.url, "ok", tokens=6)
+    assert record.ok, record.error
+    assert record.output_tokens == 6 and record.input_tokens == 7  # usage wins over our own count
+    assert len(record.itl_ms) == 5 and all(gap > 0 for gap in record.itl_ms)
+    assert 0 < record.ttft_ms < record.e2el_ms
+
+
+@pytest.mark.parametrize("mode", ["no-usage", "no-done"])
+def test_without_usage_or_done_chunks_are_counted_and_the_stream_ends(server, mode):
+    record = _send(server.url, mode, tokens=4)
+    assert record.ok, record.error
+    assert record.output_tokens == 4
+
+
+@pytest.mark.parametrize("mode, fragment", [
+    ("http500", "HTTP 500: internal error: boom"),
+    ("malformed", "malformed stream: SSE data is not JSON"),
+])
+def test_server_failures_are_counted_and_named(server, mode, fragment):
+    record = _send(server.url, mode)
+    assert not record.ok and fragment in record.error
+    assert record.output_tokens == 0 and record.ttft_ms is None
+
+
+def test_timeout_is_counted_and_named(server):
+    started = time.perf_counter()
+    record = _send(server.url, "slow", timeout_s=0.5)
+    assert record.error == "timeout after 0.5 s"
+    assert time.perf_counter() - started < 5
+
+
+def test_refused_connection_is_counted_and_named():
+    record = _send(f"http://127.0.0.1:{free_port()}", "ok")
+    assert record.error.startswith("connection failed") and "refused" in record.error.lower()
+
+
+def test_driver_sends_on_schedule_and_records_everything(server):
+    records = []
+    prompts = [Prompted(i, "http500" if i == 3 else "ok", 3, 4) for i in range(12)]
+    plan = LoadPlan(rate_rps=40.0, warmup_requests=2, seed=5)
+    asyncio.run(drive(Endpoint(base_url=server.url, model="m"), prompts, plan, records.append, lambda t: t))
+    assert sorted(r.index for r in records) == list(range(12))  # warm-up requests are not recorded
+    assert [r.index for r in records if not r.ok] == [3]
+    lags_ms = [(r.start_s - r.scheduled_s) * 1000 for r in records]
+    assert all(0 <= lag < 20 for lag in lags_ms), lags_ms
+    span = max(r.scheduled_s for r in records) - min(r.scheduled_s for r in records)
+    assert 0.05 < span < 1.5  # 11 gaps at 40 req/s: 0.275 s expected
+
+
+def test_max_concurrency_holds_requests_back(server):
+    records = []
+    prompts = [Prompted(i, "ok", 3, 20) for i in range(6)]  # ~40 ms each
+    asyncio.run(drive(Endpoint(base_url=server.url, model="m"), prompts, LoadPlan(max_concurrency=2), records.append,
+                      lambda t: t))
+    starts = sorted(r.start_s for r in records)
+    # all planned at once; with 2 at a time the 5th and 6th start only after two requests finished
+    assert starts[4] - starts[0] > 0.03

@@ -1,0 +1,72 @@
+"""The serving scenario for real: `transformers serve` launched by tuibench on 127.0.0.1, SmolLM2 on CPU."""
+
+import json
+import os
+import re
+import signal
+import socket
+
+import pytest
+
+from conftest import start_tuibench, tuibench, wait_for_events
+
+pytestmark = pytest.mark.slow
+
+SERVING = ["--scenario", "serving", "--library", "transformers", "--dataset", "random", "--input-len", "12"]
+
+
+def _stored(cli_env):
+    return json.loads(tuibench("runs", "export", "1", "--format", "json", env=cli_env).stdout)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_served_outputs_hold_their_length_and_the_server_is_stopped(cli_env, tmp_path, model_path):
+    out = tmp_path / "run.json"
+    result = tuibench("run", *SERVING, "--output-len", "7", "--num-requests", "4", "--request-rate", "4",
+                      "--json", str(out), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    requests = json.loads(out.read_text())["requests"]
+    assert [r["output_tokens"] for r in requests] == [7, 7, 7, 7]
+    assert all(r["scheduled_s"] is not None and r["ttft_ms"] > 0 for r in requests)
+    assert "schedule lag" in result.stdout
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", result.stdout).group(1))
+    assert not _port_open(port), "the server outlived the run"
+
+
+def test_server_killed_mid_run_counts_failed_requests_and_saves_a_partial_run(cli_env, tmp_path, model_path):
+    events = tmp_path / "events.jsonl"
+    process = start_tuibench("run", *SERVING, "--output-len", "40", "--num-requests", "8", "--max-concurrency", "2",
+                             "--events", str(events), env=cli_env)
+    server_pid = None
+    for line in process.stdout:
+        if match := re.search(r"\(pid (\d+)\)", line):
+            server_pid = int(match.group(1))
+            break
+    assert server_pid, "no server pid printed"
+    wait_for_events(events, "request_done", count=1)
+    os.killpg(server_pid, signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    assert "partial" in stderr and "requests failed" in stderr
+    document = _stored(cli_env)
+    metrics = document["run"]["metrics"]
+    assert document["run"]["status"] == "partial"
+    assert metrics["completed"] >= 1 and metrics["failed"] >= 1 and metrics["completed"] + metrics["failed"] == 8
+    errors = {r["error"].split(":")[0] for r in document["requests"] if r["error"]}
+    assert errors <= {"connection failed", "server disconnected mid-stream"}, errors
+    logged = [json.loads(line) for line in events.read_text().splitlines()]
+    assert any(e["type"] == "log" and "exited mid-run" in e["message"] for e in logged)
+
+
+def test_port_already_in_use_is_one_clear_line(cli_env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = tuibench("run", *SERVING, "--num-requests", "1", "--port", str(port), env=cli_env)
+    assert result.returncode == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
