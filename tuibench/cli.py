@@ -47,6 +47,10 @@ def _rate(text: str) -> float | None:
     return value
 
 
+def _rates(text: str) -> list[float | None]:
+    return [_rate(part) for part in text.split(",") if part.strip()]
+
+
 def _slo(text: str) -> dict[str, float]:
     objectives = {}
     for part in filter(None, text.split(",")):
@@ -84,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     serving = run.add_argument_group("serving (--scenario serving)")
     serving.add_argument("--endpoint", help="benchmark a server someone else runs, e.g. http://127.0.0.1:8000")
     serving.add_argument("--request-rate", type=_rate, default=None, help="requests/s, Poisson arrivals (default: inf, all at once)")
+    serving.add_argument("--rates", type=_rates, help="sweep: one run per rate on one server, e.g. 1,2,4,inf")
     serving.add_argument("--burstiness", type=float, default=1.0, help="gamma shape of the arrival gaps: 1 Poisson, <1 burstier")
     serving.add_argument("--max-concurrency", type=_positive_int)
     serving.add_argument("--warmup-requests", type=_int_at_least(0), default=1)
@@ -146,13 +151,16 @@ def _open_store(db: Path | None, create: bool):
 
 def _run(args: argparse.Namespace) -> int:
     from tuibench.backends import require_backend
+    import datetime as dt
     from contextlib import ExitStack
+
+    import msgspec
 
     from tuibench.core.spec import OfflineParams, RunSpec, ServingParams
     from tuibench.core.workload import dataset_from_arg, load_requests
     from tuibench.models.resolve import resolve_model
     from tuibench.report.progress import ProgressView
-    from tuibench.report.tables import describe_spec, latency_table, metrics_table
+    from tuibench.report.tables import describe_spec, latency_table, metrics_table, sweep_table
     from tuibench.runner.environment import default_threads
     from tuibench.runner.recorder import execute
     from tuibench.runner.serving import ServerFailed, serving_endpoint
@@ -184,34 +192,58 @@ def _run(args: argparse.Namespace) -> int:
         if path is not None and not path.parent.exists():
             raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
 
-    console = _console()
-    with _open_store(args.db, create=True) as store:
-        console.print(f"{describe_spec(spec)}  → {store.path}", style="bold")
-        with ExitStack() as stack:
-            tick = None
-            if spec.scenario == "serving":
-                say = lambda message: console.print(f"[dim]· {message}[/]", highlight=False)  # noqa: E731
-                try:
-                    spec, tick = stack.enter_context(serving_endpoint(spec, backend, args.port, say))
-                except ServerFailed as exc:
-                    sys.stderr.write(f"tuibench: {exc}\n")
-                    return EXIT_FAILED
-            view = stack.enter_context(ProgressView(console))
-            recorder = execute(spec, requests, store=store, events_path=args.events, observers=[view],
-                               **({"tick": tick} if tick else {}))
-        state = recorder.state
-        console.print(metrics_table(state.metrics(), title=f"run {recorder.run_id}: {state.status}"))
-        console.print(latency_table(state.metrics()))
-        if args.json:
-            import msgspec
+    rates = args.rates or [args.request_rate]
+    if len(rates) > 1 and args.scenario != "serving":
+        raise UserError("--rates sweeps the serving scenario: add --scenario serving")
+    sweep = dt.datetime.now().strftime("sweep-%Y%m%d-%H%M%S") if len(rates) > 1 else None
 
-            args.json.write_bytes(msgspec.json.format(msgspec.json.encode(store.get_run(recorder.run_id))))
+    console = _console()
+    recorders = []
+    with _open_store(args.db, create=True) as store, ExitStack() as stack:
+        tick = None
+        if spec.scenario == "serving":
+            say = lambda message: console.print(f"[dim]· {message}[/]", highlight=False)  # noqa: E731
+            try:
+                # One server for every rate of a sweep: its start-up is paid once.
+                spec, tick = stack.enter_context(serving_endpoint(spec, backend, args.port, say))
+            except ServerFailed as exc:
+                sys.stderr.write(f"tuibench: {exc}\n")
+                return EXIT_FAILED
+        for number, rate in enumerate(rates):
+            run_spec = spec
+            if spec.scenario == "serving":
+                run_spec = msgspec.structs.replace(
+                    spec, serving=msgspec.structs.replace(spec.serving, request_rate=rate, sweep=sweep))
+            console.print(f"{describe_spec(run_spec)}  → {store.path}", style="bold")
+            events = args.events.with_stem(f"{args.events.stem}.{number + 1}") if args.events and sweep else args.events
+            with ProgressView(console) as view:
+                recorder = execute(run_spec, requests, store=store, events_path=events, observers=[view],
+                                   **({"tick": tick} if tick else {}))
+            recorders.append(recorder)
+            state = recorder.state
+            console.print(metrics_table(state.metrics(), title=f"run {recorder.run_id}: {state.status}"))
+            console.print(latency_table(state.metrics()))
+            if state.status == "interrupted":
+                break
+        if sweep:
+            console.print(sweep_table([(r.state.spec.serving.request_rate, r.run_id, r.state.status, r.state.metrics())
+                                       for r in recorders], title=f"{sweep}: throughput vs latency"))
+        if args.json:
+            documents = [store.get_run(r.run_id) for r in recorders]
+            args.json.write_bytes(msgspec.json.format(msgspec.json.encode(documents if sweep else documents[0])))
+    return max(_report_outcome(r) for r in recorders)
+
+
+def _report_outcome(recorder) -> int:
+    """The exit code of one run, after a line on stderr for a run that did not finish cleanly."""
+    state = recorder.state
     if state.status == "finished":
         return EXIT_OK
+    error = state.error
     if state.status == "partial":
         failed = [r for r in state.records if not r.ok]
-        state.error = f"{len(failed)} of {len(state.records)} requests failed (first: {failed[0].error})"
-    sys.stderr.write(f"tuibench: run {recorder.run_id} {state.status}: {state.error}\n")
+        error = f"{len(failed)} of {len(state.records)} requests failed (first: {failed[0].error})"
+    sys.stderr.write(f"tuibench: run {recorder.run_id} {state.status}: {error}\n")
     if state.status == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_USAGE if state.failure_kind == "input" else EXIT_FAILED

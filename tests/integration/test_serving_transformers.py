@@ -70,3 +70,19 @@ def test_port_already_in_use_is_one_clear_line(cli_env):
         result = tuibench("run", *SERVING, "--num-requests", "1", "--port", str(port), env=cli_env)
     assert result.returncode == 2
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+
+
+def test_a_two_rate_sweep_stores_one_run_per_rate_on_one_server(cli_env, tmp_path, model_path):
+    out = tmp_path / "sweep.json"
+    result = tuibench("run", *SERVING, "--output-len", "4", "--num-requests", "3", "--rates", "3,inf",
+                      "--json", str(out), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("started transformers serve") == 1
+    assert "throughput vs latency" in result.stdout
+    documents = json.loads(out.read_text())
+    assert [d["run"]["spec"]["serving"]["request_rate"] for d in documents] == [3.0, None]
+    sweeps = {d["run"]["spec"]["serving"]["sweep"] for d in documents}
+    assert len(sweeps) == 1 and None not in sweeps
+    assert all(d["run"]["metrics"]["completed"] == 3 and d["run"]["status"] == "finished" for d in documents)
+    listing = tuibench("runs", env=cli_env).stdout
+    assert len([line for line in listing.splitlines() if "serving" in line]) == 2

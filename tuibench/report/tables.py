@@ -81,3 +81,22 @@ def runs_table(runs: Sequence[RunRow], width: int = 200) -> Table:
             fmt(metrics.output_throughput_tok_s if metrics else None, 1),
         )
     return table
+
+
+def sweep_table(runs: Sequence[tuple[float | None, int, str, RunMetrics]], title: str = "") -> Table:
+    """The paper's throughput-latency figure as a table: one row per request rate."""
+    table = Table(title=title or None, box=None, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0))
+    for column in ("rate", "run", "status", "ok/fail", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
+                   "TPOT p99", "E2EL p50", "lag p99"):
+        table.add_column(column, justify="left" if column == "status" else "right", no_wrap=True)
+    for rate, run_id, status, m in runs:
+        def p(stat: Stat | None, q: str) -> str:
+            return fmt(getattr(stat, q) if stat else None, 1)
+
+        table.add_row(
+            "inf" if rate is None else f"{rate:g}", str(run_id), f"[{STATUS_STYLE.get(status, '')}]{status}",
+            f"{m.completed}/{m.failed}", fmt(m.request_throughput_rps, 2), fmt(m.output_throughput_tok_s, 1),
+            p(m.ttft_ms, "p50"), p(m.ttft_ms, "p99"), p(m.tpot_ms, "p50"), p(m.tpot_ms, "p99"), p(m.e2el_ms, "p50"),
+            p(m.schedule_lag_ms, "p99"),
+        )
+    return table
