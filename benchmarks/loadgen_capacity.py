@@ -1,0 +1,103 @@
+"""How fast can tuibench's load generator send requests on time?
+
+Against a minimal streaming server on 127.0.0.1 that answers at once (its own process, part of this
+benchmark), the client is driven at rising request rates. For each: p99 schedule lag (actual minus
+planned send time) and client CPU time per request. Prints the highest rate sustained with
+p99 lag < 1 ms. vLLM's own `bench serve` client is measured the same way where vLLM is installed.
+
+    python benchmarks/loadgen_capacity.py [--seconds 3] [--chunks 16]
+"""
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import multiprocessing as mp
+import os
+import time
+
+CHUNK = "data: " + json.dumps({"choices": [{"index": 0, "text": "x"}]}) + "\n\n"
+
+
+def serve(port_queue, chunks: int) -> None:
+    from aiohttp import web
+
+    body = (CHUNK * chunks + "data: " + json.dumps({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": chunks}})
+            + "\n\ndata: [DONE]\n\n").encode()
+
+    async def completions(request):
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(body)
+        return response
+
+    async def main():
+        app = web.Application()
+        app.router.add_post("/v1/completions", completions)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
+        await site.start()
+        port_queue.put(site._server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def measure(url: str, rate: float, seconds: float, chunks: int) -> tuple[float, float, int, int]:
+    from tuibench.core.metrics import describe
+    from tuibench.loadgen.client import Endpoint
+    from tuibench.loadgen.driver import LoadPlan, Prompted, drive
+
+    count = max(100, int(rate * seconds))
+    prompts = [Prompted(i, "hi", 4, chunks) for i in range(count)]
+    records = []
+    cpu_before = time.process_time()
+    asyncio.run(drive(Endpoint(base_url=url, model="m", length_policy="none"), prompts,
+                      LoadPlan(rate_rps=rate, warmup_requests=10, seed=1), records.append, lambda t: t))
+    cpu_s = time.process_time() - cpu_before
+    lag = describe((r.start_s - r.scheduled_s) * 1000.0 for r in records)
+    failed = sum(not r.ok for r in records)
+    return lag.p99, cpu_s / count * 1000.0, count, failed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each rate's run")
+    parser.add_argument("--chunks", type=int, default=16, help="streamed chunks per response")
+    parser.add_argument("--rates", default="25,50,100,200,400,800,1600")
+    args = parser.parse_args()
+
+    ports = mp.get_context("spawn").Queue()
+    server = mp.get_context("spawn").Process(target=serve, args=(ports, args.chunks), daemon=True)
+    server.start()
+    url = f"http://127.0.0.1:{ports.get(timeout=30)}"
+    if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
+        # One core each, so the server's work does not land on the client's schedule.
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(server.pid, {cores[0]})
+        os.sched_setaffinity(0, {cores[1]})
+
+    print(f"instant server: {args.chunks} chunks per response; {args.seconds:g} s per rate")
+    print(f"{'rate (req/s)':>12} {'requests':>9} {'failed':>7} {'p99 lag (ms)':>13} {'CPU/request (ms)':>17}")
+    best = None
+    cpu_at_best = None
+    for rate in (float(r) for r in args.rates.split(",")):
+        p99, cpu_ms, count, failed = measure(url, rate, args.seconds, args.chunks)
+        print(f"{rate:>12g} {count:>9} {failed:>7} {p99:>13.3f} {cpu_ms:>17.3f}", flush=True)
+        if p99 < 1.0 and not failed:
+            best, cpu_at_best = rate, cpu_ms
+    server.terminate()
+    print()
+    if best is None:
+        print("tuibench load generator: no rate held p99 schedule lag under 1 ms")
+    else:
+        print(f"tuibench load generator: sustains {best:g} req/s with p99 schedule lag < 1 ms, "
+              f"{cpu_at_best:.3f} ms CPU per request")
+    if importlib.util.find_spec("vllm") is None:
+        print("vLLM's bench serve client: vLLM is not installed here, so no ratio (install the vllm extra to compare)")
+
+
+if __name__ == "__main__":
+    main()
