@@ -7,7 +7,8 @@ LIGHT_MODULES = [
     "tuibench.cli", "tuibench.core.events", "tuibench.core.metrics", "tuibench.core.reducer", "tuibench.core.store",
     "tuibench.core.workload", "tuibench.backends", "tuibench.backends.hf_transformers", "tuibench.models.resolve",
     "tuibench.runner.supervisor", "tuibench.runner.recorder", "tuibench.runner.child", "tuibench.report.tables",
-    "tuibench.report.progress",
+    "tuibench.report.progress", "tuibench.runner.serving", "tuibench.servers.managed", "tuibench.loadgen.driver",
+    "tuibench.loadgen.client", "tuibench.loadgen.scenario", "tuibench.backends.endpoint",
 ]
 
 

@@ -192,13 +192,19 @@ def test_open_missing_without_create_raises(tmp_path):
     assert not path.exists()
 
 
+def assert_refused_untouched(path, match: str) -> None:
+    """Opening `path` is refused with a UserError matching `match`, and the file keeps every byte."""
+    before = path.read_bytes()
+    with pytest.raises(UserError, match=match):
+        ResultsStore.open(path)
+    assert path.read_bytes() == before
+
+
 def test_random_bytes_refused_and_untouched(tmp_path):
     path = tmp_path / "junk.db"
     data = random.Random(0).randbytes(8192)
     path.write_bytes(data)
-    with pytest.raises(UserError, match="not a readable tuibench results database"):
-        ResultsStore.open(path)
-    assert path.read_bytes() == data
+    assert_refused_untouched(path, "not a readable tuibench results database")
 
 
 def test_other_sqlite_database_refused_and_untouched(tmp_path):
@@ -207,10 +213,7 @@ def test_other_sqlite_database_refused_and_untouched(tmp_path):
         c.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
         c.execute("INSERT INTO notes (body) VALUES ('keep me')")
     c.close()
-    before = path.read_bytes()
-    with pytest.raises(UserError, match="an SQLite file but not a tuibench results database"):
-        ResultsStore.open(path)
-    assert path.read_bytes() == before
+    assert_refused_untouched(path, "an SQLite file but not a tuibench results database")
     with sqlite3.connect(path) as c:
         assert [row[0] for row in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["notes"]
     c.close()
@@ -228,10 +231,7 @@ def test_newer_schema_refused_and_untouched(tmp_path):
     with ResultsStore.open(path) as s:
         s.begin_run(SPEC)
     _set_meta(path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    before = path.read_bytes()
-    with pytest.raises(UserError, match=r"newer tuibench \(schema 99"):
-        ResultsStore.open(path)
-    assert path.read_bytes() == before
+    assert_refused_untouched(path, r"newer tuibench \(schema 99")
 
 
 @pytest.mark.parametrize("damage", [
@@ -242,10 +242,7 @@ def test_missing_or_garbled_schema_version_is_user_error_and_left_alone(tmp_path
     path = tmp_path / "damaged.db"
     ResultsStore.open(path).close()
     _set_meta(path, damage)
-    before = path.read_bytes()
-    with pytest.raises(UserError, match="no valid tuibench schema version"):
-        ResultsStore.open(path)
-    assert path.read_bytes() == before
+    assert_refused_untouched(path, "no valid tuibench schema version")
 
 
 def test_a_v1_database_is_migrated_and_keeps_its_runs(tmp_path):
