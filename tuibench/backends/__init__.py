@@ -7,6 +7,7 @@ from tuibench.core.errors import UserError
 
 _REGISTRY = {
     "transformers": "tuibench.backends.hf_transformers:TransformersBackend",
+    "vllm": "tuibench.backends.vllm_backend:VllmBackend",
     "endpoint": "tuibench.backends.endpoint:EndpointBackend",
 }
 

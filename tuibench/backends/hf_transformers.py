@@ -6,7 +6,6 @@ batch yields per-request TTFT, ITL and E2EL, and the batch's prefill/decode spli
 """
 
 import importlib.util
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from tuibench.backends.prompts import Prompt, materialize
 from tuibench.core.errors import UserError
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.servers.managed import ServerCommand
+from tuibench.telemetry.devices import cuda_visible
 
 WARMUP_OUTPUT_TOKENS = 32  # a warm-up batch exercises prefill and decode; its full length adds nothing
 
@@ -26,11 +26,6 @@ class BatchResult(msgspec.Struct, frozen=True):
     start_s: float  # perf_counter when generate was called
     step_s: list[float]  # perf_counter after each generated token (step 0 ends the prefill)
     output_tokens: list[int]  # generated per row
-
-
-def _cuda_visible() -> bool:
-    """Without importing torch: is there an NVIDIA device this process may use?"""
-    return os.path.exists("/proc/driver/nvidia") and os.environ.get("CUDA_VISIBLE_DEVICES", "0") != ""
 
 
 def pick_device(torch, requested: str):
@@ -179,7 +174,7 @@ class TransformersBackend(Backend):
 
     @classmethod
     def server_command(cls, model_path: str, port: int, spec) -> ServerCommand:
-        device = "cpu" if spec.device == "auto" and not _cuda_visible() else spec.device
+        device = "cpu" if spec.device == "auto" and not cuda_visible() else spec.device
         return ServerCommand(
             name="transformers serve",
             argv=[sys.executable, "-m", "transformers.cli.transformers", "serve", model_path, "--continuous-batching",

