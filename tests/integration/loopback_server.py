@@ -39,6 +39,22 @@ async def completions(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """Chat streaming: a role-only first delta, then content deltas, usage, [DONE]."""
+    body = await request.json()
+    assert body["messages"][0]["role"] == "user"
+    tokens = body["max_completion_tokens"]
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    deltas = [{"role": "assistant"}] + [{"content": f"w{i} "} for i in range(tokens)]
+    for delta in deltas:
+        await response.write(f"data: {json.dumps({'choices': [{'index': 0, 'delta': delta}]})}\n\n".encode())
+        await asyncio.sleep(0.002)
+    usage = {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": tokens}}
+    await response.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+    return response
+
+
 class LoopbackServer:
     def __init__(self):
         self.port = None
@@ -50,6 +66,7 @@ class LoopbackServer:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
         app.router.add_post("/v1/completions", completions)
+        app.router.add_post("/v1/chat/completions", chat_completions)
         self._runner = web.AppRunner(app, handler_cancellation=True)  # a client that gave up ends its handler
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

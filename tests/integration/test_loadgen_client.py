@@ -17,13 +17,13 @@ def server():
         yield running
 
 
-def _send(url: str, prompt: str, tokens: int = 5, timeout_s: float = 10.0):
+def _send(url: str, prompt: str, tokens: int = 5, timeout_s: float = 10.0, api: str = "completions"):
     import aiohttp
 
     async def go():
         async with aiohttp.ClientSession() as session:
             request = PreparedRequest(index=0, prompt=prompt, input_tokens=3, output_tokens=tokens, scheduled_s=time.perf_counter())
-            return await send(session, Endpoint(base_url=url, model="m"), request, timeout_s, lambda t: t)
+            return await send(session, Endpoint(base_url=url, model="m", api=api), request, timeout_s, lambda t: t)
 
     return asyncio.run(go())
 
@@ -34,6 +34,13 @@ def test_a_streamed_request_is_timed_and_counted_from_usage(server):
     assert record.output_tokens == 6 and record.input_tokens == 7  # usage wins over our own count
     assert len(record.itl_ms) == 5 and all(gap > 0 for gap in record.itl_ms)
     assert 0 < record.ttft_ms < record.e2el_ms
+
+
+def test_chat_completions_time_content_deltas_not_the_role_chunk(server):
+    record = _send(server.url, "hello", tokens=4, api="chat")
+    assert record.ok, record.error
+    assert record.output_tokens == 4 and record.input_tokens == 9
+    assert len(record.itl_ms) == 3  # 4 content deltas; the role-only delta is not a token
 
 
 @pytest.mark.parametrize("mode", ["no-usage", "no-done"])
