@@ -3,7 +3,8 @@
 Against a minimal streaming server on 127.0.0.1 that answers at once (its own process, part of this
 benchmark), the client is driven at rising request rates. For each: p99 schedule lag (actual minus
 planned send time) and client CPU time per request. Prints the highest rate sustained with
-p99 lag < 1 ms. vLLM's own `bench serve` client is measured the same way where vLLM is installed.
+p99 lag < 1 ms. vLLM's own `bench serve` client (its dispatcher and request function, driven on the same schedule) is
+measured the same way where vLLM is installed, and the ratio printed.
 
     python benchmarks/loadgen_capacity.py [--seconds 3] [--chunks 16]
 """
@@ -62,6 +63,58 @@ def measure(url: str, rate: float, seconds: float, chunks: int) -> tuple[float, 
     return lag.p99, cpu_s / count * 1000.0, count, failed
 
 
+def measure_vllm(url: str, rate: float, seconds: float, chunks: int) -> tuple[float, float, int, int]:
+    """The same schedule through vLLM's bench-serve dispatcher (`get_request`, self-timed) and request function.
+
+    Its request function stamps `start_time` with perf_counter as it begins, as ours stamps `start_s`, so the
+    lag is measured the same way: actual start minus planned time.
+    """
+    import aiohttp
+    from vllm.benchmarks.lib.endpoint_request_func import RequestFuncInput, async_request_openai_completions
+    from vllm.benchmarks.serve import get_request
+
+    from tuibench.core.metrics import describe
+    from tuibench.loadgen.arrivals import arrival_offsets_s
+
+    count = max(100, int(rate * seconds))
+    offsets = arrival_offsets_s(count, rate, 1.0, seed=1)  # the schedule our driver uses with seed 1
+
+    class Timed:  # self-timed mode reads only .timestamp, the planned offset in seconds
+        def __init__(self, timestamp: float):
+            self.timestamp = timestamp
+
+    async def go():
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                         timeout=aiohttp.ClientTimeout(total=600)) as session:
+            request = RequestFuncInput(prompt="hi", api_url=url + "/v1/completions", prompt_len=4, output_len=chunks,
+                                       model="m")
+            for _ in range(10):  # warm-up, as ours
+                await async_request_openai_completions(request, session)
+            tasks = []
+            origin = time.perf_counter()  # get_request takes its start time as it begins: microseconds from here
+            async for _, _ in get_request([Timed(o) for o in offsets], float("inf"), self_timed=True):
+                tasks.append(asyncio.create_task(async_request_openai_completions(request, session)))
+            return origin, await asyncio.gather(*tasks)
+
+    cpu_before = time.process_time()
+    origin, outputs = asyncio.run(go())
+    cpu_s = time.process_time() - cpu_before
+    lag = describe((out.start_time - (origin + offset)) * 1000.0 for out, offset in zip(outputs, offsets))
+    return lag.p99, cpu_s / count * 1000.0, count, sum(not out.success for out in outputs)
+
+
+def ladder(name: str, measure_one, url: str, args) -> tuple[float | None, float | None]:
+    print(f"{name}:")
+    print(f"{'rate (req/s)':>12} {'requests':>9} {'failed':>7} {'p99 lag (ms)':>13} {'CPU/request (ms)':>17}")
+    best = cpu_at_best = None
+    for rate in (float(r) for r in args.rates.split(",")):
+        p99, cpu_ms, count, failed = measure_one(url, rate, args.seconds, args.chunks)
+        print(f"{rate:>12g} {count:>9} {failed:>7} {p99:>13.3f} {cpu_ms:>17.3f}", flush=True)
+        if p99 < 1.0 and not failed:
+            best, cpu_at_best = rate, cpu_ms
+    return best, cpu_at_best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each rate's run")
@@ -79,24 +132,25 @@ def main() -> None:
         os.sched_setaffinity(server.pid, {cores[0]})
         os.sched_setaffinity(0, {cores[1]})
 
-    print(f"instant server: {args.chunks} chunks per response; {args.seconds:g} s per rate")
-    print(f"{'rate (req/s)':>12} {'requests':>9} {'failed':>7} {'p99 lag (ms)':>13} {'CPU/request (ms)':>17}")
-    best = None
-    cpu_at_best = None
-    for rate in (float(r) for r in args.rates.split(",")):
-        p99, cpu_ms, count, failed = measure(url, rate, args.seconds, args.chunks)
-        print(f"{rate:>12g} {count:>9} {failed:>7} {p99:>13.3f} {cpu_ms:>17.3f}", flush=True)
-        if p99 < 1.0 and not failed:
-            best, cpu_at_best = rate, cpu_ms
+    print(f"instant server: {args.chunks} chunks per response; {args.seconds:g} s per rate; the same seeded "
+          "Poisson schedule for both clients")
+    ours = ladder("tuibench load generator", measure, url, args)
+    theirs = None
+    if importlib.util.find_spec("vllm") is not None:
+        print()
+        theirs = ladder("vLLM bench-serve client (get_request + async_request_openai_completions)", measure_vllm, url, args)
     server.terminate()
+
     print()
-    if best is None:
-        print("tuibench load generator: no rate held p99 schedule lag under 1 ms")
-    else:
-        print(f"tuibench load generator: sustains {best:g} req/s with p99 schedule lag < 1 ms, "
-              f"{cpu_at_best:.3f} ms CPU per request")
-    if importlib.util.find_spec("vllm") is None:
-        print("vLLM's bench serve client: vLLM is not installed here, so no ratio (install the vllm extra to compare)")
+    for name, (best, cpu) in (("tuibench", ours), ("vLLM bench serve", theirs or (None, None))):
+        if theirs is None and name != "tuibench":
+            print("vLLM bench serve: vLLM is not installed here, so no comparison")
+        elif best is None:
+            print(f"{name}: no rate held p99 schedule lag under 1 ms")
+        else:
+            print(f"{name}: sustains {best:g} req/s with p99 schedule lag < 1 ms, {cpu:.3f} ms CPU per request")
+    if theirs and ours[0] and theirs[0]:
+        print(f"ratio tuibench / vLLM: sustained rate {ours[0] / theirs[0]:.2f}x, CPU per request {ours[1] / theirs[1]:.2f}x")
 
 
 if __name__ == "__main__":
