@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         sys.stderr.write(f"tuibench: {exc}\n")
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Outside a run (a server still starting, say): everything started has been stopped on the way out.
+        sys.stderr.write("tuibench: interrupted\n")
+        return EXIT_INTERRUPTED
 
 
 def _console():

@@ -18,6 +18,8 @@ def _chunk(text: str, usage: dict | None = None) -> bytes:
 async def completions(request: web.Request) -> web.StreamResponse:
     body = await request.json()
     mode, tokens = body["prompt"], body["max_tokens"]
+    if request.headers.get("Authorization") not in (None, "Bearer sesame"):
+        return web.Response(status=401, text="bad key")
     if mode == "http500":
         return web.Response(status=500, text="internal error: boom")
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})

@@ -86,3 +86,20 @@ def test_a_two_rate_sweep_stores_one_run_per_rate_on_one_server(cli_env, tmp_pat
     assert all(d["run"]["metrics"]["completed"] == 3 and d["run"]["status"] == "finished" for d in documents)
     listing = tuibench("runs", env=cli_env).stdout
     assert len([line for line in listing.splitlines() if "serving" in line]) == 2
+
+
+def test_ctrl_c_while_serving_stops_run_and_server(cli_env, tmp_path, model_path):
+    events = tmp_path / "events.jsonl"
+    process = start_tuibench("run", *SERVING, "--output-len", "60", "--num-requests", "6", "--max-concurrency", "1",
+                             "--events", str(events), env=cli_env)
+    port = None
+    for line in process.stdout:
+        if match := re.search(r"127\.0\.0\.1:(\d+)", line):
+            port = int(match.group(1))
+            break
+    wait_for_events(events, "request_done", count=1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert _stored(cli_env)["run"]["status"] == "interrupted"
+    assert not _port_open(port), "the server outlived the interrupted run"
