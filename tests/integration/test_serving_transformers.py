@@ -37,17 +37,22 @@ def test_served_outputs_hold_their_length_and_the_server_is_stopped(cli_env, tmp
     assert not _port_open(port), "the server outlived the run"
 
 
+def _start_and_wait_for_a_request(cli_env, events, *args):
+    """Starts a serving run; once one request is done, returns the process and the server's pid and port."""
+    process = start_tuibench("run", *SERVING, *args, "--events", str(events), env=cli_env)
+    for line in process.stdout:
+        if match := re.search(r"\(pid (\d+)\) on http://127\.0\.0\.1:(\d+)", line):
+            break
+    else:
+        raise AssertionError("the server's pid and port were never printed")
+    wait_for_events(events, "request_done", count=1)
+    return process, int(match.group(1)), int(match.group(2))
+
+
 def test_server_killed_mid_run_counts_failed_requests_and_saves_a_partial_run(cli_env, tmp_path, model_path):
     events = tmp_path / "events.jsonl"
-    process = start_tuibench("run", *SERVING, "--output-len", "40", "--num-requests", "8", "--max-concurrency", "2",
-                             "--events", str(events), env=cli_env)
-    server_pid = None
-    for line in process.stdout:
-        if match := re.search(r"\(pid (\d+)\)", line):
-            server_pid = int(match.group(1))
-            break
-    assert server_pid, "no server pid printed"
-    wait_for_events(events, "request_done", count=1)
+    process, server_pid, _ = _start_and_wait_for_a_request(
+        cli_env, events, "--output-len", "40", "--num-requests", "8", "--max-concurrency", "2")
     os.killpg(server_pid, signal.SIGKILL)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 1, stderr
@@ -90,14 +95,8 @@ def test_a_two_rate_sweep_stores_one_run_per_rate_on_one_server(cli_env, tmp_pat
 
 def test_ctrl_c_while_serving_stops_run_and_server(cli_env, tmp_path, model_path):
     events = tmp_path / "events.jsonl"
-    process = start_tuibench("run", *SERVING, "--output-len", "60", "--num-requests", "6", "--max-concurrency", "1",
-                             "--events", str(events), env=cli_env)
-    port = None
-    for line in process.stdout:
-        if match := re.search(r"127\.0\.0\.1:(\d+)", line):
-            port = int(match.group(1))
-            break
-    wait_for_events(events, "request_done", count=1)
+    process, _, port = _start_and_wait_for_a_request(
+        cli_env, events, "--output-len", "60", "--num-requests", "6", "--max-concurrency", "1")
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr

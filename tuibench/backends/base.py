@@ -1,5 +1,6 @@
 """The one interface every library sits behind, and what a backend gets to run with."""
 
+import importlib.util
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -18,6 +19,12 @@ from tuibench.servers.managed import ServerCommand
 class Availability(msgspec.Struct, frozen=True):
     ok: bool
     reason: str = ""  # why not, and what to do, when not ok
+
+    @classmethod
+    def of_modules(cls, *modules: str, hint: str = "run `make install`") -> "Availability":
+        """Available when every module can be found (found, not imported: this stays cheap)."""
+        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        return cls(False, f"{', '.join(missing)} not installed: {hint}") if missing else cls(True)
 
 
 class RunContext:

