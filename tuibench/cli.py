@@ -154,12 +154,12 @@ def _open_store(db: Path | None, create: bool):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tuibench.backends import require_backend
     import datetime as dt
     from contextlib import ExitStack
 
     import msgspec
 
+    from tuibench.backends import require_backend
     from tuibench.core.spec import OfflineParams, RunSpec, ServingParams
     from tuibench.core.workload import dataset_from_arg, load_requests
     from tuibench.models.resolve import resolve_model
@@ -202,11 +202,14 @@ def _run(args: argparse.Namespace) -> int:
     sweep = dt.datetime.now().strftime("sweep-%Y%m%d-%H%M%S") if len(rates) > 1 else None
 
     console = _console()
-    recorders = []
+
+    def say(message: str) -> None:
+        console.print(f"[dim]· {message}[/]", highlight=False)
+
+    recorders = []  # (rate, recorder) per run
     with _open_store(args.db, create=True) as store, ExitStack() as stack:
-        tick = None
+        tick = lambda clock: ()  # noqa: E731 - no server of ours to watch
         if spec.scenario == "serving":
-            say = lambda message: console.print(f"[dim]· {message}[/]", highlight=False)  # noqa: E731
             try:
                 # One server for every rate of a sweep: its start-up is paid once.
                 spec, tick = stack.enter_context(serving_endpoint(spec, backend, args.port, say))
@@ -221,21 +224,20 @@ def _run(args: argparse.Namespace) -> int:
             console.print(f"{describe_spec(run_spec)}  → {store.path}", style="bold")
             events = args.events.with_stem(f"{args.events.stem}.{number + 1}") if args.events and sweep else args.events
             with ProgressView(console) as view:
-                recorder = execute(run_spec, requests, store=store, events_path=events, observers=[view],
-                                   **({"tick": tick} if tick else {}))
-            recorders.append(recorder)
+                recorder = execute(run_spec, requests, store=store, events_path=events, observers=[view], tick=tick)
+            recorders.append((rate, recorder))
             state = recorder.state
             console.print(metrics_table(state.metrics(), title=f"run {recorder.run_id}: {state.status}"))
             console.print(latency_table(state.metrics()))
             if state.status == "interrupted":
                 break
         if sweep:
-            console.print(sweep_table([(r.state.spec.serving.request_rate, r.run_id, r.state.status, r.state.metrics())
-                                       for r in recorders], title=f"{sweep}: throughput vs latency"))
+            console.print(sweep_table([(rate, r.run_id, r.state.status, r.state.metrics()) for rate, r in recorders],
+                                      title=f"{sweep}: throughput vs latency"))
         if args.json:
-            documents = [store.get_run(r.run_id) for r in recorders]
+            documents = [store.get_run(r.run_id) for _, r in recorders]
             args.json.write_bytes(msgspec.json.format(msgspec.json.encode(documents if sweep else documents[0])))
-    return max(_report_outcome(r) for r in recorders)
+    return max(_report_outcome(r) for _, r in recorders)
 
 
 def _report_outcome(recorder) -> int:
