@@ -48,8 +48,8 @@ def serve(port_queue, chunks: int) -> None:
 
 def measure(url: str, rate: float, seconds: float, chunks: int) -> tuple[float, float, int, int]:
     from tuibench.core.metrics import describe
-    from tuibench.loadgen.client import Endpoint
-    from tuibench.loadgen.driver import LoadPlan, Prompted, drive
+    from tuibench.loadgen.client import Endpoint, Prompted
+    from tuibench.loadgen.driver import LoadPlan, drive
 
     count = max(100, int(rate * seconds))
     prompts = [Prompted(i, "hi", 4, chunks) for i in range(count)]

@@ -51,17 +51,19 @@ def _rates(text: str) -> list[float | None]:
     return [_rate(part) for part in text.split(",") if part.strip()]
 
 
-def _slo(text: str) -> dict[str, float]:
+def _slo(text: str):
+    from tuibench.core.metrics import Slo
+
     objectives = {}
     for part in filter(None, text.split(",")):
         name, _, value = part.partition("=")
         if name not in ("ttft", "tpot", "e2el"):
             raise argparse.ArgumentTypeError(f"unknown objective {name!r}: use ttft, tpot and e2el, e.g. ttft=200,tpot=50")
         try:
-            objectives[name] = float(value)
+            objectives[f"{name}_ms"] = float(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} needs milliseconds, e.g. {name}=200") from None
-    return objectives
+    return Slo(**objectives)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     serving.add_argument("--max-concurrency", type=_positive_int)
     serving.add_argument("--warmup-requests", type=_int_at_least(0), default=1)
     serving.add_argument("--trim", type=_int_at_least(0), default=0, help="leave the first and last N requests out of the metrics")
-    serving.add_argument("--slo", type=_slo, default={}, help="goodput objectives, e.g. ttft=200,tpot=50,e2el=2000 (ms)")
+    serving.add_argument("--slo", type=_slo, default=None, help="goodput objectives, e.g. ttft=200,tpot=50,e2el=2000 (ms)")
     serving.add_argument("--api", choices=["completions", "chat"], default="completions")
     serving.add_argument("--served-model-name", help="the model name the endpoint expects (default: the model path)")
     serving.add_argument("--api-key-env", help="read the API key from this environment variable (never stored)")
@@ -160,6 +162,7 @@ def _run(args: argparse.Namespace) -> int:
     import msgspec
 
     from tuibench.backends import require_backend
+    from tuibench.core.metrics import Slo
     from tuibench.core.spec import OfflineParams, RunSpec, ServingParams
     from tuibench.core.workload import dataset_from_arg, load_requests
     from tuibench.models.resolve import resolve_model
@@ -168,6 +171,7 @@ def _run(args: argparse.Namespace) -> int:
     from tuibench.runner.environment import default_threads
     from tuibench.runner.recorder import execute
     from tuibench.runner.serving import ServerFailed, serving_endpoint
+    from tuibench.runner.supervisor import no_tick
 
     # Everything the user typed is checked here, before a child is spawned.
     resolve_model(args.model)
@@ -180,8 +184,8 @@ def _run(args: argparse.Namespace) -> int:
     dataset = dataset_from_arg(args.dataset, input_len=args.input_len, output_len=args.output_len, range_ratio=args.range_ratio)
     serving = ServingParams(
         request_rate=args.request_rate, burstiness=args.burstiness, max_concurrency=args.max_concurrency,
-        warmup_requests=args.warmup_requests, trim=args.trim, slo_ttft_ms=args.slo.get("ttft"),
-        slo_tpot_ms=args.slo.get("tpot"), slo_e2el_ms=args.slo.get("e2el"), timeout_s=args.timeout, api=args.api,
+        warmup_requests=args.warmup_requests, trim=args.trim, slo=args.slo or Slo(), timeout_s=args.timeout,
+        api=args.api,
         endpoint=args.endpoint, served_model=args.served_model_name, api_key_env=args.api_key_env,
         **({"length_policy": args.length_policy} if args.length_policy else {}),
     )
@@ -208,7 +212,7 @@ def _run(args: argparse.Namespace) -> int:
 
     recorders = []  # (rate, recorder) per run
     with _open_store(args.db, create=True) as store, ExitStack() as stack:
-        tick = lambda clock: ()  # noqa: E731 - no server of ours to watch
+        tick = no_tick  # no server of ours to watch
         if spec.scenario == "serving":
             try:
                 # One server for every rate of a sweep: its start-up is paid once.

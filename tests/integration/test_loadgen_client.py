@@ -6,8 +6,8 @@ import time
 import pytest
 
 from loopback_server import LoopbackServer
-from tuibench.loadgen.client import Endpoint, PreparedRequest, send
-from tuibench.loadgen.driver import LoadPlan, Prompted, drive
+from tuibench.loadgen.client import Endpoint, Prompted, send
+from tuibench.loadgen.driver import LoadPlan, drive
 from tuibench.servers.managed import free_port
 
 
@@ -22,8 +22,9 @@ def _send(url: str, prompt: str, tokens: int = 5, timeout_s: float = 10.0, api: 
 
     async def go():
         async with aiohttp.ClientSession() as session:
-            request = PreparedRequest(index=0, prompt=prompt, input_tokens=3, output_tokens=tokens, scheduled_s=time.perf_counter())
-            return await send(session, Endpoint(base_url=url, model="m", api=api), request, timeout_s, lambda t: t)
+            request = Prompted(0, prompt, 3, tokens)
+            return await send(session, Endpoint(base_url=url, model="m", api=api), request, time.perf_counter(),
+                              timeout_s, lambda t: t)
 
     return asyncio.run(go())
 

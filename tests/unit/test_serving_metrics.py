@@ -83,3 +83,20 @@ def test_poisson_arrivals_have_the_asked_rate_and_are_reproducible():
     assert math.sqrt(sum((g - 1 / 8) ** 2 for g in rgaps) / len(rgaps)) == pytest.approx(1 / 16, rel=0.1)
     assert arrival_offsets_s(5, 8.0, seed=1) == offsets[:5]
     assert arrival_offsets_s(3, float("inf")) == [0.0, 0.0, 0.0]
+
+
+def test_the_reducer_applies_the_spec_slo_and_trim_of_a_serving_run():
+    from tuibench.core import events as ev
+    from tuibench.core.reducer import RunState
+    from tuibench.core.spec import DatasetSpec, RunSpec, ServingParams
+
+    spec = RunSpec(dataset=DatasetSpec(kind="builtin", source="short2short"), scenario="serving",
+                   serving=ServingParams(slo=Slo(ttft_ms=150, tpot_ms=60)))
+    state = RunState()
+    state.apply(ev.RunStarted(t_s=0.0, spec=spec, num_requests=4, pid=1))
+    for record in RECORDS:
+        state.apply(ev.RequestDone(t_s=2.0, record=record))
+    state.apply(ev.RunFinished(t_s=2.0))
+    # as in test_goodput_counts_requests_meeting_every_set_slo: only request 2 meets both -> 1 / 2.0 s
+    assert state.metrics().goodput_rps == pytest.approx(0.5)
+    assert state.status == "partial"  # request 3 failed

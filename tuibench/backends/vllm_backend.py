@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from tuibench.backends.base import Availability, Backend, RunContext
+from tuibench.backends.base import Availability, Backend, RunContext, dtype_name
 from tuibench.backends.hf_transformers import WARMUP_OUTPUT_TOKENS, check_context
 from tuibench.backends.prompts import materialize
 from tuibench.core.records import RequestRecord
@@ -28,11 +28,8 @@ def cpu_environment(threads: int) -> dict[str, str]:
     }
 
 
-def vllm_dtype(requested: str, on_gpu: bool) -> str:
-    # As for transformers: float32 on a CPU (no bf16 units measured here), bfloat16 on a GPU.
-    if requested == "auto":
-        return "bfloat16" if on_gpu else "float32"
-    return requested
+def on_gpu(spec) -> bool:
+    return cuda_visible() and spec.device != "cpu"
 
 
 class VllmBackend(Backend):
@@ -48,12 +45,12 @@ class VllmBackend(Backend):
 
     @classmethod
     def server_command(cls, model_path: str, port: int, spec) -> ServerCommand:
-        on_gpu = cuda_visible() and spec.device != "cpu"
+        gpu = on_gpu(spec)
         argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_path,
-                "--host", "127.0.0.1", "--port", str(port), "--dtype", vllm_dtype(spec.dtype, on_gpu),
+                "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype_name(spec.dtype, gpu),
                 "--seed", str(spec.seed), "--disable-uvicorn-access-log"]
         env = {"HF_HUB_OFFLINE": "1"}
-        if not on_gpu:
+        if not gpu:
             argv.append("--enforce-eager")
             env |= cpu_environment(spec.threads)
         return ServerCommand(name="vllm", argv=argv, port=port, env=env)
@@ -62,26 +59,24 @@ class VllmBackend(Backend):
         from tuibench.models.convert import ensure_converted
 
         spec, params = ctx.spec, ctx.spec.offline
-        on_gpu = cuda_visible() and spec.device != "cpu"
+        gpu, dtype = on_gpu(spec), dtype_name(spec.dtype, on_gpu(spec))
         ctx.phase("loading", ctx.model.name)
         path = ensure_converted(ctx.model, ctx.log)
-        if not on_gpu:
+        if not gpu:
             os.environ.update(cpu_environment(spec.threads))
         # One process: starts in seconds on a CPU and leaves the model reachable for module timing.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        from transformers import AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer
         from vllm import LLM, SamplingParams
         from vllm.inputs import TokensPrompt
 
         tokenizer = AutoTokenizer.from_pretrained(path)
         prompts = materialize(ctx.requests, tokenizer, spec.seed)
-        from transformers import AutoConfig
-
         check_context(prompts, AutoConfig.from_pretrained(path), ctx.model.name)
         longest = max(len(p.ids) + p.output_tokens for p in prompts)
-        llm = LLM(model=str(path), dtype=vllm_dtype(spec.dtype, on_gpu), enforce_eager=not on_gpu, seed=spec.seed,
+        llm = LLM(model=str(path), dtype=dtype, enforce_eager=not gpu, seed=spec.seed,
                   max_model_len=max(longest, 256), disable_log_stats=False)  # stats: per-request timestamps
-        ctx.log(f"vLLM engine ready ({vllm_dtype(spec.dtype, on_gpu)}, {'GPU' if on_gpu else 'CPU'})")
+        ctx.log(f"vLLM engine ready ({dtype}, {'GPU' if gpu else 'CPU'})")
 
         def sampling(output_tokens: int):
             return SamplingParams(max_tokens=output_tokens, ignore_eos=not params.honor_eos, temperature=0.0)
@@ -98,7 +93,7 @@ class VllmBackend(Backend):
         end = time.perf_counter()
         for prompt, output in zip(prompts, outputs, strict=True):
             stats = output.metrics  # monotonic timestamps: the same clock as perf_counter on Linux
-            first = getattr(stats, "first_token_ts", None) or None
+            first = getattr(stats, "first_token_ts", None) or None  # 0.0 means "never set"
             last = getattr(stats, "last_token_ts", None) or end
             ctx.request_done(RequestRecord(
                 index=prompt.index, input_tokens=len(prompt.ids), output_tokens=len(output.outputs[0].token_ids),

@@ -84,7 +84,7 @@ class Slo(msgspec.Struct, frozen=True, kw_only=True):
 
     def met_by(self, record: RequestRecord) -> bool:
         checks = ((self.ttft_ms, record.ttft_ms), (self.tpot_ms, record.tpot_ms), (self.e2el_ms, record.e2el_ms))
-        return all(value is not None and value <= limit for limit, value in checks if limit is not None) if record.ok else False
+        return record.ok and all(value is not None and value <= limit for limit, value in checks if limit is not None)
 
 
 def trim_records(records: Sequence[RequestRecord], trim: int) -> list[RequestRecord]:

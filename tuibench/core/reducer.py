@@ -4,7 +4,7 @@ from collections import deque
 from typing import Literal
 
 from tuibench.core import events as ev
-from tuibench.core.metrics import RunMetrics, Slo, compute_metrics
+from tuibench.core.metrics import RunMetrics, compute_metrics
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 
@@ -79,6 +79,6 @@ class RunState:
     def metrics(self) -> RunMetrics:
         if self._metrics is None:
             serving = self.spec.serving if self.spec and self.spec.scenario == "serving" else None
-            slo = Slo(ttft_ms=serving.slo_ttft_ms, tpot_ms=serving.slo_tpot_ms, e2el_ms=serving.slo_e2el_ms) if serving else None
-            self._metrics = compute_metrics(self.records, self.batches, slo=slo, trim=serving.trim if serving else 0)
+            self._metrics = compute_metrics(self.records, self.batches, slo=serving.slo if serving else None,
+                                            trim=serving.trim if serving else 0)
         return self._metrics

@@ -4,6 +4,8 @@ from typing import Literal
 
 import msgspec
 
+from tuibench.core.metrics import Slo
+
 DatasetKind = Literal["builtin", "random", "jsonl", "sharegpt"]
 
 
@@ -36,9 +38,7 @@ class ServingParams(msgspec.Struct, frozen=True, kw_only=True):
     max_concurrency: int | None = None
     warmup_requests: int = 1
     trim: int = 0  # the paper's first/last N requests left out of the metrics
-    slo_ttft_ms: float | None = None
-    slo_tpot_ms: float | None = None
-    slo_e2el_ms: float | None = None
+    slo: Slo = Slo()  # goodput objectives
     timeout_s: float = 600.0
     api: Literal["completions", "chat"] = "completions"
     # Where to send requests: filled in by tuibench for a server it manages, or given with --endpoint.

@@ -31,15 +31,16 @@ class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
         return self.base_url.rstrip("/") + ("/v1/completions" if self.api == "completions" else "/v1/chat/completions")
 
 
-class PreparedRequest(msgspec.Struct, frozen=True, kw_only=True):
+class Prompted(msgspec.Struct, frozen=True):
+    """A request to send: its prompt and lengths."""
+
     index: int
     prompt: list[int] | str  # token ids where the server takes them, else text
     input_tokens: int
     output_tokens: int
-    scheduled_s: float  # planned send time, perf_counter
 
 
-def request_body(endpoint: Endpoint, request: PreparedRequest) -> dict:
+def request_body(endpoint: Endpoint, request: Prompted) -> dict:
     body: dict = {"model": endpoint.model, "stream": True, "temperature": 0.0,
                   "stream_options": {"include_usage": True}}
     if endpoint.api == "completions":
@@ -59,8 +60,8 @@ def request_body(endpoint: Endpoint, request: PreparedRequest) -> dict:
     return body
 
 
-def _record(request: PreparedRequest, start: float, chunks: list[float], end: float, output_tokens: int | None,
-            prompt_tokens: int | None, error: str | None, clock) -> RequestRecord:
+def _record(request: Prompted, scheduled_s: float, start: float, chunks: list[float], end: float,
+            output_tokens: int | None, prompt_tokens: int | None, error: str | None, clock) -> RequestRecord:
     if error is None and not chunks:
         error = "empty response: the stream ended without any text"
     ok = error is None
@@ -69,7 +70,7 @@ def _record(request: PreparedRequest, start: float, chunks: list[float], end: fl
         input_tokens=prompt_tokens or request.input_tokens,
         output_tokens=(output_tokens if output_tokens is not None else len(chunks)) if ok else 0,
         target_output_tokens=request.output_tokens,
-        scheduled_s=clock(request.scheduled_s),
+        scheduled_s=clock(scheduled_s),
         start_s=clock(start),
         ttft_ms=(chunks[0] - start) * 1000.0 if ok else None,
         e2el_ms=(end - start) * 1000.0 if ok else None,
@@ -78,8 +79,10 @@ def _record(request: PreparedRequest, start: float, chunks: list[float], end: fl
     )
 
 
-async def send(session, endpoint: Endpoint, request: PreparedRequest, timeout_s: float, clock) -> RequestRecord:
-    """Sends `request` and returns its record; `clock` maps perf_counter to the run's clock."""
+async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: float, timeout_s: float,
+               clock) -> RequestRecord:
+    """Sends `request`, planned for `scheduled_s` (perf_counter), and returns its record; `clock` maps
+    perf_counter to the run's clock."""
     import aiohttp
 
     headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
@@ -117,4 +120,4 @@ async def send(session, endpoint: Endpoint, request: PreparedRequest, timeout_s:
     except aiohttp.ClientError as exc:
         error = f"{type(exc).__name__}: {exc}"
     end = time.perf_counter()  # the stream is complete: E2EL ends here, as in vLLM's client
-    return _record(request, start, chunks, end, usage_output, usage_prompt, error, clock)
+    return _record(request, scheduled_s, start, chunks, end, usage_output, usage_prompt, error, clock)

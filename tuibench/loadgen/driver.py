@@ -1,6 +1,7 @@
 """Drives a workload against an endpoint: warm-up, then each request sent at its planned time."""
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 
@@ -8,7 +9,7 @@ import msgspec
 
 from tuibench.core.records import RequestRecord
 from tuibench.loadgen.arrivals import arrival_offsets_s
-from tuibench.loadgen.client import Endpoint, PreparedRequest, send
+from tuibench.loadgen.client import Endpoint, Prompted, send
 
 # epoll sleeps in whole milliseconds: sleep to this much before the planned time, then yield until it.
 _SPIN_S = 0.0015
@@ -22,15 +23,6 @@ class LoadPlan(msgspec.Struct, frozen=True, kw_only=True):
     warmup_requests: int = 0
     timeout_s: float = 600.0
     seed: int = 0
-
-
-class Prompted(msgspec.Struct, frozen=True):
-    """A request before it is scheduled: prompt and lengths."""
-
-    index: int
-    prompt: list[int] | str
-    input_tokens: int
-    output_tokens: int
 
 
 async def sleep_until(deadline: float) -> None:
@@ -50,26 +42,19 @@ async def drive(endpoint: Endpoint, prompts: Sequence[Prompted], plan: LoadPlan,
     connector = aiohttp.TCPConnector(limit=plan.max_concurrency or 0, force_close=False)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as session:
         for prompt in prompts[: plan.warmup_requests]:
-            await send(session, endpoint, _prepare(prompt, time.perf_counter()), plan.timeout_s, clock)
+            await send(session, endpoint, prompt, time.perf_counter(), plan.timeout_s, clock)
         on_measuring()
         offsets = arrival_offsets_s(len(prompts), plan.rate_rps, plan.burstiness, plan.seed)
         origin = time.perf_counter() + _START_LEAD_S
-        limit = asyncio.Semaphore(plan.max_concurrency) if plan.max_concurrency else None
+        # Waiting for a slot happens before send() stamps its start, so a full house shows as schedule lag.
+        limit = asyncio.Semaphore(plan.max_concurrency) if plan.max_concurrency else contextlib.nullcontext()
 
-        async def one(request: PreparedRequest) -> None:
-            if limit is None:
-                on_record(await send(session, endpoint, request, plan.timeout_s, clock))
-                return
+        async def one(prompt: Prompted, scheduled_s: float) -> None:
             async with limit:
-                on_record(await send(session, endpoint, request, plan.timeout_s, clock))
+                on_record(await send(session, endpoint, prompt, scheduled_s, plan.timeout_s, clock))
 
         tasks = []
         for prompt, offset in zip(prompts, offsets, strict=True):
             await sleep_until(origin + offset)
-            tasks.append(asyncio.create_task(one(_prepare(prompt, origin + offset))))
+            tasks.append(asyncio.create_task(one(prompt, origin + offset)))
         await asyncio.gather(*tasks)
-
-
-def _prepare(prompt: Prompted, scheduled: float) -> PreparedRequest:
-    return PreparedRequest(index=prompt.index, prompt=prompt.prompt, input_tokens=prompt.input_tokens,
-                           output_tokens=prompt.output_tokens, scheduled_s=scheduled)

@@ -6,8 +6,8 @@ import os
 from tuibench.backends.base import RunContext
 from tuibench.backends.prompts import materialize
 from tuibench.core.errors import UserError
-from tuibench.loadgen.client import Endpoint
-from tuibench.loadgen.driver import LoadPlan, Prompted, drive
+from tuibench.loadgen.client import Endpoint, Prompted
+from tuibench.loadgen.driver import LoadPlan, drive
 
 
 def run_serving(ctx: RunContext) -> None:

@@ -9,6 +9,7 @@ from tuibench.core.reducer import RunState
 from tuibench.core.spec import RunSpec
 from tuibench.core.store import ResultsStore
 from tuibench.core.workload import RequestSpec
+from tuibench.runner.supervisor import Tick, no_tick, run_in_child
 
 FLUSH_EVERY_S = 1.0
 
@@ -68,10 +69,8 @@ class RunRecorder:
 def execute(spec: RunSpec, requests: Sequence[RequestSpec], store: ResultsStore | None = None,
             events_path: Path | None = None,
             observers: Sequence[Callable[[ev.Event, RunState], None]] = (),
-            tick: Callable[[Callable[[], float]], Sequence[ev.Event]] = lambda clock: ()) -> RunRecorder:
+            tick: Tick = no_tick) -> RunRecorder:
     """Runs `spec` in a child process, recording everything; returns the recorder with the final state."""
-    from tuibench.runner.supervisor import run_in_child
-
     recorder = RunRecorder(spec, store, events_path, observers)
     try:
         run_in_child(spec, requests, recorder, tick)

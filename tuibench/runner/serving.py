@@ -1,20 +1,18 @@
 """The parent side of the serving scenario: a server for the run, launched, awaited and always stopped."""
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import msgspec
 
 from tuibench.backends.base import Backend
-from tuibench.core import events as ev
 from tuibench.core.paths import data_dir
 from tuibench.core.spec import RunSpec
 from tuibench.models.convert import convert_in_subprocess
 from tuibench.models.resolve import resolve_model
+from tuibench.runner.supervisor import Tick, no_tick
 from tuibench.servers.managed import ManagedServer, ServerFailed, check_port_free, free_port
-
-Tick = Callable[[Callable[[], float]], Sequence[ev.Event]]
 
 __all__ = ["ServerFailed", "serving_endpoint"]
 
@@ -28,7 +26,7 @@ def serving_endpoint(spec: RunSpec, backend: type[Backend], port: int | None = N
     """
     serving = msgspec.structs.replace(spec.serving, **backend.serving_overrides)
     if spec.serving.endpoint:
-        yield msgspec.structs.replace(spec, serving=serving), lambda clock: ()
+        yield msgspec.structs.replace(spec, serving=serving), no_tick
         return
     if port is not None:
         check_port_free(port)

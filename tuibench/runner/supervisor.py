@@ -30,8 +30,16 @@ def describe_exit(exitcode: int | None) -> str:
     return f"exited with code {exitcode}"
 
 
+# Called between reads with the run's clock; returns events the parent itself observed (a server's log).
+Tick = Callable[[Callable[[], float]], Sequence[ev.Event]]
+
+
+def no_tick(clock: Callable[[], float]) -> Sequence[ev.Event]:
+    return ()
+
+
 def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Callable[[ev.Event], None],
-                 tick: Callable[[Callable[[], float]], Sequence[ev.Event]] = lambda clock: ()) -> ev.Event:
+                 tick: Tick = no_tick) -> ev.Event:
     """Runs `spec` in a spawned child, calling `on_event` for each event; returns the terminal event.
 
     `tick(clock)` is called between reads (at least every POLL_S) for events the parent itself observes,
