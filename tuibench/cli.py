@@ -51,6 +51,13 @@ def _rates(text: str) -> list[float | None]:
     return [_rate(part) for part in text.split(",") if part.strip()]
 
 
+def _lengths(text: str) -> tuple[int, ...]:
+    lengths = tuple(_positive_int(part) for part in text.split(",") if part.strip())
+    if not lengths:
+        raise argparse.ArgumentTypeError("give at least one length, e.g. 32,128,512")
+    return lengths
+
+
 def _slo(text: str):
     from tuibench.core.metrics import Slo
 
@@ -107,6 +114,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--events", type=Path, help="write the event log (JSONL) here")
     run.add_argument("--db", type=Path, help="results database (default: $XDG_DATA_HOME/tuibench/results.db)")
 
+    profile = commands.add_parser("profile", help="measure the time of every module, prefill and decode, per input length")
+    profile.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder, or HF id in the local cache")
+    profile.add_argument("--library", default="transformers", help="transformers (default) or vllm")
+    profile.add_argument("--lengths", type=_lengths, default=(32, 128, 512, 1024, 2048), help="input lengths, e.g. 32,128,512")
+    profile.add_argument("--batch", type=_positive_int, default=8)
+    profile.add_argument("--decode-steps", type=_positive_int, default=4, help="decode steps timed after each prefill")
+    profile.add_argument("--repeats", type=_positive_int, default=1, help="measured passes per length (after a warm-up)")
+    profile.add_argument("--attn", choices=["sdpa", "eager"], default="sdpa", help="transformers: attention implementation")
+    profile.add_argument("--per-layer", action="store_true", help="show every layer, not only the layers summed")
+    profile.add_argument("--seed", type=int, default=0)
+    profile.add_argument("--device", default="auto")
+    profile.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    profile.add_argument("--threads", type=_positive_int, help="threads for the engine process (default: cores - 1)")
+    profile.add_argument("--events", type=Path, help="write the event log (JSONL) here")
+    profile.add_argument("--db", type=Path, help="results database (default: $XDG_DATA_HOME/tuibench/results.db)")
+
+    analyze = commands.add_parser("analyze", help="theory per module: FLOPs, bytes, arithmetic intensity, roofline")
+    analyze.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder, or HF id in the local cache")
+    analyze.add_argument("--device", default="auto", help="auto (the GPU here, else this CPU), cpu, or a GPU: h100, a100-80gb, …")
+    analyze.add_argument("--batch", type=_positive_int, default=8)
+    analyze.add_argument("--seq", type=_positive_int, default=1024, help="prefill input length and decode context")
+    analyze.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16", "float8"])
+    analyze.add_argument("--attn", choices=["fused", "eager"], default="fused",
+                         help="fused keeps attention scores on chip (sdpa, flash); eager writes them out")
+    analyze.add_argument("--threads", type=_positive_int, help="CPU roofline: threads to measure with (default: cores - 1)")
+
     runs = commands.add_parser("runs", help="list, show and export stored runs")
     runs.add_argument("--db", type=Path)
     runs_commands = runs.add_subparsers(dest="runs_command", parser_class=_Parser)
@@ -129,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "runs":
             return _runs(args)
+        if args.command == "profile":
+            return _profile(args)
+        if args.command == "analyze":
+            return _analyze(args)
         parser.print_help()
         return EXIT_OK
     except UserError as exc:
@@ -244,6 +281,101 @@ def _run(args: argparse.Namespace) -> int:
     return max(_report_outcome(r) for _, r in recorders)
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from tuibench.backends import require_backend
+    from tuibench.core.spec import DatasetSpec, ProfileParams, RunSpec
+    from tuibench.models.resolve import resolve_model
+    from tuibench.report.progress import ProgressView
+    from tuibench.report.tables import describe_spec
+    from tuibench.runner.environment import default_threads
+    from tuibench.runner.recorder import execute
+
+    resolve_model(args.model)
+    require_backend(args.library, "profile")
+    if args.events is not None and not args.events.parent.exists():
+        raise UserError(f"cannot write {args.events}: folder {args.events.parent} does not exist")
+    params = ProfileParams(lengths=args.lengths, batch_size=args.batch, decode_steps=args.decode_steps,
+                           repeats=args.repeats, attn=args.attn)
+    spec = RunSpec(
+        model=args.model, library=args.library, scenario="profile", profile=params, seed=args.seed, device=args.device,
+        dtype=args.dtype, threads=args.threads or default_threads(),
+        # The workload of a profile: every length once, as a batch of random prompts.
+        dataset=DatasetSpec(kind="random", source="random", input_len=max(args.lengths), output_len=args.decode_steps),
+    )
+    console = _console()
+    with _open_store(args.db, create=True) as store:
+        console.print(f"{describe_spec(spec)}  → {store.path}", style="bold")
+        with ProgressView(console) as view:
+            recorder = execute(spec, [], store=store, events_path=args.events, observers=[view])
+        _print_profiles(console, recorder.state.profiles, args.per_layer)
+    return _report_outcome(recorder)
+
+
+def _print_profiles(console, profiles, per_layer: bool = False) -> None:
+    from tuibench.report.modules import profile_table, shares_table
+
+    for profile in profiles:
+        console.print(profile_table(profile, per_layer=per_layer))
+        console.print()
+    if profiles:
+        console.print(shares_table(profiles))
+        roofline = profiles[0].roofline
+        if roofline:
+            console.print(f"[dim]roofline: {roofline.device}, {roofline.dtype}: {roofline.peak_flops_s / 1e9:,.1f} GFLOP/s, "
+                          f"{roofline.bandwidth_bytes_s / 1e9:,.1f} GB/s, ridge {roofline.ridge:.1f} FLOP/B ({roofline.source})[/]")
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    import json
+
+    from tuibench.analysis.hardware import gpu_by_key, gpu_by_nvml_name
+    from tuibench.analysis.theory import ModelShape, Workload, breakdown
+    from tuibench.models.convert import convert_in_subprocess
+    from tuibench.models.resolve import resolve_model
+    from tuibench.profiling.cpu_roofline import cpu_roofline
+    from tuibench.report.modules import intensity_sweep_table, paper_forms_legend, theory_table
+    from tuibench.runner.environment import default_threads
+    from tuibench.telemetry.devices import detect_gpus
+
+    ref = resolve_model(args.model)
+    config_path = convert_in_subprocess(ref) / "config.json"
+    try:
+        shape = ModelShape.from_config(json.loads(config_path.read_text()))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{config_path}: {exc}") from None
+    device = args.device.lower()
+    if device == "auto":
+        gpus = detect_gpus()
+        known = gpu_by_nvml_name(gpus[0].name) if gpus else None
+        if gpus and known is None:
+            raise UserError(f"{gpus[0].name} is not in the device table: pass --device with one of the listed GPUs, or cpu")
+        device = known.key if known else "cpu"
+    on_gpu = device != "cpu"
+    dtype = args.dtype if args.dtype != "auto" else ("bfloat16" if on_gpu else "float32")
+    if on_gpu:
+        roofline = gpu_by_key(device).roofline(dtype)
+    else:
+        if dtype == "float8":
+            raise UserError("--dtype float8: the CPU roofline is measured at float32, bfloat16 or float16")
+        roofline = cpu_roofline(args.threads or default_threads(), dtype)
+
+    console = _console()
+    console.print(f"[bold]{ref.name}[/]: {shape.layers} layers, hidden {shape.hidden}, intermediate {shape.intermediate}, "
+                  f"{shape.heads} heads ({shape.kv_heads} KV) of {shape.head_dim}, vocab {shape.vocab:,}, "
+                  f"{shape.parameters / 1e6:,.1f}M parameters")
+    console.print(f"[bold]{roofline.device}[/], {dtype}: {roofline.peak_flops_s / 1e12:,.3g} TFLOP/s, "
+                  f"{roofline.bandwidth_bytes_s / 1e9:,.0f} GB/s, ridge point {roofline.ridge:.1f} FLOP/B "
+                  f"[dim]({roofline.source})[/]")
+    for work in (Workload.prefill(args.batch, args.seq, dtype, args.attn),
+                 Workload.decode(args.batch, args.seq, dtype, args.attn)):
+        console.print()
+        console.print(theory_table(breakdown(shape, work), roofline))
+        console.print(f"[dim]{paper_forms_legend(work.phase)}[/]")
+    console.print()
+    console.print(intensity_sweep_table(shape, args.seq, dtype, args.attn, roofline))
+    return EXIT_OK
+
+
 def _report_outcome(recorder) -> int:
     """The exit code of one run, after a line on stderr for a run that did not finish cleanly."""
     state = recorder.state
@@ -272,13 +404,13 @@ def _runs(args: argparse.Namespace) -> int:
             else:
                 console.print(runs_table(runs, console.width))
         elif command == "show":
-            _show(console, store.get_run(args.id))
+            _show(console, store.get_run(args.id), store.module_profiles(args.id))
         elif command == "export":
             _export(store.get_run(args.id), args.format, args.output)
     return EXIT_OK
 
 
-def _show(console, stored) -> None:
+def _show(console, stored, profiles) -> None:
     from tuibench.report.tables import STATUS_STYLE, describe_spec, latency_table, metrics_table
 
     run = stored.run
@@ -290,7 +422,9 @@ def _show(console, stored) -> None:
     versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
     gpus = ", ".join(g["name"] for g in env.get("gpus", [])) or "none"
     console.print(f"[dim]{versions}\ncpu: {env.get('cpu', '?')} ({env.get('cpus', '?')} usable, {env.get('threads', '?')} thread(s)); gpus: {gpus}[/]")
-    if run.metrics:
+    if run.spec.scenario == "profile":
+        _print_profiles(console, profiles)
+    elif run.metrics:
         console.print(metrics_table(run.metrics))
         console.print(latency_table(run.metrics))
 

@@ -10,6 +10,7 @@ import msgspec
 
 from tuibench.core import events as ev
 from tuibench.core.errors import UserError
+from tuibench.core.modules import ModuleProfile
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 from tuibench.core.workload import RequestSpec
@@ -78,11 +79,13 @@ class RunContext:
     def batch_done(self, record: BatchRecord) -> None:
         self._emit(ev.BatchDone(t_s=self.clock_s(), record=record))
 
+    def module_timings(self, profile: ModuleProfile) -> None:
+        self._emit(ev.ModuleTimings(t_s=self.clock_s(), profile=profile))
+
 
 class Backend(ABC):
     name: ClassVar[str]
-    scenarios: ClassVar[frozenset[str]]  # of "offline", "serving"
-    module_timing: ClassVar[bool] = False
+    scenarios: ClassVar[frozenset[str]]  # of "offline", "serving", "profile" (per-module timing)
     requires: ClassVar[str]  # what it needs, in words
 
     @classmethod
@@ -93,6 +96,10 @@ class Backend(ABC):
     def run(self, ctx: RunContext) -> None:
         """Offline: runs the workload in the child process, reporting through `ctx`. Raises on failure."""
         raise NotImplementedError(f"{self.name} has no offline mode")
+
+    def profile(self, ctx: RunContext) -> None:
+        """Module timing: a prefill and a decode profile per input length, sent with `ctx.module_timings`."""
+        raise UserError(f"{self.name} has no per-module timing: profile transformers or vllm")
 
     @classmethod
     def server_command(cls, model_path: str, port: int, spec: RunSpec) -> "ServerCommand | None":

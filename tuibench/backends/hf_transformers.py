@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import msgspec
 
 from tuibench.backends.base import Availability, Backend, RunContext, dtype_name
-from tuibench.backends.prompts import Prompt, materialize
+from tuibench.backends.prompts import Prompt, materialize, plain_vocab_ids
 from tuibench.core.errors import UserError
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.servers.managed import ServerCommand
@@ -127,7 +127,7 @@ def batch_records(ctx_clock, batch: int, prompts: Sequence[Prompt], result: Batc
     return records, batch_record
 
 
-def load_model(path, device: str, dtype: str):
+def load_model(path, device: str, dtype: str, attn: str | None = None):
     """Tokenizer and eval-mode model from a local HF folder, on the requested device and dtype."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -136,7 +136,7 @@ def load_model(path, device: str, dtype: str):
     logging.disable_progress_bar()
     torch_device = pick_device(torch, device)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(torch, dtype, torch_device))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(torch, dtype, torch_device), attn_implementation=attn)
     return tokenizer, model.to(torch_device).eval()
 
 
@@ -153,8 +153,7 @@ def check_context(prompts: Sequence[Prompt], config, model_name: str) -> None:
 
 class TransformersBackend(Backend):
     name = "transformers"
-    scenarios = frozenset({"offline", "serving"})
-    module_timing = True
+    scenarios = frozenset({"offline", "serving", "profile"})
     requires = "torch and transformers (serving: transformers[serving])"
     # transformers serve takes text prompts only and rejects ignore_eos/min_tokens: length goes in generation_config.
     serving_overrides = {"prompt_ids": False, "length_policy": "transformers"}
@@ -204,3 +203,32 @@ class TransformersBackend(Backend):
             ctx.batch_done(batch_record)
             done += len(batch)
             ctx.progress("measuring", done, len(prompts))
+
+    def profile(self, ctx: RunContext) -> None:
+        from tuibench.models.convert import ensure_converted
+        from tuibench.profiling.cpu_roofline import roofline_for
+        from tuibench.profiling.hf_profile import profile_model
+
+        spec, params = ctx.spec, ctx.spec.profile
+        ctx.phase("loading", ctx.model.name)
+        tokenizer, model = load_model(ensure_converted(ctx.model, ctx.log), spec.device, spec.dtype, params.attn)
+        check_profile_lengths(params, model.config.max_position_embeddings, ctx.model.name)
+        import torch
+
+        cuda = model.device.type == "cuda"
+        dtype = str(model.dtype).removeprefix("torch.")
+        roofline = roofline_for(torch.cuda.get_device_name(model.device) if cuda else None, dtype, spec.threads,
+                                in_process=True)
+        ctx.log(f"profiling {ctx.model.name} on {model.device} as {dtype}, attention {params.attn}; "
+                f"roofline: {roofline.device if roofline else 'none (device not in the table)'}")
+        ctx.phase("measuring", f"lengths {', '.join(map(str, params.lengths))}, batch {params.batch_size}")
+        profile_model(model, lengths=params.lengths, batch=params.batch_size, decode_steps=params.decode_steps,
+                      repeats=params.repeats, token_ids=plain_vocab_ids(tokenizer), seed=spec.seed, roofline=roofline,
+                      emit=ctx.module_timings, progress=lambda done, total: ctx.progress("measuring", done, total))
+
+
+def check_profile_lengths(params, max_positions: int | None, model_name: str) -> None:
+    needed = max(params.lengths) + params.decode_steps
+    if max_positions and needed > max_positions:
+        raise UserError(f"--lengths up to {max(params.lengths)} plus {params.decode_steps} decode steps need {needed} "
+                        f"positions but {model_name} has {max_positions}: use shorter lengths")

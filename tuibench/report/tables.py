@@ -17,6 +17,11 @@ STATUS_STYLE = {"finished": "green", "failed": "red", "interrupted": "yellow", "
 
 
 def describe_spec(spec: RunSpec) -> str:
+    if spec.scenario == "profile":
+        params = spec.profile
+        lengths = ",".join(map(str, params.lengths))
+        return (f"{spec.library} · {spec.model} · profile: batch {params.batch_size}, lengths {lengths}, "
+                f"{params.decode_steps} decode steps, ×{params.repeats} · seed {spec.seed}")
     count = f"{spec.num_requests} requests" if spec.num_requests else "all requests"
     if spec.scenario == "serving":
         serving = spec.serving

@@ -51,6 +51,8 @@ def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | Non
             from tuibench.loadgen.scenario import run_serving
 
             run_serving(ctx)
+        elif spec.scenario == "profile":
+            backend_class(spec.library)().profile(ctx)
         else:
             backend_class(spec.library)().run(ctx)
         emit(ev.RunFinished(t_s=ctx.clock_s()))

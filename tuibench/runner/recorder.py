@@ -40,6 +40,8 @@ class RunRecorder:
     def _record(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
             self.store.set_environment(self.run_id, event.environment)
+        elif isinstance(event, ev.ModuleTimings):  # a few per run, each the result of many seconds: kept at once
+            self.store.add_module_profile(self.run_id, event.profile)
         elif type(event) in self._pending:
             self._pending[type(event)].append(event)
         if isinstance(event, ev.TERMINAL) or time.monotonic() - self._flushed_at >= FLUSH_EVERY_S:

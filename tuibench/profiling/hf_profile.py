@@ -1,0 +1,123 @@
+"""Per-module timing of a transformers model: one prefill and a few decode steps per input length.
+
+Every nn.Module gets forward hooks. Three things are functions, not modules, in current transformers
+and are wrapped where the model looks them up, for the duration of the profile: the attention core
+(the function registered for the model's attention implementation; the mask registry under the same
+name is left alone), RoPE (`apply_rotary_pos_emb` in the model's modeling module) and the KV-cache
+write (`update` of the cache we hand the model).
+"""
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from tuibench.analysis.theory import ModelShape, Workload
+from tuibench.core.modules import ModuleProfile
+from tuibench.core.roofline import Roofline
+from tuibench.profiling.timer import ModuleTimer
+from tuibench.profiling.tree import TheoryMap, profile_from_steps
+
+THEORY = TheoryMap(
+    leaves={
+        "embed_tokens": ("embed",), "input_layernorm": ("input_norm",), "q_proj": ("q_proj",),
+        "k_proj": ("k_proj",), "v_proj": ("v_proj",), "rope": ("rope",), "kv_write": ("kv_write",),
+        "attn_core": ("attn_core",), "o_proj": ("o_proj",), "post_attention_layernorm": ("post_norm",),
+        "gate_proj": ("gate_proj",), "up_proj": ("up_proj",), "down_proj": ("down_proj",),
+        # SiLU is the module; its ·up runs inline in the MLP, so the module carries the fused op's theory.
+        "act_fn": ("act_mul",), "norm": ("final_norm",), "lm_head": ("lm_head",),
+    },
+    inline={"layer": ("attn_residual", "mlp_residual")},  # the two residual adds of a decoder layer
+)
+
+
+class _Patched:
+    """Wraps the attention core and RoPE for as long as the profile runs; restores them after."""
+
+    def __init__(self, model, timer: ModuleTimer):
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+        self._registry = ALL_ATTENTION_FUNCTIONS
+        self._impl = model.config._attn_implementation
+        modeling = sys.modules[type(model).__module__]
+        if not hasattr(modeling, "apply_rotary_pos_emb"):
+            raise ValueError(f"{type(model).__name__} has no apply_rotary_pos_emb: not a LLaMA-family model")
+        timer.patch(modeling, "apply_rotary_pos_emb", "rope")
+        if self._impl == "eager":
+            timer.patch(modeling, "eager_attention_forward", "attn_core")  # passed as the default, looked up per call
+            self._original = None
+        else:
+            self._original = self._registry[self._impl]
+            self._registry[self._impl] = timer.wrap("attn_core", self._original)
+
+    def restore(self) -> None:
+        if self._original is not None:
+            self._registry[self._impl] = self._original
+
+
+def profile_model(model, *, lengths: Sequence[int], batch: int, decode_steps: int, repeats: int,
+                  token_ids: Sequence[int], seed: int, roofline: Roofline | None,
+                  emit: Callable[[ModuleProfile], None], progress: Callable[[int, int], None] = lambda d, t: None,
+                  timer: ModuleTimer | None = None) -> None:
+    """Profiles `model` at each input length; emits a prefill and a decode profile per length."""
+    import torch
+    from transformers import DynamicCache
+
+    device = model.device
+    timer = timer or ModuleTimer(cuda=device.type == "cuda")
+    timer.attach(model, prefix=type(model).__name__)
+    patched = _Patched(model, timer)
+    shape = ModelShape.from_config(model.config.to_dict())
+    dtype = str(model.dtype).removeprefix("torch.")
+    attn = "eager" if model.config._attn_implementation == "eager" else "fused"
+    generator = torch.Generator().manual_seed(seed)
+    pool = torch.tensor(list(token_ids))
+
+    def forward_steps(input_ids, record: bool) -> None:
+        cache = DynamicCache(config=model.config)
+        cache.update = timer.wrap("kv_write", cache.update)
+        tokens = input_ids
+        for step in range(1 + decode_steps):
+            if record:
+                timer.begin_step("prefill" if step == 0 else "decode")
+            logits = model(input_ids=tokens, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+            tokens = logits[:, -1:].argmax(-1)  # greedy, as a benchmark's decode would
+        timer.end_step()
+
+    try:
+        with torch.inference_mode():
+            for done, length in enumerate(lengths):
+                ids = pool[torch.randint(len(pool), (batch, length), generator=generator)].to(device)
+                timer.discard()
+                forward_steps(ids, record=False)  # warm-up: kernels chosen, memory allocated
+                for _ in range(repeats):
+                    forward_steps(ids, record=True)
+                steps = timer.steps
+                for phase, work in (
+                    ("prefill", Workload.prefill(batch, length, dtype, attn)),
+                    ("decode", Workload.decode(batch, length + (decode_steps + 1) / 2, dtype, attn)),
+                ):
+                    chosen = [s for s in steps if s.tag == phase]
+                    if chosen:
+                        emit(profile_from_steps(chosen, library="transformers", input_len=length, work=work, shape=shape,
+                                                attn=model.config._attn_implementation, roofline=roofline,
+                                                theory=THEORY))
+                progress(done + 1, len(lengths))
+    finally:
+        patched.restore()
+        timer.detach()
+
+
+def forward_wall_s(model, input_ids, decode_steps: int) -> float:
+    """One prefill and `decode_steps` decode steps without any hook: the reference for the overhead."""
+    import torch
+    from transformers import DynamicCache
+
+    with torch.inference_mode():
+        cache = DynamicCache(config=model.config)
+        tokens = input_ids
+        start = time.perf_counter()
+        for _ in range(1 + decode_steps):
+            tokens = model(input_ids=tokens, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1:].argmax(-1)
+        if input_ids.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
