@@ -7,7 +7,9 @@ import typing
 import pytest
 
 from tuibench.core import events as ev
+from tuibench.core.modules import ModuleNode, ModuleProfile
 from tuibench.core.records import BatchRecord, RequestRecord
+from tuibench.core.roofline import Cost, Roofline
 from tuibench.core.spec import DatasetSpec, OfflineParams, RunSpec
 
 SPEC = RunSpec(
@@ -34,7 +36,13 @@ SAMPLES = {
     "batch_done": ev.BatchDone(t_s=1.5, record=BatchRecord(
         batch=1, size=4, start_s=0.75, prefill_ms=12.5, decode_ms=27.5, decode_steps=2)),
     "telemetry": ev.TelemetrySample(t_s=1.75, source="gpu0", values={"util_pct": 97.0, "power_w": None}),
-    "module_timings": ev.ModuleTimings(t_s=2.0, phase="decode", tree={"model": {"ms": 1.5, "children": []}}),
+    "module_timings": ev.ModuleTimings(t_s=2.0, profile=ModuleProfile(
+        library="transformers", phase="decode", batch=8, input_len=32, context=34.5, steps=4, dtype="float32",
+        attn="sdpa", roofline=Roofline(device="cpu", dtype="float32", peak_flops_s=8e10, bandwidth_bytes_s=2.5e10),
+        root=ModuleNode(name="LlamaForCausalLM", path="LlamaForCausalLM", kind="step", time_ms=1.5, children=(
+            ModuleNode(name="q_proj", path="LlamaForCausalLM.q_proj", kind="module", time_ms=1.0, theory=("q_proj",),
+                       cost=Cost(flops=2e6, bytes_read=1e6, bytes_written=1e5)),
+        )))),
     "log": ev.Log(t_s=2.25, message="hello", level="warning"),
     "run_finished": ev.RunFinished(t_s=3.0),
     "run_failed": ev.RunFailed(t_s=3.5, kind="crashed", error="signal 9"),

@@ -9,6 +9,9 @@ LIGHT_MODULES = [
     "tuibench.runner.supervisor", "tuibench.runner.recorder", "tuibench.runner.child", "tuibench.report.tables",
     "tuibench.report.progress", "tuibench.runner.serving", "tuibench.servers.managed", "tuibench.loadgen.driver",
     "tuibench.loadgen.client", "tuibench.loadgen.scenario", "tuibench.backends.endpoint",
+    "tuibench.analysis.theory", "tuibench.analysis.paper", "tuibench.analysis.hardware", "tuibench.core.modules",
+    "tuibench.report.modules", "tuibench.profiling.tree", "tuibench.profiling.timer", "tuibench.profiling.cpu_roofline",
+    "tuibench.profiling.hf_profile", "tuibench.profiling.vllm_profile",
 ]
 
 

