@@ -36,6 +36,7 @@ test-fast: install
 
 benchmark: install
 	$(PY) benchmarks/harness_overhead.py
+	$(PY) benchmarks/profile_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=_positive_int, default=50)
     show = runs_commands.add_parser("show", help="one run's spec, environment and metrics")
     show.add_argument("id", type=int)
+    shares = runs_commands.add_parser("shares", help="module shares of profile runs side by side")
+    shares.add_argument("ids", type=int, nargs="+", metavar="id")
     export = runs_commands.add_parser("export", help="one run's requests as CSV, or everything as JSON")
     export.add_argument("id", type=int)
     export.add_argument("--format", choices=["csv", "json"], default="json")
@@ -407,6 +409,16 @@ def _runs(args: argparse.Namespace) -> int:
             _show(console, store.get_run(args.id), store.module_profiles(args.id))
         elif command == "export":
             _export(store.get_run(args.id), args.format, args.output)
+        elif command == "shares":
+            from tuibench.report.modules import shares_table
+
+            profiles = []
+            for run_id in args.ids:
+                found = store.module_profiles(store.get_run(run_id).run.id)
+                if not found:
+                    raise UserError(f"run {run_id} has no module profile: `tuibench profile` makes one")
+                profiles += found
+            console.print(shares_table(profiles))
     return EXIT_OK
 
 

@@ -84,3 +84,32 @@ def test_runs_without_database(cli_env, tmp_path):
 def test_help_is_fast_and_lists_commands(cli_env):
     result = tuibench("--help", env=cli_env)
     assert result.returncode == 0 and "run" in result.stdout and "runs" in result.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["profile", "--lengths", "32,0"], "at least 1"),
+    (["profile", "--lengths", ","], "at least one length"),
+    (["profile", "--library", "endpoint"], "does not support the profile scenario"),
+    (["profile", "--attn", "flash"], "invalid choice: 'flash'"),
+    (["analyze", "--device", "tpu-v5"], "not a known device"),
+    (["analyze", "--device", "t4", "--dtype", "bfloat16"], "has no bfloat16 figure"),
+    (["analyze", "--model", "no-such-model"], "unknown model 'no-such-model'"),
+])
+def test_bad_profile_and_analyze_input(cli_env, args, fragment):
+    _one_line_error(tuibench(*args, env=cli_env), fragment)
+
+
+def test_profile_lengths_past_the_models_context_fail_in_one_line(cli_env, tmp_path, model_path):
+    result = tuibench("profile", "--lengths", "9000", "--db", str(tmp_path / "r.db"), env=cli_env)
+    assert result.returncode == 2, result.stderr
+    assert "need 9004 positions but smollm2-135m has 8192" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_analyze_shows_theory_for_a_listed_gpu(cli_env, model_path):
+    result = tuibench("analyze", "--device", "a100-80gb", "--batch", "8", "--seq", "1024", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "ridge point 153.0 FLOP/B" in out and "prefill: batch 8, input 1024" in out
+    assert "decode: batch 8, context 1024" in out and "decode intensity (FLOP/B) against batch" in out
+    assert "O(bsh²)" in out  # the paper's forms beside the exact ones

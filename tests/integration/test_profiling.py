@@ -143,3 +143,38 @@ def test_cli_profile_through_vllm(cli_env, tmp_path, model_path):
         assert {"qkv_proj", "attn", "gate_up_proj", "logits_processor", "rotary_emb"} <= names
         attn = next(n for n in profile.root.walk() if n.name == "attn" and n.calls == 30)  # folded over 30 layers
         assert set(attn.theory) == {"kv_write", "attn_core"}
+
+
+class _FakeCudaEvent:
+    """Stands in for torch.cuda.Event: there is no GPU here. Records the host clock when 'recorded'."""
+
+    def __init__(self, enable_timing: bool):
+        assert enable_timing
+        self.at_ns = None
+
+    def record(self):
+        import time
+
+        self.at_ns = time.perf_counter_ns()
+
+    def elapsed_time(self, end) -> float:  # milliseconds, as torch's
+        return (end.at_ns - self.at_ns) / 1e6
+
+
+def test_cuda_event_path_pairs_events_and_syncs_once_per_step_fake_events_no_gpu_here(monkeypatch):
+    syncs = []
+    monkeypatch.setattr(torch.cuda, "Event", _FakeCudaEvent)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: syncs.append(1))
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())
+    timer = ModuleTimer(cuda=True)
+    timer.attach(model, prefix="net")
+    for tag in ("prefill", "decode", "decode"):
+        timer.begin_step(tag)
+        model(torch.ones(2, 4))
+    timer.end_step()
+    timer.detach()
+    assert len(syncs) == 3  # one per step, none per module
+    assert [s.tag for s in timer.steps] == ["prefill", "decode", "decode"]
+    for step in timer.steps:
+        assert step.ns["net"] >= step.ns["net.0"] + step.ns["net.1"] > 0
+        assert step.total_ns == step.ns["net"]

@@ -263,3 +263,26 @@ def test_a_v1_database_is_migrated_and_keeps_its_runs(tmp_path):
     assert stored.requests[0].itl_ms == [2.0, 2.0] and stored.requests[0].scheduled_s is None
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT value FROM meta").fetchone() == (str(SCHEMA_VERSION),)
+
+
+def test_module_profiles_round_trip_and_cascade(store):
+    from tuibench.core.modules import ModuleNode, ModuleProfile
+    from tuibench.core.roofline import Cost, Roofline
+
+    run = store.begin_run(SPEC)
+    root = ModuleNode(name="M", path="M", kind="step", time_ms=12.5, children=(
+        ModuleNode(name="q_proj", path="M.q_proj", kind="module", time_ms=10.0, calls=30.0, theory=("q_proj",),
+                   cost=Cost(flops=1e9, bytes_read=2e8, bytes_written=1e7)),))
+    profiles = [
+        ModuleProfile(library="vllm", phase=phase, batch=8, input_len=length, context=float(length), steps=1,
+                      dtype="float32", attn="vllm", root=root,
+                      roofline=Roofline(device="cpu", dtype="float32", peak_flops_s=8e10, bandwidth_bytes_s=2.5e10))
+        for length in (512, 32) for phase in ("decode", "prefill")
+    ]
+    for profile in profiles:
+        store.add_module_profile(run, profile)
+    read = store.module_profiles(run)
+    assert [(p.input_len, p.phase) for p in read] == [(32, "prefill"), (32, "decode"), (512, "prefill"), (512, "decode")]
+    assert read[0] == profiles[3]
+    store.delete_run(run)
+    assert store.module_profiles(run) == []

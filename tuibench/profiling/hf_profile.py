@@ -54,43 +54,35 @@ class _Patched:
             self._registry[self._impl] = self._original
 
 
+def instrument(model) -> tuple[ModuleTimer, _Patched]:
+    """A timer on every module of `model`, the attention core and RoPE wrapped. Undo with restore, detach."""
+    timer = ModuleTimer(cuda=model.device.type == "cuda")
+    timer.attach(model, prefix=type(model).__name__)
+    return timer, _Patched(model, timer)
+
+
 def profile_model(model, *, lengths: Sequence[int], batch: int, decode_steps: int, repeats: int,
                   token_ids: Sequence[int], seed: int, roofline: Roofline | None,
-                  emit: Callable[[ModuleProfile], None], progress: Callable[[int, int], None] = lambda d, t: None,
-                  timer: ModuleTimer | None = None) -> None:
+                  emit: Callable[[ModuleProfile], None], progress: Callable[[int, int], None] = lambda d, t: None) -> None:
     """Profiles `model` at each input length; emits a prefill and a decode profile per length."""
     import torch
-    from transformers import DynamicCache
 
     device = model.device
-    timer = timer or ModuleTimer(cuda=device.type == "cuda")
-    timer.attach(model, prefix=type(model).__name__)
-    patched = _Patched(model, timer)
+    timer, patched = instrument(model)
     shape = ModelShape.from_config(model.config.to_dict())
     dtype = str(model.dtype).removeprefix("torch.")
     attn = "eager" if model.config._attn_implementation == "eager" else "fused"
     generator = torch.Generator().manual_seed(seed)
     pool = torch.tensor(list(token_ids))
 
-    def forward_steps(input_ids, record: bool) -> None:
-        cache = DynamicCache(config=model.config)
-        cache.update = timer.wrap("kv_write", cache.update)
-        tokens = input_ids
-        for step in range(1 + decode_steps):
-            if record:
-                timer.begin_step("prefill" if step == 0 else "decode")
-            logits = model(input_ids=tokens, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
-            tokens = logits[:, -1:].argmax(-1)  # greedy, as a benchmark's decode would
-        timer.end_step()
-
     try:
         with torch.inference_mode():
             for done, length in enumerate(lengths):
                 ids = pool[torch.randint(len(pool), (batch, length), generator=generator)].to(device)
+                run_steps(model, ids, decode_steps)  # warm-up: kernels chosen, memory allocated
                 timer.discard()
-                forward_steps(ids, record=False)  # warm-up: kernels chosen, memory allocated
                 for _ in range(repeats):
-                    forward_steps(ids, record=True)
+                    run_steps(model, ids, decode_steps, timer)
                 steps = timer.steps
                 for phase, work in (
                     ("prefill", Workload.prefill(batch, length, dtype, attn)),
@@ -107,17 +99,28 @@ def profile_model(model, *, lengths: Sequence[int], batch: int, decode_steps: in
         timer.detach()
 
 
-def forward_wall_s(model, input_ids, decode_steps: int) -> float:
-    """One prefill and `decode_steps` decode steps without any hook: the reference for the overhead."""
+def run_steps(model, input_ids, decode_steps: int, timer: ModuleTimer | None = None) -> list[float]:
+    """One prefill and `decode_steps` greedy decode steps; the wall seconds of each.
+
+    With a timer each forward is one of its steps, and the cache's KV write is timed too.
+    """
     import torch
     from transformers import DynamicCache
 
+    cache = DynamicCache(config=model.config)
+    if timer is not None:
+        cache.update = timer.wrap("kv_write", cache.update)
+    sync = torch.cuda.synchronize if input_ids.device.type == "cuda" else (lambda: None)
+    tokens, walls = input_ids, []
     with torch.inference_mode():
-        cache = DynamicCache(config=model.config)
-        tokens = input_ids
-        start = time.perf_counter()
-        for _ in range(1 + decode_steps):
-            tokens = model(input_ids=tokens, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1:].argmax(-1)
-        if input_ids.device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
+        for step in range(1 + decode_steps):
+            if timer is not None:
+                timer.begin_step("prefill" if step == 0 else "decode")
+            start = time.perf_counter()
+            logits = model(input_ids=tokens, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+            tokens = logits[:, -1:].argmax(-1)  # greedy, as a benchmark's decode would
+            sync()
+            walls.append(time.perf_counter() - start)
+    if timer is not None:
+        timer.end_step()
+    return walls
