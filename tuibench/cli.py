@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="fused keeps attention scores on chip (sdpa, flash); eager writes them out")
     analyze.add_argument("--threads", type=_positive_int, help="CPU roofline: threads to measure with (default: cores - 1)")
 
+    app = commands.add_parser("app", help="the terminal app (the default when no command is given)")
+    app.add_argument("--replay", type=Path, help="drive the Live screen from a recorded event log (--events)")
+    app.add_argument("--speed", type=float, default=1.0, help="replay speed-up, e.g. 4 plays four times faster")
+    app.add_argument("--theme", choices=["tuibench-dark", "tuibench-light"], help="colour theme (remembered)")
+    app.add_argument("--db", type=Path, help="results database (default: $XDG_DATA_HOME/tuibench/results.db)")
+
     runs = commands.add_parser("runs", help="list, show and export stored runs")
     runs.add_argument("--db", type=Path)
     runs_commands = runs.add_subparsers(dest="runs_command", parser_class=_Parser)
@@ -168,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             return _profile(args)
         if args.command == "analyze":
             return _analyze(args)
-        parser.print_help()
-        return EXIT_OK
+        if args.command is None and not sys.stdout.isatty():
+            parser.print_help()  # no terminal to draw the app on: say what there is instead
+            return EXIT_OK
+        return _app(args if args.command == "app" else parser.parse_args(["app"]))
     except UserError as exc:
         sys.stderr.write(f"tuibench: {exc}\n")
         return EXIT_USAGE
@@ -375,6 +383,26 @@ def _analyze(args: argparse.Namespace) -> int:
         console.print(f"[dim]{paper_forms_legend(work.phase)}[/]")
     console.print()
     console.print(intensity_sweep_table(shape, args.seq, dtype, args.attn, roofline))
+    return EXIT_OK
+
+
+def _app(args: argparse.Namespace) -> int:
+    from tuibench.core.paths import default_db_path
+    from tuibench.ui.app import TuibenchApp
+    from tuibench.ui.session import read_events
+    from tuibench.ui.settings import load_settings, save_settings
+
+    replay = read_events(args.replay) if args.replay else None
+    if args.speed <= 0:
+        raise UserError(f"--speed must be positive, got {args.speed:g}")
+    settings = load_settings()
+    if args.theme:
+        settings.theme = args.theme
+        save_settings(settings)
+    db = args.db or default_db_path()
+    if db.exists():
+        _open_store(db, create=False).close()  # a foreign or newer file: one line now, not a traceback in the app
+    TuibenchApp(db_path=db, replay=replay, replay_speed=args.speed, settings=settings).run()
     return EXIT_OK
 
 

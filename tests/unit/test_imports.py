@@ -11,7 +11,7 @@ LIGHT_MODULES = [
     "tuibench.loadgen.client", "tuibench.loadgen.scenario", "tuibench.backends.endpoint",
     "tuibench.analysis.theory", "tuibench.analysis.paper", "tuibench.analysis.hardware", "tuibench.core.modules",
     "tuibench.report.modules", "tuibench.profiling.tree", "tuibench.profiling.timer", "tuibench.profiling.cpu_roofline",
-    "tuibench.profiling.hf_profile", "tuibench.profiling.vllm_profile",
+    "tuibench.profiling.hf_profile", "tuibench.profiling.vllm_profile", "tuibench.telemetry.sampler",
 ]
 
 

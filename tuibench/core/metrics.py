@@ -2,10 +2,14 @@
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from tuibench.core.records import BatchRecord, RequestRecord
+
+if TYPE_CHECKING:  # events imports spec, which imports this module
+    from tuibench.core.events import TelemetrySample
 
 PERCENTILES = (50, 90, 99)
 
@@ -69,6 +73,8 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     latency_per_output_token_ms: Stat | None = None
     goodput_rps: float | None = None
     trimmed: int = 0  # requests left out at each end (the paper's first/last N)
+    # GPU energy over the measured time (every GPU's counter, summed) per output token; None without a counter.
+    energy_per_output_token_j: float | None = None
 
 
 class Slo(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,14 +105,51 @@ def request_end_s(record: RequestRecord) -> float:
     return record.start_s + (record.e2el_ms or 0.0) / 1000.0
 
 
+def _counter_at(points: Sequence[tuple[float, float]], t_s: float) -> float:
+    """A cumulative counter at t_s, linear between samples and held at the first/last sample outside them."""
+    if t_s <= points[0][0]:
+        return points[0][1]
+    if t_s >= points[-1][0]:
+        return points[-1][1]
+    low, high = 0, len(points) - 1
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if points[mid][0] <= t_s else (low, mid)
+    (t0, e0), (t1, e1) = points[low], points[high]
+    return e0 + (e1 - e0) * (t_s - t0) / (t1 - t0) if t1 > t0 else e1
+
+
+def gpu_energy_j(telemetry: Sequence["TelemetrySample"], start_s: float, end_s: float) -> float | None:
+    """Joules every GPU used in [start_s, end_s], from the energy_j counters of the "gpu*" sources.
+
+    The window's edges are interpolated between the samples either side, so a run shorter than the
+    sampling interval still gets its share; a GPU whose samples do not reach into the window is left
+    out. None when no GPU has a counter there.
+    """
+    by_gpu: dict[str, list[tuple[float, float]]] = {}
+    for sample in telemetry:
+        if sample.source.startswith("gpu") and (energy := sample.values.get("energy_j")) is not None:
+            by_gpu.setdefault(sample.source, []).append((sample.t_s, energy))
+    total_j = None
+    for points in by_gpu.values():
+        points.sort()
+        if points[0][0] >= end_s or points[-1][0] <= start_s:
+            continue
+        total_j = (total_j or 0.0) + _counter_at(points, end_s) - _counter_at(points, start_s)
+    return total_j
+
+
 def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRecord] = (), slo: Slo | None = None,
-                    trim: int = 0) -> RunMetrics:
+                    trim: int = 0, telemetry: Sequence["TelemetrySample"] = ()) -> RunMetrics:
     records = trim_records(records, trim)
     done = [r for r in records if r.ok]
     failed = len(records) - len(done)
     duration_s = None
+    energy_j = None
     if done:
-        duration_s = max(request_end_s(r) for r in done) - min(r.start_s for r in records)
+        start_s, end_s = min(r.start_s for r in records), max(request_end_s(r) for r in done)
+        duration_s = end_s - start_s
+        energy_j = gpu_energy_j(telemetry, start_s, end_s) if telemetry else None
     input_tokens = sum(r.input_tokens for r in done)
     output_tokens = sum(r.output_tokens for r in done)
     return RunMetrics(
@@ -134,4 +177,5 @@ def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRec
         ),
         goodput_rps=_ratio(sum(slo.met_by(r) for r in done), duration_s) if slo and slo.any else None,
         trimmed=max(trim, 0),
+        energy_per_output_token_j=_ratio(energy_j, output_tokens) if energy_j is not None else None,
     )

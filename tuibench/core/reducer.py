@@ -4,7 +4,7 @@ from collections import deque
 from typing import Literal
 
 from tuibench.core import events as ev
-from tuibench.core.metrics import RunMetrics, compute_metrics
+from tuibench.core.metrics import RunMetrics, compute_metrics, request_end_s
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
@@ -31,10 +31,16 @@ class RunState:
         self.telemetry: list[ev.TelemetrySample] = []
         self.profiles: list[ModuleProfile] = []  # per-module timing trees, one per (length, phase)
         self.logs: deque[ev.Log] = deque(maxlen=log_lines)
+        self.log_count = 0  # every Log ever applied: a viewer that has shown n of them shows the rest
+        self.run_id: int | None = None  # set by whoever stores the run
         self.error: str | None = None
         self.failure_kind: str | None = None
         self.last_t_s = 0.0
         self._metrics: RunMetrics | None = None
+        # Energy per token reads the GPU energy counters up to the first sample after the last request's
+        # end: later samples change nothing, so they leave the cached metrics alone.
+        self._last_end_s = float("-inf")
+        self._energy_past_end: set[str] = set()
 
     @property
     def ended(self) -> bool:
@@ -61,15 +67,24 @@ class RunState:
             case ev.RequestDone():
                 self.records.append(event.record)
                 self._metrics = None
+                if event.record.ok and (end_s := request_end_s(event.record)) > self._last_end_s:
+                    self._last_end_s = end_s
+                    self._energy_past_end.clear()
             case ev.BatchDone():
                 self.batches.append(event.record)
                 self._metrics = None
             case ev.TelemetrySample():
                 self.telemetry.append(event)
+                if self.records and event.source.startswith("gpu") and event.values.get("energy_j") is not None:
+                    if event.t_s <= self._last_end_s or event.source not in self._energy_past_end:
+                        self._metrics = None
+                    if event.t_s > self._last_end_s:
+                        self._energy_past_end.add(event.source)
             case ev.ModuleTimings():
                 self.profiles.append(event.profile)
             case ev.Log():
                 self.logs.append(event)
+                self.log_count += 1
             case ev.RunFinished():
                 self.status = "partial" if any(not r.ok for r in self.records) else "finished"
             case ev.RunFailed():
@@ -81,5 +96,5 @@ class RunState:
         if self._metrics is None:
             serving = self.spec.serving if self.spec and self.spec.scenario == "serving" else None
             self._metrics = compute_metrics(self.records, self.batches, slo=serving.slo if serving else None,
-                                            trim=serving.trim if serving else 0)
+                                            trim=serving.trim if serving else 0, telemetry=self.telemetry)
         return self._metrics

@@ -73,6 +73,7 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     threads: int = 1  # intra-op threads in the child process
+    telemetry_hz: float = 4.0  # device samples per second in the child; 0: none
 
     def to_json(self) -> bytes:
         return msgspec.json.encode(self)

@@ -99,3 +99,19 @@ def resolve_model(name: str) -> ModelRef:
         )
     known = ", ".join(EMBEDDED)
     raise UserError(f"unknown model '{name}': use {known}, a local Hugging Face model folder, or an id in the local HF cache")
+
+
+def known_models() -> list[str]:
+    """What the app offers: the embedded aliases, folders in tuibench's model cache, HF cache ids."""
+    embedded_folders = {m.folder for m in EMBEDDED.values()}
+    found = list(EMBEDDED)
+    cache = models_cache_dir()
+    if cache.is_dir():
+        found += sorted(str(p.parent) for p in cache.glob("*/config.json") if p.parent.name not in embedded_folders)
+    hub = hf_hub_cache()
+    if hub.is_dir():
+        for repo in sorted(hub.glob("models--*")):
+            repo_id = repo.name.removeprefix("models--").replace("--", "/", 1)
+            if _hf_cache_snapshot(repo_id) is not None:
+                found.append(repo_id)
+    return found

@@ -42,6 +42,8 @@ def metrics_table(metrics: RunMetrics, title: str = "") -> Table:
     table.add_row("output throughput", fmt(metrics.output_throughput_tok_s, 1, "tok/s"))
     table.add_row("total throughput", fmt(metrics.total_throughput_tok_s, 1, "tok/s"))
     table.add_row("request throughput", fmt(metrics.request_throughput_rps, 2, "req/s"))
+    if metrics.energy_per_output_token_j is not None:
+        table.add_row("energy / output token", fmt(metrics.energy_per_output_token_j, 3, "J/tok"))
     if metrics.goodput_rps is not None:
         table.add_row("goodput (SLOs met)", fmt(metrics.goodput_rps, 2, "req/s"))
     if metrics.trimmed:

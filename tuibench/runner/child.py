@@ -6,6 +6,7 @@ torch reads them when it is first imported.
 
 import os
 import signal
+import threading
 import traceback
 
 from tuibench.core import events as ev
@@ -26,8 +27,20 @@ def pin_threads(threads: int) -> None:
         os.environ[var] = str(threads)
 
 
-def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | None = None) -> None:
+def redirect_output(path: str) -> None:
+    """Sends this process's stdout and stderr (libraries' prints, C++ warnings) to a file: under the app they
+    would otherwise scribble over the screen."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | None = None,
+               output_path: str | None = None) -> None:
     """Entry point of the spawned child. `conn` is the write end of a pipe to the parent."""
+    if output_path:
+        redirect_output(output_path)
     spec = RunSpec.from_json(spec_json)
     # The parent owns Ctrl-C: it decides to stop us, so a terminal's SIGINT to the group is ignored here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -39,14 +52,29 @@ def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | Non
     from tuibench.models.resolve import resolve_model
     from tuibench.runner.environment import capture_environment
 
+    send_lock = threading.Lock()  # the telemetry thread sends too, and a Connection is not thread-safe
+
     def emit(event: ev.Event) -> None:
-        conn.send_bytes(ev.encode(event))
+        with send_lock:
+            conn.send_bytes(ev.encode(event))
 
     ctx = None
+    sampler = None
+
+    def finish(event: ev.Event) -> None:
+        # The parent stops reading at the terminal event: the sampler's last sample must come before it.
+        if sampler is not None:
+            sampler.stop()
+        emit(event)
+
     try:
         ctx = RunContext(spec, requests, resolve_model(spec.model), emit, clock_origin)
         emit(ev.RunStarted(t_s=ctx.clock_s(), spec=spec, num_requests=len(requests), pid=os.getpid(),
                            environment=capture_environment(spec.threads)))
+        if spec.telemetry_hz > 0:
+            from tuibench.telemetry.sampler import TelemetrySampler
+
+            sampler = TelemetrySampler(emit, ctx.clock_s, interval_s=1.0 / spec.telemetry_hz).start()
         if spec.scenario == "serving":
             from tuibench.loadgen.scenario import run_serving
 
@@ -55,12 +83,14 @@ def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | Non
             backend_class(spec.library)().profile(ctx)
         else:
             backend_class(spec.library)().run(ctx)
-        emit(ev.RunFinished(t_s=ctx.clock_s()))
+        finish(ev.RunFinished(t_s=ctx.clock_s()))
     except UserError as exc:
-        emit(ev.RunFailed(t_s=ctx.clock_s() if ctx else 0.0, kind="input", error=str(exc)))
+        finish(ev.RunFailed(t_s=ctx.clock_s() if ctx else 0.0, kind="input", error=str(exc)))
     except BaseException as exc:  # noqa: BLE001 - everything the library throws is reported, then we exit
         emit(ev.Log(t_s=ctx.clock_s() if ctx else 0.0, level="error", message=traceback.format_exc()))
-        emit(ev.RunFailed(t_s=ctx.clock_s() if ctx else 0.0, kind="error", error=f"{type(exc).__name__}: {exc}"))
+        finish(ev.RunFailed(t_s=ctx.clock_s() if ctx else 0.0, kind="error", error=f"{type(exc).__name__}: {exc}"))
     finally:
+        if sampler is not None:
+            sampler.stop()  # a no-op when finish() stopped it; here for an emit that raised
         conn.close()
 

@@ -71,11 +71,12 @@ class RunRecorder:
 def execute(spec: RunSpec, requests: Sequence[RequestSpec], store: ResultsStore | None = None,
             events_path: Path | None = None,
             observers: Sequence[Callable[[ev.Event, RunState], None]] = (),
-            tick: Tick = no_tick) -> RunRecorder:
+            tick: Tick = no_tick, cancel: Callable[[], bool] = lambda: False,
+            output_path: Path | None = None) -> RunRecorder:
     """Runs `spec` in a child process, recording everything; returns the recorder with the final state."""
     recorder = RunRecorder(spec, store, events_path, observers)
     try:
-        run_in_child(spec, requests, recorder, tick)
+        run_in_child(spec, requests, recorder, tick, cancel, str(output_path) if output_path else None)
     finally:
         recorder.close()
     return recorder

@@ -38,19 +38,26 @@ def no_tick(clock: Callable[[], float]) -> Sequence[ev.Event]:
     return ()
 
 
+class Cancelled(Exception):
+    """Raised inside the relay loop when the caller asks the run to stop (the app's cancel key)."""
+
+
 def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Callable[[ev.Event], None],
-                 tick: Tick = no_tick) -> ev.Event:
+                 tick: Tick = no_tick, cancel: Callable[[], bool] = lambda: False,
+                 output_path: str | None = None) -> ev.Event:
     """Runs `spec` in a spawned child, calling `on_event` for each event; returns the terminal event.
 
     `tick(clock)` is called between reads (at least every POLL_S) for events the parent itself observes,
-    such as a managed server's log lines; `clock()` is the run's clock.
+    such as a managed server's log lines; `clock()` is the run's clock. When `cancel()` turns true the
+    child is stopped as on Ctrl-C: what it measured is kept, and the run ends `interrupted`. With
+    `output_path`, the child's stdout and stderr go to that file instead of our terminal.
     """
     from tuibench.runner.child import child_main
 
     origin = time.perf_counter()
     context = mp.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=child_main, args=(spec.to_json(), list(requests), sender, origin),
+    process = context.Process(target=child_main, args=(spec.to_json(), list(requests), sender, origin, output_path),
                               name="tuibench-run", daemon=True)
     process.start()
     sender.close()  # so the pipe reports EOF once the child is gone
@@ -78,6 +85,8 @@ def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Calla
             return time.perf_counter() - origin
 
         while terminal is None:
+            if cancel():
+                raise Cancelled
             for event in tick(clock):
                 relay(event)
             try:
@@ -85,10 +94,11 @@ def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Calla
                     relay(ev.decode(receiver.recv_bytes()))
             except (EOFError, OSError):
                 break
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Cancelled) as stop:
         stop_child(process)
         drain()
-        relay(ev.RunFailed(t_s=last_t_s, kind="interrupted", error="interrupted by the user (Ctrl-C)"))
+        how = "cancelled in the app" if isinstance(stop, Cancelled) else "interrupted by the user (Ctrl-C)"
+        relay(ev.RunFailed(t_s=last_t_s, kind="interrupted", error=how))
     finally:
         process.join(TERMINATE_GRACE_S)
         if process.is_alive():

@@ -1,0 +1,29 @@
+"""A real run through the CLI carries CPU telemetry from the child into the event log and the store."""
+
+import json
+import sqlite3
+
+import pytest
+
+from conftest import tuibench
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_streams_cpu_telemetry_to_events_and_db(cli_env, tmp_path, model_path):
+    events_path, db_path = tmp_path / "events.jsonl", tmp_path / "results.db"
+    result = tuibench("run", "--dataset", "random", "--input-len", "8", "--output-len", "4", "--num-requests", "4",
+                      "--batch-size", "2", "--events", str(events_path), "--db", str(db_path), env=cli_env)
+    assert result.returncode == 0, result.stderr
+
+    events = [json.loads(line) for line in events_path.read_text().splitlines() if line.strip()]
+    assert events[-1]["type"] == "run_finished"  # the sampler's last sample comes before it, not after
+    cpu = [e for e in events if e["type"] == "telemetry" and e["source"] == "cpu"]
+    assert cpu, "no CPU telemetry in the event log"
+    assert all(0.0 <= e["values"]["cpu_pct"] <= 100.0 and e["values"]["rss_mib"] > 0 for e in cpu)
+    started_s = events[0]["t_s"]
+    assert all(e["t_s"] >= started_s for e in cpu)  # on the run's clock, after RunStarted
+
+    with sqlite3.connect(db_path) as db:
+        (rows,) = db.execute("SELECT count(*) FROM telemetry WHERE source = 'cpu'").fetchone()
+    assert rows == len(cpu)

@@ -1,0 +1,162 @@
+"""Live: progress, throughput and latency charts, device sparklines, percentiles and the log, as the run goes."""
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label, ProgressBar, RichLog, Sparkline, Static
+
+from tuibench.core import events as ev
+from tuibench.core.reducer import RunState
+from tuibench.core.units import NA, fmt
+from tuibench.report.tables import describe_spec
+from tuibench.ui.screens.base import TuibenchScreen
+from tuibench.ui.widgets.charts import Chart
+
+STATUS_COLOUR = {"finished": "green", "partial": "yellow", "failed": "red", "interrupted": "yellow",
+                 "running": "cyan", "pending": "grey50"}
+SPARK_POINTS = 120  # the last 30 s at 4 Hz
+# What each telemetry source shows, in order of interest: (key, label, unit).
+GPU_SPARKS = (("util_pct", "GPU util", "%"), ("mem_used_mib", "GPU mem", "MiB"), ("power_w", "power", "W"))
+CPU_SPARKS = (("cpu_pct", "CPU", "%"), ("rss_mib", "RSS", "MiB"), ("mem_used_pct", "RAM", "%"))
+
+
+def throughput_series(state: RunState) -> tuple[list[float], list[float]]:
+    """Running output tokens/s at each request's completion, on the run's clock."""
+    done = sorted((r.start_s + (r.e2el_ms or 0.0) / 1000.0, r.output_tokens) for r in state.records if r.ok)
+    if not done:
+        return [], []
+    origin = min(r.start_s for r in state.records)
+    xs, ys, tokens = [], [], 0
+    for end_s, count in done:
+        tokens += count
+        if end_s > origin:
+            xs.append(end_s)
+            ys.append(tokens / (end_s - origin))
+    return xs, ys
+
+
+def latency_series(state: RunState, field: str) -> tuple[list[float], list[float]]:
+    points = sorted((r.start_s + (r.e2el_ms or 0.0) / 1000.0, getattr(r, field)) for r in state.records
+                    if r.ok and getattr(r, field) is not None)
+    return [x for x, _ in points], [y for _, y in points]
+
+
+class Spark(Vertical):
+    DEFAULT_CSS = "Spark { height: 3; width: 1fr; } Spark Sparkline { height: 1; } Spark Label { height: 1; }"
+
+    def __init__(self, key: str, label: str, unit: str):
+        super().__init__()
+        self.key, self.label, self.unit = key, label, unit
+
+    def compose(self) -> ComposeResult:
+        yield Label(f"{self.label}: {NA}")
+        yield Sparkline([], summary_function=max)
+
+    def show(self, values: list[float], latest: float | None) -> None:
+        self.query_one(Label).update(f"{self.label}: {fmt(latest, 0, self.unit)}")
+        self.query_one(Sparkline).data = values
+
+
+class LiveScreen(TuibenchScreen):
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel run"),
+        Binding("m", "app.switch_mode('modules')", "Modules"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="live"):
+            yield Static("no run yet: press 1 for Setup, or start with `tuibench app --replay EVENTS.jsonl`",
+                         id="run-title")
+            with Horizontal(id="progress-row"):
+                yield ProgressBar(id="progress", show_eta=False)
+                yield Static("", id="rate")
+            with Horizontal(id="charts"):
+                yield Chart("output tok/s", xlabel="s", id="throughput")
+                yield Chart("latency ms", xlabel="s", id="latency")
+            with Horizontal(id="sparks"):
+                for key, label, unit in CPU_SPARKS:
+                    yield Spark(key, label, unit)
+            with Horizontal(id="bottom"):
+                yield DataTable(id="percentiles", show_cursor=False, zebra_stripes=False)
+                yield RichLog(id="log", max_lines=500, wrap=False, markup=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#percentiles", DataTable)
+        table.add_columns("ms", "p50", "p90", "p99", "n")
+        self._logged = 0
+        super().on_mount()
+
+    def action_cancel(self) -> None:
+        if self.app.cancel_run():
+            self.notify("cancelling: the run stops, what it measured is kept")
+        else:
+            self.notify("no run in progress")
+
+    def redraw(self) -> None:
+        state: RunState = self.app.state
+        self._title(state)
+        self._progress(state)
+        self.query_one("#throughput", Chart).show([("tok/s", *throughput_series(state))])
+        self.query_one("#latency", Chart).show(
+            [("TTFT", *latency_series(state, "ttft_ms")), ("TPOT", *latency_series(state, "tpot_ms"))], scatter=True)
+        self._sparks(state)
+        self._percentiles(state)
+        self._log(state)
+
+    def _title(self, state: RunState) -> None:
+        title = self.query_one("#run-title", Static)
+        if state.spec is None:
+            return
+        colour = STATUS_COLOUR.get(state.status, "")
+        run = f"run {state.run_id} · " if state.run_id else ""
+        phase = f" · {state.phase}" if state.phase and not state.ended else ""
+        title.update(f"{run}[{colour}]{state.status}[/]{phase} · {describe_spec(state.spec)}")
+
+    def _progress(self, state: RunState) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        if state.spec is not None and state.spec.scenario == "profile":
+            done, total = (state.progress.done, state.progress.total) if state.progress else (0, len(state.spec.profile.lengths))
+        else:
+            done, total = len(state.records), state.num_requests or None
+        bar.update(total=total, progress=done)
+        metrics = state.metrics() if state.records else None
+        rate = metrics.output_throughput_tok_s if metrics else None
+        elapsed = f"{state.last_t_s:,.0f} s" if state.last_t_s else ""
+        self.query_one("#rate", Static).update(f"{done}/{total or '?'}  {fmt(rate, 1, 'tok/s')}  {elapsed}")
+
+    def _sparks(self, state: RunState) -> None:
+        by_source: dict[str, list[ev.TelemetrySample]] = {}
+        for sample in state.telemetry[-SPARK_POINTS * 4:]:
+            by_source.setdefault(sample.source, []).append(sample)
+        gpu = next((s for s in by_source if s.startswith("gpu")), None)
+        wanted = [(gpu, spec) for spec in GPU_SPARKS] if gpu else [("cpu", spec) for spec in CPU_SPARKS]
+        for widget, (source, (key, label, unit)) in zip(self.query(Spark), wanted, strict=False):
+            if (widget.key, widget.label) != (key, label):
+                widget.key, widget.label, widget.unit = key, label, unit
+            samples = by_source.get(source, [])[-SPARK_POINTS:]
+            values = [s.values.get(key) for s in samples]
+            present = [v for v in values if v is not None]
+            widget.show(present, present[-1] if present else None)
+
+    def _percentiles(self, state: RunState) -> None:
+        table = self.query_one("#percentiles", DataTable)
+        table.clear()
+        metrics = state.metrics() if state.records else None
+        for label, field in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"), ("E2EL", "e2el_ms")):
+            stat = getattr(metrics, field) if metrics else None
+            table.add_row(label, *(fmt(getattr(stat, q), 1) if stat else NA for q in ("p50", "p90", "p99")),
+                          str(stat.n) if stat else "0")
+
+    def _log(self, state: RunState) -> None:
+        log = self.query_one("#log", RichLog)
+        if state.log_count < self._logged:  # a new run: start over
+            log.clear()
+            self._logged = 0
+        fresh = min(state.log_count - self._logged, len(state.logs))
+        for entry in list(state.logs)[len(state.logs) - fresh:]:
+            first_line = entry.message.splitlines()[0] if entry.message else ""
+            log.write(f"{entry.t_s:7.1f}s {first_line}")
+        self._logged = state.log_count
+        if state.error and state.ended and not getattr(self, "_error_shown", None) == state.error:
+            log.write(f"error: {state.error}")
+            self._error_shown = state.error

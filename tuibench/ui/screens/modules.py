@@ -1,0 +1,146 @@
+"""Modules: the per-module timing tree of a profile run, with its theory; colour by bound, sortable."""
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from tuibench.core.modules import ModuleNode, ModuleProfile
+from tuibench.core.units import NA, fmt, fmt_si
+from tuibench.report.modules import profile_title
+from tuibench.ui.screens.base import TuibenchScreen
+
+SORTS = ("tree", "time", "intensity")
+COLUMNS = ("module", "ms", "%", "FLOPs", "bytes", "FLOP/B", "bound", "%roof")
+
+
+def rows_of(profile: ModuleProfile, sort: str = "tree", per_layer: bool = False) -> list[tuple[int, ModuleNode]]:
+    """(depth, node) in display order: the tree (layers folded, or each layer too), or the leaves sorted."""
+    rows: list[tuple[int, ModuleNode]] = []
+
+    def visit(node: ModuleNode, depth: int) -> None:
+        rows.append((depth, node))
+        for child in node.children:
+            visit(child, depth + 1)
+        if per_layer:
+            for layer in node.layers:
+                visit(layer, depth + 1)
+
+    visit(profile.root, 0)
+    if sort == "tree":
+        return rows
+    leaves = [(0, node) for _, node in rows if node.is_leaf]
+    if sort == "time":
+        return sorted(leaves, key=lambda row: -row[1].time_ms)
+    return sorted(leaves, key=lambda row: -(row[1].cost.intensity or 0.0) if row[1].cost else 0.0)
+
+
+class ModulesScreen(TuibenchScreen):
+    BINDINGS = [
+        Binding("p", "toggle_phase", "Prefill/decode"),
+        Binding("l", "next_length", "Length"),
+        Binding("s", "next_sort", "Sort"),
+        Binding("x", "toggle_layers", "Per layer"),
+        Binding("left_square_bracket", "other_run(1)", "Older run", key_display="["),
+        Binding("right_square_bracket", "other_run(-1)", "Newer run", key_display="]"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="modules"):
+            yield Static("", id="modules-title")
+            yield DataTable(id="module-table", zebra_stripes=True, cursor_type="row")
+            yield Static("", id="modules-legend")
+
+    def on_mount(self) -> None:
+        self.phase, self.length_index, self.sort, self.per_layer = "prefill", 0, "tree", False
+        self.stored_offset = 0  # 0: the current run's profiles if it has any, else the newest stored one
+        self.query_one("#module-table", DataTable).add_columns(*COLUMNS)
+        super().on_mount()
+
+    # -- which profiles --------------------------------------------------------------------------
+
+    def _profiles(self) -> tuple[str, list[ModuleProfile]]:
+        state = self.app.state
+        if state.profiles and self.stored_offset == 0:
+            return f"run {state.run_id or '(running)'}", list(state.profiles)
+        from tuibench.core.store import ResultsStore
+
+        try:
+            with ResultsStore.open(self.app.db_path, create=False) as store:
+                runs = [r for r in store.list_runs() if r.scenario == "profile"]
+                skip = self.stored_offset - 1 if state.profiles else self.stored_offset
+                if not runs:
+                    return "", []
+                run = runs[min(max(skip, 0), len(runs) - 1)]
+                return f"run {run.id}", store.module_profiles(run.id)
+        except Exception:  # noqa: BLE001 - no store yet, or one we may not read: nothing to show
+            return "", []
+
+    def version(self) -> object:
+        return len(self.app.state.profiles), self.app.generation  # a new profile, or another run
+
+    def redraw(self) -> None:
+        label, profiles = self._profiles()
+        title = self.query_one("#modules-title", Static)
+        table = self.query_one("#module-table", DataTable)
+        table.clear()
+        if not profiles:
+            title.update("no module profile yet: pick the profile scenario in Setup (1), or `tuibench profile`")
+            return
+        lengths = sorted({p.input_len for p in profiles})
+        length = lengths[self.length_index % len(lengths)]
+        profile = next((p for p in profiles if p.input_len == length and p.phase == self.phase),
+                       next(p for p in profiles if p.input_len == length))
+        title.update(f"{label} · {profile_title(profile)}\n"
+                     f"lengths {', '.join(map(str, lengths))} · sort: {self.sort}"
+                     + (" · every layer" if self.per_layer else ""))
+        colours = self.app.get_css_variables()
+        bound_colour = {"memory": colours.get("memory-bound", "yellow"), "compute": colours.get("compute-bound", "cyan")}
+        step_ms = profile.step_ms
+        for depth, node in rows_of(profile, self.sort, self.per_layer):
+            verdict = profile.verdict(node)
+            bound = verdict.bound if verdict else None
+            style = bound_colour.get(bound, "") if bound else ""
+            cost = node.cost
+            table.add_row(
+                Text(" " * depth + node.name, style=style, overflow="ellipsis", no_wrap=True),
+                fmt(node.time_ms, 2), fmt(100.0 * node.time_ms / step_ms if step_ms else None, 1),
+                fmt_si(cost.flops) if cost else NA, fmt_si(cost.bytes_moved, "B") if cost else NA,
+                fmt(cost.intensity, 1) if cost and cost.intensity is not None else NA,
+                Text({"memory": "mem", "compute": "comp"}.get(bound, NA), style=style),
+                fmt(verdict.roofline_pct, 0) if verdict and verdict.roofline_pct is not None else NA,
+            )
+        roofline = profile.roofline
+        legend = (f"roofline: {roofline.device} · {roofline.peak_flops_s / 1e9:,.1f} GFLOP/s · "
+                  f"{roofline.bandwidth_bytes_s / 1e9:,.1f} GB/s · ridge {roofline.ridge:.1f} FLOP/B") if roofline else \
+            "no roofline for this device"
+        self.query_one("#modules-legend", Static).update(
+            f"{legend} · [{bound_colour['memory']}]memory-bound[/] [{bound_colour['compute']}]compute-bound[/] · "
+            f"{profile.coverage:.0%} of the step in named modules")
+
+    # -- keys --------------------------------------------------------------------------------------
+
+    def _again(self) -> None:
+        self._seen_version = -1
+        self._maybe_redraw()
+
+    def action_toggle_phase(self) -> None:
+        self.phase = "decode" if self.phase == "prefill" else "prefill"
+        self._again()
+
+    def action_next_length(self) -> None:
+        self.length_index += 1
+        self._again()
+
+    def action_next_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self._again()
+
+    def action_toggle_layers(self) -> None:
+        self.per_layer = not self.per_layer
+        self._again()
+
+    def action_other_run(self, step: int) -> None:
+        self.stored_offset = max(0, self.stored_offset + step)
+        self._again()
