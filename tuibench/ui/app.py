@@ -60,6 +60,11 @@ class TuibenchApp(App):
     def __init__(self, db_path: Path, theme: str | None = None, replay: list[ev.Event] | None = None,
                  replay_speed: float = 1.0, settings: Settings | None = None):
         super().__init__()
+        # multiprocessing starts its resource tracker with our stderr's file descriptor, which Textual replaces
+        # while the app runs: start it now, while stderr is still the terminal, or spawning a run fails.
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
         self.db_path = db_path
         self.settings = settings or load_settings()
         self._requested_theme = theme

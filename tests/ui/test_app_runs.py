@@ -1,0 +1,66 @@
+"""Runs started from the app, for real: SmolLM2 in a child process, the store written, cancel keeps data."""
+
+import asyncio
+import time
+
+import pytest
+
+from tuibench.core.store import ResultsStore
+from tuibench.ui.app import TuibenchApp
+from tuibench.ui.settings import Settings, SetupChoice
+
+pytestmark = pytest.mark.slow
+
+
+def _app(db, **choice) -> TuibenchApp:
+    setup = SetupChoice(**({"dataset": "random", "input_len": 8, "output_len": 4, "num_requests": 4, "batch_size": 2}
+                           | choice))
+    return TuibenchApp(db_path=db, settings=Settings(setup=setup))
+
+
+async def _wait(pilot, condition, timeout_s: float):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.2)
+
+
+def test_a_run_started_from_setup_finishes_and_is_stored(tmp_path, model_path):
+    db = tmp_path / "results.db"
+    app = _app(db)
+
+    async def main():
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.pause()
+            await pilot.press("r")
+            await _wait(pilot, lambda: app.state.ended, 180)
+            await pilot.pause(0.5)
+            assert app.current_mode == "live" and app.state.status == "finished"
+            assert "finished" in str(app.screen.query_one("#run-title").render())
+            assert "4/4" in str(app.screen.query_one("#rate").render())
+
+    asyncio.run(main())
+    with ResultsStore.open(db, create=False) as store:
+        (run,) = store.list_runs()
+        assert run.status == "finished" and run.metrics.completed == 4
+
+
+def test_cancel_stops_the_run_and_keeps_what_it_measured(tmp_path, model_path):
+    db = tmp_path / "results.db"
+    app = _app(db, num_requests=40, batch_size=2)
+    app.settings.setup.output_len = 24
+
+    async def main():
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.pause()
+            await pilot.press("r")
+            await _wait(pilot, lambda: len(app.state.records) >= 2, 180)
+            await pilot.press("c")
+            await _wait(pilot, lambda: app.state.ended, 60)
+            assert app.state.status == "interrupted" and "cancelled" in app.state.error
+
+    asyncio.run(main())
+    with ResultsStore.open(db, create=False) as store:
+        (run,) = store.list_runs()
+        stored = store.get_run(run.id)
+        assert run.status == "interrupted" and 2 <= len(stored.requests) < 40
