@@ -51,6 +51,12 @@ def _rates(text: str) -> list[float | None]:
     return [_rate(part) for part in text.split(",") if part.strip()]
 
 
+def _telemetry_hz(value: float) -> float:
+    if not 0.0 <= value <= 100.0:
+        raise UserError(f"--telemetry-hz {value:g}: give 0 (off) up to 100 samples per second")
+    return value
+
+
 def _lengths(text: str) -> tuple[int, ...]:
     lengths = tuple(_positive_int(part) for part in text.split(",") if part.strip())
     if not lengths:
@@ -94,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto")
     run.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     run.add_argument("--threads", type=_positive_int, help="threads for the engine process (default: cores - 1)")
+    run.add_argument("--telemetry-hz", type=float, default=4.0, help="device samples per second (NVML, else CPU); 0 turns them off")
     serving = run.add_argument_group("serving (--scenario serving)")
     serving.add_argument("--endpoint", help="benchmark a server someone else runs, e.g. http://127.0.0.1:8000")
     serving.add_argument("--request-rate", type=_rate, default=None, help="requests/s, Poisson arrivals (default: inf, all at once)")
@@ -240,7 +247,7 @@ def _run(args: argparse.Namespace) -> int:
         model=args.model, library=library, dataset=dataset, scenario=args.scenario,
         offline=OfflineParams(batch_size=args.batch_size, warmup_batches=args.warmup_batches, honor_eos=args.honor_eos),
         serving=serving, num_requests=args.num_requests, seed=args.seed, device=args.device, dtype=args.dtype,
-        threads=args.threads or default_threads(),
+        threads=args.threads or default_threads(), telemetry_hz=_telemetry_hz(args.telemetry_hz),
     )
     requests = load_requests(dataset, args.num_requests, args.seed)
     for path in (args.json, args.events):

@@ -113,3 +113,17 @@ def test_analyze_shows_theory_for_a_listed_gpu(cli_env, model_path):
     assert "ridge point 153.0 FLOP/B" in out and "prefill: batch 8, input 1024" in out
     assert "decode: batch 8, context 1024" in out and "decode intensity (FLOP/B) against batch" in out
     assert "O(bsh²)" in out  # the paper's forms beside the exact ones
+
+
+def test_app_replay_of_a_missing_or_foreign_file(cli_env, tmp_path):
+    _one_line_error(tuibench("app", "--replay", str(tmp_path / "none.jsonl"), env=cli_env), "cannot read")
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_text('{"hello": 1}\n')
+    _one_line_error(tuibench("app", "--replay", str(foreign), env=cli_env), "line 1: not a tuibench event")
+    _one_line_error(tuibench("app", "--speed", "0", env=cli_env), "--speed must be positive")
+    _one_line_error(tuibench("run", "--telemetry-hz", "500", env=cli_env), "--telemetry-hz 500")
+
+
+def test_no_command_without_a_terminal_prints_help(cli_env):
+    result = tuibench(env=cli_env)
+    assert result.returncode == 0 and "analyze" in result.stdout and "app" in result.stdout

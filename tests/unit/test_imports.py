@@ -20,8 +20,15 @@ def test_cli_core_and_runner_parent_do_not_import_torch():
         "import importlib, sys\n"
         f"for name in {LIGHT_MODULES!r}: importlib.import_module(name)\n"
         "from tuibench.cli import build_parser; build_parser()\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'vllm', 'textual') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'vllm') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "", f"imported: {result.stdout.strip()}"
+
+
+def test_the_cli_parser_does_not_load_textual():
+    code = ("import sys\nfrom tuibench.cli import build_parser; build_parser()\n"
+            "print('textual' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -13,7 +13,13 @@ from tuibench.core.metrics import compute_metrics, gpu_energy_j
 from tuibench.core.records import RequestRecord
 from tuibench.core.reducer import RunState
 from tuibench.telemetry.devices import usable_cpus
-from tuibench.telemetry.sampler import CpuSource, NvmlSource, TelemetrySampler, make_sources, visible_gpu_indices
+from tuibench.telemetry.sampler import (
+    CpuSource,
+    NvmlSource,
+    TelemetrySampler,
+    make_sources,
+    visible_gpu_indices,
+)
 
 
 def test_cpu_source_reports_sane_cpu_and_this_process_rss():

@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, Self
 
 from tuibench.core.events import TelemetrySample
 from tuibench.telemetry.devices import usable_cpus
@@ -228,7 +228,7 @@ class TelemetrySampler:
         self._stopped = False
         self._emit_failed = False
 
-    def start(self) -> "TelemetrySampler":
+    def start(self) -> Self:
         if self._thread is not None:
             return self
         if not self._given_sources:
@@ -251,7 +251,7 @@ class TelemetrySampler:
         if not self._given_sources:
             close_sources(self.sources)
 
-    def __enter__(self) -> "TelemetrySampler":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -273,7 +273,7 @@ class TelemetrySampler:
         for source in self.sources:
             try:
                 values = source.read()
-            except Exception:  # noqa: BLE001 - telemetry must never take a run down
+            except Exception:  # noqa: BLE001, S112 - telemetry must never take a run down; NA this time
                 continue
             try:
                 self._emit(TelemetrySample(t_s=t_s, source=source.name, values=values))

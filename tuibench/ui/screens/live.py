@@ -84,6 +84,7 @@ class LiveScreen(TuibenchScreen):
         table = self.query_one("#percentiles", DataTable)
         table.add_columns("ms", "p50", "p90", "p99", "n")
         self._logged = 0
+        self._ended_for = None
         super().on_mount()
 
     def action_cancel(self) -> None:
@@ -157,6 +158,12 @@ class LiveScreen(TuibenchScreen):
             first_line = entry.message.splitlines()[0] if entry.message else ""
             log.write(f"{entry.t_s:7.1f}s {first_line}")
         self._logged = state.log_count
-        if state.error and state.ended and not getattr(self, "_error_shown", None) == state.error:
-            log.write(f"error: {state.error}")
-            self._error_shown = state.error
+        if state.ended and self._ended_for is not state:
+            self._ended_for = state  # once per run: what it came to, in one line
+            if state.error:
+                log.write(f"{state.status}: {state.error}")
+            if state.records:
+                m = state.metrics()
+                log.write(f"{state.status}: {m.completed} ok, {m.failed} failed · "
+                          f"{fmt(m.output_throughput_tok_s, 1, 'out tok/s')} · {fmt(m.total_throughput_tok_s, 1, 'tok/s')}"
+                          f" · {fmt(m.request_throughput_rps, 2, 'req/s')} in {fmt(m.duration_s, 1, 's')}")
