@@ -50,6 +50,7 @@ def curves(runs) -> list[tuple[str, list[float], list[float]]]:
 
 
 class CompareScreen(TuibenchScreen):
+    AUTO_FOCUS = "#compare-runs"  # the list, not the first input: keys act on it at once
     BINDINGS = [
         Binding("space", "toggle", "Pick"),
         Binding("a", "pick_sweep", "Pick sweep"),
@@ -69,7 +70,6 @@ class CompareScreen(TuibenchScreen):
         self.query_one("#compare-runs", DataTable).add_columns("", "id", "status", "library", "dataset", "scenario",
                                                                 "rate", "tok/s")
         super().on_mount()
-        self.query_one("#compare-runs", DataTable).focus()
 
     def version(self) -> object:
         return self.app.generation, self.app.state.status, tuple(self.picked)

@@ -20,6 +20,7 @@ def run_matches(run, text: str) -> bool:
 
 
 class HistoryScreen(TuibenchScreen):
+    AUTO_FOCUS = "#runs"  # the list, not the first input: keys act on it at once
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("enter", "open", "Open"),
@@ -38,7 +39,6 @@ class HistoryScreen(TuibenchScreen):
         self._pending_delete: int | None = None
         self.query_one("#runs", DataTable).add_columns(*COLUMNS)
         super().on_mount()
-        self.query_one("#runs", DataTable).focus()
 
     def version(self) -> object:
         return self.app.generation, self.app.state.status  # a run started or ended
@@ -77,14 +77,12 @@ class HistoryScreen(TuibenchScreen):
         self._maybe_redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.query_one("#runs", DataTable).focus()
 
     def action_filter(self) -> None:
         self.query_one("#history-filter", Input).focus()
 
     def action_clear_filter(self) -> None:
         self.query_one("#history-filter", Input).value = ""
-        self.query_one("#runs", DataTable).focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()

@@ -37,6 +37,7 @@ def rows_of(profile: ModuleProfile, sort: str = "tree", per_layer: bool = False)
 
 
 class ModulesScreen(TuibenchScreen):
+    AUTO_FOCUS = "#module-table"  # the list, not the first input: keys act on it at once
     BINDINGS = [
         Binding("p", "toggle_phase", "Prefill/decode"),
         Binding("l", "next_length", "Length"),
