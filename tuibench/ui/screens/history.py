@@ -77,12 +77,14 @@ class HistoryScreen(TuibenchScreen):
         self._maybe_redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#runs", DataTable).focus()
 
     def action_filter(self) -> None:
         self.query_one("#history-filter", Input).focus()
 
     def action_clear_filter(self) -> None:
         self.query_one("#history-filter", Input).value = ""
+        self.query_one("#runs", DataTable).focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
