@@ -1,7 +1,7 @@
 """Each screen as an SVG snapshot at 80×24 and 160×48 (pytest-textual-snapshot; `--snapshot-update` to
 accept a change after looking at it). The store holds the fixed runs of conftest, at a fixed path."""
 
-import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,10 @@ FIXED_DB = Path("/tmp/tuibench-snapshots/results.db")  # shown on the History sc
 @pytest.fixture
 def snapshot_db(sample_db):
     FIXED_DB.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(sample_db, FIXED_DB)
+    FIXED_DB.unlink(missing_ok=True)
+    # SQLite's backup, not a file copy: the store runs in WAL mode, and the latest writes may sit in the -wal file.
+    with sqlite3.connect(sample_db) as source, sqlite3.connect(FIXED_DB) as target:
+        source.backup(target)
     yield FIXED_DB
     FIXED_DB.unlink(missing_ok=True)
 
