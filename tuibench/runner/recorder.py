@@ -22,6 +22,7 @@ class RunRecorder:
         self.state = RunState()
         self.store = store
         self.run_id = store.begin_run(spec) if store else None
+        self.state.run_id = self.run_id
         self._events = open(events_path, "wb") if events_path else None
         self._observers = list(observers)
         self._pending: dict[type, list] = {ev.RequestDone: [], ev.BatchDone: [], ev.TelemetrySample: []}

@@ -139,9 +139,9 @@ class TuibenchApp(App):
             return
         self.state.apply(message.event)
         self.state_version += 1
+        if self.session is not None and self.session.run_id is not None:
+            self.state.run_id = self.session.run_id
         if isinstance(message.event, ev.TERMINAL):
-            if self.session is not None and self.session.run_id is not None:
-                self.state.run_id = self.session.run_id
             status = self.state.status
             self.notify(f"run {status}" + (f": {self.state.error}" if self.state.error else ""),
                         severity="information" if status == "finished" else "warning")

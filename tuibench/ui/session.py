@@ -63,9 +63,13 @@ class RunSession:
                 logs.mkdir(parents=True, exist_ok=True)
                 output = logs / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{spec.library}.log"
                 self._deliver(ev.Log(t_s=0.0, message=f"engine output: {output}"))
-                recorder = execute(spec, self._requests, store=store, tick=tick, cancel=self._cancel.is_set,
-                                   observers=[lambda event, state: self._deliver(event)], output_path=output)
-                self.run_id = recorder.run_id
+
+                def relay(event, state) -> None:
+                    self.run_id = state.run_id  # known before the first event reaches the app
+                    self._deliver(event)
+
+                execute(spec, self._requests, store=store, tick=tick, cancel=self._cancel.is_set, observers=[relay],
+                        output_path=output)
         except (UserError, ServerFailed) as exc:
             self._deliver(ev.RunFailed(t_s=0.0, kind="input", error=str(exc)))
         except Exception as exc:  # noqa: BLE001 - the app shows it; it must not die with the thread
