@@ -1,0 +1,96 @@
+"""DeepSpeed-MII: offline through `mii.pipeline` (static chunks, as the paper ran it), serving through MII's
+OpenAI-compatible server. MII's FastGen kernels need a CUDA GPU of compute capability 8.0 or newer;
+everywhere else it is listed as unavailable with that reason.
+"""
+
+import sys
+import time
+
+from tuibench.backends.base import Availability, Backend, RunContext
+from tuibench.core.records import RequestRecord
+from tuibench.servers.managed import ServerCommand
+from tuibench.telemetry.devices import detect_gpus
+
+MIN_COMPUTE_CAPABILITY = (8, 0)
+MII_HINT = "pip install 'tuibench[mii]' on a machine with a CUDA GPU of compute capability ≥ 8.0"
+
+
+def capable_gpus() -> tuple[list[str], list[str]]:
+    """(names of GPUs MII can run on, names of the others), by NVML compute capability."""
+    able, other = [], []
+    for gpu in detect_gpus():
+        try:
+            capability = tuple(int(part) for part in (gpu.compute_capability or "0.0").split("."))
+        except ValueError:
+            capability = (0, 0)
+        (able if capability >= MIN_COMPUTE_CAPABILITY else other).append(f"{gpu.name} ({gpu.compute_capability})")
+    return able, other
+
+
+def mii_availability(modules: Availability, able: list[str], other: list[str]) -> Availability:
+    if not able:
+        found = f"found only {', '.join(other)}" if other else "no CUDA GPU here"
+        return Availability(False, f"DeepSpeed-MII needs a CUDA GPU of compute capability ≥ 8.0; {found}")
+    return modules
+
+
+class MiiBackend(Backend):
+    name = "mii"
+    scenarios = frozenset({"offline", "serving"})
+    requires = "deepspeed-mii and a CUDA GPU of compute capability ≥ 8.0 (Ampere or newer)"
+    # MII's server takes text and maps min_tokens to min_new_tokens (it has no ignore_eos switch).
+    serving_overrides = {"prompt_ids": False, "length_policy": "vllm"}
+
+    @classmethod
+    def availability(cls) -> Availability:
+        return mii_availability(Availability.of_modules("mii", hint=MII_HINT), *capable_gpus())
+
+    @classmethod
+    def server_command(cls, model_path: str, port: int, spec) -> ServerCommand:
+        return ServerCommand(
+            name="mii",
+            argv=[sys.executable, "-m", "mii.entrypoints.openai_api_server", "--model", model_path,
+                  "--deployment-name", f"tuibench-{port}", "--host", "127.0.0.1", "--port", str(port)],
+            port=port,
+            env={"HF_HUB_OFFLINE": "1"},
+        )
+
+    def run(self, ctx: RunContext) -> None:  # pragma: no cover - needs a CUDA GPU of compute capability ≥ 8.0
+        from tuibench.backends.prompts import materialize
+        from tuibench.models.convert import ensure_converted
+
+        spec, params = ctx.spec, ctx.spec.offline
+        ctx.phase("loading", ctx.model.name)
+        path = ensure_converted(ctx.model, ctx.log)
+        import mii
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        prompts = materialize(ctx.requests, tokenizer, spec.seed)
+        texts = [tokenizer.decode(p.ids) for p in prompts]
+        pipe = mii.pipeline(str(path))
+        chunks = [list(range(i, min(i + params.batch_size, len(prompts)))) for i in range(0, len(prompts), params.batch_size)]
+
+        def generate(indices: list[int]):
+            longest = max(prompts[i].output_tokens for i in indices)
+            return pipe([texts[i] for i in indices], max_new_tokens=longest, min_new_tokens=longest, do_sample=False,
+                        ignore_eos=not params.honor_eos)
+
+        ctx.phase("warmup", "1 chunk, not counted")
+        generate(chunks[0])
+        ctx.phase("measuring", f"chunks of {params.batch_size}")
+        done = 0
+        for indices in chunks:
+            start = time.perf_counter()
+            responses = generate(indices)
+            end = time.perf_counter()
+            for i, response in zip(indices, responses, strict=True):
+                # The pipeline answers a whole chunk at once: no first-token time, the chunk's time as latency.
+                ctx.request_done(RequestRecord(
+                    index=prompts[i].index, input_tokens=len(prompts[i].ids),
+                    output_tokens=int(getattr(response, "generated_length", prompts[i].output_tokens)),
+                    target_output_tokens=prompts[i].output_tokens, start_s=ctx.clock_s(start),
+                    e2el_ms=(end - start) * 1000.0))
+            done += len(indices)
+            ctx.progress("measuring", done, len(prompts))
+        pipe.destroy()
