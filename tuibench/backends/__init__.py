@@ -8,6 +8,8 @@ from tuibench.core.errors import UserError
 _REGISTRY = {
     "transformers": "tuibench.backends.hf_transformers:TransformersBackend",
     "vllm": "tuibench.backends.vllm_backend:VllmBackend",
+    "llamacpp": "tuibench.backends.llamacpp_backend:LlamaCppBackend",
+    "mii": "tuibench.backends.mii_backend:MiiBackend",
     "endpoint": "tuibench.backends.endpoint:EndpointBackend",
 }
 

@@ -12,7 +12,7 @@ from typing import Literal
 import msgspec
 
 from tuibench.core.records import RequestRecord
-from tuibench.loadgen.sse import DONE, MalformedStream, chunk_text, parse_line
+from tuibench.loadgen.sse import DONE, MalformedStream, chunk_text, finish_reason, parse_line
 
 Api = Literal["completions", "chat"]
 # How a server is asked to hold an output to its target length (none: max_tokens only, EOS may end it early).
@@ -87,7 +87,7 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
 
     headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
     chunks: list[float] = []
-    usage_output = usage_prompt = None
+    usage_output = usage_prompt = finished = None
     error = None
     start = time.perf_counter()
     try:
@@ -108,6 +108,7 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
                         if usage := data.get("usage"):
                             usage_output = usage.get("completion_tokens", usage_output)
                             usage_prompt = usage.get("prompt_tokens", usage_prompt)
+                        finished = finish_reason(data) or finished
     except TimeoutError:
         error = f"timeout after {timeout_s:g} s"
     except MalformedStream as exc:
@@ -120,4 +121,8 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
     except aiohttp.ClientError as exc:
         error = f"{type(exc).__name__}: {exc}"
     end = time.perf_counter()  # the stream is complete: E2EL ends here, as in vLLM's client
+    if usage_output is None and finished == "length":
+        # No usage from this server (llama.cpp's), and chunks may carry several tokens each (it holds text back
+        # at partial UTF-8 or stop strings): stopped by max_tokens means exactly that many tokens came out.
+        usage_output = request.output_tokens
     return _record(request, scheduled_s, start, chunks, end, usage_output, usage_prompt, error, clock)

@@ -47,3 +47,8 @@ def chunk_text(data: dict) -> str:
         return choice.get("text") or ""
     delta = choice.get("delta") or {}
     return (delta.get("content") or "") + (delta.get("reasoning_content") or "")
+
+
+def finish_reason(data: dict) -> str | None:
+    choices = data.get("choices") or []
+    return choices[0].get("finish_reason") if choices else None

@@ -107,3 +107,25 @@ def sweep_table(runs: Sequence[tuple[float | None, int, str, RunMetrics]], title
             p(m.schedule_lag_ms, "p99"),
         )
     return table
+
+
+def check_table(results, pairs, tokens: int, flagged: Sequence[str]) -> Table:
+    """`tuibench check`: per pair of libraries, how many leading greedy tokens agree, per prompt and in all."""
+    table = Table(title=f"greedy agreement: leading tokens equal, of {tokens} per prompt", box=None, pad_edge=False,
+                  header_style="bold", padding=(0, 1, 0, 0), title_justify="left")
+    table.add_column("libraries", no_wrap=True)
+    count = max((len(p.per_prompt) for p in pairs), default=0)
+    for i in range(count):
+        table.add_column(f"p{i + 1}", justify="right")
+    table.add_column("all", justify="right")
+    for pair in pairs:
+        full = sum(n == tokens for n in pair.per_prompt)
+        style = "green" if full == len(pair.per_prompt) else "yellow"
+        table.add_row(f"{pair.first} · {pair.second}", *(str(n) for n in pair.per_prompt),
+                      f"[{style}]{full}/{len(pair.per_prompt)} identical[/]")
+    for result in results:
+        if result.error:
+            table.add_row(f"[red]{result.library}[/]", *([""] * count), f"[red]failed: {result.error}[/]")
+    for library in flagged:
+        table.add_row(f"[red]{library}[/]", *([""] * count), "[red]disagrees with all the others[/]")
+    return table
