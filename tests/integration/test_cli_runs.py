@@ -92,12 +92,13 @@ def test_killed_child_keeps_partial_results_and_fails_the_run(cli_env, tmp_path,
     assert logged[-1]["type"] == "run_failed" and logged[-1]["kind"] == "crashed"
 
 
-def test_ctrl_c_stops_the_child_keeps_partial_results_and_marks_interrupted(cli_env, tmp_path, model_path):
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_ctrl_c_or_kill_stops_the_child_keeps_partial_results_and_marks_interrupted(cli_env, tmp_path, model_path, how):
     events = tmp_path / "events.jsonl"
     process = start_tuibench("run", *LONG, "--events", str(events), env=cli_env)
     seen = wait_for_events(events, "request_done", count=2)
     child_pid = next(e["pid"] for e in seen if e["type"] == "run_started")
-    process.send_signal(signal.SIGINT)
+    process.send_signal(how)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr
