@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from tuibench.analysis.theory import ModelShape, Workload
+from tuibench.core.errors import UserError
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.roofline import Roofline
 from tuibench.profiling.timer import ModuleTimer
@@ -40,7 +41,8 @@ class _Patched:
         self._impl = model.config._attn_implementation
         modeling = sys.modules[type(model).__module__]
         if not hasattr(modeling, "apply_rotary_pos_emb"):
-            raise ValueError(f"{type(model).__name__} has no apply_rotary_pos_emb: not a LLaMA-family model")
+            raise UserError(f"{type(model).__name__} has no apply_rotary_pos_emb: module profiles cover LLaMA-family "
+                            "models (LLaMA, Mistral, Qwen2, SmolLM)")
         timer.patch(modeling, "apply_rotary_pos_emb", "rope")
         if self._impl == "eager":
             timer.patch(modeling, "eager_attention_forward", "attn_core")  # passed as the default, looked up per call
