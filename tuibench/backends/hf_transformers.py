@@ -27,6 +27,15 @@ class BatchResult(msgspec.Struct, frozen=True):
     output_tokens: list[int]  # generated per row
 
 
+CPU_KV_CACHE_BYTES = 2 * 2**30  # the same cap as vLLM-CPU's KV cache (VLLM_CPU_KVCACHE_SPACE=2)
+
+
+def cpu_kv_cache_fraction() -> float:
+    import psutil
+
+    return min(0.9, CPU_KV_CACHE_BYTES / psutil.virtual_memory().total)
+
+
 def pick_device(torch, requested: str):
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -165,10 +174,15 @@ class TransformersBackend(Backend):
     @classmethod
     def server_command(cls, model_path: str, port: int, spec) -> ServerCommand:
         device = "cpu" if spec.device == "auto" and not cuda_visible() else spec.device
+        argv = [sys.executable, "-m", "transformers.cli.transformers", "serve", model_path, "--continuous-batching",
+                "--host", "127.0.0.1", "--port", str(port), "--device", device, "--log-level", "info"]
+        if device == "cpu":
+            # Its paged KV cache takes 90 % of memory by default, and on a CPU that is all of RAM (21 GB seen on a
+            # 24 GB machine): cap it as vLLM-CPU's is capped.
+            argv += ["--cb-max-memory-percent", f"{cpu_kv_cache_fraction():.4f}"]
         return ServerCommand(
             name="transformers serve",
-            argv=[sys.executable, "-m", "transformers.cli.transformers", "serve", model_path, "--continuous-batching",
-                  "--host", "127.0.0.1", "--port", str(port), "--device", device, "--log-level", "info"],
+            argv=argv,
             port=port,
             env={"OMP_NUM_THREADS": str(spec.threads), "HF_HUB_OFFLINE": "1"},
         )
