@@ -13,6 +13,8 @@ from tuibench.core.roofline import Cost, Roofline
 from tuibench.core.units import NA, fmt, fmt_si
 
 BOUND_STYLE = {"memory": "yellow", "compute": "cyan"}
+BOUND_SHORT = {"memory": "mem", "compute": "comp"}
+NODE_COLUMNS = ("module", "ms", "%", "FLOPs", "bytes", "FLOP/B", "bound", "%roof")
 
 
 def _intensity(cost: Cost | None) -> str:
@@ -20,7 +22,38 @@ def _intensity(cost: Cost | None) -> str:
 
 
 def _bound(bound: str | None) -> str:
-    return f"[{BOUND_STYLE[bound]}]{bound[:3]}[/]" if bound else NA
+    return f"[{BOUND_STYLE[bound]}]{BOUND_SHORT[bound]}[/]" if bound else NA
+
+
+def tree_rows(root: ModuleNode, per_layer: bool = False, max_depth: int | None = None) -> list[tuple[int, ModuleNode]]:
+    """(depth, node) depth first: the tree with layers folded, or each layer below its folded node too."""
+    rows: list[tuple[int, ModuleNode]] = []
+
+    def visit(node: ModuleNode, depth: int) -> None:
+        rows.append((depth, node))
+        if max_depth is not None and depth >= max_depth:
+            return
+        for child in (*node.children, *(node.layers if per_layer else ())):
+            visit(child, depth + 1)
+
+    visit(root, 0)
+    return rows
+
+
+def node_cells(profile: ModuleProfile, node: ModuleNode) -> tuple[str | None, list[str]]:
+    """A node's bound (None where theory has none) and its cells after the name, in NODE_COLUMNS order;
+    the bound cell is left to the caller, which colours it."""
+    verdict = profile.verdict(node)
+    cost = node.cost
+    step_ms = profile.step_ms
+    return verdict.bound if verdict else None, [
+        fmt(node.time_ms, 2),
+        fmt(100.0 * node.time_ms / step_ms if step_ms else None, 1),
+        fmt_si(cost.flops) if cost else NA,
+        fmt_si(cost.bytes_moved, "B") if cost else NA,
+        _intensity(cost),
+        fmt(verdict.roofline_pct, 0) if verdict and verdict.roofline_pct is not None else NA,
+    ]
 
 
 def profile_title(profile: ModuleProfile) -> str:
@@ -33,33 +66,12 @@ def profile_table(profile: ModuleProfile, max_depth: int = 5, per_layer: bool = 
     """The tree as indented rows: time, share of the step, theory and how close it came to the roofline."""
     table = Table(title=profile_title(profile), box=None, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0),
                   title_justify="left")
-    for column in ("module", "ms", "%", "FLOPs", "bytes", "FLOP/B", "bound", "%roof"):
+    for column in NODE_COLUMNS:
         table.add_column(column, justify="left" if column == "module" else "right", no_wrap=True,
                          overflow="ellipsis", max_width=30 if column == "module" else None)
-    step_ms = profile.step_ms
-
-    def add(node: ModuleNode, depth: int) -> None:
-        verdict = profile.verdict(node)
-        cost = node.cost
-        table.add_row(
-            "  " * depth + node.name,
-            fmt(node.time_ms, 2),
-            fmt(100.0 * node.time_ms / step_ms if step_ms else None, 1),
-            fmt_si(cost.flops) if cost else NA,
-            fmt_si(cost.bytes_moved) if cost else NA,
-            _intensity(cost),
-            _bound(verdict.bound if verdict else None),
-            fmt(verdict.roofline_pct, 0) if verdict and verdict.roofline_pct is not None else NA,
-        )
-        if depth >= max_depth:
-            return
-        for child in node.children:
-            add(child, depth + 1)
-        if per_layer:
-            for layer in node.layers:
-                add(layer, depth + 1)
-
-    add(profile.root, 0)
+    for depth, node in tree_rows(profile.root, per_layer, max_depth):
+        bound, cells = node_cells(profile, node)
+        table.add_row("  " * depth + node.name, *cells[:-1], _bound(bound), cells[-1])
     return table
 
 
@@ -91,15 +103,10 @@ def leaf_shares(profile: ModuleProfile) -> dict[str, float]:
     """Share of the step per category, from the leaves (layers counted once, through their folded node)."""
     shares: dict[str, float] = {}
     step_ms = profile.step_ms
-
-    def visit(node: ModuleNode) -> None:
+    for node in profile.root.walk():
         if node.is_leaf:
             label = category(node)
             shares[label] = shares.get(label, 0.0) + (100.0 * node.time_ms / step_ms if step_ms else 0.0)
-        for child in node.children:
-            visit(child)
-
-    visit(profile.root)
     return shares
 
 

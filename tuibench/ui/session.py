@@ -16,20 +16,17 @@ from tuibench.core.spec import RunSpec
 Deliver = Callable[[ev.Event], None]
 
 
-class RunSession:
-    """One run, started in a background thread. `done` is set once its terminal event was delivered."""
+class _Session:
+    """A source of events in a background thread: started, cancellable, `done` once it delivered its last."""
 
-    def __init__(self, spec: RunSpec, requests, db_path: Path, deliver: Deliver):
-        self.spec = spec
-        self._requests = requests
-        self._db_path = db_path
+    def __init__(self, deliver: Deliver, name: str):
         self._deliver = deliver
         self._cancel = threading.Event()
         self.done = threading.Event()
         self.run_id: int | None = None
-        self._thread = threading.Thread(target=self._main, name="tuibench-session", daemon=True)
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
 
-    def start(self) -> "RunSession":
+    def start(self):
         self._thread.start()
         return self
 
@@ -38,6 +35,19 @@ class RunSession:
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
+
+    def _main(self) -> None:
+        raise NotImplementedError
+
+
+class RunSession(_Session):
+    """One run through the runner, as from the CLI."""
+
+    def __init__(self, spec: RunSpec, requests, db_path: Path, deliver: Deliver):
+        super().__init__(deliver, "tuibench-session")
+        self.spec = spec
+        self._requests = requests
+        self._db_path = db_path
 
     def _main(self) -> None:
         from contextlib import ExitStack
@@ -91,28 +101,14 @@ def read_events(path: Path) -> list[ev.Event]:
         raise UserError(f"{path}: {exc}: pass an event log written by `tuibench run --events`") from None
 
 
-class ReplaySession:
+class ReplaySession(_Session):
     """Plays a recorded event log back on its own clock (sped up by `speed`), for demos without a GPU."""
 
     def __init__(self, events: list[ev.Event], deliver: Deliver, speed: float = 1.0):
+        super().__init__(deliver, "tuibench-replay")
         self._events = events
-        self._deliver = deliver
         self._speed = max(speed, 1e-6)
-        self._cancel = threading.Event()
-        self.done = threading.Event()
-        self.run_id = None
         self.spec = next((e.spec for e in events if isinstance(e, ev.RunStarted)), None)
-        self._thread = threading.Thread(target=self._main, name="tuibench-replay", daemon=True)
-
-    def start(self) -> "ReplaySession":
-        self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
 
     def _main(self) -> None:
         start = time.monotonic()

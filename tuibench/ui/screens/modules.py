@@ -7,27 +7,16 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from tuibench.core.modules import ModuleNode, ModuleProfile
-from tuibench.core.units import NA, fmt, fmt_si
-from tuibench.report.modules import profile_title
+from tuibench.core.units import NA
+from tuibench.report.modules import BOUND_SHORT, NODE_COLUMNS, node_cells, profile_title, tree_rows
 from tuibench.ui.screens.base import TuibenchScreen
 
 SORTS = ("tree", "time", "intensity")
-COLUMNS = ("module", "ms", "%", "FLOPs", "bytes", "FLOP/B", "bound", "%roof")
 
 
 def rows_of(profile: ModuleProfile, sort: str = "tree", per_layer: bool = False) -> list[tuple[int, ModuleNode]]:
     """(depth, node) in display order: the tree (layers folded, or each layer too), or the leaves sorted."""
-    rows: list[tuple[int, ModuleNode]] = []
-
-    def visit(node: ModuleNode, depth: int) -> None:
-        rows.append((depth, node))
-        for child in node.children:
-            visit(child, depth + 1)
-        if per_layer:
-            for layer in node.layers:
-                visit(layer, depth + 1)
-
-    visit(profile.root, 0)
+    rows = tree_rows(profile.root, per_layer)
     if sort == "tree":
         return rows
     leaves = [(0, node) for _, node in rows if node.is_leaf]
@@ -56,7 +45,7 @@ class ModulesScreen(TuibenchScreen):
     def on_mount(self) -> None:
         self.phase, self.length_index, self.sort, self.per_layer = "prefill", 0, "tree", False
         self.stored_offset = 0  # 0: the current run's profiles if it has any, else the newest stored one
-        self.query_one("#module-table", DataTable).add_columns(*COLUMNS)
+        self.query_one("#module-table", DataTable).add_columns(*NODE_COLUMNS)
         super().on_mount()
 
     # -- which profiles --------------------------------------------------------------------------
@@ -98,20 +87,11 @@ class ModulesScreen(TuibenchScreen):
                      + (" · every layer" if self.per_layer else ""))
         colours = self.app.get_css_variables()
         bound_colour = {"memory": colours.get("memory-bound", "yellow"), "compute": colours.get("compute-bound", "cyan")}
-        step_ms = profile.step_ms
         for depth, node in rows_of(profile, self.sort, self.per_layer):
-            verdict = profile.verdict(node)
-            bound = verdict.bound if verdict else None
+            bound, cells = node_cells(profile, node)
             style = bound_colour.get(bound, "") if bound else ""
-            cost = node.cost
-            table.add_row(
-                Text(" " * depth + node.name, style=style, overflow="ellipsis", no_wrap=True),
-                fmt(node.time_ms, 2), fmt(100.0 * node.time_ms / step_ms if step_ms else None, 1),
-                fmt_si(cost.flops) if cost else NA, fmt_si(cost.bytes_moved, "B") if cost else NA,
-                fmt(cost.intensity, 1) if cost and cost.intensity is not None else NA,
-                Text({"memory": "mem", "compute": "comp"}.get(bound, NA), style=style),
-                fmt(verdict.roofline_pct, 0) if verdict and verdict.roofline_pct is not None else NA,
-            )
+            table.add_row(Text(" " * depth + node.name, style=style, overflow="ellipsis", no_wrap=True), *cells[:-1],
+                          Text(BOUND_SHORT.get(bound, NA), style=style), cells[-1])
         roofline = profile.roofline
         legend = (f"roofline: {roofline.device} · {roofline.peak_flops_s / 1e9:,.1f} GFLOP/s · "
                   f"{roofline.bandwidth_bytes_s / 1e9:,.1f} GB/s · ridge {roofline.ridge:.1f} FLOP/B") if roofline else \
