@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import tuibench
+from helpers import tuibench
 from tuibench.backends.mii_backend import capable_gpus
 
 pytestmark = [

@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import tuibench
+from helpers import tuibench
 from loopback_server import LoopbackServer
 
 

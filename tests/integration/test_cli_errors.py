@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from conftest import tuibench
+from helpers import tuibench
 
 
 def _one_line_error(result, *fragments):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import start_tuibench, tuibench, wait_for_events
+from helpers import start_tuibench, tuibench, wait_for_events
 
 pytestmark = pytest.mark.slow
 

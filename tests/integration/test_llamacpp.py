@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import tuibench
+from helpers import tuibench
 
 pytestmark = [
     pytest.mark.slow,

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import FRANCE_PROMPT, tuibench
+from helpers import FRANCE_PROMPT, tuibench
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import msgspec
 import pytest
 import torch
 
-from conftest import tuibench
+from helpers import tuibench
 from tuibench.analysis.theory import LINEAR_MODULES, ModelShape, Workload, breakdown
 from tuibench.core.modules import ModuleProfile
 from tuibench.profiling.timer import ModuleTimer

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from conftest import start_tuibench, tuibench, wait_for_events
+from helpers import start_tuibench, tuibench, wait_for_events
 
 pytestmark = pytest.mark.slow
 

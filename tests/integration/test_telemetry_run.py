@@ -4,7 +4,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import tuibench
+from helpers import tuibench
 
 pytestmark = pytest.mark.slow
 

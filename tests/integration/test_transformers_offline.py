@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import FRANCE_PROMPT
+from helpers import FRANCE_PROMPT
 
 pytestmark = pytest.mark.slow
 

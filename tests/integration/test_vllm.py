@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from conftest import tuibench
+from helpers import tuibench
 
 pytestmark = [
     pytest.mark.slow,

@@ -6,11 +6,11 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import msgspec
 import pytest
 
+from helpers import REPO
 from tuibench.core.store import ResultsStore
 from tuibench.ui.settings import Settings, SetupChoice
 
@@ -41,7 +41,7 @@ def test_tmux_app_runs_a_real_benchmark_and_shows_the_stored_numbers(tmp_path, m
     command = (f"env XDG_CONFIG_HOME={tmp_path / 'config'} XDG_DATA_HOME={tmp_path / 'data'} TERM=xterm-256color "
                f"{sys.executable} -m tuibench app --db {db}")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", command], check=True,
-                   cwd=Path(__file__).resolve().parents[2])
+                   cwd=REPO)
     try:
         _wait_for(session, r"r Run", 30)
         subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)

@@ -1,0 +1,36 @@
+"""What the tests share besides fixtures: the repository, a prompt, and running `tuibench` as a user does.
+
+A module of its own, not conftest.py: tests/ui has a conftest.py too, and `from conftest import …` would
+then find whichever of the two was imported first.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FRANCE_PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+
+
+def tuibench(*args: str, env: dict, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tuibench", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=REPO, **kwargs)
+
+
+def start_tuibench(*args: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tuibench", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=REPO)
+
+
+def wait_for_events(path: Path, kind: str, count: int = 1, timeout: float = 180) -> list[dict]:
+    """Reads the JSONL event log until `count` events of `kind` are in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            if sum(e["type"] == kind for e in events) >= count:
+                return events
+        time.sleep(0.05)
+    raise AssertionError(f"no {count} {kind} event(s) in {path} after {timeout} s")
