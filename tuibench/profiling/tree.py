@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from tuibench.analysis.theory import ATTENTION_CORE, LABELS, Breakdown, ModelShape, Workload, breakdown
+from tuibench.analysis.theory import ATTENTION_CORE, LABELS, Breakdown, ModelShape, Workload, breakdown, total
 from tuibench.core.modules import ModuleNode, ModuleProfile
 from tuibench.core.roofline import Cost, Roofline
 from tuibench.profiling.timer import StepTimes
@@ -66,13 +66,9 @@ def _nest(step: StepTimes) -> list[_Raw]:
 
 
 def _sum_costs(costs) -> Cost | None:
+    """The total of the costs theory has; None if it has none (not a zero cost)."""
     present = [c for c in costs if c is not None]
-    if not present:
-        return None
-    result = Cost()
-    for cost in present:
-        result = result + cost
-    return result
+    return total(present) if present else None
 
 
 class _Builder:
