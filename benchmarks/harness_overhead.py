@@ -42,7 +42,8 @@ def main() -> None:
     from tuibench.core.workload import dataset_from_arg, load_requests
     from tuibench.models.convert import ensure_converted
     from tuibench.models.resolve import resolve_model
-    from tuibench.runner.recorder import execute
+    from tuibench.runner.plans import plan_of_spec
+    from tuibench.runner.service import run_plan
 
     torch.set_num_threads(args.threads)
     path = ensure_converted(resolve_model("smollm2-135m"), print)
@@ -102,7 +103,7 @@ def main() -> None:
 
         with ResultsStore.open(Path(tmp) / "r.db") as store:
             for _ in range(args.pipeline_runs):
-                state = execute(spec, requests, store=store).state
+                state = run_plan(plan_of_spec(spec), store).run
                 if state.status != "finished":
                     sys.exit(f"the pipeline run did not finish: {state.error}")
                 pipeline_rates.append(state.metrics().output_throughput_tok_s)

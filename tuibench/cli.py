@@ -51,12 +51,6 @@ def _rates(text: str) -> list[float | None]:
     return [_rate(part) for part in text.split(",") if part.strip()]
 
 
-def _telemetry_hz(value: float) -> float:
-    if not 0.0 <= value <= 100.0:
-        raise UserError(f"--telemetry-hz {value:g}: give 0 (off) up to 100 samples per second")
-    return value
-
-
 def _lengths(text: str) -> tuple[int, ...]:
     lengths = tuple(_positive_int(part) for part in text.split(",") if part.strip())
     if not lengths:
@@ -79,63 +73,175 @@ def _slo(text: str):
     return Slo(**objectives)
 
 
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one name")
+    return names
+
+
+def _scenarios(text: str) -> tuple[str, ...]:
+    from tuibench.core.plan import SCENARIOS
+
+    names = _names(text)
+    for name in names:
+        if name not in SCENARIOS:
+            raise argparse.ArgumentTypeError(f"unknown scenario {name!r}: choose from {', '.join(SCENARIOS)}")
+    return names
+
+
+def _choice(*allowed: str):
+    def choice(text: str) -> str:
+        if text not in allowed:
+            raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(allowed)})")
+        return text
+
+    return choice
+
+
+def _one(parse):
+    """A single value where the plan takes a list: --library X is libraries = (X,)."""
+    def one(text: str) -> tuple:
+        return (parse(text),)
+
+    one.__name__ = getattr(parse, "__name__", "value")
+    return one
+
+
+# Options whose dest is a PlanRequest field default to argparse.SUPPRESS: the plan's own default applies, and a
+# plan file's value is overridden only by what was typed.
+_FIELD = {"default": argparse.SUPPRESS}
+
+
+def _model_option(parser, several: bool = False) -> None:
+    if several:
+        parser.add_argument("--models", type=_names, help="comma list: embedded alias, local HF folder, or cached HF id",
+                            **_FIELD)
+    parser.add_argument("--model", dest="models", type=_one(str), help="embedded alias (default smollm2-135m), "
+                        "local HF folder, or HF id in the local cache", **_FIELD)
+
+
+def _engine_options(group) -> None:
+    group.add_argument("--seed", type=int, **_FIELD)
+    group.add_argument("--device", help="auto (default), cpu, cuda, cuda:N", **_FIELD)
+    group.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], **_FIELD)
+    group.add_argument("--threads", type=_positive_int, help="threads for the engine process (default: cores - 1)",
+                       **_FIELD)
+    group.add_argument("--telemetry-hz", type=float, help="device samples per second (NVML, else CPU; default 4); "
+                       "0 turns them off", **_FIELD)
+
+
+def _workload_options(group, several: bool = False) -> None:
+    if several:
+        group.add_argument("--dataset", "--datasets", dest="datasets", type=_names,
+                           help="comma list of short2short, short2long, long2short, short-16k, random, .jsonl/.json files",
+                           **_FIELD)
+    else:
+        group.add_argument("--dataset", dest="datasets", type=_one(str), help="short2short (default), short2long, "
+                           "long2short, short-16k, random, or a .jsonl/.json file", **_FIELD)
+    group.add_argument("--num-requests", type=_positive_int, help="sample this many requests (default: the whole "
+                       "dataset)", **_FIELD)
+    group.add_argument("--input-len", type=_positive_int, help="random dataset: input tokens (default 128)", **_FIELD)
+    group.add_argument("--output-len", type=_positive_int, help="random dataset: output tokens (default 128)", **_FIELD)
+    group.add_argument("--range-ratio", type=float, help="random dataset: lengths uniform in len*(1±ratio)", **_FIELD)
+    group.add_argument("--batch-size", type=_positive_int, help="static batch size (default 8)", **_FIELD)
+    group.add_argument("--warmup-batches", type=_int_at_least(0), **_FIELD)
+    group.add_argument("--honor-eos", action="store_true", help="stop a request at EOS instead of holding it to its "
+                       "length", **_FIELD)
+
+
+def _serving_options(group, several: bool = False) -> None:
+    group.add_argument("--endpoint", help="benchmark a server someone else runs, e.g. http://127.0.0.1:8000", **_FIELD)
+    if not several:
+        group.add_argument("--request-rate", dest="rates", type=_one(_rate),
+                           help="requests/s, Poisson arrivals (default: inf, all at once)", **_FIELD)
+    group.add_argument("--rates", type=_rates, help="a run per rate on one server, e.g. 1,2,4,inf", **_FIELD)
+    group.add_argument("--burstiness", type=float, help="gamma shape of the arrival gaps: 1 Poisson, <1 burstier",
+                       **_FIELD)
+    group.add_argument("--max-concurrency", type=_positive_int, **_FIELD)
+    group.add_argument("--warmup-requests", type=_int_at_least(0), **_FIELD)
+    group.add_argument("--trim", type=_int_at_least(0), help="leave the first and last N requests out of the metrics",
+                       **_FIELD)
+    group.add_argument("--slo", type=_slo, help="goodput objectives, e.g. ttft=200,tpot=50,e2el=2000 (ms)", **_FIELD)
+    group.add_argument("--api", choices=["completions", "chat"], **_FIELD)
+    group.add_argument("--served-model-name", help="the model name the endpoint expects (default: the model path)",
+                       **_FIELD)
+    group.add_argument("--api-key-env", help="read the API key from this environment variable (never stored)", **_FIELD)
+    group.add_argument("--length-policy", choices=["vllm", "transformers", "none"],
+                       help="how outputs are held to length: ignore_eos+min_tokens (vllm), generation_config, or not "
+                            "at all", **_FIELD)
+    group.add_argument("--timeout", dest="timeout_s", type=float, help="seconds before a request counts as failed "
+                       "(default 600)", **_FIELD)
+    group.add_argument("--port", type=_positive_int, help="port for a server tuibench launches (default: a free one)",
+                       **_FIELD)
+
+
+def _profile_options(group, batch: bool) -> None:
+    group.add_argument("--lengths", type=_lengths, help="input lengths (default 32,128,512,1024,2048)", **_FIELD)
+    if batch:
+        group.add_argument("--batch", dest="batch_size", type=_positive_int, help="batch size (default 8)", **_FIELD)
+    group.add_argument("--decode-steps", type=_positive_int, help="decode steps timed after each prefill (default 4)",
+                       **_FIELD)
+    group.add_argument("--repeats", type=_positive_int, help="measured passes per length, after a warm-up (default 1)",
+                       **_FIELD)
+    group.add_argument("--attn", choices=["sdpa", "eager"], help="transformers: attention implementation (default sdpa)",
+                       **_FIELD)
+    group.add_argument("--per-layer", action="store_true", help="show every layer, not only the layers summed")
+
+
+def _db_option(parser) -> None:
+    parser.add_argument("--db", type=Path, help="results database (default: $XDG_DATA_HOME/tuibench/results.db)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tuibench", description="Compare LLM inference libraries coarse-to-fine.")
     parser.add_argument("--version", action="version", version=f"tuibench {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     run = commands.add_parser("run", help="benchmark one library on one workload")
-    run.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder, or HF id in the local cache")
-    run.add_argument("--library", help="transformers (default), or endpoint with --endpoint")
-    run.add_argument("--scenario", default="offline", choices=["offline", "serving"])
-    run.add_argument("--dataset", default="short2short", help="short2short, short2long, long2short, short-16k, random, or a .jsonl/.json file")
-    run.add_argument("--num-requests", type=_positive_int, help="sample this many requests (default: the whole dataset)")
-    run.add_argument("--input-len", type=_positive_int, default=128, help="random dataset: input tokens")
-    run.add_argument("--output-len", type=_positive_int, default=128, help="random dataset: output tokens")
-    run.add_argument("--range-ratio", type=float, default=0.0, help="random dataset: lengths uniform in len*(1±ratio)")
-    run.add_argument("--batch-size", type=_positive_int, default=8)
-    run.add_argument("--warmup-batches", type=_int_at_least(0), default=1)
-    run.add_argument("--honor-eos", action="store_true", help="stop a request at EOS instead of holding it to its length")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--device", default="auto")
-    run.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    run.add_argument("--threads", type=_positive_int, help="threads for the engine process (default: cores - 1)")
-    run.add_argument("--telemetry-hz", type=float, default=4.0, help="device samples per second (NVML, else CPU); 0 turns them off")
-    serving = run.add_argument_group("serving (--scenario serving)")
-    serving.add_argument("--endpoint", help="benchmark a server someone else runs, e.g. http://127.0.0.1:8000")
-    serving.add_argument("--request-rate", type=_rate, default=None, help="requests/s, Poisson arrivals (default: inf, all at once)")
-    serving.add_argument("--rates", type=_rates, help="sweep: one run per rate on one server, e.g. 1,2,4,inf")
-    serving.add_argument("--burstiness", type=float, default=1.0, help="gamma shape of the arrival gaps: 1 Poisson, <1 burstier")
-    serving.add_argument("--max-concurrency", type=_positive_int)
-    serving.add_argument("--warmup-requests", type=_int_at_least(0), default=1)
-    serving.add_argument("--trim", type=_int_at_least(0), default=0, help="leave the first and last N requests out of the metrics")
-    serving.add_argument("--slo", type=_slo, default=None, help="goodput objectives, e.g. ttft=200,tpot=50,e2el=2000 (ms)")
-    serving.add_argument("--api", choices=["completions", "chat"], default="completions")
-    serving.add_argument("--served-model-name", help="the model name the endpoint expects (default: the model path)")
-    serving.add_argument("--api-key-env", help="read the API key from this environment variable (never stored)")
-    serving.add_argument("--length-policy", choices=["vllm", "transformers", "none"],
-                         help="how outputs are held to length: ignore_eos+min_tokens (vllm), generation_config, or not at all")
-    serving.add_argument("--timeout", type=float, default=600.0, help="seconds before a request counts as failed")
-    serving.add_argument("--port", type=_positive_int, help="port for a server tuibench launches (default: a free one)")
+    _model_option(run)
+    run.add_argument("--library", dest="libraries", type=_one(str), help="transformers (default), vllm, llamacpp, mii, "
+                     "or endpoint with --endpoint", **_FIELD)
+    run.add_argument("--scenario", dest="scenarios", type=_one(_choice("offline", "serving")),
+                     help="offline (default) or serving", **_FIELD)
+    _workload_options(run)
+    _engine_options(run)
+    _serving_options(run.add_argument_group("serving (--scenario serving)"))
     run.add_argument("--json", type=Path, help="write the result (spec, environment, metrics, requests) here")
     run.add_argument("--events", type=Path, help="write the event log (JSONL) here")
-    run.add_argument("--db", type=Path, help="results database (default: $XDG_DATA_HOME/tuibench/results.db)")
+    _db_option(run)
 
     profile = commands.add_parser("profile", help="measure the time of every module, prefill and decode, per input length")
-    profile.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder, or HF id in the local cache")
-    profile.add_argument("--library", default="transformers", help="transformers (default) or vllm")
-    profile.add_argument("--lengths", type=_lengths, default=(32, 128, 512, 1024, 2048), help="input lengths, e.g. 32,128,512")
-    profile.add_argument("--batch", type=_positive_int, default=8)
-    profile.add_argument("--decode-steps", type=_positive_int, default=4, help="decode steps timed after each prefill")
-    profile.add_argument("--repeats", type=_positive_int, default=1, help="measured passes per length (after a warm-up)")
-    profile.add_argument("--attn", choices=["sdpa", "eager"], default="sdpa", help="transformers: attention implementation")
-    profile.add_argument("--per-layer", action="store_true", help="show every layer, not only the layers summed")
-    profile.add_argument("--seed", type=int, default=0)
-    profile.add_argument("--device", default="auto")
-    profile.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    profile.add_argument("--threads", type=_positive_int, help="threads for the engine process (default: cores - 1)")
+    _model_option(profile)
+    profile.add_argument("--library", dest="libraries", type=_one(str), help="transformers (default) or vllm", **_FIELD)
+    _profile_options(profile, batch=True)
+    _engine_options(profile)
     profile.add_argument("--events", type=Path, help="write the event log (JSONL) here")
-    profile.add_argument("--db", type=Path, help="results database (default: $XDG_DATA_HOME/tuibench/results.db)")
+    _db_option(profile)
+
+    compare = commands.add_parser(
+        "compare", help="a comparison plan: libraries × datasets × scenarios × rates, side by side",
+        description="tuibench compare [PLAN.toml] [options] runs a plan; `compare show ID` prints a stored one again, "
+                    "`compare list` lists them. Options override the plan file's values.")
+    compare.add_argument("what", nargs="*", metavar="PLAN.toml | show ID | list",
+                         help="a plan file (or a shipped plan: quick, paper, …); show ID; list")
+    _model_option(compare, several=True)
+    compare.add_argument("--libraries", type=_names, help="comma list, e.g. transformers,vllm,llamacpp", **_FIELD)
+    compare.add_argument("--scenario", "--scenarios", dest="scenarios", type=_scenarios,
+                         help="comma list of offline, serving, profile", **_FIELD)
+    compare.add_argument("--label", help="the plan's name in lists and titles", **_FIELD)
+    compare.add_argument("--baseline", help="the library the others are compared with (default: the first)", **_FIELD)
+    _workload_options(compare.add_argument_group("workload"), several=True)
+    _engine_options(compare.add_argument_group("engine"))
+    _serving_options(compare.add_argument_group("serving"), several=True)
+    _profile_options(compare.add_argument_group("profile"), batch=False)
+    outputs = compare.add_argument_group("results")
+    outputs.add_argument("--json", type=Path, help="write the comparison (steps, runs, tables, sweeps, shares) as JSON")
+    outputs.add_argument("--csv", type=Path, help="write every compared value, one per line, as CSV")
+    outputs.add_argument("--markdown", type=Path, help="write the side-by-side tables as Markdown")
+    outputs.add_argument("--figures", type=Path, metavar="DIR", help="write the paper's figures here (PNG and SVG)")
+    outputs.add_argument("--events", type=Path, help="write each run's event log (JSONL, numbered per step) here")
+    _db_option(compare)
 
     analyze = commands.add_parser("analyze", help="theory per module: FLOPs, bytes, arithmetic intensity, roofline")
     analyze.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder, or HF id in the local cache")
@@ -156,10 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", type=Path, help="write every library's tokens and the agreements here")
 
     app = commands.add_parser("app", help="the terminal app (the default when no command is given)")
+    app.add_argument("--plan", help="start this plan file (or shipped plan) at once; Compare opens when it ends")
     app.add_argument("--replay", type=Path, help="drive the Live screen from a recorded event log (--events)")
     app.add_argument("--speed", type=float, default=1.0, help="replay speed-up, e.g. 4 plays four times faster")
     app.add_argument("--theme", choices=["tuibench-dark", "tuibench-light"], help="colour theme (remembered)")
-    app.add_argument("--db", type=Path, help="results database (default: $XDG_DATA_HOME/tuibench/results.db)")
+    _db_option(app)
 
     runs = commands.add_parser("runs", help="list, show and export stored runs")
     runs.add_argument("--db", type=Path)
@@ -188,12 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "run":
+        if args.command in ("run", "profile"):
             return _run(args)
+        if args.command == "compare":
+            return _compare(args)
         if args.command == "runs":
             return _runs(args)
-        if args.command == "profile":
-            return _profile(args)
         if args.command == "analyze":
             return _analyze(args)
         if args.command == "check":
@@ -206,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"tuibench: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        # Outside a run (a server still starting, say): everything started has been stopped on the way out.
+        # Outside a run: everything started has been stopped on the way out.
         sys.stderr.write("tuibench: interrupted\n")
         return EXIT_INTERRUPTED
 
@@ -226,123 +333,183 @@ def _open_store(db: Path | None, create: bool):
     return ResultsStore.open(db or default_db_path(), create=create)
 
 
-def _run(args: argparse.Namespace) -> int:
-    import datetime as dt
-    from contextlib import ExitStack
-
+def _request(args: argparse.Namespace, base: dict | None = None):
+    """The plan the options ask for: the plan file's table (if any), then every option that was typed."""
     import msgspec
 
-    from tuibench.backends import require_backend
-    from tuibench.core.metrics import Slo
-    from tuibench.core.spec import OfflineParams, RunSpec, ServingParams
-    from tuibench.core.workload import dataset_from_arg, load_requests
-    from tuibench.models.resolve import resolve_model
-    from tuibench.report.progress import ProgressView
-    from tuibench.report.tables import describe_spec, latency_table, metrics_table, sweep_table
-    from tuibench.runner.environment import default_threads
-    from tuibench.runner.recorder import execute
-    from tuibench.runner.serving import ServerFailed, serving_endpoint
-    from tuibench.runner.supervisor import no_tick
+    from tuibench.core.plan import PlanRequest, request_from_table
 
-    # Everything the user typed is checked here, before a child is spawned.
-    resolve_model(args.model)
-    if args.endpoint and args.scenario != "serving":
-        raise UserError("--endpoint is for the serving scenario: add --scenario serving")
-    library = args.library or ("endpoint" if args.endpoint else "transformers")
-    if library == "endpoint" and not args.endpoint:
-        raise UserError("library 'endpoint' benchmarks a running server: give its URL with --endpoint")
-    backend = require_backend(library, args.scenario)
-    dataset = dataset_from_arg(args.dataset, input_len=args.input_len, output_len=args.output_len, range_ratio=args.range_ratio)
-    serving = ServingParams(
-        request_rate=args.request_rate, burstiness=args.burstiness, max_concurrency=args.max_concurrency,
-        warmup_requests=args.warmup_requests, trim=args.trim, slo=args.slo or Slo(), timeout_s=args.timeout,
-        api=args.api,
-        endpoint=args.endpoint, served_model=args.served_model_name, api_key_env=args.api_key_env,
-        **({"length_policy": args.length_policy} if args.length_policy else {}),
-    )
-    spec = RunSpec(
-        model=args.model, library=library, dataset=dataset, scenario=args.scenario,
-        offline=OfflineParams(batch_size=args.batch_size, warmup_batches=args.warmup_batches, honor_eos=args.honor_eos),
-        serving=serving, num_requests=args.num_requests, seed=args.seed, device=args.device, dtype=args.dtype,
-        threads=args.threads or default_threads(), telemetry_hz=_telemetry_hz(args.telemetry_hz),
-    )
-    requests = load_requests(dataset, args.num_requests, args.seed)
-    for path in (args.json, args.events):
+    fields = {name: value for name, value in vars(args).items() if name in PlanRequest.__struct_fields__}
+    if args.command == "profile":
+        fields["scenarios"] = ("profile",)
+    if args.command == "run" and "endpoint" in fields and "libraries" not in fields:
+        fields["libraries"] = ("endpoint",)
+    hz = fields.get("telemetry_hz")
+    if hz is not None and not 0.0 <= hz <= 100.0:
+        raise UserError(f"--telemetry-hz {hz:g}: give 0 (off) up to 100 samples per second")
+    try:
+        return request_from_table({**(base or {}), **fields})
+    except msgspec.ValidationError as exc:
+        raise UserError(f"{exc}".replace("`$.", "`")) from None
+
+
+def _check_writable(*paths: Path | None) -> None:
+    for path in paths:
         if path is not None and not path.parent.exists():
             raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
 
-    rates = args.rates or [args.request_rate]
-    if len(rates) > 1 and args.scenario != "serving":
-        raise UserError("--rates sweeps the serving scenario: add --scenario serving")
-    sweep = dt.datetime.now().strftime("sweep-%Y%m%d-%H%M%S") if len(rates) > 1 else None
 
-    console = _console()
+def _execute(plan, args, on_step_end):
+    """Runs `plan` through the run service with the CLI's progress view; returns the plan's final state."""
+    from tuibench.report.progress import PlanProgress
+    from tuibench.runner.service import run_plan
 
-    def say(message: str) -> None:
-        console.print(f"[dim]· {message}[/]", highlight=False)
-
-    recorders = []  # (rate, recorder) per run
-    with _open_store(args.db, create=True) as store, ExitStack() as stack:
-        tick = no_tick  # no server of ours to watch
-        if spec.scenario == "serving":
-            try:
-                # One server for every rate of a sweep: its start-up is paid once.
-                spec, tick = stack.enter_context(serving_endpoint(spec, backend, args.port, say))
-            except ServerFailed as exc:
-                sys.stderr.write(f"tuibench: {exc}\n")
-                return EXIT_FAILED
-        for number, rate in enumerate(rates):
-            run_spec = spec
-            if spec.scenario == "serving":
-                run_spec = msgspec.structs.replace(
-                    spec, serving=msgspec.structs.replace(spec.serving, request_rate=rate, sweep=sweep))
-            console.print(f"{describe_spec(run_spec)}  → {store.path}", style="bold")
-            events = args.events.with_stem(f"{args.events.stem}.{number + 1}") if args.events and sweep else args.events
-            with ProgressView(console) as view:
-                recorder = execute(run_spec, requests, store=store, events_path=events, observers=[view], tick=tick)
-            recorders.append((rate, recorder))
-            state = recorder.state
-            console.print(metrics_table(state.metrics(), title=f"run {recorder.run_id}: {state.status}"))
-            console.print(latency_table(state.metrics()))
-            if state.status == "interrupted":
-                break
-        if sweep:
-            console.print(sweep_table([(rate, r.run_id, r.state.status, r.state.metrics()) for rate, r in recorders],
-                                      title=f"{sweep}: throughput vs latency"))
-        if args.json:
-            documents = [store.get_run(r.run_id) for _, r in recorders]
-            args.json.write_bytes(msgspec.json.format(msgspec.json.encode(documents if sweep else documents[0])))
-    return max(_report_outcome(r) for _, r in recorders)
-
-
-def _profile(args: argparse.Namespace) -> int:
-    from tuibench.backends import require_backend
-    from tuibench.core.spec import DatasetSpec, ProfileParams, RunSpec
-    from tuibench.models.resolve import resolve_model
-    from tuibench.report.progress import ProgressView
-    from tuibench.report.tables import describe_spec
-    from tuibench.runner.environment import default_threads
-    from tuibench.runner.recorder import execute
-
-    resolve_model(args.model)
-    require_backend(args.library, "profile")
-    if args.events is not None and not args.events.parent.exists():
-        raise UserError(f"cannot write {args.events}: folder {args.events.parent} does not exist")
-    params = ProfileParams(lengths=args.lengths, batch_size=args.batch, decode_steps=args.decode_steps,
-                           repeats=args.repeats, attn=args.attn)
-    spec = RunSpec(
-        model=args.model, library=args.library, scenario="profile", profile=params, seed=args.seed, device=args.device,
-        dtype=args.dtype, threads=args.threads or default_threads(),
-        # The workload of a profile: every length once, as a batch of random prompts.
-        dataset=DatasetSpec(kind="random", source="random", input_len=max(args.lengths), output_len=args.decode_steps),
-    )
     console = _console()
     with _open_store(args.db, create=True) as store:
-        console.print(f"{describe_spec(spec)}  → {store.path}", style="bold")
-        with ProgressView(console) as view:
-            recorder = execute(spec, [], store=store, events_path=args.events, observers=[view])
-        _print_profiles(console, recorder.state.profiles, args.per_layer)
-    return _report_outcome(recorder)
+        console.print(f"[dim]results: {store.path}[/]", highlight=False)
+        return run_plan(plan, store, observer=PlanProgress(console, on_step_end), events_path=args.events,
+                        port=plan.request.port)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """`run` and `profile`: a plan of one library and one workload (a run per rate when sweeping)."""
+    import msgspec
+
+    from tuibench.report.tables import latency_table, metrics_table
+    from tuibench.runner.plans import build_plan
+
+    plan = build_plan(_request(args))
+    _check_writable(getattr(args, "json", None), args.events)
+    console = _console()
+
+    def show(step) -> None:
+        state = step.run
+        if state.spec is not None and state.spec.scenario == "profile":
+            _print_profiles(console, state.profiles, args.per_layer)
+        elif state.records:
+            console.print(metrics_table(state.metrics(), title=f"run {step.run_id}: {state.status}"))
+            console.print(latency_table(state.metrics()))
+
+    state = _execute(plan, args, show)
+    ran = [step for step in state.steps if step.run_id is not None]
+    if len(ran) > 1:
+        _print_comparison(console, args.db, state.plan_id, sections=("sweeps",))
+    if getattr(args, "json", None) and ran:
+        with _open_store(args.db, create=False) as store:
+            documents = [store.get_run(step.run_id) for step in ran]
+        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(documents if len(ran) > 1 else documents[0])))
+    return max((_report_outcome(step) for step in ran), default=EXIT_FAILED)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from tuibench.runner.plans import build_plan, load_plan_file
+
+    what = args.what
+    if what[:1] == ["list"] and len(what) == 1:
+        return _list_plans(args)
+    if what[:1] == ["show"]:
+        if len(what) != 2 or not what[1].isdigit():
+            raise UserError("compare show takes one plan id, e.g. `tuibench compare show 3` (`compare list` lists them)")
+        with _open_store(args.db, create=False) as store:
+            store.get_plan(int(what[1]))  # a missing plan is one line, before anything is printed
+        _print_comparison(_console(), args.db, int(what[1]), baseline=getattr(args, "baseline", None), args=args)
+        return EXIT_OK
+    if len(what) > 1:
+        raise UserError(f"compare takes one plan file, got {len(what)}: {' '.join(what)}")
+    base = None
+    if what:
+        import msgspec
+
+        base = msgspec.to_builtins(load_plan_file(what[0]))
+    plan = build_plan(_request(args, base))
+    _check_writable(args.json, args.csv, args.markdown, args.events)
+    console = _console()
+
+    def show(step) -> None:
+        state = step.run
+        if state.spec is not None and state.spec.scenario == "profile":
+            console.print(f"[dim]· {len(state.profiles)} module profile(s) stored[/]")
+        elif state.records:
+            m = state.metrics()
+            console.print(f"[dim]· {step.step.label}: {state.status}, {m.completed} ok / {m.failed} failed, "
+                          f"{m.output_throughput_tok_s or 0:,.1f} out tok/s[/]", highlight=False)
+        if state.error:
+            console.print(f"[yellow]· {step.step.label}: {state.status}: {state.error}[/]", highlight=False)
+
+    state = _execute(plan, args, show)
+    _print_comparison(console, args.db, state.plan_id, args=args)
+    statuses = {step.status for step in state.steps}
+    if "interrupted" in statuses:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if statuses & {"failed", "partial"} else EXIT_OK
+
+
+def _print_comparison(console, db: Path | None, plan_id: int, baseline: str | None = None, args=None,
+                      sections: tuple[str, ...] = ("steps", "groups", "sweeps", "profiles")) -> None:
+    """A stored plan side by side, and its exports and figures where `args` asks for them."""
+    from tuibench.report.comparison import (
+        group_table, knee_text, load_document, steps_table, sweep_table, to_csv, to_json, to_markdown,
+    )
+
+    with _open_store(db, create=False) as store:
+        document = load_document(store, plan_id, baseline)
+        profiles = [p for run in document.steps if run.run_id for p in store.module_profiles(run.run_id)]
+    comparison = document.comparison
+    if "steps" in sections:
+        console.print()
+        console.print(steps_table(document))
+    if "groups" in sections:
+        for group in comparison.groups:
+            console.print()
+            console.print(group_table(group))
+        if comparison.groups:
+            console.print(f"[dim]★ best of its row · (×) ratio to {comparison.baseline}[/]")
+    if "sweeps" in sections and comparison.sweeps:
+        console.print()
+        console.print(sweep_table(comparison.sweeps))
+        for sweep in comparison.sweeps:
+            console.print(f"[dim]· {knee_text(sweep)}[/]", highlight=False)
+    if "profiles" in sections and profiles:
+        from tuibench.report.modules import shares_table
+
+        console.print()
+        console.print(shares_table(profiles))
+    if args is None:
+        return
+    for path, data in ((getattr(args, "json", None), lambda: to_json(document)),
+                       (getattr(args, "csv", None), lambda: to_csv(document).encode()),
+                       (getattr(args, "markdown", None), lambda: to_markdown(document).encode())):
+        if path is not None:
+            path.write_bytes(data())
+            console.print(f"[dim]· written: {path}[/]", highlight=False)
+    if getattr(args, "figures", None) is not None:
+        from tuibench.report.figures import write_figures
+
+        for path in write_figures(document, _plan_datasets(document), args.figures):
+            console.print(f"[dim]· figure: {path}[/]", highlight=False)
+
+
+def _plan_datasets(document) -> list:
+    from tuibench.core.workload import dataset_from_arg
+
+    request = document.plan.request if document.plan else None
+    if request is None or request.scenarios == ("profile",):
+        return []
+    return [dataset_from_arg(name, input_len=request.input_len, output_len=request.output_len,
+                             range_ratio=request.range_ratio) for name in request.datasets]
+
+
+def _list_plans(args: argparse.Namespace) -> int:
+    from tuibench.report.tables import plans_table
+
+    console = _console()
+    with _open_store(args.db, create=False) as store:
+        plans = store.list_plans()
+    if not plans:
+        console.print("no plans stored yet: `tuibench compare --libraries transformers,vllm` makes one")
+    else:
+        console.print(plans_table(plans))
+    return EXIT_OK
 
 
 def _print_profiles(console, profiles, per_layer: bool = False) -> None:
@@ -469,6 +636,11 @@ def _app(args: argparse.Namespace) -> int:
     replay = read_events(args.replay) if args.replay else None
     if args.speed <= 0:
         raise UserError(f"--speed must be positive, got {args.speed:g}")
+    plan = None
+    if args.plan:
+        from tuibench.runner.plans import build_plan, load_plan_file
+
+        plan = build_plan(load_plan_file(args.plan))  # a bad plan is one line here, not an error inside the app
     settings = load_settings()
     if args.theme:
         settings.theme = args.theme
@@ -476,20 +648,20 @@ def _app(args: argparse.Namespace) -> int:
     db = args.db or default_db_path()
     if db.exists():
         _open_store(db, create=False).close()  # a foreign or newer file: one line now, not a traceback in the app
-    TuibenchApp(db_path=db, replay=replay, replay_speed=args.speed, settings=settings).run()
+    TuibenchApp(db_path=db, replay=replay, replay_speed=args.speed, settings=settings, plan=plan).run()
     return EXIT_OK
 
 
-def _report_outcome(recorder) -> int:
-    """The exit code of one run, after a line on stderr for a run that did not finish cleanly."""
-    state = recorder.state
+def _report_outcome(step) -> int:
+    """The exit code of one step's run, after a line on stderr for a run that did not finish cleanly."""
+    state = step.run
     if state.status == "finished":
         return EXIT_OK
     error = state.error
     if state.status == "partial":
         failed = [r for r in state.records if not r.ok]
         error = f"{len(failed)} of {len(state.records)} requests failed (first: {failed[0].error})"
-    sys.stderr.write(f"tuibench: run {recorder.run_id} {state.status}: {error}\n")
+    sys.stderr.write(f"tuibench: run {step.run_id} {state.status}: {error}\n")
     if state.status == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_USAGE if state.failure_kind == "input" else EXIT_FAILED
@@ -525,10 +697,11 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _show(console, stored, profiles) -> None:
-    from tuibench.report.tables import STATUS_STYLE, describe_spec, latency_table, metrics_table
+    from tuibench.report.tables import describe_spec, latency_table, metrics_table, status_markup
 
     run = stored.run
-    console.print(f"[bold]run {run.id}[/] [{STATUS_STYLE.get(run.status, '')}]{run.status}[/]  {run.created_at}")
+    console.print(f"[bold]run {run.id}[/] {status_markup(run.status)}  {run.created_at}"
+                  + (f"  · plan {run.plan_id}" if run.plan_id else ""))
     console.print(describe_spec(run.spec))
     if run.error:
         console.print(f"[red]error:[/] {run.error}")

@@ -86,8 +86,8 @@ def test_a_two_rate_sweep_stores_one_run_per_rate_on_one_server(cli_env, tmp_pat
     assert "throughput vs latency" in result.stdout
     documents = json.loads(out.read_text())
     assert [d["run"]["spec"]["serving"]["request_rate"] for d in documents] == [3.0, None]
-    sweeps = {d["run"]["spec"]["serving"]["sweep"] for d in documents}
-    assert len(sweeps) == 1 and None not in sweeps
+    plans = {d["run"]["plan_id"] for d in documents}
+    assert len(plans) == 1 and None not in plans  # one plan: the sweep
     assert all(d["run"]["metrics"]["completed"] == 3 and d["run"]["status"] == "finished" for d in documents)
     listing = tuibench("runs", env=cli_env).stdout
     assert len([line for line in listing.splitlines() if "serving" in line]) == 2

@@ -66,15 +66,16 @@ def test_run_through_child_process_matches_targets_and_is_stored(tmp_path, model
     from tuibench.core.spec import DatasetSpec, OfflineParams, RunSpec
     from tuibench.core.store import ResultsStore
     from tuibench.core.workload import load_requests
-    from tuibench.runner.recorder import execute
+    from tuibench.runner.plans import plan_of_spec
+    from tuibench.runner.service import run_plan
 
     dataset = DatasetSpec(kind="random", source="random", input_len=12, output_len=8, range_ratio=0.5)
     spec = RunSpec(dataset=dataset, offline=OfflineParams(batch_size=3), num_requests=7, seed=3, threads=1)
     requests = load_requests(dataset, 7, 3)
     with ResultsStore.open(tmp_path / "r.db") as store:
-        recorder = execute(spec, requests, store=store, events_path=tmp_path / "e.jsonl")
-        stored = store.get_run(recorder.run_id)
-    state = recorder.state
+        (step,) = run_plan(plan_of_spec(spec), store, events_path=tmp_path / "e.jsonl").steps
+        stored = store.get_run(step.run_id)
+    state = step.run
     assert state.status == "finished", state.error
     assert sorted(r.index for r in state.records) == list(range(7))
     by_index = {r.index: r for r in state.records}

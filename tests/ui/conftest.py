@@ -12,6 +12,7 @@ import pytest
 
 from tuibench.core.metrics import compute_metrics
 from tuibench.core.modules import ModuleNode, ModuleProfile
+from tuibench.core.plan import Plan, PlanRequest, PlanStep
 from tuibench.core.records import RequestRecord
 from tuibench.core.roofline import Cost, Roofline
 from tuibench.core.spec import DatasetSpec, ProfileParams, RunSpec, ServingParams
@@ -68,10 +69,28 @@ def sample_profile(phase: str, length: int, scale: float) -> ModuleProfile:
 
 @pytest.fixture
 def sample_db(tmp_path) -> Path:
-    """Runs 1 (offline), 2-3 (a serving sweep, vLLM), 4 (transformers serving), 5 (a module profile)."""
+    """Plan 1 compares transformers and vLLM on short2short: runs 1-3 (transformers offline, serving at 1 and 4
+    req/s), 4-6 (the same on vLLM), MII skipped. Run 7 (transformers serving short2long) and run 8 (a module
+    profile) stand alone."""
     path = tmp_path / "data" / "tuibench" / "results.db"
     rng = random.Random(7)
-    offline = RunSpec(library="transformers", dataset=DatasetSpec(kind="builtin", source="short2short"), num_requests=8)
+    short2short = DatasetSpec(kind="builtin", source="short2short")
+
+    def offline(library):
+        return RunSpec(library=library, dataset=short2short, num_requests=8)
+
+    def serving(library, rate, dataset=short2short):
+        return RunSpec(library=library, scenario="serving", dataset=dataset, serving=ServingParams(request_rate=rate),
+                       num_requests=12)
+
+    # (spec, records' latency scale): vLLM is quicker, and transformers queues at 4 req/s.
+    steps = [(offline("transformers"), 1.0), (serving("transformers", 1.0), 1.0), (serving("transformers", 4.0), 3.0),
+             (offline("vllm"), 0.6), (serving("vllm", 1.0), 0.6), (serving("vllm", 4.0), 0.8)]
+    request = PlanRequest(label="demo: transformers vs vllm", libraries=("transformers", "vllm", "mii"),
+                          scenarios=("offline", "serving"), rates=(1.0, 4.0), num_requests=12)
+    plan = Plan(label=request.label, request=request, steps=(
+        *(PlanStep(index=i + 1, spec=spec) for i, (spec, _) in enumerate(steps)),
+        PlanStep(index=7, spec=offline("mii"), skip="is not available here: DeepSpeed-MII needs a CUDA GPU")))
     with ResultsStore.open(path) as store:
         def add(spec, records, status="finished"):
             run = store.begin_run(spec)
@@ -79,13 +98,12 @@ def sample_db(tmp_path) -> Path:
             store.finish_run(run, status, compute_metrics(records, []))
             return run
 
-        add(offline, _records(8, rng))
-        for rate, scale in ((1.0, 1.0), (4.0, 1.6)):
-            add(RunSpec(library="vllm", scenario="serving", dataset=DatasetSpec(kind="builtin", source="short2short"),
-                        serving=ServingParams(request_rate=rate, sweep="sweep-demo"), num_requests=12),
-                _records(12, rng, scale))
-        add(RunSpec(library="transformers", scenario="serving", dataset=DatasetSpec(kind="builtin", source="short2long"),
-                    serving=ServingParams(request_rate=1.0), num_requests=6), _records(6, rng, 3.0))
+        plan_id = store.begin_plan(plan)
+        for index, (spec, scale) in enumerate(steps, start=1):
+            run = add(spec, _records(8 if spec.scenario == "offline" else 12, rng, scale))
+            store.set_step(plan_id, index, "finished", run)
+        store.finish_plan(plan_id, "finished")
+        add(serving("transformers", 1.0, DatasetSpec(kind="builtin", source="short2long")), _records(6, rng, 3.0))
         profile_spec = RunSpec(scenario="profile", profile=ProfileParams(lengths=(32, 128)),
                                dataset=DatasetSpec(kind="random", source="random", input_len=128, output_len=4))
         run = store.begin_run(profile_spec)
@@ -95,4 +113,5 @@ def sample_db(tmp_path) -> Path:
         store.finish_run(run, "finished", compute_metrics([], []))
     with sqlite3.connect(path) as connection:  # the same dates on every machine, for the snapshots
         connection.execute("UPDATE runs SET created_at = ?, updated_at = ?", (FIXED_TIME, FIXED_TIME))
+        connection.execute("UPDATE plans SET created_at = ?, updated_at = ?", (FIXED_TIME, FIXED_TIME))
     return path

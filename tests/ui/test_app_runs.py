@@ -1,9 +1,11 @@
-"""Runs started from the app, for real: SmolLM2 in a child process, the store written, cancel keeps data."""
+"""Plans started from the app, for real: SmolLM2 in child processes through the run service, the store written,
+cancel keeps data, and a plan of three libraries ends side by side on Compare."""
 
 import asyncio
 import time
 
 import pytest
+from textual.widgets import DataTable, SelectionList
 
 from tuibench.core.store import ResultsStore
 from tuibench.ui.app import TuibenchApp
@@ -13,8 +15,8 @@ pytestmark = pytest.mark.slow
 
 
 def _app(db, **choice) -> TuibenchApp:
-    setup = SetupChoice(**({"dataset": "random", "input_len": 8, "output_len": 4, "num_requests": 4, "batch_size": 2}
-                           | choice))
+    setup = SetupChoice(**({"datasets": ["random"], "input_len": 8, "output_len": 4, "num_requests": 4,
+                            "batch_size": 2} | choice))
     return TuibenchApp(db_path=db, settings=Settings(setup=setup))
 
 
@@ -42,7 +44,7 @@ def test_a_run_started_from_setup_finishes_and_is_stored(tmp_path, model_path):
     asyncio.run(main())
     with ResultsStore.open(db, create=False) as store:
         (run,) = store.list_runs()
-        assert run.status == "finished" and run.metrics.completed == 4
+        assert run.status == "finished" and run.metrics.completed == 4 and run.plan_id is not None
 
 
 def test_cancel_stops_the_run_and_keeps_what_it_measured(tmp_path, model_path):
@@ -64,3 +66,35 @@ def test_cancel_stops_the_run_and_keeps_what_it_measured(tmp_path, model_path):
         (run,) = store.list_runs()
         stored = store.get_run(run.id)
         assert run.status == "interrupted" and 2 <= len(stored.requests) < 40
+        assert store.get_plan(run.plan_id).plan.status == "interrupted"
+
+
+def test_three_libraries_ticked_in_setup_end_side_by_side_on_compare(tmp_path, model_path):
+    db = tmp_path / "results.db"
+    app = _app(db, datasets=["short2short"], scenarios=["offline", "serving"], rates="2")
+
+    async def main():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            libraries = app.screen.query_one("#libraries", SelectionList)
+            libraries.focus()
+            values = [libraries.get_option_at_index(i).value for i in range(libraries.option_count)]
+            for name in ("vllm", "llamacpp"):  # transformers is ticked already
+                libraries.highlighted = values.index(name)
+                await pilot.press("space")
+            assert sorted(libraries.selected) == ["llamacpp", "transformers", "vllm"]
+            await pilot.press("r")
+            await _wait(pilot, lambda: app.current_mode == "live", 10)
+            await _wait(pilot, lambda: len(app.plan_state.steps) == 6, 10)
+            await _wait(pilot, lambda: app.plan_state.ended, 900)
+            await _wait(pilot, lambda: app.current_mode == "compare" and any(
+                table.row_count for table in app.screen.query("#compare-metrics")), 30)
+            metrics = app.screen.query_one("#compare-metrics", DataTable)
+            columns = [str(c.label) for c in metrics.columns.values()]
+            assert columns == ["metric", "transformers (base)", "vllm", "llamacpp"]
+            assert app.screen.picked == [s.run_id for s in app.plan_state.steps]
+
+    asyncio.run(main())
+    with ResultsStore.open(db, create=False) as store:
+        (plan,) = store.list_plans()
+        assert plan.status == "finished" and plan.runs == 6

@@ -3,9 +3,10 @@
 import asyncio
 import json
 
-from textual.widgets import DataTable, Input, Select, Static
+from textual.widgets import DataTable, Input, SelectionList, Static
 
 from tuibench.ui.app import TuibenchApp
+from tuibench.ui.screens.setup import dataset_names
 from tuibench.ui.settings import load_settings
 
 
@@ -13,10 +14,19 @@ def drive(app: TuibenchApp, script, size=(100, 32)):
     """Runs `script(pilot)` against the app under Pilot (no terminal needed)."""
     async def main():
         async with app.run_test(size=size) as pilot:
-            await pilot.pause()
+            await settle(pilot)
             await script(pilot)
 
     asyncio.run(main())
+
+
+async def settle(pilot, *keys: str):
+    """Presses `keys`, then waits until the store reads they started (in threads) have been shown."""
+    if keys:
+        await pilot.press(*keys)
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
 
 
 def text_of(app, selector: str) -> str:
@@ -27,71 +37,84 @@ def rows(table: DataTable) -> list[list[str]]:
     return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-def test_setup_shows_libraries_and_the_dataset_histogram_and_refuses_bad_lengths(sample_db):
+def test_setup_ticks_libraries_shows_the_dataset_histogram_and_refuses_bad_input(sample_db):
     app = TuibenchApp(db_path=sample_db)
 
     async def script(pilot):
         assert app.current_mode == "setup"
-        assert "1000 requests" in text_of(app, "#dataset-summary")  # short2short
-        app.screen.query_one("#dataset", Select).value = "short2long"
+        assert "short2short: 1000 requests" in text_of(app, "#dataset-summary")
+        datasets = app.screen.query_one("#datasets", SelectionList)
+        datasets.focus()
+        datasets.highlighted = dataset_names().index("short2long")  # the histogram follows the cursor
         await pilot.pause()
-        assert "output mean" in text_of(app, "#dataset-summary") and "1000 requests" in text_of(app, "#dataset-summary")
-        labels = [str(b.label) for b in app.screen.query("RadioButton")]
-        assert "transformers" in labels and "profile" in labels
-        # The profile scenario with lengths that are not numbers: one line on the screen, no run started.
-        app.screen.query_one("#scenario").query("RadioButton")[2].value = True
+        assert "short2long: 1000 requests" in text_of(app, "#dataset-summary")
+        libraries = app.screen.query_one("#libraries", SelectionList)
+        options = {libraries.get_option_at_index(i).value: libraries.get_option_at_index(i)
+                   for i in range(libraries.option_count)}
+        assert "transformers" in options and options["mii"].disabled and "CUDA" in str(options["mii"].prompt)
+        # The profile scenario ticked with lengths that are not numbers: one line on the screen, no run started.
+        app.screen.query_one("#scenarios", SelectionList).select("profile")
         app.screen.query_one("#lengths", Input).value = "32,abc"
         await pilot.press("r")
         await pilot.pause()
-        assert "whole numbers" in text_of(app, "#setup-error")
+        assert "numbers separated by commas" in text_of(app, "#setup-error")
+        libraries.deselect_all()
+        app.screen.query_one("#lengths", Input).value = "32"
+        await pilot.press("r")
+        await pilot.pause()
+        assert "tick at least one library" in text_of(app, "#setup-error")
         assert app.session is None and app.current_mode == "setup"
 
     drive(app, script)
 
 
-def test_history_filters_deletes_on_second_press_and_exports(sample_db, tmp_path, monkeypatch):
+def test_history_groups_runs_by_plan_filters_deletes_on_second_press_and_exports(sample_db, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = TuibenchApp(db_path=sample_db)
 
     async def script(pilot):
-        await pilot.press("5")
-        await pilot.pause()
+        await settle(pilot, "5")
         table = app.screen.query_one("#runs", DataTable)
-        assert [r[0] for r in rows(table)] == ["5", "4", "3", "2", "1"]
+        assert [r[0] for r in rows(table)] == ["8", "7", "plan 1", " 1", " 2", " 3", " 4", " 5", " 6"]
+        assert "demo: transformers vs vllm" in rows(table)[2][3]
         app.screen.query_one("#history-filter", Input).value = "vllm"
         await pilot.pause()
-        assert [r[0] for r in rows(table)] == ["3", "2"]
+        assert [r[0] for r in rows(table)] == ["plan 1", " 4", " 5", " 6"]
         await pilot.press("escape")
         await pilot.pause()
-        assert table.row_count == 5
-        await pilot.press("e")  # the cursor is on run 5
-        await pilot.pause()
-        exported = json.loads((tmp_path / "tuibench-run-5.json").read_text())
-        assert exported["run"]["run"]["id"] == 5 and len(exported["module_profiles"]) == 4
-        await pilot.press("d")
-        await pilot.pause()
-        assert table.row_count == 5  # asked, not done
-        await pilot.press("d")
-        await pilot.pause()
-        assert [r[0] for r in rows(table)] == ["4", "3", "2", "1"]
+        assert table.row_count == 9
+        await settle(pilot, "e")  # the cursor is on run 8, the profile
+        exported = json.loads((tmp_path / "tuibench-run-8.json").read_text())
+        assert exported["run"]["run"]["id"] == 8 and len(exported["module_profiles"]) == 4
+        table.move_cursor(row=2)
+        await settle(pilot, "e")  # the plan: its comparison
+        plan = json.loads((tmp_path / "tuibench-plan-1.json").read_text())
+        assert [s["status"] for s in plan["steps"]] == ["finished"] * 6 + ["skipped"]
+        table.move_cursor(row=0)
+        await settle(pilot, "d")
+        assert table.row_count == 9  # asked, not done
+        await settle(pilot, "d")
+        assert [r[0] for r in rows(table)][:3] == ["7", "plan 1", " 1"]
 
     drive(app, script)
 
 
-def test_history_opens_a_stored_run_on_the_live_screen(sample_db):
+def test_history_opens_a_stored_run_on_live_and_a_plan_on_compare(sample_db):
     app = TuibenchApp(db_path=sample_db)
 
     async def script(pilot):
-        await pilot.press("5")
-        await pilot.pause()
+        await settle(pilot, "5")
         table = app.screen.query_one("#runs", DataTable)
-        table.move_cursor(row=4)  # run 1, offline
-        await pilot.press("enter")
-        await pilot.pause(0.5)
+        table.move_cursor(row=3)  # run 1, transformers offline
+        await settle(pilot, "enter")
         assert app.current_mode == "live"
         assert "run 1" in text_of(app, "#run-title") and "finished" in text_of(app, "#run-title")
         percentiles = rows(app.screen.query_one("#percentiles", DataTable))
         assert percentiles[0][0] == "TTFT" and percentiles[0][-1] == "8"
+        await settle(pilot, "5")
+        app.screen.query_one("#runs", DataTable).move_cursor(row=2)  # plan 1
+        await settle(pilot, "enter")
+        assert app.current_mode == "compare" and app.screen.picked == [1, 2, 3, 4, 5, 6]
 
     drive(app, script)
 
@@ -100,24 +123,19 @@ def test_modules_toggles_phase_sorts_expands_layers_and_cycles_lengths(sample_db
     app = TuibenchApp(db_path=sample_db)
 
     async def script(pilot):
-        await pilot.press("3")
-        await pilot.pause()
+        await settle(pilot, "3")
         table = app.screen.query_one("#module-table", DataTable)
         assert "prefill" in text_of(app, "#modules-title") and "input 32" in text_of(app, "#modules-title")
         tree = rows(table)
         assert tree[0][0] == "LlamaForCausalLM" and tree[0][2] == "100.0"
-        await pilot.press("p")
-        await pilot.pause()
+        await settle(pilot, "p")
         assert "decode" in text_of(app, "#modules-title")
-        await pilot.press("l")
-        await pilot.pause()
+        await settle(pilot, "l")
         assert "context ≈128" in text_of(app, "#modules-title")
-        await pilot.press("s")  # leaves by time, longest first
-        await pilot.pause()
+        await settle(pilot, "s")  # leaves by time, longest first
         times = [float(r[1].replace(",", "")) for r in rows(table)]
         assert times == sorted(times, reverse=True) and len(times) == 5
-        await pilot.press("s", "s", "x")  # back to the tree, then every layer too
-        await pilot.pause()
+        await settle(pilot, "s", "s", "x")  # back to the tree, then every layer too
         names = [r[0].strip() for r in rows(table)]
         assert "layer 0" in names and "layer 1" in names
         bounds = {r[0].strip(): r[6] for r in rows(table)}
@@ -126,24 +144,35 @@ def test_modules_toggles_phase_sorts_expands_layers_and_cycles_lengths(sample_db
     drive(app, script)
 
 
-def test_compare_picks_runs_shows_differences_and_sweep_curves(sample_db):
+def test_compare_shows_the_newest_plan_side_by_side_and_steps_workloads_and_baselines(sample_db, tmp_path,
+                                                                                      monkeypatch):
+    monkeypatch.chdir(tmp_path)
     app = TuibenchApp(db_path=sample_db)
 
     async def script(pilot):
-        await pilot.press("4")
-        await pilot.pause()
+        await settle(pilot, "4")
         runs = app.screen.query_one("#compare-runs", DataTable)
-        assert [r[1] for r in rows(runs)] == ["4", "3", "2", "1"]  # profiles are compared on the Modules screen
-        runs.move_cursor(row=1)  # run 3, part of the sweep
-        await pilot.press("a")
-        await pilot.pause()
-        assert app.screen.picked == [2, 3]
-        metrics = rows(app.screen.query_one("#compare-metrics", DataTable))
-        ttft_p50 = next(r for r in metrics if r[0] == "TTFT p50 ms")
-        assert "%" in ttft_p50[2]  # run 3 against run 2
-        await pilot.press("c")
-        await pilot.pause()
-        assert app.screen.picked == []
+        assert [r[1] for r in rows(runs)] == ["7", "6", "5", "4", "3", "2", "1"]  # profiles are on Modules
+        assert app.screen.picked == [1, 2, 3, 4, 5, 6]  # the newest plan of several runs
+        metrics = app.screen.query_one("#compare-metrics", DataTable)
+        assert [str(c.label) for c in metrics.columns.values()] == ["metric", "transformers (base)", "vllm"]
+        assert "short2short · offline" in text_of(app, "#compare-title")
+        throughput = next(r for r in rows(metrics) if r[0] == "output tok/s")
+        assert "★" in throughput[2] and "×)" in throughput[2] and "★" not in throughput[1]  # vLLM is quicker
+        await settle(pilot, "g", "g")
+        assert "serving @ 4 req/s" in text_of(app, "#compare-title")
+        await settle(pilot, "b")
+        assert [str(c.label) for c in metrics.columns.values()][1:] == ["transformers", "vllm (base)"]
+        await settle(pilot, "f")
+        figures = sorted(p.name for p in (tmp_path / "tuibench-figures" / "plan-1").iterdir())
+        assert {"offline.png", "serving-short2short.png", "serving-short2short.svg", "datasets.png"} <= set(figures)
+        await settle(pilot, "c")
+        assert app.screen.picked == [] and metrics.row_count == 0
+        runs.move_cursor(row=0)  # run 7, alone
+        await settle(pilot, "space")
+        runs.move_cursor(row=1)
+        await settle(pilot, "a")  # run 6's whole plan
+        assert app.screen.picked == [1, 2, 3, 4, 5, 6, 7]
 
     drive(app, script)
 
@@ -155,7 +184,8 @@ def test_help_lists_every_screens_keys_and_closes(sample_db):
         await pilot.press("question_mark")
         await pilot.pause()
         text = str(app.screen.query_one("#help-text", Static).render())
-        for line in ("Cancel run", "Prefill/decode", "Pick sweep", "Delete", "Theme"):
+        for line in ("Cancel run", "Log/steps", "Prefill/decode", "Pick plan", "Baseline", "Figures", "Delete",
+                     "Theme"):
             assert line in text
         await pilot.press("escape")
         await pilot.pause()
@@ -200,6 +230,7 @@ def test_replay_drives_the_live_screen_to_the_recorded_end(sample_db, tmp_path):
                 break
         await pilot.pause(0.5)
         assert app.state.status == "finished" and len(app.state.records) == 8
+        assert app.plan_state.status == "finished"
         assert "finished" in text_of(app, "#run-title")
         assert rows(app.screen.query_one("#percentiles", DataTable))[0][-1] == "8"
         assert isinstance(events[-1], ev.RunFinished)

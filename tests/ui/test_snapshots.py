@@ -25,6 +25,8 @@ def snapshot_db(sample_db):
 
 async def _settle(pilot):
     await pilot.pause(0.3)
+    await pilot.app.workers.wait_for_complete()  # the screens read the store in threads
+    await pilot.pause(0.3)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -32,7 +34,8 @@ async def _settle(pilot):
     ("setup", []),
     ("modules", ["3"]),
     ("modules_decode_per_layer", ["3", "p", "x"]),
-    ("compare", ["4", "down", "a"]),
+    ("compare", ["4"]),
+    ("compare_serving_sweep", ["4", "g", "g"]),
     ("history", ["5"]),
     ("help", ["question_mark"]),
 ])
@@ -46,6 +49,7 @@ def test_live_snapshot_of_a_stored_run(snap_compare, snapshot_db, size):
 
     async def open_run(pilot):
         app.show_stored_run(2)
-        await pilot.pause(0.5)
+        await _settle(pilot)
+        await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=open_run)

@@ -1,11 +1,12 @@
-"""End to end in a real terminal: tmux runs `tuibench app`, we start a real SmolLM2 benchmark with the
-keyboard, wait for it on the screen, and read the finished numbers off the screen against the store."""
+"""End to end in a real terminal: tmux runs `tuibench app`, we start real SmolLM2 benchmarks with the keyboard,
+wait for them on the screen, and read the finished numbers off the screen against the store."""
 
 import re
 import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import msgspec
 import pytest
@@ -31,30 +32,24 @@ def _wait_for(session: str, pattern: str, timeout_s: float) -> str:
     raise AssertionError(f"{pattern!r} never appeared; the screen:\n{_screen(session)}")
 
 
-def test_tmux_app_runs_a_real_benchmark_and_shows_the_stored_numbers(tmp_path, model_path):
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+@contextmanager
+def app_in_tmux(tmp_path, setup: SetupChoice):
+    """`tuibench app` in a tmux session of 120×36, with `setup` as the remembered choice; yields the session."""
     config = tmp_path / "config" / "tuibench" / "app.json"
     config.parent.mkdir(parents=True)
-    setup = SetupChoice(dataset="random", input_len=16, output_len=8, num_requests=6, batch_size=2)
     config.write_bytes(msgspec.json.encode(Settings(setup=setup)))
-    db = tmp_path / "results.db"
     session = f"tuibench-e2e-{int(time.time() * 1000)}"
     command = (f"env XDG_CONFIG_HOME={tmp_path / 'config'} XDG_DATA_HOME={tmp_path / 'data'} TERM=xterm-256color "
-               f"{sys.executable} -m tuibench app --db {db}")
+               f"{sys.executable} -m tuibench app --db {tmp_path / 'results.db'}")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", command], check=True,
                    cwd=REPO)
     try:
         _wait_for(session, r"r Run", 30)
-        subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)
-        screen = _wait_for(session, r"finished", 240)
-        screen = _wait_for(session, r"6/6 +[\d.,]+ tok/s", 10)
-        shown = float(re.search(r"6/6 +([\d.,]+) tok/s", screen).group(1).replace(",", ""))
-        assert re.search(r"run 1 .*finished", screen)
-        with ResultsStore.open(db, create=False) as store:
-            (run,) = store.list_runs()
-        assert run.status == "finished" and run.metrics.completed == 6
-        assert shown == round(run.metrics.output_throughput_tok_s, 1)
-        ttft_row = re.search(r"TTFT\s+([\d.,]+)", screen)
-        assert ttft_row and float(ttft_row.group(1).replace(",", "")) == round(run.metrics.ttft_ms.p50, 1)
+        yield session
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         deadline = time.monotonic() + 15
         while subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode == 0:
@@ -62,3 +57,35 @@ def test_tmux_app_runs_a_real_benchmark_and_shows_the_stored_numbers(tmp_path, m
             time.sleep(0.2)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_tmux_app_runs_a_real_benchmark_and_shows_the_stored_numbers(tmp_path, model_path):
+    setup = SetupChoice(datasets=["random"], input_len=16, output_len=8, num_requests=6, batch_size=2)
+    with app_in_tmux(tmp_path, setup) as session:
+        subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)
+        screen = _wait_for(session, r"finished", 240)
+        screen = _wait_for(session, r"6/6 +[\d.,]+ tok/s", 10)
+        shown = _number(re.search(r"6/6 +([\d.,]+) tok/s", screen).group(1))
+        assert re.search(r"run 1 .*finished", screen)
+        with ResultsStore.open(tmp_path / "results.db", create=False) as store:
+            (run,) = store.list_runs()
+        assert run.status == "finished" and run.metrics.completed == 6
+        assert shown == round(run.metrics.output_throughput_tok_s, 1)
+        ttft_row = re.search(r"TTFT\s+([\d.,]+)", screen)
+        assert ttft_row and _number(ttft_row.group(1)) == round(run.metrics.ttft_ms.p50, 1)
+
+
+def test_tmux_a_plan_of_two_libraries_ends_on_compare_with_the_stored_throughput(tmp_path, model_path):
+    setup = SetupChoice(libraries=["transformers", "llamacpp"], datasets=["random"], input_len=16, output_len=8,
+                        num_requests=4, batch_size=2)
+    with app_in_tmux(tmp_path, setup) as session:
+        subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)
+        _wait_for(session, r"plan 1 .*step 1/2", 30)
+        screen = _wait_for(session, r"output tok/s .*★", 300)  # Compare opened on the plan's runs
+        assert "transformers (base)" in screen and "llamacpp" in screen
+        row = next(line for line in screen.splitlines() if "output tok/s" in line)
+        transformers, llamacpp = (_number(v) for v in re.findall(r"[\d,]+\.\d+(?!\d*×)", row)[:2])
+        with ResultsStore.open(tmp_path / "results.db", create=False) as store:
+            runs = {r.library: r for r in store.list_runs()}
+        assert llamacpp == round(runs["llamacpp"].metrics.output_throughput_tok_s, 1)
+        assert transformers == round(runs["transformers"].metrics.output_throughput_tok_s, 1)

@@ -185,3 +185,41 @@ def test_metrics_cache_invalidated_by_batch_done():
     state.apply(SCRIPT[8])  # BatchDone b0
     assert state.metrics().prefill_s == approx(0.2)  # 200 ms
     assert state.metrics().decode_s == approx(0.4)  # 400 ms
+
+
+def test_a_plans_events_move_its_steps_and_each_run_event_reaches_the_running_steps_state():
+    from tuibench.core.plan import Plan, PlanEnded, PlanRequest, PlanStarted, PlanStep, StepEnded, StepStarted
+    from tuibench.core.reducer import PlanState
+
+    vllm = RunSpec(library="vllm", dataset=SPEC.dataset)
+    plan = Plan(label="p", request=PlanRequest(), steps=(PlanStep(index=1, spec=SPEC), PlanStep(index=2, spec=vllm),
+                                                         PlanStep(index=3, spec=vllm, skip="no GPU")))
+    state = PlanState()
+    assert state.run.status == "pending" and not state.ended
+    state.apply(PlanStarted(plan_id=4, plan=plan))
+    assert [s.status for s in state.steps] == ["pending", "pending", "skipped"] and state.steps[2].reason == "no GPU"
+    state.apply(StepStarted(index=1, run_id=10))
+    for event in SCRIPT:
+        state.apply(event)
+    first = state.steps[0].run
+    assert state.run is first and first.run_id == 10 and first.status == "finished" and len(first.records) == 3
+    state.apply(StepEnded(index=1, status="finished", run_id=10))
+    state.apply(StepStarted(index=2, run_id=11))
+    state.apply(ev.RunFailed(t_s=0.1, kind="error", error="the server died"))
+    state.apply(StepEnded(index=2, status="failed", run_id=11, reason="the server died"))
+    assert state.steps[1].run.status == "failed" and first.status == "finished"  # each run its own
+    state.apply(PlanEnded(status="partial"))
+    assert state.ended and state.status == "partial" and state.current is None
+    assert state.run is state.steps[1].run  # the last step that ran
+
+
+def test_a_single_run_is_a_plan_of_one_step():
+    from tuibench.core.reducer import PlanState
+
+    running = PlanState.of_run(SPEC)
+    assert running.status == "running" and running.run is running.steps[0].run
+    ended = RunState()
+    for event in SCRIPT:
+        ended.apply(event)
+    shown = PlanState.of_run(SPEC, ended)
+    assert shown.status == "finished" and shown.current is None and shown.run is ended

@@ -1,8 +1,10 @@
 """ResultsStore on a real SQLite file: round trips, listing, deleting, and refusing files it must not touch."""
 
+import json
 import random
 import sqlite3
 
+import msgspec
 import pytest
 
 from tuibench.core.errors import UserError
@@ -61,7 +63,7 @@ def store(db_path):
 
 def _write_full_run(store):
     run_id = store.begin_run(SPEC)
-    store.set_environment(run_id, ENVIRONMENT)
+    store.record_start(run_id, SPEC, ENVIRONMENT)
     # out of order and in two calls: get_run must return them by index
     store.add_records(run_id, requests=[REQUESTS[2]], batches=[BATCHES[1]], telemetry=TELEMETRY[:1])
     store.add_records(run_id, requests=REQUESTS[:2], batches=BATCHES[:1], telemetry=TELEMETRY[1:])
@@ -286,3 +288,71 @@ def test_module_profiles_round_trip_and_cascade(store):
     assert read[0] == profiles[3]
     store.delete_run(run)
     assert store.module_profiles(run) == []
+
+
+def _plan(*specs, skip_last=False):
+    from tuibench.core.plan import Plan, PlanRequest, PlanStep
+
+    steps = tuple(PlanStep(index=i + 1, spec=spec, skip="is not available here: no GPU" if skip_last and
+                           i == len(specs) - 1 else None) for i, spec in enumerate(specs))
+    return Plan(label="a plan", request=PlanRequest(libraries=("transformers", "vllm")), steps=steps)
+
+
+def test_a_plan_keeps_its_steps_runs_and_skips_in_order(store):
+    vllm = msgspec.structs.replace(SPEC, library="vllm")
+    plan_id = store.begin_plan(_plan(SPEC, vllm, msgspec.structs.replace(SPEC, library="mii"), skip_last=True))
+    first, second = store.begin_run(SPEC), store.begin_run(vllm)
+    store.set_step(plan_id, 2, "running", second)  # out of step order
+    store.set_step(plan_id, 1, "running", first)
+    store.set_step(plan_id, 1, "finished")
+    store.set_step(plan_id, 2, "failed", reason="the server died")
+    store.finish_plan(plan_id, "partial")
+    stored = store.get_plan(plan_id)
+    assert stored.plan.label == "a plan" and stored.plan.status == "partial"
+    assert (stored.plan.steps, stored.plan.runs) == (3, 2)
+    assert stored.plan.request.libraries == ("transformers", "vllm")
+    assert [(s.step, s.status, s.run_id, s.reason) for s in stored.steps] == [
+        (1, "finished", first, None), (2, "failed", second, "the server died"),
+        (3, "skipped", None, "is not available here: no GPU")]
+    assert [r.id for r in stored.runs] == [first, second] and {r.plan_id for r in stored.runs} == {plan_id}
+    assert store.get_run(first).run.plan_id == plan_id and store.list_plans()[0].id == plan_id
+    store.delete_run(first)  # the step stays, its run gone
+    assert store.get_plan(plan_id).steps[0].run_id is None
+    with pytest.raises(UserError, match="no plan 9"):
+        store.get_plan(9)
+
+
+def test_record_start_keeps_the_spec_the_child_ran(store):
+    run_id = store.begin_run(SPEC)
+    launched = msgspec.structs.replace(SPEC, serving=msgspec.structs.replace(SPEC.serving, endpoint="http://127.0.0.1:9"))
+    store.record_start(run_id, launched, ENVIRONMENT)
+    assert store.get_run(run_id).run.spec.serving.endpoint == "http://127.0.0.1:9"
+
+
+def test_the_rate_sweeps_of_a_v3_database_become_plans(tmp_path):
+    """Schema 3 grouped a --rates sweep by a label in each spec; schema 4 makes each sweep a plan."""
+    from tuibench.core.store import _SCHEMA_V1, MIGRATIONS
+
+    path = tmp_path / "v3.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(_SCHEMA_V1)
+        connection.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        for version in (1, 2):
+            connection.executescript(MIGRATIONS[version])
+        connection.execute("UPDATE meta SET value = '3'")
+        for status, sweep in (("finished", "sweep-a"), ("partial", "sweep-a"), ("finished", None),
+                              ("finished", "sweep-b")):
+            spec = json.loads(SPEC.to_json())
+            spec["serving"]["sweep"] = sweep
+            connection.execute(
+                "INSERT INTO runs (created_at, updated_at, status, library, model, dataset, scenario, spec_json)"
+                " VALUES ('2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', ?, 'vllm', 'smollm2-135m',"
+                " 'short2short', 'serving', ?)", (status, json.dumps(spec)))
+    with ResultsStore.open(path) as store:
+        plans = {p.label: p for p in store.list_plans()}
+        assert set(plans) == {"sweep-a", "sweep-b"}
+        assert (plans["sweep-a"].status, plans["sweep-a"].runs, plans["sweep-a"].request) == ("partial", 2, None)
+        assert [s.run_id for s in store.get_plan(plans["sweep-a"].id).steps] == [1, 2]
+        assert [r.plan_id for r in store.list_runs()] == [plans["sweep-b"].id, None, plans["sweep-a"].id,
+                                                          plans["sweep-a"].id]
+        assert store.get_run(1).run.spec == SPEC  # the old label is read past

@@ -1,11 +1,16 @@
-"""One reducer turns a run's event stream into its state; the CLI and the app both use it."""
+"""One reducer turns a run's event stream into its state, and a plan's into its steps' states; the CLI and
+the app both use it."""
 
+import threading
 from collections import deque
 from typing import Literal
 
 from tuibench.core import events as ev
 from tuibench.core.metrics import RunMetrics, compute_metrics, request_end_s
 from tuibench.core.modules import ModuleProfile
+from tuibench.core.plan import (
+    Plan, PlanEnded, PlanEvent, PlanStarted, PlanStatus, PlanStep, StepEnded, StepStarted, StepStatus, plan_status,
+)
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 
@@ -98,3 +103,80 @@ class RunState:
             self._metrics = compute_metrics(self.records, self.batches, slo=serving.slo if serving else None,
                                             trim=serving.trim if serving else 0, telemetry=self.telemetry)
         return self._metrics
+
+
+class StepState:
+    """One step of a plan: where it stands, and its run's state once it runs."""
+
+    def __init__(self, step: PlanStep):
+        self.step = step
+        self.status: StepStatus = "skipped" if step.skip else "pending"
+        self.reason = step.skip
+        self.run_id: int | None = None
+        self.run = RunState()
+
+
+class PlanState:
+    """Everything known about one plan so far: its steps, each with its RunState.
+
+    Plan events move the steps along; a run event goes to the RunState of the step that is running.
+    The run service writes it from its own thread while the app reads it: both hold `lock`.
+    """
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.plan_id: int | None = None
+        self.plan: Plan | None = None
+        self.steps: list[StepState] = []
+        self.current: StepState | None = None
+        self.status: PlanStatus | Literal["pending"] = "pending"
+
+    @classmethod
+    def of_run(cls, spec: RunSpec | None, run: RunState | None = None) -> "PlanState":
+        """A plan of one step: a single run shown as plans are (a stored run, a replay). Running until `run` ends."""
+        state = cls()
+        if spec is not None:
+            step = StepState(PlanStep(index=1, spec=spec))
+            step.run = run or RunState()
+            step.run_id = step.run.run_id
+            state.steps = [step]
+            if step.run.ended:
+                step.status = step.run.status
+                state.status = plan_status([step.status])
+            else:
+                step.status, state.current, state.status = "running", step, "running"
+        return state
+
+    @property
+    def ended(self) -> bool:
+        return self.status not in ("pending", "running")
+
+    @property
+    def run(self) -> RunState:
+        """The run being shown: the running step's, else the last step that ran, else an empty one."""
+        if self.current is not None:
+            return self.current.run
+        ran = [s for s in self.steps if s.run_id is not None or s.run.spec is not None]
+        return ran[-1].run if ran else _EMPTY_RUN
+
+    def apply(self, event: "ev.Event | PlanEvent") -> None:
+        match event:
+            case PlanStarted():
+                self.plan_id, self.plan, self.status = event.plan_id, event.plan, "running"
+                self.steps = [StepState(step) for step in event.plan.steps]
+            case StepStarted():
+                self.current = self.steps[event.index - 1]
+                self.current.status, self.current.run_id = "running", event.run_id
+                self.current.run.run_id = event.run_id
+            case StepEnded():
+                step = self.steps[event.index - 1]
+                step.status, step.reason = event.status, event.reason
+                step.run_id = event.run_id if event.run_id is not None else step.run_id
+            case PlanEnded():
+                self.status = event.status
+                self.current = None
+            case _ if self.current is not None:
+                self.current.run.apply(event)
+
+
+_EMPTY_RUN = RunState()

@@ -47,7 +47,6 @@ class ServingParams(msgspec.Struct, frozen=True, kw_only=True):
     api_key_env: str | None = None  # the key is read from this variable in the child, never stored
     prompt_ids: bool = False  # send token ids (vLLM takes them) instead of text decoded from them
     length_policy: Literal["vllm", "transformers", "none"] = "vllm"
-    sweep: str | None = None  # the runs of one --rates sweep share this label
 
 
 class ProfileParams(msgspec.Struct, frozen=True, kw_only=True):

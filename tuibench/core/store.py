@@ -16,10 +16,11 @@ from tuibench.core.errors import UserError
 from tuibench.core.events import TelemetrySample
 from tuibench.core.metrics import RunMetrics
 from tuibench.core.modules import ModuleProfile
+from tuibench.core.plan import Plan, PlanRequest, StepStatus
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,6 +84,34 @@ CREATE TABLE module_profiles (
     profile_json TEXT NOT NULL,
     PRIMARY KEY (run_id, input_len, phase)
 );""",  # per-module timing trees (tuibench profile)
+    3: """
+CREATE TABLE plans (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    label TEXT NOT NULL,
+    status TEXT NOT NULL,
+    request_json TEXT
+);
+CREATE TABLE plan_steps (
+    plan_id INTEGER NOT NULL REFERENCES plans(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    reason TEXT,
+    spec_json TEXT NOT NULL,
+    PRIMARY KEY (plan_id, step)
+);
+CREATE INDEX plan_steps_run ON plan_steps (run_id);
+INSERT INTO plans (created_at, updated_at, label, status, request_json)
+    SELECT MIN(created_at), MAX(updated_at), json_extract(spec_json, '$.serving.sweep'),
+           CASE WHEN SUM(status != 'finished') > 0 THEN 'partial' ELSE 'finished' END, NULL
+    FROM runs WHERE json_extract(spec_json, '$.serving.sweep') IS NOT NULL
+    GROUP BY json_extract(spec_json, '$.serving.sweep') ORDER BY MIN(id);
+INSERT INTO plan_steps (plan_id, step, status, run_id, spec_json)
+    SELECT plans.id, ROW_NUMBER() OVER (PARTITION BY plans.id ORDER BY runs.id), runs.status, runs.id, runs.spec_json
+    FROM runs JOIN plans ON plans.request_json IS NULL AND plans.label = json_extract(runs.spec_json, '$.serving.sweep');
+""",  # plans: the comparison as the unit of work; the rate sweeps of schema 3 become plans
 }
 
 
@@ -99,6 +128,32 @@ class RunRow(msgspec.Struct, frozen=True, kw_only=True):
     environment: dict[str, object]
     metrics: RunMetrics | None
     error: str | None
+    plan_id: int | None = None  # the plan the run was a step of
+
+
+class PlanRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    created_at: str
+    updated_at: str
+    label: str
+    status: str
+    request: PlanRequest | None  # None: a rate sweep of an older tuibench, made a plan by the migration
+    steps: int
+    runs: int
+
+
+class StepRow(msgspec.Struct, frozen=True, kw_only=True):
+    step: int
+    status: StepStatus
+    spec: RunSpec
+    run_id: int | None  # None: skipped, not run, or its run was deleted since
+    reason: str | None
+
+
+class StoredPlan(msgspec.Struct, frozen=True, kw_only=True):
+    plan: PlanRow
+    steps: list[StepRow]
+    runs: list[RunRow]  # the runs the steps made, in step order
 
 
 class StoredRun(msgspec.Struct, frozen=True, kw_only=True):
@@ -185,11 +240,12 @@ class ResultsStore:
             )
         return int(cursor.lastrowid)
 
-    def set_environment(self, run_id: int, environment: dict[str, object]) -> None:
+    def record_start(self, run_id: int, spec: RunSpec, environment: dict[str, object]) -> None:
+        """What the child reports it runs: the spec as launched (a managed server's endpoint filled in), and where."""
         with self._db:
             self._db.execute(
-                "UPDATE runs SET environment_json = ?, updated_at = ? WHERE id = ?",
-                (msgspec.json.encode(environment).decode(), _now(), run_id),
+                "UPDATE runs SET spec_json = ?, environment_json = ?, updated_at = ? WHERE id = ?",
+                (spec.to_json().decode(), msgspec.json.encode(environment).decode(), _now(), run_id),
             )
 
     def add_records(
@@ -233,32 +289,93 @@ class ResultsStore:
                 (status, msgspec.json.encode(metrics).decode() if metrics else None, error, _now(), run_id),
             )
 
+    # -- plans -------------------------------------------------------------------------------------
+
+    def begin_plan(self, plan: Plan) -> int:
+        now = _now()
+        with self._db:
+            plan_id = int(self._db.execute(
+                "INSERT INTO plans (created_at, updated_at, label, status, request_json) VALUES (?, ?, ?, 'running', ?)",
+                (now, now, plan.label, msgspec.json.encode(plan.request).decode()),
+            ).lastrowid)
+            self._db.executemany(
+                "INSERT INTO plan_steps (plan_id, step, status, reason, spec_json) VALUES (?, ?, ?, ?, ?)",
+                ((plan_id, step.index, "skipped" if step.skip else "pending", step.skip, step.spec.to_json().decode())
+                 for step in plan.steps),
+            )
+        return plan_id
+
+    def set_step(self, plan_id: int, step: int, status: StepStatus, run_id: int | None = None,
+                 reason: str | None = None) -> None:
+        with self._db:
+            self._db.execute(
+                "UPDATE plan_steps SET status = ?, run_id = COALESCE(?, run_id), reason = ? WHERE plan_id = ? AND step = ?",
+                (status, run_id, reason, plan_id, step),
+            )
+            self._db.execute("UPDATE plans SET updated_at = ? WHERE id = ?", (_now(), plan_id))
+
+    def finish_plan(self, plan_id: int, status: str) -> None:
+        with self._db:
+            self._db.execute("UPDATE plans SET status = ?, updated_at = ? WHERE id = ?", (status, _now(), plan_id))
+
+    _PLAN_COLUMNS = ("id, created_at, updated_at, label, status, request_json,"
+                     " (SELECT COUNT(*) FROM plan_steps WHERE plan_id = plans.id),"
+                     " (SELECT COUNT(run_id) FROM plan_steps WHERE plan_id = plans.id)")
+
+    @staticmethod
+    def _plan_row(row: tuple) -> PlanRow:
+        id_, created, updated, label, status, request, steps, runs = row
+        return PlanRow(id=id_, created_at=created, updated_at=updated, label=label, status=status, steps=steps, runs=runs,
+                       request=msgspec.json.decode(request, type=PlanRequest) if request else None)
+
+    def list_plans(self, limit: int | None = None) -> list[PlanRow]:
+        rows = self._db.execute(f"SELECT {self._PLAN_COLUMNS} FROM plans ORDER BY id DESC LIMIT ?",
+                                (-1 if limit is None else limit,))
+        return [self._plan_row(row) for row in rows]
+
+    def get_plan(self, plan_id: int) -> StoredPlan:
+        row = self._db.execute(f"SELECT {self._PLAN_COLUMNS} FROM plans WHERE id = ?", (plan_id,)).fetchone()
+        if row is None:
+            raise UserError(f"no plan {plan_id} in {self.path}: `tuibench compare list` lists the stored plans")
+        steps = [
+            StepRow(step=step, status=status, run_id=run_id, reason=reason, spec=RunSpec.from_json(spec))
+            for step, status, run_id, reason, spec in self._db.execute(
+                "SELECT step, status, run_id, reason, spec_json FROM plan_steps WHERE plan_id = ? ORDER BY step",
+                (plan_id,))
+        ]
+        runs = [self._run_row(row) for row in self._db.execute(
+            f"SELECT {self._RUN_COLUMNS} FROM runs JOIN plan_steps ON plan_steps.run_id = runs.id"
+            " WHERE plan_steps.plan_id = ? ORDER BY plan_steps.step", (plan_id,))]
+        return StoredPlan(plan=self._plan_row(row), steps=steps, runs=runs)
+
     def delete_run(self, run_id: int) -> bool:
         with self._db:
             return self._db.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0
 
     # -- reading -----------------------------------------------------------------------------------
 
-    _RUN_COLUMNS = "id, created_at, updated_at, status, library, model, dataset, scenario, spec_json, environment_json, metrics_json, error"
+    _RUN_COLUMNS = ("runs.id, created_at, updated_at, runs.status, library, model, dataset, scenario, runs.spec_json,"
+                    " environment_json, metrics_json, error,"
+                    " (SELECT plan_id FROM plan_steps WHERE plan_steps.run_id = runs.id)")
 
     @staticmethod
     def _run_row(row: tuple) -> RunRow:
-        (id_, created, updated, status, library, model, dataset, scenario, spec, environment, metrics, error) = row
+        (id_, created, updated, status, library, model, dataset, scenario, spec, environment, metrics, error, plan) = row
         return RunRow(
             id=id_, created_at=created, updated_at=updated, status=status, library=library, model=model,
             dataset=dataset, scenario=scenario, spec=RunSpec.from_json(spec),
             environment=msgspec.json.decode(environment),
-            metrics=msgspec.json.decode(metrics, type=RunMetrics) if metrics else None, error=error,
+            metrics=msgspec.json.decode(metrics, type=RunMetrics) if metrics else None, error=error, plan_id=plan,
         )
 
     def list_runs(self, limit: int | None = None) -> list[RunRow]:
         rows = self._db.execute(
-            f"SELECT {self._RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,)
+            f"SELECT {self._RUN_COLUMNS} FROM runs ORDER BY runs.id DESC LIMIT ?", (-1 if limit is None else limit,)
         )
         return [self._run_row(row) for row in rows]
 
     def get_run(self, run_id: int) -> StoredRun:
-        row = self._db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self._db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE runs.id = ?", (run_id,)).fetchone()
         if row is None:
             raise UserError(f"no run {run_id} in {self.path}: `tuibench runs` lists the stored runs")
         requests = [

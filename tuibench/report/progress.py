@@ -1,10 +1,14 @@
 """Live progress of a run in the terminal: a bar on a TTY, plain lines elsewhere (CI, pipes)."""
 
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuibench.core import events as ev
-from tuibench.core.reducer import RunState
+from tuibench.core.plan import PlanEnded, PlanStarted, StepEnded, StepStarted
+from tuibench.core.reducer import PlanState, RunState, StepState
+from tuibench.report.tables import describe_spec
 from tuibench.core.units import fmt
 
 
@@ -58,3 +62,43 @@ class ProgressView:
             return
         rate = live_output_tok_s(state)
         self._bar.update(self._task, completed=len(state.records), rate=fmt(rate, 1, "tok/s") if rate else "", **fields)
+
+
+class PlanProgress:
+    """The CLI's view of a plan: a line per step, each run's progress as above, and `on_step_end(step)` when a
+    step ends (the command prints what it wants of it there)."""
+
+    def __init__(self, console: Console, on_step_end: Callable[[StepState], None] = lambda step: None):
+        self.console = console
+        self._on_step_end = on_step_end
+        self._view: ProgressView | None = None
+        self._steps = 0
+
+    def __call__(self, event, plan: PlanState) -> None:
+        match event:
+            case PlanStarted():
+                self._steps = len(event.plan.runnable)
+                skipped = len(event.plan.steps) - self._steps
+                if len(event.plan.steps) > 1:
+                    self.console.print(f"[bold]plan {event.plan_id}: {event.plan.label}[/] · {self._steps} step(s)"
+                                       + (f", {skipped} skipped" if skipped else ""), highlight=False)
+            case StepStarted():
+                step = plan.steps[event.index - 1]
+                number = sum(s.run_id is not None for s in plan.steps)
+                where = f"step {number}/{self._steps}: " if self._steps > 1 else ""
+                self.console.print(f"{where}{describe_spec(step.step.spec)}  → run {event.run_id}", style="bold",
+                                   highlight=False)
+                self._view = ProgressView(self.console).__enter__()
+            case StepEnded():
+                if self._view is not None:
+                    self._view.__exit__(None, None, None)
+                    self._view = None
+                step = plan.steps[event.index - 1]
+                if event.status == "skipped":
+                    self.console.print(f"[dim]· skipped {step.step.label}: {event.reason}[/]", highlight=False)
+                elif event.status != "not run":
+                    self._on_step_end(step)
+            case PlanEnded():
+                pass
+            case _ if self._view is not None:
+                self._view(event, plan.run)

@@ -6,14 +6,21 @@ from rich.table import Table
 
 from tuibench.core.metrics import RunMetrics, Stat
 from tuibench.core.spec import RunSpec
-from tuibench.core.store import RunRow
+from tuibench.core.store import PlanRow, RunRow
 from tuibench.core.units import NA, fmt, fmt_share
 
 _LATENCIES = (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"), ("E2E latency", "e2el_ms"))
 # Shown only where the run has them (serving runs).
 _SERVING_LATENCIES = (("latency / token", "latency_per_token_ms"), ("latency / out tok", "latency_per_output_token_ms"),
                       ("schedule lag", "schedule_lag_ms"))
-STATUS_STYLE = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+STATUS_STYLE = {"finished": "green", "partial": "yellow", "failed": "red", "interrupted": "yellow", "running": "cyan",
+                "pending": "dim", "skipped": "dim", "not run": "dim"}
+
+
+def status_markup(status: str) -> str:
+    """A status in its colour (Rich markup); an unknown one plain, never as an empty tag."""
+    style = STATUS_STYLE.get(status)
+    return f"[{style}]{status}[/]" if style else status
 
 
 def describe_spec(spec: RunSpec) -> str:
@@ -75,14 +82,15 @@ def latency_table(metrics: RunMetrics) -> Table:
 def runs_table(runs: Sequence[RunRow], width: int = 200) -> Table:
     """On a narrow console only the names (library, model, dataset) are cut, with an ellipsis; nothing wraps."""
     table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0), expand=width < 120)
-    for column, min_width in (("id", 3), ("when (UTC)", 11), ("status", 11), ("library", None), ("model", None),
-                              ("dataset", None), ("scenario", 8), ("reqs", 4), ("tok/s", 6)):
-        table.add_column(column, justify="right" if column in ("id", "reqs", "tok/s") else "left", no_wrap=True,
+    for column, min_width in (("id", 3), ("plan", 4), ("when (UTC)", 11), ("status", 11), ("library", None),
+                              ("model", None), ("dataset", None), ("scenario", 8), ("reqs", 4), ("tok/s", 6)):
+        table.add_column(column, justify="right" if column in ("id", "plan", "reqs", "tok/s") else "left", no_wrap=True,
                          min_width=min_width, ratio=None if min_width else 1, overflow="ellipsis")
     for run in runs:
         metrics = run.metrics
         table.add_row(
-            str(run.id), run.created_at[5:16].replace("T", " "), f"[{STATUS_STYLE.get(run.status, '')}]{run.status}",
+            str(run.id), str(run.plan_id or ""), run.created_at[5:16].replace("T", " "),
+            status_markup(run.status),
             run.library, run.model, run.dataset, run.scenario,
             str(metrics.completed) if metrics else NA,
             fmt(metrics.output_throughput_tok_s if metrics else None, 1),
@@ -90,22 +98,13 @@ def runs_table(runs: Sequence[RunRow], width: int = 200) -> Table:
     return table
 
 
-def sweep_table(runs: Sequence[tuple[float | None, int, str, RunMetrics]], title: str = "") -> Table:
-    """The paper's throughput-latency figure as a table: one row per request rate."""
-    table = Table(title=title or None, box=None, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0))
-    for column in ("rate", "run", "status", "ok/fail", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
-                   "TPOT p99", "E2EL p50", "lag p99"):
-        table.add_column(column, justify="left" if column == "status" else "right", no_wrap=True)
-    for rate, run_id, status, m in runs:
-        def p(stat: Stat | None, q: str) -> str:
-            return fmt(getattr(stat, q) if stat else None, 1)
-
-        table.add_row(
-            "inf" if rate is None else f"{rate:g}", str(run_id), f"[{STATUS_STYLE.get(status, '')}]{status}",
-            f"{m.completed}/{m.failed}", fmt(m.request_throughput_rps, 2), fmt(m.output_throughput_tok_s, 1),
-            p(m.ttft_ms, "p50"), p(m.ttft_ms, "p99"), p(m.tpot_ms, "p50"), p(m.tpot_ms, "p99"), p(m.e2el_ms, "p50"),
-            p(m.schedule_lag_ms, "p99"),
-        )
+def plans_table(plans: Sequence[PlanRow]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0))
+    for column in ("plan", "when (UTC)", "status", "steps", "runs", "label"):
+        table.add_column(column, justify="right" if column in ("plan", "steps", "runs") else "left", no_wrap=True)
+    for plan in plans:
+        table.add_row(str(plan.id), plan.created_at[5:16].replace("T", " "),
+                      status_markup(plan.status), str(plan.steps), str(plan.runs), plan.label)
     return table
 
 

@@ -2,37 +2,50 @@
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from tuibench.core import events as ev
 from tuibench.core.reducer import RunState
 from tuibench.core.spec import RunSpec
 from tuibench.core.store import ResultsStore
-from tuibench.core.workload import RequestSpec
-from tuibench.runner.supervisor import Tick, no_tick, run_in_child
 
 FLUSH_EVERY_S = 1.0
 
+Observer = Callable[[ev.Event, RunState], None]
+
 
 class RunRecorder:
-    """One run's sink. Store writes are batched (at most FLUSH_EVERY_S behind) and flushed at the end."""
+    """One run's sink, and its clock. Store writes are batched (at most FLUSH_EVERY_S behind) and flushed at the end.
+
+    The run's clock reads 0 when the recorder is made: what the parent stamps before the child exists (a
+    managed server starting) and what the child stamps share one time axis. `state` is reduced here and only
+    here, under `lock` when another thread reads it.
+    """
 
     def __init__(self, spec: RunSpec, store: ResultsStore | None = None, events_path: Path | None = None,
-                 observers: Sequence[Callable[[ev.Event, RunState], None]] = ()):
-        self.state = RunState()
+                 observers: Sequence[Observer] = (), state: RunState | None = None,
+                 lock: AbstractContextManager | None = None):
+        self.origin = time.perf_counter()
+        self.state = state if state is not None else RunState()
         self.store = store
         self.run_id = store.begin_run(spec) if store else None
         self.state.run_id = self.run_id
+        self._lock = lock or nullcontext()
         self._events = open(events_path, "wb") if events_path else None
         self._observers = list(observers)
         self._pending: dict[type, list] = {ev.RequestDone: [], ev.BatchDone: [], ev.TelemetrySample: []}
         self._flushed_at = time.monotonic()
 
+    def clock_s(self) -> float:
+        return time.perf_counter() - self.origin
+
     def __call__(self, event: ev.Event) -> None:
         if self._events:
             ev.write_jsonl(self._events, event)
             self._events.flush()  # a killed parent still leaves every event it had
-        self.state.apply(event)
+        with self._lock:
+            self.state.apply(event)
         if self.store:
             self._record(event)
         for observer in self._observers:
@@ -40,7 +53,7 @@ class RunRecorder:
 
     def _record(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
-            self.store.set_environment(self.run_id, event.environment)
+            self.store.record_start(self.run_id, event.spec, event.environment)
         elif isinstance(event, ev.ModuleTimings):  # a few per run, each the result of many seconds: kept at once
             self.store.add_module_profile(self.run_id, event.profile)
         elif type(event) in self._pending:
@@ -48,7 +61,9 @@ class RunRecorder:
         if isinstance(event, ev.TERMINAL) or time.monotonic() - self._flushed_at >= FLUSH_EVERY_S:
             self.flush()
         if isinstance(event, ev.TERMINAL):
-            self.store.finish_run(self.run_id, self.state.status, self.state.metrics(), self.state.error)
+            with self._lock:
+                metrics = self.state.metrics()
+            self.store.finish_run(self.run_id, self.state.status, metrics, self.state.error)
 
     def flush(self) -> None:
         if self.store:
@@ -67,17 +82,3 @@ class RunRecorder:
         self.flush()
         if self._events:
             self._events.close()
-
-
-def execute(spec: RunSpec, requests: Sequence[RequestSpec], store: ResultsStore | None = None,
-            events_path: Path | None = None,
-            observers: Sequence[Callable[[ev.Event, RunState], None]] = (),
-            tick: Tick = no_tick, cancel: Callable[[], bool] = lambda: False,
-            output_path: Path | None = None) -> RunRecorder:
-    """Runs `spec` in a child process, recording everything; returns the recorder with the final state."""
-    recorder = RunRecorder(spec, store, events_path, observers)
-    try:
-        run_in_child(spec, requests, recorder, tick, cancel, str(output_path) if output_path else None)
-    finally:
-        recorder.close()
-    return recorder

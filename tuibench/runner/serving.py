@@ -1,42 +1,90 @@
-"""The parent side of the serving scenario: a server for the run, launched, awaited and always stopped."""
+"""The parent side of the serving scenario: the managed servers of a plan, launched, awaited and always stopped.
+
+One server per (model, library) is started when the first serving step of that library needs it, and
+reused for every later serving step of it (every rate, every dataset): its start-up is paid once. It is
+restarted if it died, and stopped before a step that does not need it, so that an idle server never
+competes with an offline run for the cores.
+"""
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import msgspec
 
-from tuibench.backends.base import Backend
+from tuibench.core import events as ev
 from tuibench.core.paths import data_dir
 from tuibench.core.spec import RunSpec
 from tuibench.models.convert import convert_in_subprocess
 from tuibench.models.resolve import resolve_model
-from tuibench.runner.supervisor import Tick, no_tick
+from tuibench.runner.supervisor import Cancelled, Tick, no_tick
 from tuibench.servers.managed import ManagedServer, ServerFailed, check_port_free, free_port
 
-__all__ = ["ServerFailed", "serving_endpoint"]
+__all__ = ["ServerFailed", "ServerPool"]
 
 
-@contextmanager
-def serving_endpoint(spec: RunSpec, backend: type[Backend], port: int | None = None,
-                     say: Callable[[str], None] = lambda message: None) -> Iterator[tuple[RunSpec, Tick]]:
-    """Yields the spec with its endpoint filled in, and a tick that relays the server's log.
+class ServerPool:
+    def __init__(self, port: int | None = None):
+        self._port = port
+        self._key: tuple[str, str] | None = None
+        self._server: ManagedServer | None = None
+        self._model_path = ""  # the folder the server loaded: the model name it answers to by default
 
-    With --endpoint given, nothing is launched. Otherwise the backend's server runs for the duration.
-    """
-    serving = msgspec.structs.replace(spec.serving, **backend.serving_overrides)
-    if spec.serving.endpoint:
-        yield msgspec.structs.replace(spec, serving=serving), no_tick
-        return
-    if port is not None:
-        check_port_free(port)
-    model_path = str(convert_in_subprocess(resolve_model(spec.model)))
-    command = backend.server_command(model_path, port or free_port(), spec)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    server = ManagedServer(command, data_dir() / "logs" / f"{backend.name}-{stamp}-{command.port}.log")
-    with server:
-        say(f"started {command.name} (pid {server.process.pid}) on {command.base_url}, log: {server.log_path}")
-        server.wait_healthy()
-        say(f"{command.name} is up")
-        serving = msgspec.structs.replace(serving, endpoint=command.base_url, served_model=serving.served_model or model_path)
-        yield msgspec.structs.replace(spec, serving=serving), server.tick
+    def endpoint(self, spec: RunSpec, emit: Callable[[ev.Event], None], clock: Callable[[], float],
+                 cancel: Callable[[], bool] = lambda: False) -> tuple[RunSpec, Tick]:
+        """The spec with its endpoint filled in, and a tick that relays the server's log into the run.
+
+        With an endpoint given by the user, nothing is launched. Otherwise this library's server is started
+        unless it is already up; while it starts, its log lines reach the run through `emit`, and `cancel()`
+        stops the wait (Cancelled). ServerFailed if it exits or never answers.
+        """
+        from tuibench.backends import backend_class
+
+        if spec.serving.endpoint:
+            return spec, no_tick
+        key = (spec.model, spec.library)
+        if self._key != key or self._server is None or not self._server.alive():
+            self.stop()
+            self._start(spec, backend_class(spec.library), emit, clock, cancel)
+            self._key = key
+        server = self._server
+        serving = msgspec.structs.replace(spec.serving, endpoint=server.command.base_url,
+                                          served_model=spec.serving.served_model or self._model_path)
+        return msgspec.structs.replace(spec, serving=serving), server.tick
+
+    def _start(self, spec: RunSpec, backend, emit, clock, cancel) -> None:
+        if self._port is not None:
+            check_port_free(self._port)
+        emit(ev.Phase(t_s=clock(), name="loading", detail=f"starting the {spec.library} server"))
+        model_path = str(convert_in_subprocess(resolve_model(spec.model)))
+        command = backend.server_command(model_path, self._port or free_port(), spec)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        server = ManagedServer(command, data_dir() / "logs" / f"{backend.name}-{stamp}-{command.port}.log")
+        self._server, self._model_path = server, model_path
+        server.start()
+        emit(ev.Log(t_s=clock(), message=f"started {command.name} (pid {server.process.pid}) on {command.base_url}, "
+                                          f"log: {server.log_path}"))
+
+        def on_wait() -> None:
+            for event in server.tick(clock):  # the server's start-up lines, as they come
+                emit(event)
+            if cancel():
+                raise Cancelled
+
+        server.wait_healthy(on_wait)
+        emit(ev.Log(t_s=clock(), message=f"{command.name} is up"))
+
+    def release_unless(self, spec: RunSpec | None) -> None:
+        """Stops the server unless `spec` (the next step) is a serving step that will use it."""
+        if spec is None or spec.scenario != "serving" or spec.serving.endpoint or self._key != (spec.model, spec.library):
+            self.stop()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+        self._server, self._key = None, None
+
+    def __enter__(self) -> "ServerPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

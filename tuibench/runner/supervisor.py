@@ -44,17 +44,18 @@ class Cancelled(Exception):
 
 def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Callable[[ev.Event], None],
                  tick: Tick = no_tick, cancel: Callable[[], bool] = lambda: False,
-                 output_path: str | None = None) -> ev.Event:
+                 output_path: str | None = None, origin: float | None = None) -> ev.Event:
     """Runs `spec` in a spawned child, calling `on_event` for each event; returns the terminal event.
 
     `tick(clock)` is called between reads (at least every POLL_S) for events the parent itself observes,
     such as a managed server's log lines; `clock()` is the run's clock. When `cancel()` turns true the
     child is stopped as on Ctrl-C: what it measured is kept, and the run ends `interrupted`. With
-    `output_path`, the child's stdout and stderr go to that file instead of our terminal.
+    `output_path`, the child's stdout and stderr go to that file instead of our terminal. `origin` is the
+    perf_counter reading at which the run's clock reads 0 (default: now).
     """
     from tuibench.runner.child import child_main
 
-    origin = time.perf_counter()
+    origin = time.perf_counter() if origin is None else origin
     context = mp.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=child_main, args=(spec.to_json(), list(requests), sender, origin, output_path),

@@ -1,8 +1,9 @@
 """The tuibench app: Setup → Live → Modules → Compare → History, Help on `?`. Keyboard first; 80×24 works.
 
-The app owns at most one run at a time (a RunSession or a ReplaySession). Every event it delivers is
-posted as a message, folded into one RunState by the same reducer the CLI uses, and the screens
-read that state on their own timers, so a burst of events costs one redraw, not one per event.
+The app owns at most one session at a time: a plan run by the run service, or a replay. The session's
+thread reduces every event into `plan_state` (the same reducer as the CLI, once per event) and posts a
+message; the screens read the state under its lock on their own timers, so a burst of events costs one
+redraw, not one per event. When a plan of several runs ends, Compare opens on its runs.
 """
 
 import importlib
@@ -13,15 +14,16 @@ from textual.binding import Binding
 from textual.message import Message
 
 from tuibench.core import events as ev
-from tuibench.core.reducer import RunState
+from tuibench.core.plan import PlanEnded
+from tuibench.core.reducer import PlanState, RunState
 from tuibench.ui.settings import Settings, load_settings, save_settings
 from tuibench.ui.themes import DEFAULT_THEME, load_themes
 
 
-class RunEvent(Message):
-    """One event of the current run, posted from the session's thread."""
+class StateMoved(Message):
+    """The session reduced an event (or failed): posted from its thread."""
 
-    def __init__(self, event: ev.Event, generation: int):
+    def __init__(self, event: object, generation: int):
         super().__init__()
         self.event = event
         self.generation = generation
@@ -57,8 +59,8 @@ class TuibenchApp(App):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, db_path: Path, theme: str | None = None, replay: list[ev.Event] | None = None,
-                 replay_speed: float = 1.0, settings: Settings | None = None):
+    def __init__(self, db_path: Path, replay: list[ev.Event] | None = None, replay_speed: float = 1.0,
+                 settings: Settings | None = None, plan=None):
         super().__init__()
         # multiprocessing starts its resource tracker with our stderr's file descriptor, which Textual replaces
         # while the app runs: start it now, while stderr is still the terminal, or spawning a run fails.
@@ -67,65 +69,90 @@ class TuibenchApp(App):
         resource_tracker.ensure_running()
         self.db_path = db_path
         self.settings = settings or load_settings()
-        self._requested_theme = theme
         self._replay = replay
         self._replay_speed = replay_speed
+        self._initial_plan = plan
         self.session = None
-        self.state = RunState()
-        self.generation = 0  # bumped per run, so a late event of an old run is dropped
+        self.plan_state = PlanState()
+        self.generation = 0  # bumped per session, so a late message of an old one is dropped
         self.state_version = 0  # bumped per event: screens redraw only when it moved
+        self.compare_runs: list[int] = []  # the runs Compare picks when compare_generation moves
+        self.compare_generation = 0
+
+    @property
+    def state(self) -> RunState:
+        """The run the screens show: the running step's, else the plan's last."""
+        return self.plan_state.run
 
     def on_mount(self) -> None:
         for theme in load_themes():
             self.register_theme(theme)
-        wanted = self._requested_theme or self.settings.theme
-        self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
+        self.theme = self.settings.theme if self.settings.theme in self.available_themes else DEFAULT_THEME
         if self._replay is not None:
-            from tuibench.ui.session import ReplaySession
+            from tuibench.ui.session import ReplaySession, replay_state
 
             self.switch_mode("live")
-            self._start(lambda deliver: ReplaySession(self._replay, deliver, self._replay_speed))
+            self._start(replay_state(self._replay),
+                        lambda state, notify: ReplaySession(self._replay, state, notify, self._replay_speed))
+        elif self._initial_plan is not None:
+            self.start_plan(self._initial_plan)
         else:
             self.switch_mode("setup")
 
-    # -- runs ---------------------------------------------------------------------------------------
+    # -- sessions -----------------------------------------------------------------------------------
 
-    def start_run(self, spec, requests) -> None:
-        from tuibench.ui.session import RunSession
+    def start_plan(self, plan) -> None:
+        from tuibench.ui.session import PlanSession
 
-        self._start(lambda deliver: RunSession(spec, requests, self.db_path, deliver))
-        self.switch_mode("live")
+        if self._start(PlanState(), lambda state, notify: PlanSession(plan, self.db_path, state, notify)):
+            self.switch_mode("live")
 
-    def show_stored_run(self, run_id: int) -> None:
-        """A stored run on the Live screen, rebuilt from the store through the same reducer."""
-        from tuibench.core.store import ResultsStore
-        from tuibench.ui.session import stored_run_events
+    def show_stored_run(self, run_id: int, mode: str | None = None) -> None:
+        """A stored run on Live (a profile on Modules), rebuilt from the store in a thread by the same reducer."""
+        db = self.db_path
 
-        if self.session is not None and not self.session.done.is_set():
+        def read() -> PlanState:
+            from tuibench.core.store import ResultsStore
+            from tuibench.ui.session import stored_run_state
+
+            with ResultsStore.open(db, create=False) as store:
+                return stored_run_state(store, run_id)
+
+        def work() -> None:
+            state = read()
+            self.call_from_thread(self._show_stored, state, mode)
+
+        self.run_worker(work, thread=True, exclusive=True, group="stored-run", exit_on_error=False)
+
+    def _show_stored(self, state: PlanState, mode: str | None) -> None:
+        if self.show_plan_state(state):
+            spec = state.run.spec
+            self.switch_mode(mode or ("modules" if spec is not None and spec.scenario == "profile" else "live"))
+
+    def show_plan_state(self, state: PlanState) -> bool:
+        """A finished plan or stored run on the screens (no session): False while a session runs."""
+        if self.running:
             self.notify("a run is in progress: cancel it first (c on the Live screen)", severity="warning")
-            return
+            return False
         self.session = None
         self.generation += 1
-        self.state = RunState()
-        with ResultsStore.open(self.db_path, create=False) as store:
-            for event in stored_run_events(store, run_id):
-                self.state.apply(event)
-        self.state.run_id = run_id
+        self.plan_state = state
         self.state_version += 1
-        self.switch_mode("live")
+        return True
 
-    def _start(self, make_session) -> None:
-        if self.session is not None and not self.session.done.is_set():
+    def _start(self, state: PlanState, make_session) -> bool:
+        if self.running:
             self.notify("a run is in progress: cancel it first (c on the Live screen)", severity="warning")
-            return
+            return False
         self.generation += 1
-        self.state = RunState()
+        self.plan_state = state
         self.state_version += 1
         generation = self.generation
-        self.session = make_session(lambda event: self.post_message(RunEvent(event, generation))).start()
+        self.session = make_session(state, lambda event: self.post_message(StateMoved(event, generation))).start()
+        return True
 
     def cancel_run(self) -> bool:
-        if self.session is None or self.session.done.is_set():
+        if not self.running:
             return False
         self.session.cancel()
         return True
@@ -134,17 +161,31 @@ class TuibenchApp(App):
     def running(self) -> bool:
         return self.session is not None and not self.session.done.is_set()
 
-    def on_run_event(self, message: RunEvent) -> None:
+    def on_state_moved(self, message: StateMoved) -> None:
+        from tuibench.ui.session import SessionFailed
+
         if message.generation != self.generation:
             return
-        self.state.apply(message.event)
         self.state_version += 1
-        if self.session is not None and self.session.run_id is not None:
-            self.state.run_id = self.session.run_id
-        if isinstance(message.event, ev.TERMINAL):
-            status = self.state.status
-            self.notify(f"run {status}" + (f": {self.state.error}" if self.state.error else ""),
-                        severity="information" if status == "finished" else "warning")
+        event = message.event
+        if isinstance(event, SessionFailed):
+            self.notify(f"could not run: {event}", severity="error", timeout=10)
+        elif isinstance(event, ev.TERMINAL) and len(self.plan_state.steps) == 1:
+            state = self.state
+            self.notify(f"run {state.status}" + (f": {state.error}" if state.error else ""),
+                        severity="information" if state.status == "finished" else "warning")
+        elif isinstance(event, PlanEnded) and len(self.plan_state.steps) > 1:
+            with self.plan_state.lock:
+                runs = [s.run_id for s in self.plan_state.steps if s.run_id is not None]
+            self.notify(f"plan {self.plan_state.plan_id} {event.status}: {len(runs)} run(s) side by side",
+                        severity="information" if event.status == "finished" else "warning")
+            self.open_compare(runs)
+
+    def open_compare(self, run_ids: list[int]) -> None:
+        """Compare, with these runs picked (a plan that ended, a plan opened from History)."""
+        self.compare_runs = list(run_ids)
+        self.compare_generation += 1
+        self.switch_mode("compare")
 
     # -- actions ------------------------------------------------------------------------------------
 

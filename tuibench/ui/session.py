@@ -1,8 +1,8 @@
-"""Where the app's events come from: a run started from the app, a recorded event log, or a stored run.
+"""Where the app's events come from: a plan run by the run service, a recorded event log, or a stored run.
 
-A run goes through the same runner as the CLI (a child process, the recorder, the store), driven from
-a thread so the UI stays responsive; every event is handed to `deliver`, which the app makes a
-thread-safe message post. Cancelling stops the child as Ctrl-C does, keeping what was measured.
+A session works in a background thread and writes one PlanState, under its lock, through the same
+reducer the CLI uses; after each event it calls `notify(event)`, which the app turns into a thread-safe
+message so the screens redraw. Cancelling stops the plan as Ctrl-C does, keeping what was measured.
 """
 
 import threading
@@ -11,20 +11,25 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tuibench.core import events as ev
-from tuibench.core.spec import RunSpec
+from tuibench.core.plan import Plan, PlanEnded, StepEnded, plan_status
+from tuibench.core.reducer import PlanState, RunState
 
-Deliver = Callable[[ev.Event], None]
+Notify = Callable[[object], None]
+
+
+class SessionFailed(Exception):
+    """What broke a session outside any step (the store could not be opened, say): shown, never raised."""
 
 
 class _Session:
     """A source of events in a background thread: started, cancellable, `done` once it delivered its last."""
 
-    def __init__(self, deliver: Deliver, name: str):
-        self._deliver = deliver
+    def __init__(self, state: PlanState, notify: Notify, name: str):
+        self.state = state
+        self._notify = notify
         self._cancel = threading.Event()
         self.done = threading.Event()
-        self.run_id: int | None = None
-        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._guarded, name=name, daemon=True)
 
     def start(self):
         self._thread.start()
@@ -36,56 +41,36 @@ class _Session:
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
+    def _guarded(self) -> None:
+        try:
+            self._main()
+        except Exception as exc:  # noqa: BLE001 - the app shows it; it must not die with the thread
+            from tuibench.core.errors import UserError
+
+            self._notify(SessionFailed(str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"))
+        finally:
+            self.done.set()
+
     def _main(self) -> None:
         raise NotImplementedError
 
 
-class RunSession(_Session):
-    """One run through the runner, as from the CLI."""
+class PlanSession(_Session):
+    """A plan through the run service, as from the CLI; each child's output goes to a log file, not the screen."""
 
-    def __init__(self, spec: RunSpec, requests, db_path: Path, deliver: Deliver):
-        super().__init__(deliver, "tuibench-session")
-        self.spec = spec
-        self._requests = requests
+    def __init__(self, plan: Plan, db_path: Path, state: PlanState, notify: Notify):
+        super().__init__(state, notify, "tuibench-plan")
+        self.plan = plan
         self._db_path = db_path
 
     def _main(self) -> None:
-        from contextlib import ExitStack
-
-        from tuibench.backends import require_backend
-        from tuibench.core.errors import UserError
         from tuibench.core.paths import data_dir
         from tuibench.core.store import ResultsStore
-        from tuibench.runner.recorder import execute
-        from tuibench.runner.serving import ServerFailed, serving_endpoint
-        from tuibench.runner.supervisor import no_tick
+        from tuibench.runner.service import run_plan
 
-        def say(message: str) -> None:
-            self._deliver(ev.Log(t_s=0.0, message=message))
-
-        try:
-            with ResultsStore.open(self._db_path) as store, ExitStack() as stack:
-                spec, tick = self.spec, no_tick
-                if spec.scenario == "serving":
-                    backend = require_backend(spec.library, "serving")
-                    spec, tick = stack.enter_context(serving_endpoint(spec, backend, None, say))
-                logs = data_dir() / "logs"
-                logs.mkdir(parents=True, exist_ok=True)
-                output = logs / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{spec.library}.log"
-                self._deliver(ev.Log(t_s=0.0, message=f"engine output: {output}"))
-
-                def relay(event, state) -> None:
-                    self.run_id = state.run_id  # known before the first event reaches the app
-                    self._deliver(event)
-
-                execute(spec, self._requests, store=store, tick=tick, cancel=self._cancel.is_set, observers=[relay],
-                        output_path=output)
-        except (UserError, ServerFailed) as exc:
-            self._deliver(ev.RunFailed(t_s=0.0, kind="input", error=str(exc)))
-        except Exception as exc:  # noqa: BLE001 - the app shows it; it must not die with the thread
-            self._deliver(ev.RunFailed(t_s=0.0, kind="error", error=f"{type(exc).__name__}: {exc}"))
-        finally:
-            self.done.set()
+        with ResultsStore.open(self._db_path) as store:
+            run_plan(self.plan, store, state=self.state, observer=lambda event, state: self._notify(event),
+                     cancel=self._cancel.is_set, output_dir=data_dir() / "logs", port=self.plan.request.port)
 
 
 def read_events(path: Path) -> list[ev.Event]:
@@ -104,23 +89,43 @@ def read_events(path: Path) -> list[ev.Event]:
 class ReplaySession(_Session):
     """Plays a recorded event log back on its own clock (sped up by `speed`), for demos without a GPU."""
 
-    def __init__(self, events: list[ev.Event], deliver: Deliver, speed: float = 1.0):
-        super().__init__(deliver, "tuibench-replay")
+    def __init__(self, events: list[ev.Event], state: PlanState, notify: Notify, speed: float = 1.0):
+        super().__init__(state, notify, "tuibench-replay")
         self._events = events
         self._speed = max(speed, 1e-6)
-        self.spec = next((e.spec for e in events if isinstance(e, ev.RunStarted)), None)
 
     def _main(self) -> None:
         start = time.monotonic()
-        try:
-            for event in self._events:
-                delay = event.t_s / self._speed - (time.monotonic() - start)
-                if delay > 0 and self._cancel.wait(delay):
-                    self._deliver(ev.RunFailed(t_s=event.t_s, kind="interrupted", error="replay stopped"))
-                    return
-                self._deliver(event)
-        finally:
-            self.done.set()
+        for event in self._events:
+            delay = event.t_s / self._speed - (time.monotonic() - start)
+            if delay > 0 and self._cancel.wait(delay):
+                event = ev.RunFailed(t_s=event.t_s, kind="interrupted", error="replay stopped")
+            with self.state.lock:
+                self.state.apply(event)
+            self._notify(event)
+            if isinstance(event, ev.TERMINAL):
+                break
+        run = self.state.run
+        if run.ended:  # a log cut short ends nothing: the replay stays as far as the log went
+            for event in (StepEnded(index=1, status=run.status), PlanEnded(status=plan_status([run.status]))):
+                with self.state.lock:
+                    self.state.apply(event)
+                self._notify(event)
+
+
+def replay_state(events: list[ev.Event]) -> PlanState:
+    """The PlanState a replay fills: one step, the recorded run's."""
+    spec = next((e.spec for e in events if isinstance(e, ev.RunStarted)), None)
+    return PlanState.of_run(spec)
+
+
+def stored_run_state(store, run_id: int) -> PlanState:
+    """A stored run rebuilt through the reducer, as a plan of one step, for the Live and Modules screens."""
+    run = RunState()
+    for event in stored_run_events(store, run_id):
+        run.apply(event)
+    run.run_id = run_id
+    return PlanState.of_run(run.spec, run)
 
 
 def stored_run_events(store, run_id: int) -> Iterator[ev.Event]:

@@ -5,18 +5,59 @@ from pathlib import Path
 
 import msgspec
 
+from tuibench.core.errors import UserError
+
 
 class SetupChoice(msgspec.Struct, kw_only=True):
+    """The Setup screen's form. `plan` names a shipped plan file; empty, the choices below make the plan."""
+
+    plan: str = ""
     model: str = "smollm2-135m"
-    library: str = "transformers"
-    dataset: str = "short2short"
-    scenario: str = "offline"
+    libraries: list[str] = msgspec.field(default_factory=lambda: ["transformers"])
+    datasets: list[str] = msgspec.field(default_factory=lambda: ["short2short"])
+    scenarios: list[str] = msgspec.field(default_factory=lambda: ["offline"])
     num_requests: int = 16
     batch_size: int = 8
-    request_rate: float | None = None  # serving: None sends everything at once
+    rates: str = ""  # serving: req/s, comma separated; empty sends everything at once
     lengths: str = "32,128"  # profile
     input_len: int = 128  # random dataset
     output_len: int = 64
+
+    def request(self):
+        """The PlanRequest this form asks for (the plan file's, when one is picked); UserError when it is off."""
+        import msgspec
+
+        from tuibench.core.plan import request_from_table
+        from tuibench.runner.plans import load_plan_file
+
+        if self.plan:
+            return load_plan_file(self.plan)
+        for name, picked in (("library", self.libraries), ("dataset", self.datasets), ("scenario", self.scenarios)):
+            if not picked:
+                raise UserError(f"tick at least one {name} (space ticks the highlighted one)")
+        table = {"models": [self.model], "libraries": self.libraries, "datasets": self.datasets,
+                 "scenarios": self.scenarios, "num_requests": self.num_requests, "batch_size": self.batch_size,
+                 "rates": _numbers(self.rates, "rates", float) or [None], "lengths": _numbers(self.lengths, "lengths", int),
+                 "input_len": self.input_len, "output_len": self.output_len}
+        try:
+            return request_from_table(table)
+        except msgspec.ValidationError as exc:
+            field = str(exc).rpartition("`$.")[2].split("`")[0].split("[")[0] or "setup"
+            raise UserError(f"{field.replace('_', ' ')}: {str(exc).split(' - at ')[0]}") from None
+
+
+def _numbers(text: str, name: str, kind) -> list:
+    values = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if part.lower() in ("inf", "infinity") and kind is float:
+            values.append(None)
+            continue
+        try:
+            values.append(kind(part))
+        except ValueError:
+            raise UserError(f"{name} {text!r}: give numbers separated by commas, e.g. "
+                            f"{'1,2,inf' if kind is float else '32,128,512'}") from None
+    return values
 
 
 class Settings(msgspec.Struct, kw_only=True):

@@ -1,10 +1,16 @@
-"""What every screen shares: the header, the footer, and a redraw timer that skips idle ticks."""
+"""What every screen shares: the header, the footer, a redraw timer that skips idle ticks, and reading the
+store in a thread so that the UI never waits on the disk."""
+
+from collections.abc import Callable
+from typing import TypeVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 REDRAW_HZ = 2.0  # live charts at 10 Hz cost a quarter of a core; 2 Hz still reads as live
+
+T = TypeVar("T")
 
 
 class TuibenchScreen(Screen):
@@ -30,10 +36,29 @@ class TuibenchScreen(Screen):
         return self.app.state_version
 
     def _maybe_redraw(self) -> None:
-        version = self.version()
-        if version != self._seen_version:
-            self._seen_version = version
-            self.redraw()
+        # The session's thread writes the plan's state under this lock; a redraw reads it whole, under it too.
+        with self.app.plan_state.lock:
+            version = self.version()
+            if version != self._seen_version:
+                self._seen_version = version
+                self.redraw()
 
     def redraw(self) -> None:
         """Reads `self.app.state` and updates the widgets. Called only when the state moved."""
+
+    def again(self) -> None:
+        """Redraw now, whether or not the state moved (a key changed what the screen shows)."""
+        self._seen_version = -1
+        self._maybe_redraw()
+
+    def load(self, read: Callable[[], T], show: Callable[[T], None], group: str = "load") -> None:
+        """`read()` (the store) in a thread, then `show(result)` on the UI thread. A newer load of the same group
+        replaces one still going, whose result is dropped."""
+        from textual.worker import get_current_worker
+
+        def work() -> None:
+            result = read()
+            if not get_current_worker().is_cancelled:
+                self.app.call_from_thread(show, result)
+
+        self.run_worker(work, thread=True, exclusive=True, group=group, exit_on_error=False)

@@ -1,5 +1,10 @@
-"""Compare: pick runs (space), see their metrics side by side with the difference to the first, and the
-throughput–latency curves of serving runs (one curve per library and sweep)."""
+"""Compare: runs side by side, per workload, the libraries as columns, best marked, ratios to a baseline.
+
+The runs are picked with space (a picks a whole plan); a plan that ends in the app opens here with its
+runs picked. g steps through the workloads (dataset, scenario, rate) the picks cover, b through the
+baselines, and f writes the paper's figures for the picks. The chart is TTFT against the achieved
+request rate of each library's serving sweep, or output throughput per library offline.
+"""
 
 from pathlib import Path
 
@@ -8,115 +13,135 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
-from tuibench.core.metrics import RunMetrics
-from tuibench.core.units import NA, fmt
+from tuibench.core.comparison import Comparison, Group, compare
+from tuibench.core.plan import rate_label
+from tuibench.core.units import fmt
+from tuibench.report.comparison import cell_text, column_header
 from tuibench.ui.screens.base import TuibenchScreen
 from tuibench.ui.widgets.charts import Chart
 
-# (label, how to read it from RunMetrics, higher is better)
-METRICS = (
-    ("out tok/s", lambda m: m.output_throughput_tok_s, True),
-    ("total tok/s", lambda m: m.total_throughput_tok_s, True),
-    ("req/s", lambda m: m.request_throughput_rps, True),
-    ("TTFT p50 ms", lambda m: m.ttft_ms.p50 if m.ttft_ms else None, False),
-    ("TTFT p99 ms", lambda m: m.ttft_ms.p99 if m.ttft_ms else None, False),
-    ("TPOT p50 ms", lambda m: m.tpot_ms.p50 if m.tpot_ms else None, False),
-    ("TPOT p99 ms", lambda m: m.tpot_ms.p99 if m.tpot_ms else None, False),
-    ("E2EL p50 ms", lambda m: m.e2el_ms.p50 if m.e2el_ms else None, False),
-    ("requests ok", lambda m: m.completed, True),
-)
+
+def curves(comparison: Comparison, dataset: str) -> list[tuple[str, list[float], list[float]]]:
+    """Each library's serving sweep on `dataset`: achieved req/s against TTFT p50, the paper's latency figure."""
+    lines = []
+    for sweep in comparison.sweeps:
+        points = sorted((p.request_throughput_rps, p.ttft_p50_ms) for p in sweep.points
+                        if sweep.dataset == dataset and p.request_throughput_rps is not None and p.ttft_p50_ms is not None)
+        if points:
+            lines.append((sweep.label, [x for x, _ in points], [y for _, y in points]))
+    return lines
 
 
-def difference(value: float | None, base: float | None, higher_is_better: bool) -> str:
-    """'+12%' in green when better than the base, red when worse."""
-    if value is None or not base:
-        return ""
-    change = 100.0 * (value - base) / base
-    better = change > 0 if higher_is_better else change < 0
-    colour = "green" if better else "red" if change else ""
-    return f" [{colour}]{change:+.0f}%[/]" if colour else " ±0%"
+def read_runs(db_path: Path) -> list:
+    from tuibench.core.store import ResultsStore
 
-
-def curves(runs) -> list[tuple[str, list[float], list[float]]]:
-    """Serving runs as throughput–latency curves: achieved req/s against TTFT p50, per library and sweep."""
-    groups: dict[str, list[tuple[float, float]]] = {}
-    for run in runs:
-        m = run.metrics
-        if run.scenario != "serving" or m is None or m.request_throughput_rps is None or m.ttft_ms is None:
-            continue
-        label = f"{run.library} {run.spec.serving.sweep or ''}".strip()
-        groups.setdefault(label, []).append((m.request_throughput_rps, m.ttft_ms.p50))
-    return [(label, [x for x, _ in sorted(points)], [y for _, y in sorted(points)]) for label, points in groups.items()]
+    if not Path(db_path).exists():
+        return []
+    with ResultsStore.open(db_path, create=False) as store:
+        return [r for r in store.list_runs() if r.scenario != "profile"]
 
 
 class CompareScreen(TuibenchScreen):
     AUTO_FOCUS = "#compare-runs"  # the list, not the first input: keys act on it at once
+    # Under 120 columns the side-by-side table takes the whole width; the chart comes back on a wider terminal.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
         Binding("space", "toggle", "Pick"),
-        Binding("a", "pick_sweep", "Pick sweep"),
-        Binding("c", "clear", "Clear picks"),
+        Binding("a", "pick_plan", "Pick plan"),
+        Binding("c", "clear", "Clear"),
+        Binding("g", "next_group", "Workload"),
+        Binding("b", "next_baseline", "Baseline"),
+        Binding("f", "figures", "Figures"),
     ]
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="compare"):
+            yield Static("", id="compare-title")
             yield DataTable(id="compare-runs", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="compare-bottom"):
                 yield DataTable(id="compare-metrics", show_cursor=False)
-                yield Chart("TTFT p50 vs req/s", xlabel="req/s", ylabel="ms", id="curves")
-            yield Static("space picks a run, a picks its whole sweep, c clears", id="compare-help")
+                yield Chart("", id="curves")
+            yield Static("space picks a run, a its plan · g workload, b baseline · f figures", id="compare-help")
 
     def on_mount(self) -> None:
         self.picked: list[int] = []
-        self.query_one("#compare-runs", DataTable).add_columns("", "id", "status", "library", "dataset", "scenario",
-                                                                "rate", "tok/s")
+        self.group_index = 0
+        self.baseline: str | None = None
+        self.runs: list = []  # every stored run but profiles, newest first, as last read
+        self._seen_pick = -1  # the app's compare_generation these picks came from
+        self.query_one("#compare-runs", DataTable).add_columns("", "id", "plan", "library", "dataset", "scenario",
+                                                                "rate", "status", "tok/s")
         super().on_mount()
 
     def version(self) -> object:
-        return self.app.generation, self.app.state.status, tuple(self.picked)
-
-    def _runs(self):
-        from tuibench.core.store import ResultsStore
-
-        if not Path(self.app.db_path).exists():
-            return []
-        with ResultsStore.open(self.app.db_path, create=False) as store:
-            return [r for r in store.list_runs() if r.scenario != "profile"]
+        plan = self.app.plan_state
+        return self.app.generation, plan.status, sum(s.run_id is not None for s in plan.steps), self.app.compare_generation
 
     def redraw(self) -> None:
-        runs = self._runs()
-        self._by_id = {r.id: r for r in runs}
-        self.picked = [i for i in self.picked if i in self._by_id]
+        self.load(lambda: read_runs(self.app.db_path), self._loaded)
+
+    def _loaded(self, runs: list) -> None:
+        self.runs = runs
+        ids = {r.id for r in runs}
+        if self._seen_pick != self.app.compare_generation:
+            self._seen_pick = self.app.compare_generation
+            self.picked, self.group_index, self.baseline = list(self.app.compare_runs), 0, None
+        self.picked = [i for i in self.picked if i in ids]
+        if not self.picked and runs:  # nothing picked yet: the newest plan of several runs, else nothing
+            plan = next((r.plan_id for r in runs if r.plan_id and sum(x.plan_id == r.plan_id for x in runs) > 1), None)
+            self.picked = sorted(r.id for r in runs if plan and r.plan_id == plan)
+        self.render_picks()
+
+    # -- drawing ------------------------------------------------------------------------------------
+
+    def render_picks(self) -> None:
         table = self.query_one("#compare-runs", DataTable)
         cursor = table.cursor_row
         table.clear()
-        for run in runs:
+        for run in self.runs:
             m = run.metrics
-            rate = run.spec.serving.request_rate if run.scenario == "serving" else None
-            table.add_row("●" if run.id in self.picked else " ", str(run.id), run.status, run.library, run.dataset,
-                          run.scenario, NA if rate is None else f"{rate:g}",
-                          fmt(m.output_throughput_tok_s if m else None, 1), key=str(run.id))
-        if runs:
-            table.move_cursor(row=min(cursor, len(runs) - 1))
-        self._metrics_table()
-        self.query_one("#curves", Chart).show(curves([self._by_id[i] for i in self.picked]) or curves(runs))
-
-    def _metrics_table(self) -> None:
-        table = self.query_one("#compare-metrics", DataTable)
-        table.clear(columns=True)
-        picked = [self._by_id[i] for i in self.picked]
-        table.add_column("metric")
-        for run in picked:
-            table.add_column(f"#{run.id} {run.library}")
-        if not picked:
+            table.add_row("●" if run.id in self.picked else " ", str(run.id), str(run.plan_id or ""), run.library,
+                          run.dataset, run.scenario,
+                          rate_label(run.spec.serving.request_rate) if run.scenario == "serving" else "",
+                          run.status, fmt(m.output_throughput_tok_s if m else None, 1), key=str(run.id))
+        if self.runs:
+            table.move_cursor(row=min(cursor, len(self.runs) - 1))
+        by_id = {r.id: r for r in self.runs}
+        comparison = compare([by_id[i] for i in self.picked], self.baseline)
+        self.comparison = comparison
+        groups = comparison.groups
+        title = self.query_one("#compare-title", Static)
+        metrics = self.query_one("#compare-metrics", DataTable)
+        metrics.clear(columns=True)
+        if not groups:
+            title.update("pick runs with space (a picks a whole plan) to see them side by side")
+            self.query_one("#curves", Chart).show([])
             return
-        base: RunMetrics | None = picked[0].metrics
-        for label, read, higher in METRICS:
-            cells = []
-            for index, run in enumerate(picked):
-                value = read(run.metrics) if run.metrics else None
-                delta = difference(value, read(base) if base else None, higher) if index else ""
-                cells.append(fmt(value, 1) + delta)
-            table.add_row(label, *cells)
+        group = groups[self.group_index % len(groups)]
+        title.update(f"[b]{group.title}[/b] · workload {self.group_index % len(groups) + 1}/{len(groups)} · "
+                     f"ratios to {comparison.baseline} · ★ best")
+        self._metrics(metrics, group)
+        self._chart(comparison, group)
+
+    def _metrics(self, table: DataTable, group: Group) -> None:
+        table.add_column("metric")
+        for index in range(len(group.columns)):
+            table.add_column(column_header(group, index).replace("\n", " "))
+        for row_index, row in enumerate(group.rows):
+            table.add_row(row.label, *(cell_text(group, row_index, c) for c in range(len(group.columns))))
+
+    def _chart(self, comparison: Comparison, group: Group) -> None:
+        chart = self.query_one("#curves", Chart)
+        lines = curves(comparison, group.dataset) if group.scenario == "serving" else []
+        if lines:
+            chart.set_labels("TTFT p50 vs req/s", "req/s", "ms")
+            chart.show(lines)
+        else:
+            chart.set_labels("output tok/s", "", "tok/s")
+            row = next((r for r in group.rows if r.key == "output_throughput_tok_s"), None)
+            chart.bars([c.label for c in group.columns], [cell.value or 0.0 for cell in row.cells] if row else [])
+
+    # -- keys ---------------------------------------------------------------------------------------
 
     def _selected(self) -> int | None:
         table = self.query_one("#compare-runs", DataTable)
@@ -129,17 +154,55 @@ class CompareScreen(TuibenchScreen):
         if run_id is None:
             return
         self.picked.remove(run_id) if run_id in self.picked else self.picked.append(run_id)
-        self._maybe_redraw()
+        self.render_picks()
 
-    def action_pick_sweep(self) -> None:
+    def action_pick_plan(self) -> None:
         run_id = self._selected()
-        sweep = self._by_id[run_id].spec.serving.sweep if run_id is not None else None
-        if not sweep:
-            self.notify("this run is not part of a --rates sweep")
+        plan = next((r.plan_id for r in self.runs if r.id == run_id), None)
+        if plan is None:
+            self.notify("this run is not part of a plan")
             return
-        self.picked = sorted(set(self.picked) | {r.id for r in self._by_id.values() if r.spec.serving.sweep == sweep})
-        self._maybe_redraw()
+        self.picked = sorted(set(self.picked) | {r.id for r in self.runs if r.plan_id == plan})
+        self.render_picks()
 
     def action_clear(self) -> None:
         self.picked = []
-        self._maybe_redraw()
+        self.render_picks()
+
+    def action_next_group(self) -> None:
+        self.group_index += 1
+        self.render_picks()
+
+    def action_next_baseline(self) -> None:
+        libraries = list(dict.fromkeys(c.library for g in self.comparison.groups for c in g.columns))
+        if not libraries:
+            return
+        current = self.comparison.baseline
+        self.baseline = libraries[(libraries.index(current) + 1) % len(libraries) if current in libraries else 0]
+        self.render_picks()
+
+    def action_figures(self) -> None:
+        if not self.picked:
+            self.notify("pick runs first (space, or a for a whole plan)")
+            return
+        picked, db = list(self.picked), self.app.db_path
+        plans = {r.plan_id for r in self.runs if r.id in picked}
+        name = f"plan-{plans.pop()}" if len(plans) == 1 and None not in plans else f"runs-{'-'.join(map(str, picked))}"
+        out = Path.cwd() / "tuibench-figures" / name
+        baseline = self.comparison.baseline
+        self.notify(f"drawing figures into {out} …")
+        self.load(lambda: write_figures_of(db, picked, baseline, out),
+                  lambda files: self.notify(f"{len(files)} files written to {out}"), group="figures")
+
+
+def write_figures_of(db_path: Path, run_ids: list[int], baseline: str | None, out: Path) -> list[Path]:
+    """The figures of these stored runs (the paper's, as `compare --figures` draws them), in a thread."""
+    from tuibench.core.store import ResultsStore
+    from tuibench.report.comparison import document_of
+    from tuibench.report.figures import write_figures
+
+    with ResultsStore.open(db_path, create=False) as store:
+        runs = [store.get_run(i).run for i in run_ids]
+        profiles = {r.id: store.module_profiles(r.id) for r in runs if r.scenario == "profile"}
+    datasets = {r.spec.dataset.label: r.spec.dataset for r in runs if r.scenario != "profile"}
+    return write_figures(document_of(runs, profiles, baseline=baseline), list(datasets.values()), out)

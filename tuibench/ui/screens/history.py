@@ -1,4 +1,5 @@
-"""History: the runs in the results store. Filter, open, delete (asked twice), export as JSON."""
+"""History: the runs in the results store, grouped by the plan they were steps of. Filter, open (a plan opens on
+Compare, a run on Live, a profile on Modules), delete (asked twice), export as JSON."""
 
 from pathlib import Path
 
@@ -14,9 +15,41 @@ COLUMNS = ("id", "when (UTC)", "status", "library", "model", "dataset", "scenari
 
 
 def run_matches(run, text: str) -> bool:
-    """Every word of the filter appears in the run's id, status, library, model, dataset or scenario."""
-    haystack = " ".join(str(v) for v in (run.id, run.status, run.library, run.model, run.dataset, run.scenario)).lower()
+    """Every word of the filter appears in the run's id, status, library, model, dataset, scenario or "plan N"."""
+    plan = f"plan {run.plan_id}" if run.plan_id else ""
+    haystack = " ".join(str(v) for v in (run.id, run.status, run.library, run.model, run.dataset, run.scenario,
+                                         plan)).lower()
     return all(word in haystack for word in text.lower().split())
+
+
+def read_history(db_path: Path) -> tuple[list, dict]:
+    """The stored runs, newest first, and the plans they belong to by id."""
+    from tuibench.core.store import ResultsStore
+
+    if not Path(db_path).exists():
+        return [], {}
+    with ResultsStore.open(db_path, create=False) as store:
+        return store.list_runs(), {plan.id: plan for plan in store.list_plans()}
+
+
+def grouped(runs: list, plans: dict) -> list[tuple[str, object]]:
+    """Rows in order: a plan of several runs as a header ("plan", PlanRow) followed by its runs, newest plan first;
+    a run on its own as ("run", RunRow)."""
+    members: dict[int, list] = {}
+    for run in runs:
+        if run.plan_id is not None:
+            members.setdefault(run.plan_id, []).append(run)
+    rows, shown = [], set()
+    for run in runs:
+        plan = run.plan_id
+        if plan is not None and len(members[plan]) > 1:
+            if plan not in shown:
+                shown.add(plan)
+                rows.append(("plan", plans.get(plan)))
+                rows += [("run", r) for r in sorted(members[plan], key=lambda r: r.id)]
+        else:
+            rows.append(("run", run))
+    return rows
 
 
 class HistoryScreen(TuibenchScreen):
@@ -31,50 +64,60 @@ class HistoryScreen(TuibenchScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="history"):
-            yield Input(placeholder="filter: library, model, dataset, status…", id="history-filter")
+            yield Input(placeholder="filter: library, model, dataset, status, plan…", id="history-filter")
             yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
             yield Static("", id="history-status")
 
     def on_mount(self) -> None:
         self._pending_delete: int | None = None
+        self._history: tuple[list, dict] = ([], {})
         self.query_one("#runs", DataTable).add_columns(*COLUMNS)
         super().on_mount()
 
     def version(self) -> object:
-        return self.app.generation, self.app.state.status  # a run started or ended
-
-    def _runs(self):
-        from tuibench.core.store import ResultsStore
-
-        if not Path(self.app.db_path).exists():
-            return []
-        with ResultsStore.open(self.app.db_path, create=False) as store:
-            return store.list_runs()
+        plan = self.app.plan_state
+        return self.app.generation, plan.status, sum(s.run_id is not None for s in plan.steps), self.app.state.status
 
     def redraw(self) -> None:
+        self.load(lambda: read_history(self.app.db_path), self._loaded)
+
+    def _loaded(self, history: tuple[list, dict]) -> None:
+        self._history = history
+        self._fill()
+
+    def _fill(self) -> None:
+        runs, plans = self._history
         table = self.query_one("#runs", DataTable)
+        cursor = table.cursor_row
         table.clear()
         text = self.query_one("#history-filter", Input).value
-        runs = [r for r in self._runs() if run_matches(r, text)]
-        for run in runs:
-            metrics = run.metrics
+        shown = [r for r in runs if run_matches(r, text)]
+        for kind, row in grouped(shown, plans):
+            if kind == "plan":
+                if row is None:
+                    continue
+                table.add_row(f"plan {row.id}", row.created_at[5:16].replace("T", " "), row.status,
+                              f"[b]{row.label}[/b]", "", "", "", str(row.runs), "", key=f"p{row.id}")
+                continue
+            metrics = row.metrics
             table.add_row(
-                str(run.id), run.created_at[5:16].replace("T", " "), run.status, run.library, run.model, run.dataset,
-                run.scenario, str(metrics.completed) if metrics else NA,
-                fmt(metrics.output_throughput_tok_s if metrics else None, 1), key=str(run.id),
+                (" " if row.plan_id else "") + str(row.id), row.created_at[5:16].replace("T", " "), row.status,
+                row.library, row.model, row.dataset, row.scenario, str(metrics.completed) if metrics else NA,
+                fmt(metrics.output_throughput_tok_s if metrics else None, 1), key=str(row.id),
             )
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
         self.query_one("#history-status", Static).update(
-            f"{len(runs)} run(s) in {self.app.db_path} · Enter opens, d deletes, e exports, / filters")
+            f"{len(shown)} run(s) in {self.app.db_path} · Enter opens (a plan on Compare), d deletes, e exports, / filters")
 
-    def _selected(self) -> int | None:
+    def _selected(self) -> str | None:
         table = self.query_one("#runs", DataTable)
         if table.row_count == 0:
             return None
-        return int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self._seen_version = -1
-        self._maybe_redraw()
+        self._fill()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.query_one("#runs", DataTable).focus()
@@ -90,21 +133,24 @@ class HistoryScreen(TuibenchScreen):
         self.action_open()
 
     def action_open(self) -> None:
-        run_id = self._selected()
-        if run_id is None:
+        key = self._selected()
+        if key is None:
             return
-        from tuibench.core.store import ResultsStore
-
-        with ResultsStore.open(self.app.db_path, create=False) as store:
-            scenario = store.get_run(run_id).run.scenario
-        self.app.show_stored_run(run_id)
-        if scenario == "profile":
-            self.app.switch_mode("modules")
+        runs, _ = self._history
+        if key.startswith("p"):
+            plan = int(key[1:])
+            self.app.open_compare(sorted(r.id for r in runs if r.plan_id == plan))
+            return
+        self.app.show_stored_run(int(key))
 
     def action_delete(self) -> None:
-        run_id = self._selected()
-        if run_id is None:
+        key = self._selected()
+        if key is None:
             return
+        if key.startswith("p"):
+            self.notify("a plan is deleted run by run: pick one of its runs")
+            return
+        run_id = int(key)
         if self._pending_delete != run_id:
             self._pending_delete = run_id
             self.notify(f"press d again to delete run {run_id} and all it measured")
@@ -115,19 +161,29 @@ class HistoryScreen(TuibenchScreen):
             store.delete_run(run_id)
         self._pending_delete = None
         self.notify(f"run {run_id} deleted")
-        self._seen_version = -1
-        self._maybe_redraw()
+        self.again()
 
     def action_export(self) -> None:
-        import msgspec
-
-        from tuibench.core.store import ResultsStore
-
-        run_id = self._selected()
-        if run_id is None:
+        key = self._selected()
+        if key is None:
             return
-        path = Path.cwd() / f"tuibench-run-{run_id}.json"
-        with ResultsStore.open(self.app.db_path, create=False) as store:
-            document = {"run": store.get_run(run_id), "module_profiles": store.module_profiles(run_id)}
-        path.write_bytes(msgspec.json.format(msgspec.json.encode(document)) + b"\n")
-        self.notify(f"run {run_id} written to {path}")
+        db = self.app.db_path
+
+        def write() -> Path:
+            import msgspec
+
+            from tuibench.core.store import ResultsStore
+            from tuibench.report.comparison import load_document, to_json
+
+            with ResultsStore.open(db, create=False) as store:
+                if key.startswith("p"):
+                    path = Path.cwd() / f"tuibench-plan-{key[1:]}.json"
+                    path.write_bytes(to_json(load_document(store, int(key[1:]))))
+                    return path
+                run_id = int(key)
+                path = Path.cwd() / f"tuibench-run-{run_id}.json"
+                document = {"run": store.get_run(run_id), "module_profiles": store.module_profiles(run_id)}
+            path.write_bytes(msgspec.json.format(msgspec.json.encode(document)) + b"\n")
+            return path
+
+        self.load(write, lambda path: self.notify(f"written to {path}"), group="export")

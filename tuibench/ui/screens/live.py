@@ -1,4 +1,6 @@
-"""Live: progress, throughput and latency charts, device sparklines, percentiles and the log, as the run goes."""
+"""Live: the plan's progress (step k of n, each finished library's numbers), the running step's progress,
+throughput and latency charts overlaying the libraries on the same workload, device sparklines,
+percentiles and the log, as the plan goes."""
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -6,14 +8,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar, RichLog, Sparkline, Static
 
 from tuibench.core import events as ev
-from tuibench.core.reducer import RunState
+from tuibench.core.reducer import PlanState, RunState, StepState
 from tuibench.core.units import NA, fmt
-from tuibench.report.tables import describe_spec
+from tuibench.report.tables import describe_spec, status_markup
 from tuibench.ui.screens.base import TuibenchScreen
 from tuibench.ui.widgets.charts import Chart
 
-STATUS_COLOUR = {"finished": "green", "partial": "yellow", "failed": "red", "interrupted": "yellow",
-                 "running": "cyan", "pending": "grey50"}
 SPARK_POINTS = 120  # the last 30 s at 4 Hz
 # What each telemetry source shows, in order of interest: (key, label, unit).
 GPU_SPARKS = (("util_pct", "GPU util", "%"), ("mem_used_mib", "GPU mem", "MiB"), ("power_w", "power", "W"))
@@ -21,7 +21,8 @@ CPU_SPARKS = (("cpu_pct", "CPU", "%"), ("rss_mib", "RSS", "MiB"), ("mem_used_pct
 
 
 def throughput_series(state: RunState) -> tuple[list[float], list[float]]:
-    """Running output tokens/s at each request's completion, on the run's clock."""
+    """Running output tokens/s at each request's completion, in seconds since the run's first request (so runs
+    of different libraries line up on one axis)."""
     done = sorted((r.start_s + (r.e2el_ms or 0.0) / 1000.0, r.output_tokens) for r in state.records if r.ok)
     if not done:
         return [], []
@@ -30,15 +31,30 @@ def throughput_series(state: RunState) -> tuple[list[float], list[float]]:
     for end_s, count in done:
         tokens += count
         if end_s > origin:
-            xs.append(end_s)
+            xs.append(end_s - origin)
             ys.append(tokens / (end_s - origin))
     return xs, ys
 
 
 def latency_series(state: RunState, field: str) -> tuple[list[float], list[float]]:
-    points = sorted((r.start_s + (r.e2el_ms or 0.0) / 1000.0, getattr(r, field)) for r in state.records
+    """A latency at each request's completion, in seconds since the run's first request."""
+    origin = min((r.start_s for r in state.records), default=0.0)
+    points = sorted((r.start_s + (r.e2el_ms or 0.0) / 1000.0 - origin, getattr(r, field)) for r in state.records
                     if r.ok and getattr(r, field) is not None)
     return [x for x, _ in points], [y for _, y in points]
+
+
+def same_workload(plan: PlanState) -> list[StepState]:
+    """The steps that ran (or run) the shown run's workload: the libraries its charts overlay."""
+    shown = plan.run.spec
+    if shown is None:
+        return []
+    key = _workload(shown)
+    return [s for s in plan.steps if s.run.records and s.run.spec is not None and _workload(s.run.spec) == key]
+
+
+def _workload(spec) -> tuple:
+    return spec.model, spec.dataset.label, spec.scenario, spec.serving.request_rate if spec.scenario == "serving" else 0
 
 
 class Spark(Vertical):
@@ -60,11 +76,13 @@ class Spark(Vertical):
 class LiveScreen(TuibenchScreen):
     BINDINGS = [
         Binding("c", "cancel", "Cancel run"),
+        Binding("l", "toggle_log", "Log/steps"),
         Binding("m", "app.switch_mode('modules')", "Modules"),
     ]
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="live"):
+            yield Static("", id="plan-title")
             yield Static("no run yet: press 1 for Setup, or start with `tuibench app --replay EVENTS.jsonl`",
                          id="run-title")
             with Horizontal(id="progress-row"):
@@ -78,11 +96,14 @@ class LiveScreen(TuibenchScreen):
                     yield Spark(key, label, unit)
             with Horizontal(id="bottom"):
                 yield DataTable(id="percentiles", show_cursor=False, zebra_stripes=False)
+                yield DataTable(id="steps", show_cursor=False, zebra_stripes=False)
                 yield RichLog(id="log", max_lines=500, wrap=False, markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#percentiles", DataTable)
         table.add_columns("ms", "p50", "p90", "p99", "n")
+        self.query_one("#steps", DataTable).add_columns("#", "step", "status", "tok/s")
+        self.show_log = False  # with a plan of several steps the steps take the log's place; l swaps them
         self._logged = 0
         self._ended_for = None
         self._marks: dict[str, object] = {}
@@ -98,17 +119,22 @@ class LiveScreen(TuibenchScreen):
         else:
             self.notify("no run in progress")
 
+    def action_toggle_log(self) -> None:
+        self.show_log = not self.show_log
+        self._marks = {}
+        self.again()
+
     def redraw(self) -> None:
         # Each part redraws only when what it shows has moved: telemetry arrives at 4 Hz, requests far less often,
         # and the charts and the table are the dear part (a redraw of all at every sample cost ~15 % of a core).
-        state: RunState = self.app.state
+        plan: PlanState = self.app.plan_state
+        state: RunState = plan.run
         moved = self._moved(state)
         if "records" in moved or "status" in moved:
+            self._plan(plan)
             self._title(state)
             self._progress(state)
-            self.query_one("#throughput", Chart).show([("tok/s", *throughput_series(state))])
-            self.query_one("#latency", Chart).show(
-                [("TTFT", *latency_series(state, "ttft_ms")), ("TPOT", *latency_series(state, "tpot_ms"))], scatter=True)
+            self._charts(plan, state)
             self._percentiles(state)
         if "telemetry" in moved:
             self._sparks(state)
@@ -116,21 +142,58 @@ class LiveScreen(TuibenchScreen):
             self._log(state)
 
     def _moved(self, state: RunState) -> set[str]:
+        plan = self.app.plan_state
         marks = {"records": (id(state), len(state.records)), "telemetry": (id(state), len(state.telemetry)),
                  "logs": (id(state), state.log_count),
-                 "status": (id(state), state.status, state.phase, state.progress)}
+                 "status": (id(state), state.status, state.phase, state.progress, id(plan), plan.status,
+                            tuple(s.status for s in plan.steps))}
         moved = {name for name, mark in marks.items() if self._marks.get(name) != mark}
         self._marks = marks
         return moved
+
+    def _plan(self, plan: PlanState) -> None:
+        """Step k of n and which library runs now; each step's outcome in the steps table."""
+        several = len(plan.steps) > 1
+        self.query_one("#plan-title", Static).display = several
+        self.query_one("#steps", DataTable).display = several and not self.show_log
+        self.query_one("#log", RichLog).display = not several or self.show_log
+        if not several:
+            return
+        runnable = [s for s in plan.steps if s.status != "skipped"]
+        done = sum(s.status not in ("pending", "running") for s in runnable)
+        now = plan.current.step.label if plan.current else plan.status
+        self.query_one("#plan-title", Static).update(
+            f"[b]plan {plan.plan_id}[/b] · {plan.plan.label if plan.plan else ''} · step "
+            f"{min(done + 1, len(runnable))}/{len(runnable)} · {now}")
+        table = self.query_one("#steps", DataTable)
+        table.clear()
+        for step in plan.steps:
+            run = step.run
+            rate = run.metrics().output_throughput_tok_s if run.records and step.status != "running" else None
+            table.add_row(str(step.step.index), step.step.label, status_markup(step.status),
+                          fmt(rate, 1) if rate is not None else "")
+
+    def _charts(self, plan: PlanState, state: RunState) -> None:
+        """The shown run's throughput and latency, and those of the other libraries on the same workload."""
+        others = [s for s in same_workload(plan) if s.run is not state]
+        label = state.spec.library if state.spec else "tok/s"
+        self.query_one("#throughput", Chart).show(
+            [(s.run.spec.library, *throughput_series(s.run)) for s in others] + [(label, *throughput_series(state))])
+        if others:  # one library against another: TTFT says most about how each serves
+            series = [(f"{s.run.spec.library} TTFT", *latency_series(s.run, "ttft_ms")) for s in others]
+            self.query_one("#latency", Chart).show(series + [(f"{label} TTFT", *latency_series(state, "ttft_ms"))],
+                                                   scatter=True)
+        else:
+            self.query_one("#latency", Chart).show(
+                [("TTFT", *latency_series(state, "ttft_ms")), ("TPOT", *latency_series(state, "tpot_ms"))], scatter=True)
 
     def _title(self, state: RunState) -> None:
         title = self.query_one("#run-title", Static)
         if state.spec is None:
             return
-        colour = STATUS_COLOUR.get(state.status, "")
         run = f"run {state.run_id} · " if state.run_id else ""
         phase = f" · {state.phase}" if state.phase and not state.ended else ""
-        title.update(f"{run}[{colour}]{state.status}[/]{phase} · {describe_spec(state.spec)}")
+        title.update(f"{run}{status_markup(state.status)}{phase} · {describe_spec(state.spec)}")
 
     def _progress(self, state: RunState) -> None:
         bar = self.query_one("#progress", ProgressBar)

@@ -45,33 +45,25 @@ class ModulesScreen(TuibenchScreen):
     def on_mount(self) -> None:
         self.phase, self.length_index, self.sort, self.per_layer = "prefill", 0, "tree", False
         self.stored_offset = 0  # 0: the current run's profiles if it has any, else the newest stored one
+        self._shown: tuple[str, list[ModuleProfile]] | None = None
         self.query_one("#module-table", DataTable).add_columns(*NODE_COLUMNS)
         super().on_mount()
 
     # -- which profiles --------------------------------------------------------------------------
 
-    def _profiles(self) -> tuple[str, list[ModuleProfile]]:
-        state = self.app.state
-        if state.profiles and self.stored_offset == 0:
-            return f"run {state.run_id or '(running)'}", list(state.profiles)
-        from tuibench.core.store import ResultsStore
-
-        try:
-            with ResultsStore.open(self.app.db_path, create=False) as store:
-                runs = [r for r in store.list_runs() if r.scenario == "profile"]
-                skip = self.stored_offset - 1 if state.profiles else self.stored_offset
-                if not runs:
-                    return "", []
-                run = runs[min(max(skip, 0), len(runs) - 1)]
-                return f"run {run.id}", store.module_profiles(run.id)
-        except Exception:  # noqa: BLE001 - no store yet, or one we may not read: nothing to show
-            return "", []
-
     def version(self) -> object:
-        return len(self.app.state.profiles), self.app.generation  # a new profile, or another run
+        return len(self.app.state.profiles), self.app.generation, self.stored_offset  # a new profile, or another run
 
     def redraw(self) -> None:
-        label, profiles = self._profiles()
+        state = self.app.state
+        if state.profiles and self.stored_offset == 0:
+            self._show(f"run {state.run_id or '(running)'}", list(state.profiles))
+            return
+        skip = self.stored_offset - 1 if state.profiles else self.stored_offset
+        self.load(lambda: read_profile_run(self.app.db_path, skip), lambda found: self._show(*found))
+
+    def _show(self, label: str, profiles: list[ModuleProfile]) -> None:
+        self._shown = (label, profiles)
         title = self.query_one("#modules-title", Static)
         table = self.query_one("#module-table", DataTable)
         table.clear()
@@ -103,8 +95,9 @@ class ModulesScreen(TuibenchScreen):
     # -- keys --------------------------------------------------------------------------------------
 
     def _again(self) -> None:
-        self._seen_version = -1
-        self._maybe_redraw()
+        """A key changed how the profiles are shown, not which: draw the ones at hand again."""
+        if getattr(self, "_shown", None) is not None:
+            self._show(*self._shown)
 
     def action_toggle_phase(self) -> None:
         self.phase = "decode" if self.phase == "prefill" else "prefill"
@@ -124,4 +117,20 @@ class ModulesScreen(TuibenchScreen):
 
     def action_other_run(self, step: int) -> None:
         self.stored_offset = max(0, self.stored_offset + step)
-        self._again()
+        self.again()
+
+
+def read_profile_run(db_path, skip: int) -> tuple[str, list[ModuleProfile]]:
+    """The profiles of the stored profile run `skip` places from the newest: ("run N", profiles), or none."""
+    from pathlib import Path
+
+    from tuibench.core.store import ResultsStore
+
+    if not Path(db_path).exists():
+        return "", []
+    with ResultsStore.open(db_path, create=False) as store:
+        runs = [r for r in store.list_runs() if r.scenario == "profile"]
+        if not runs:
+            return "", []
+        run = runs[min(max(skip, 0), len(runs) - 1)]
+        return f"run {run.id}", store.module_profiles(run.id)

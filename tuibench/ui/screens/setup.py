@@ -1,10 +1,12 @@
-"""Setup: model, library (each with why it is or is not available), dataset with its length histogram,
-scenario and its parameters. The last choice is remembered; Enter (or r) starts the run."""
+"""Setup: a plan to run. Tick libraries (each shown available or not, with the reason), scenarios and datasets,
+set the parameters, or pick a ready-made plan file; the dataset under the cursor shows its length histogram.
+The last choice is remembered; r starts the plan."""
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Button, Input, Label, Select, SelectionList, Static
+from textual.widgets.selection_list import Selection
 
 from tuibench.core.errors import UserError
 from tuibench.ui.screens.base import TuibenchScreen
@@ -12,6 +14,7 @@ from tuibench.ui.settings import save_settings
 from tuibench.ui.widgets.charts import Chart
 
 SCENARIOS = ("offline", "serving", "profile")
+NO_PLAN = ""  # the Select value for "the choices on this screen"
 
 
 def dataset_names() -> list[str]:
@@ -34,44 +37,48 @@ def libraries() -> list[tuple[str, bool, str]]:
 
 
 class SetupScreen(TuibenchScreen):
-    BINDINGS = [Binding("r", "start", "Run"), Binding("enter", "start", "Run", show=False)]
+    BINDINGS = [Binding("r", "start", "Run")]
 
     def compose_body(self) -> ComposeResult:
         from tuibench.models.resolve import known_models
+        from tuibench.runner.plans import shipped_plans
 
         choice = self.app.settings.setup
         models = known_models()
         if choice.model not in models:
             models.append(choice.model)
+        plans = shipped_plans()
         with Horizontal(id="setup"):
             with VerticalScroll(id="setup-form"):
+                yield Label("plan file (or the choices below)")
+                yield Select([("the choices below", NO_PLAN), *((f"{name}: {label}", name) for name, label in plans.items())],
+                             value=choice.plan if choice.plan in plans else NO_PLAN, allow_blank=False, id="plan")
                 yield Label("model")
                 yield Select([(m, m) for m in models], value=choice.model, allow_blank=False, id="model")
-                yield Label("library")
-                with RadioSet(id="library"):
-                    for name, ok, reason in libraries():
-                        label = name if ok else f"{name} · {reason}"
-                        yield RadioButton(label, value=(name == choice.library and ok), disabled=not ok, name=name)
-                yield Label("scenario")
-                with RadioSet(id="scenario"):
-                    for name in SCENARIOS:
-                        yield RadioButton(name, value=name == choice.scenario, name=name)
-                yield Label("dataset")
-                datasets = dataset_names()
-                yield Select([(d, d) for d in datasets], allow_blank=False, id="dataset",
-                             value=choice.dataset if choice.dataset in datasets else datasets[0])
+                with Horizontal(id="setup-picks"):
+                    with Vertical():
+                        yield Label("libraries (space ticks)")
+                        yield SelectionList[str](
+                            *(Selection(name if ok else f"{name} · {reason}", name, ok and name in choice.libraries,
+                                        disabled=not ok) for name, ok, reason in libraries()), id="libraries")
+                    with Vertical():
+                        yield Label("scenarios")
+                        yield SelectionList[str](*(Selection(name, name, name in choice.scenarios) for name in SCENARIOS),
+                                                 id="scenarios")
+                yield Label("datasets")
+                yield SelectionList[str](*(Selection(name, name, name in choice.datasets) for name in dataset_names()),
+                                         id="datasets")
                 with Horizontal(classes="params"):
                     yield Label("requests")
                     yield Input(str(choice.num_requests), id="num-requests", type="integer")
                     yield Label("batch")
                     yield Input(str(choice.batch_size), id="batch-size", type="integer")
                 with Horizontal(classes="params"):
-                    yield Label("rate/s")
-                    yield Input("" if choice.request_rate is None else f"{choice.request_rate:g}", id="rate",
-                                type="number", placeholder="inf")
+                    yield Label("rates/s")
+                    yield Input(choice.rates, id="rates", placeholder="inf, or 1,2,4")
                     yield Label("lengths")
                     yield Input(choice.lengths, id="lengths", placeholder="32,128")
-                yield Button("Start (Enter)", id="start", variant="primary")
+                yield Button("Start (r)", id="start", variant="primary")
                 yield Static("", id="setup-error")
             with Vertical(id="setup-side"):
                 yield Chart("input / output tokens", xlabel="tokens", id="histogram")
@@ -79,13 +86,17 @@ class SetupScreen(TuibenchScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self._show_dataset(self.query_one("#dataset", Select).value)
+        datasets = self.query_one("#datasets", SelectionList)
+        names = dataset_names()
+        first = datasets.selected[0] if datasets.selected else names[0]
+        datasets.highlighted = names.index(first)  # the histogram shows the highlighted dataset
+        self._show_dataset(first)
 
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "dataset":
-            self._show_dataset(event.value)
+    def on_selection_list_selection_highlighted(self, event: SelectionList.SelectionHighlighted) -> None:
+        if event.selection_list.id == "datasets":
+            self._show_dataset(event.selection.value)
 
-    def _show_dataset(self, name) -> None:
+    def _show_dataset(self, name: str) -> None:
         from tuibench.core.workload import dataset_from_arg, load_requests
 
         summary = self.query_one("#dataset-summary", Static)
@@ -100,29 +111,26 @@ class SetupScreen(TuibenchScreen):
         inputs = [r.input_tokens for r in requests]
         outputs = [r.output_tokens or 0 for r in requests]
         chart.histogram([("input", inputs), ("output", outputs)])
-        summary.update(f"{len(requests)} requests · input mean {sum(inputs) / len(inputs):,.0f} (max {max(inputs):,}) · "
-                       f"output mean {sum(outputs) / len(outputs):,.0f} (max {max(outputs):,})")
+        summary.update(f"{name}: {len(requests)} requests · input mean {sum(inputs) / len(inputs):,.0f} "
+                       f"(max {max(inputs):,}) · output mean {sum(outputs) / len(outputs):,.0f} (max {max(outputs):,})")
 
     def _choice(self):
         choice = self.app.settings.setup
+        choice.plan = str(self.query_one("#plan", Select).value)
         choice.model = str(self.query_one("#model", Select).value)
-        for group, attribute in (("#library", "library"), ("#scenario", "scenario")):
-            pressed = self.query_one(group, RadioSet).pressed_button
-            if pressed is not None:
-                setattr(choice, attribute, pressed.name)
-        choice.dataset = str(self.query_one("#dataset", Select).value)
+        for name in ("libraries", "scenarios", "datasets"):
+            setattr(choice, name, list(self.query_one(f"#{name}", SelectionList).selected))
 
-        def number(widget_id: str, kind):
+        def number(widget_id: str) -> int | None:
             text = self.query_one(widget_id, Input).value.strip()
             try:
-                return kind(text) if text else None
+                return int(text) if text else None
             except ValueError:
-                raise UserError(f"{widget_id.lstrip('#')}: {text!r} is not a number") from None
+                raise UserError(f"{widget_id.lstrip('#').replace('-', ' ')}: {text!r} is not a whole number") from None
 
-        choice.num_requests = number("#num-requests", int) or choice.num_requests
-        choice.batch_size = number("#batch-size", int) or choice.batch_size
-        rate = number("#rate", float)
-        choice.request_rate = rate if rate and rate != float("inf") else None
+        choice.num_requests = number("#num-requests") or choice.num_requests
+        choice.batch_size = number("#batch-size") or choice.batch_size
+        choice.rates = self.query_one("#rates", Input).value.strip()
         choice.lengths = self.query_one("#lengths", Input).value.strip() or choice.lengths
         return choice
 
@@ -134,16 +142,15 @@ class SetupScreen(TuibenchScreen):
         self.action_start()
 
     def action_start(self) -> None:
-        from tuibench.runner.environment import default_threads
-        from tuibench.ui.runspec import spec_from_choice
+        from tuibench.runner.plans import build_plan
 
         error = self.query_one("#setup-error", Static)
         try:
-            choice = self._choice()
-            spec, requests = spec_from_choice(choice, default_threads())
+            plan = build_plan(self._choice().request())
         except UserError as exc:
             error.update(f"[red]{exc}[/]")
             return
-        error.update("")
+        skipped = {f"{s.spec.library}: {s.skip}" for s in plan.steps if s.skip}
+        error.update("[dim]skipped " + "; ".join(sorted(skipped)) + "[/]" if skipped else "")
         save_settings(self.app.settings)
-        self.app.start_run(spec, requests)
+        self.app.start_plan(plan)

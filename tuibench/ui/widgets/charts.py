@@ -17,6 +17,9 @@ class Chart(PlotextPlot):
     def on_mount(self) -> None:
         self.show([])
 
+    def set_labels(self, title: str, xlabel: str = "", ylabel: str = "") -> None:
+        self._title, self._xlabel, self._ylabel = title, xlabel, ylabel
+
     def show(self, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], scatter: bool = False) -> None:
         plt = self.plt
         plt.clear_data()
@@ -38,4 +41,14 @@ class Chart(PlotextPlot):
         for label, values in series:
             if values:
                 plt.hist(list(values), bins, label=label)
+        self.refresh()
+
+    def bars(self, labels: Sequence[str], values: Sequence[float]) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(self._title if values else f"{self._title} · waiting for data")
+        plt.ylabel(self._ylabel)
+        if values:
+            plt.bar(list(labels), list(values), marker="sd")
         self.refresh()

@@ -1,0 +1,148 @@
+"""Runs side by side: groups per workload, the best of each row, ratios to the baseline, the knee of a sweep;
+and what the CLI and the files make of it (tables, CSV, Markdown, the paper's figures)."""
+
+import csv
+import io
+
+import pytest
+from rich.console import Console
+
+from tuibench.core.comparison import METRICS, compare, knee
+from tuibench.core.metrics import compute_metrics
+from tuibench.core.records import RequestRecord
+from tuibench.core.spec import DatasetSpec, RunSpec, ServingParams
+from tuibench.core.store import RunRow
+from tuibench.report.comparison import (
+    document_of, group_table, knee_text, steps_table, sweep_table, to_csv, to_markdown,
+)
+
+SHORT = DatasetSpec(kind="builtin", source="short2short")
+
+
+def _records(count: int, ttft_ms: float, tpot_ms: float, out: int = 10, gap_s: float = 0.5) -> list[RequestRecord]:
+    return [RequestRecord(index=i, input_tokens=20, output_tokens=out, target_output_tokens=out, start_s=gap_s * i,
+                          ttft_ms=ttft_ms, e2el_ms=ttft_ms + tpot_ms * (out - 1), itl_ms=[tpot_ms] * (out - 1))
+            for i in range(count)]
+
+
+def _run(run_id: int, library: str, scenario: str = "offline", rate: float | None = None, ttft_ms: float = 100.0,
+         tpot_ms: float = 50.0, model: str = "smollm2-135m", status: str = "finished", failed: int = 0,
+         plan_id: int | None = 1) -> RunRow:
+    # Offline requests start together; served ones arrive half a second apart.
+    records = _records(8, ttft_ms, tpot_ms, gap_s=0.0 if scenario == "offline" else 0.5) + [RequestRecord(index=8 + i, input_tokens=20, output_tokens=0,
+                                                             target_output_tokens=10, start_s=9.0, error="boom")
+                                               for i in range(failed)]
+    spec = RunSpec(model=model, library=library, scenario=scenario, dataset=SHORT,
+                   serving=ServingParams(request_rate=rate))
+    return RunRow(id=run_id, created_at="", updated_at="", status=status, library=library, model=model,
+                  dataset="short2short", scenario=scenario, spec=spec, environment={},
+                  metrics=compute_metrics(records), error=None, plan_id=plan_id)
+
+
+def _row(group, key):
+    return next(r for r in group.rows if r.key == key)
+
+
+def test_each_workload_is_a_group_with_the_libraries_as_columns_best_marked_and_ratios_to_the_baseline():
+    runs = [_run(1, "transformers", tpot_ms=100.0), _run(2, "vllm", tpot_ms=50.0), _run(3, "llamacpp", tpot_ms=80.0),
+            _run(4, "transformers", "serving", 2.0), _run(5, "vllm", "serving", 2.0)]
+    comparison = compare(runs)
+    assert comparison.baseline == "transformers"
+    offline, serving = comparison.groups
+    assert (offline.scenario, offline.rate, serving.scenario, serving.rate) == ("offline", None, "serving", 2.0)
+    assert [c.label for c in offline.columns] == ["transformers", "vllm", "llamacpp"] and offline.baseline == 0
+    throughput = _row(offline, "output_throughput_tok_s")
+    assert throughput.best == 1 and throughput.higher_is_better  # vLLM: the shortest decode
+    assert throughput.cells[0].ratio == pytest.approx(1.0)
+    assert throughput.cells[1].ratio == pytest.approx(throughput.cells[1].value / throughput.cells[0].value)
+    assert throughput.cells[1].ratio > 1.5
+    tpot = _row(offline, "tpot_p50_ms")
+    assert tpot.best == 1 and not tpot.higher_is_better and tpot.cells[1].ratio == pytest.approx(0.5)
+    assert _row(offline, "ttft_p50_ms").best is None  # all equal: nothing to mark
+    assert {r.key for r in offline.rows} <= {m.key for m in METRICS}
+    assert serving.title == "short2short · serving @ 2 req/s"
+
+
+def test_another_baseline_and_failed_requests():
+    runs = [_run(1, "transformers"), _run(2, "vllm", failed=2, status="partial")]
+    (group,) = compare(runs, baseline="vllm").groups
+    assert group.baseline == 1
+    failed = _row(group, "failed")
+    assert [c.value for c in failed.cells] == [0, 2] and failed.best == 0
+    assert group.columns[1].status == "partial"
+
+
+def test_columns_say_the_model_when_runs_span_models_and_the_run_when_a_library_repeats():
+    spans = compare([_run(1, "vllm", model="a"), _run(2, "vllm", model="b")]).groups[0]
+    assert [c.label for c in spans.columns] == ["vllm · a", "vllm · b"]
+    repeats = compare([_run(1, "vllm"), _run(7, "vllm")]).groups[0]
+    assert [c.label for c in repeats.columns] == ["vllm #1", "vllm #7"]
+
+
+def test_a_sweep_knees_where_ttft_p50_doubles_against_its_lowest_rate():
+    runs = [_run(1, "transformers", "serving", 1.0, ttft_ms=100), _run(2, "transformers", "serving", 2.0, ttft_ms=150),
+            _run(3, "transformers", "serving", 4.0, ttft_ms=900), _run(4, "transformers", "serving", None, ttft_ms=5000),
+            _run(5, "vllm", "serving", 1.0, ttft_ms=80), _run(6, "vllm", "serving", 4.0, ttft_ms=120)]
+    hf, vllm = compare(runs).sweeps
+    assert [p.rate for p in hf.points] == [1.0, 2.0, 4.0, None]  # all at once last
+    assert hf.saturated and hf.knee_rate == 4.0 and knee(hf.points).run_id == 3
+    assert hf.capacity_rps == max(p.request_throughput_rps for p in hf.points)
+    assert not vllm.saturated and vllm.knee_rate is None
+    assert "saturates by 4 req/s" in knee_text(hf) and "keeps up with every rate up to 4 req/s" in knee_text(vllm)
+    one = compare([_run(1, "vllm", "serving", 1.0)]).sweeps[0]
+    assert not one.saturated and "one rate" in knee_text(one)
+
+
+def _render(table) -> str:
+    console = Console(width=200, record=True, color_system=None)
+    console.print(table)
+    return console.export_text()
+
+
+def test_the_tables_and_files_mark_the_best_and_carry_every_value():
+    runs = [_run(1, "transformers", tpot_ms=100.0), _run(2, "vllm", tpot_ms=50.0),
+            _run(3, "transformers", "serving", 1.0), _run(4, "vllm", "serving", 1.0)]
+    document = document_of(runs, {})
+    offline = document.comparison.groups[0]
+    text = _render(group_table(offline))
+    line = next(line for line in text.splitlines() if line.startswith("output tok/s"))
+    assert "★" in line and "transformers (base)" in text and "×)" in line
+    assert "short2short" in _render(sweep_table(document.comparison.sweeps))
+    rows = list(csv.DictReader(io.StringIO(to_csv(document))))
+    values = [r for r in rows if r["metric"] == "output_throughput_tok_s" and r["scenario"] == "offline"]
+    assert {r["library"]: r["best"] for r in values} == {"transformers": "0", "vllm": "1"}
+    assert float(values[1]["ratio_to_baseline"]) == pytest.approx(offline.rows[0].cells[1].ratio)
+    markdown = to_markdown(document)
+    assert "## short2short · offline" in markdown and "| output tok/s |" in markdown and "★**" in markdown
+    assert {r.run_id: r.metrics["output_throughput_tok_s"] for r in document.results}[2] == \
+        offline.rows[0].cells[1].value
+
+
+def test_the_steps_table_shows_why_a_step_did_not_run(tmp_path):
+    from tuibench.core.plan import Plan, PlanRequest, PlanStep
+    from tuibench.core.store import ResultsStore
+    from tuibench.report.comparison import load_document
+
+    spec = RunSpec(library="mii", dataset=SHORT)
+    with ResultsStore.open(tmp_path / "r.db") as store:
+        plan_id = store.begin_plan(Plan(label="p", request=PlanRequest(libraries=("mii",)),
+                                        steps=(PlanStep(index=1, spec=spec, skip="is not available here: no GPU"),)))
+        document = load_document(store, plan_id)
+    text = _render(steps_table(document))
+    assert "skipped" in text and "is not available here: no GPU" in text and "plan 1: p" in text
+
+
+def test_figures_are_written_as_png_and_svg(tmp_path):
+    from tuibench.report.figures import write_figures
+
+    runs = [_run(1, "transformers"), _run(2, "vllm", tpot_ms=30.0),
+            *(_run(3 + i, library, "serving", rate, ttft_ms=100 * (1 + i))
+              for i, (library, rate) in enumerate([("transformers", 1.0), ("transformers", 4.0), ("vllm", 1.0),
+                                                   ("vllm", None)]))]
+    files = write_figures(document_of(runs, {}), [SHORT, DatasetSpec(kind="random", source="random")], tmp_path)
+    names = sorted(p.name for p in files)
+    assert names == sorted(f"{stem}.{ext}" for stem in ("serving-short2short", "offline", "datasets")
+                           for ext in ("png", "svg"))
+    for path in files:
+        head = path.read_bytes()[:200]
+        assert head.startswith(b"\x89PNG") if path.suffix == ".png" else b"<svg" in path.read_bytes()[:2000]

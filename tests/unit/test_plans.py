@@ -1,0 +1,134 @@
+"""Plans: a user's choice (flags, a plan file, the app's form) becomes the steps the run service runs."""
+
+import socket
+
+import pytest
+
+from tuibench.core.errors import UserError
+from tuibench.core.plan import PlanRequest, plan_status, request_from_table
+from tuibench.runner.plans import build_plan, load_plan_file, shipped_plans
+
+
+def _keys(plan):
+    return [(s.spec.library, s.spec.dataset.label if s.spec.scenario != "profile" else "", s.spec.scenario,
+             s.spec.serving.request_rate if s.spec.scenario == "serving" else "") for s in plan.steps]
+
+
+def test_the_cross_product_runs_library_by_library_with_each_librarys_serving_steps_together():
+    plan = build_plan(PlanRequest(libraries=("transformers", "vllm"), datasets=("short2short", "short2long"),
+                                  scenarios=("offline", "serving"), rates=(1.0, None), num_requests=4))
+    assert _keys(plan)[:6] == [
+        ("transformers", "short2short", "offline", ""), ("transformers", "short2long", "offline", ""),
+        ("transformers", "short2short", "serving", 1.0), ("transformers", "short2short", "serving", None),
+        ("transformers", "short2long", "serving", 1.0), ("transformers", "short2long", "serving", None)]
+    assert [s.index for s in plan.steps] == list(range(1, 13)) and len(plan.runnable) == 12
+    assert all(s.spec.num_requests == 4 and s.spec.threads >= 1 for s in plan.steps)
+    assert plan.label == "transformers, vllm · short2short, short2long · offline, serving @ 1, inf req/s"
+
+
+def test_each_librarys_own_serving_settings_are_in_its_steps():
+    plan = build_plan(PlanRequest(libraries=("transformers", "vllm"), scenarios=("serving",), num_requests=2))
+    by_library = {s.spec.library: s.spec.serving for s in plan.steps}
+    assert by_library["vllm"].prompt_ids and by_library["vllm"].length_policy == "vllm"
+    assert not by_library["transformers"].prompt_ids and by_library["transformers"].length_policy == "transformers"
+
+
+def test_a_library_that_cannot_run_a_step_here_is_skipped_with_its_reason():
+    plan = build_plan(PlanRequest(libraries=("transformers", "mii", "llamacpp"), scenarios=("offline", "profile"),
+                                  num_requests=2, lengths=(8,)))
+    skips = {(s.spec.library, s.spec.scenario): s.skip for s in plan.steps}
+    assert skips[("transformers", "offline")] is None and skips[("transformers", "profile")] is None
+    assert "not available here" in skips[("mii", "offline")] and "CUDA" in skips[("mii", "offline")]
+    assert skips[("llamacpp", "profile")] == "does not support the profile scenario (it does: offline, serving)"
+    assert skips[("llamacpp", "offline")] is None
+
+
+def test_a_profile_step_is_one_per_library_whatever_the_datasets():
+    plan = build_plan(PlanRequest(scenarios=("profile",), datasets=("short2short", "short2long"), lengths=(32, 128),
+                                  batch_size=4, decode_steps=2))
+    (step,) = plan.steps
+    assert step.spec.profile.lengths == (32, 128) and step.spec.profile.batch_size == 4
+    assert step.spec.dataset.kind == "random" and step.spec.dataset.input_len == 128
+
+
+@pytest.mark.parametrize("request_, fragment", [
+    (PlanRequest(libraries=("mii",)), "library 'mii' is not available here"),
+    (PlanRequest(libraries=("llamacpp",), scenarios=("profile",)), "library 'llamacpp' does not support the profile"),
+    (PlanRequest(libraries=("nope",)), "unknown library 'nope'"),
+    (PlanRequest(datasets=("long2long",)), "unknown dataset 'long2long'"),
+    (PlanRequest(models=("no-such-model",)), "unknown model 'no-such-model'"),
+    (PlanRequest(rates=(1.0, 2.0)), "--rates sweeps the serving scenario"),
+    (PlanRequest(scenarios=("serving",), rates=(0.0,)), "must be positive"),
+    (PlanRequest(endpoint="http://127.0.0.1:1"), "--endpoint is for the serving scenario"),
+    (PlanRequest(libraries=("vllm", "transformers"), scenarios=("serving",), endpoint="http://127.0.0.1:1"),
+     "--endpoint names one server"),
+    (PlanRequest(libraries=("endpoint",), scenarios=("serving",)), "give its URL with --endpoint"),
+    (PlanRequest(libraries=("vllm", "transformers"), baseline="mii"), "--baseline mii: pick one of"),
+    (PlanRequest(libraries=("vllm", "vllm")), "libraries: vllm given twice"),
+    (PlanRequest(datasets=("short-16k",), num_requests=81), "has 80 requests"),
+])
+def test_a_bad_choice_is_one_user_error_before_anything_runs(request_, fragment):
+    with pytest.raises(UserError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        build_plan(request_)
+
+
+def test_a_port_in_use_is_refused_when_a_managed_server_would_need_it():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=f"port {port} on 127.0.0.1 is already in use"):
+            build_plan(PlanRequest(scenarios=("serving",), port=port, num_requests=2))
+        build_plan(PlanRequest(scenarios=("offline",), port=port, num_requests=2))  # no server: no matter
+
+
+def test_a_plan_table_takes_toml_inf_single_values_and_parts():
+    request = request_from_table({"libraries": "vllm", "rates": [1, float("inf"), "inf"], "lengths": 32,
+                                  "part": [{"scenarios": ["offline"]}, {"scenarios": ["serving"], "num_requests": 3}]})
+    assert request.libraries == ("vllm",) and request.rates == (1.0, None, None) and request.lengths == (32,)
+    offline, serving = request.part_requests()
+    assert offline.scenarios == ("offline",) and offline.libraries == ("vllm",)
+    assert serving.num_requests == 3 and serving.rates == (1.0, None, None)
+
+
+def test_plan_files_say_what_is_wrong_in_their_own_terms(tmp_path):
+    bad = tmp_path / "bad.toml"
+    for text, fragment in (("[plan]\nlibrarys = ['vllm']\n", "unknown key `librarys`"),
+                           ("[plan]\nnum_requests = 0\n", "`plan.num_requests`"),
+                           ("[plan\n", "not valid TOML"),
+                           ("[dataset]\nname = 'x'\n", "no [plan] table"),
+                           ("[plan]\n[[plan.part]]\nscenarios = ['offlne']\n", "part 1: Invalid enum value 'offlne'")):
+        bad.write_text(text)
+        with pytest.raises(UserError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+            build_plan(load_plan_file(str(bad)))
+    with pytest.raises(UserError, match="one of the shipped plans: .*quick"):
+        load_plan_file("no-such-plan")
+
+
+def test_every_shipped_plan_builds_and_quick_skips_what_cannot_run_here():
+    names = shipped_plans()
+    assert {"quick", "paper", "vllm-vs-transformers", "vllm-vs-llamacpp", "vllm-vs-mii"} <= set(names)
+    plans = {name: build_plan(load_plan_file(name)) for name in names if name != "vllm-vs-mii"}
+    quick = plans["quick"]
+    assert {s.spec.library for s in quick.steps} == {"transformers", "vllm", "llamacpp", "mii"}
+    assert {s.spec.library for s in quick.steps if s.skip} == {"mii"}  # this machine has no CUDA GPU
+    assert sorted({s.spec.serving.request_rate for s in quick.steps if s.spec.scenario == "serving"}) == [1.0, 4.0]
+    paper = plans["paper"]
+    offline = {s.spec.dataset.label for s in paper.steps if s.spec.scenario == "offline"}
+    served = {s.spec.dataset.label for s in paper.steps if s.spec.scenario == "serving"}
+    assert offline == {"short2short", "short2long", "long2short", "short-16k"}
+    assert served == {"short2short", "short2long", "long2short"}
+    assert {s.spec.profile.lengths for s in paper.steps if s.spec.scenario == "profile"} == \
+        {(32, 64, 128, 256, 512, 1024, 2048)}
+    assert [s.index for s in paper.steps] == list(range(1, len(paper.steps) + 1))
+
+
+@pytest.mark.parametrize("statuses, outcome", [
+    (["finished", "skipped", "finished"], "finished"),
+    (["finished", "partial"], "partial"),
+    (["failed", "finished"], "partial"),
+    (["failed", "skipped"], "failed"),
+    (["finished", "interrupted", "not run"], "interrupted"),
+])
+def test_a_plans_outcome_comes_from_the_steps_that_ran(statuses, outcome):
+    assert plan_status(statuses) == outcome

@@ -1,0 +1,225 @@
+"""A comparison as the CLI prints it and as files: the plan's steps, the libraries side by side per workload,
+the serving sweeps with their knees, and module shares; exported as JSON, CSV and Markdown."""
+
+import csv
+import io
+from collections.abc import Sequence
+
+import msgspec
+from rich.table import Table
+
+from tuibench.core.comparison import Comparison, Group, Sweep, compare
+from tuibench.core.modules import ModuleProfile
+from tuibench.core.plan import rate_label
+from tuibench.core.spec import RunSpec
+from tuibench.core.store import PlanRow, ResultsStore, RunRow, StepRow
+from tuibench.core.units import fmt
+from tuibench.report.modules import leaf_shares
+from tuibench.report.tables import status_markup
+
+
+class StepResult(msgspec.Struct, frozen=True, kw_only=True):
+    step: int
+    library: str
+    model: str
+    dataset: str
+    scenario: str
+    rate: float | None  # serving only
+    status: str
+    run_id: int | None
+    reason: str | None  # why it was skipped, failed or not run
+
+
+class RunResult(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: int
+    library: str
+    model: str
+    dataset: str
+    scenario: str
+    rate: float | None
+    status: str
+    metrics: dict[str, float | None]  # every metric of the comparison, by its key
+
+
+class ProfileShares(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: int
+    library: str
+    phase: str
+    input_len: int
+    batch: int
+    step_ms: float
+    shares_pct: dict[str, float]  # % of the step per module category
+
+
+class ComparisonDocument(msgspec.Struct, frozen=True, kw_only=True):
+    plan: PlanRow | None
+    steps: list[StepResult]
+    results: list[RunResult]
+    comparison: Comparison
+    profiles: list[ProfileShares]
+
+
+def _rate(spec: RunSpec) -> float | None:
+    return spec.serving.request_rate if spec.scenario == "serving" else None
+
+
+def load_document(store: ResultsStore, plan_id: int, baseline: str | None = None) -> ComparisonDocument:
+    stored = store.get_plan(plan_id)
+    request = stored.plan.request
+    return document_of(stored.runs, {r.id: store.module_profiles(r.id) for r in stored.runs if r.scenario == "profile"},
+                       plan=stored.plan, steps=stored.steps,
+                       baseline=baseline or (request.baseline or request.libraries[0] if request else None))
+
+
+def document_of(runs: Sequence[RunRow], profiles: dict[int, list[ModuleProfile]], plan: PlanRow | None = None,
+                steps: Sequence[StepRow] = (), baseline: str | None = None) -> ComparisonDocument:
+    from tuibench.core.comparison import METRICS
+
+    comparison = compare(runs, baseline)
+    return ComparisonDocument(
+        plan=plan,
+        steps=[StepResult(step=s.step, library=s.spec.library, model=s.spec.model,
+                          dataset="" if s.spec.scenario == "profile" else s.spec.dataset.label,
+                          scenario=s.spec.scenario, rate=_rate(s.spec), status=s.status, run_id=s.run_id, reason=s.reason)
+               for s in steps],
+        results=[RunResult(run_id=r.id, library=r.library, model=r.model, dataset=r.dataset, scenario=r.scenario,
+                           rate=_rate(r.spec), status=r.status,
+                           metrics={m.key: m.read(r.metrics) if r.metrics else None for m in METRICS})
+                 for r in runs if r.scenario != "profile"],
+        comparison=comparison,
+        profiles=[ProfileShares(run_id=run_id, library=p.library, phase=p.phase, input_len=p.input_len, batch=p.batch,
+                                step_ms=p.step_ms, shares_pct=leaf_shares(p))
+                  for run_id, found in profiles.items() for p in found],
+    )
+
+
+# -- terminal tables ---------------------------------------------------------------------------------------
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, box=None, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0), title_justify="left")
+
+
+def steps_table(document: ComparisonDocument) -> Table:
+    """The plan's table: every step, what became of it, and why a step did not run."""
+    plan = document.plan
+    title = f"plan {plan.id}: {plan.label} · {plan.status}" if plan else "steps"
+    table = _table(title)
+    for column in ("#", "library", "dataset", "scenario", "rate", "status", "run", "out tok/s", "note"):
+        table.add_column(column, justify="right" if column in ("#", "run", "out tok/s", "rate") else "left",
+                         no_wrap=column != "note", overflow="fold")
+    by_run = {r.run_id: r for r in document.results}
+    for step in document.steps:
+        result = by_run.get(step.run_id)
+        throughput = result.metrics.get("output_throughput_tok_s") if result else None
+        table.add_row(str(step.step), step.library, step.dataset or "–", step.scenario,
+                      rate_label(step.rate) if step.scenario == "serving" else "", status_markup(step.status),
+                      str(step.run_id or ""), fmt(throughput, 1) if result else "", step.reason or "")
+    return table
+
+
+def cell_text(group: Group, row_index: int, column: int, markup: bool = True) -> str:
+    """A value, its ratio to the baseline, and ★ on the best of its row."""
+    row = group.rows[row_index]
+    cell = row.cells[column]
+    digits = 0 if row.key == "failed" else 2 if row.unit == "req/s" else 1
+    text = fmt(int(cell.value) if row.key == "failed" and cell.value is not None else cell.value, digits)
+    if cell.ratio is not None and column != group.baseline:
+        text += f" ({cell.ratio:.2f}×)"
+    if row.best == column:
+        text = f"[bold green]{text} ★[/]" if markup else f"{text} ★"
+    return text
+
+
+def column_header(group: Group, column: int) -> str:
+    col = group.columns[column]
+    header = col.label + (" (base)" if column == group.baseline else "")
+    return header if col.status == "finished" else f"{header}\n{col.status}"
+
+
+def group_table(group: Group) -> Table:
+    table = _table(group.title)
+    table.add_column("metric", no_wrap=True)
+    for index in range(len(group.columns)):
+        table.add_column(column_header(group, index), justify="right", no_wrap=True)
+    for row_index, row in enumerate(group.rows):
+        table.add_row(row.label, *(cell_text(group, row_index, c) for c in range(len(group.columns))))
+    return table
+
+
+def sweep_table(sweeps: Sequence[Sweep]) -> Table:
+    """The paper's throughput–latency figures as a table: per library, one row per offered rate."""
+    table = _table("serving: throughput vs latency against the offered rate")
+    for column in ("dataset", "library", "rate", "run", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
+                   "TPOT p99", "E2EL p50", "lag p99", "failed"):
+        table.add_column(column, justify="left" if column in ("dataset", "library") else "right", no_wrap=True)
+    for sweep in sweeps:
+        for index, p in enumerate(sweep.points):
+            table.add_row(sweep.dataset if index == 0 else "", sweep.label if index == 0 else "", rate_label(p.rate),
+                          str(p.run_id), fmt(p.request_throughput_rps, 2), fmt(p.output_throughput_tok_s, 1),
+                          *(fmt(v, 1) for v in (p.ttft_p50_ms, p.ttft_p99_ms, p.tpot_p50_ms, p.tpot_p99_ms,
+                                                  p.e2el_p50_ms, p.schedule_lag_p99_ms)), str(p.failed))
+    return table
+
+
+def knee_text(sweep: Sweep) -> str:
+    served = fmt(sweep.capacity_rps, 2, "req/s")
+    rates = [p.rate for p in sweep.points]
+    if sweep.saturated:
+        return f"{sweep.label} on {sweep.dataset}: saturates by {rate_label(sweep.knee_rate)} req/s (TTFT p50 doubles); " \
+               f"serves at most {served}"
+    if len(rates) < 2:
+        return f"{sweep.label} on {sweep.dataset}: serves {served} (one rate: no knee to find)"
+    return f"{sweep.label} on {sweep.dataset}: keeps up with every rate up to {rate_label(rates[-1])} req/s, serves {served}"
+
+
+# -- files -------------------------------------------------------------------------------------------------
+
+
+def to_json(document: ComparisonDocument) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(document)) + b"\n"
+
+
+def to_csv(document: ComparisonDocument) -> str:
+    """Long form, one value a line: what a spreadsheet or pandas pivots as it likes."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["dataset", "scenario", "rate", "metric", "unit", "library", "model", "run_id", "status", "value",
+                     "ratio_to_baseline", "best"])
+    for group in document.comparison.groups:
+        for row in group.rows:
+            for index, (column, cell) in enumerate(zip(group.columns, row.cells, strict=True)):
+                writer.writerow([group.dataset, group.scenario, "" if group.scenario != "serving" else rate_label(group.rate),
+                                 row.key, row.unit, column.library, column.model, column.run_id, column.status,
+                                 "" if cell.value is None else cell.value, "" if cell.ratio is None else cell.ratio,
+                                 int(row.best == index)])
+    return out.getvalue()
+
+
+def to_markdown(document: ComparisonDocument) -> str:
+    lines = []
+    plan = document.plan
+    if plan:
+        lines += [f"# plan {plan.id}: {plan.label} ({plan.status})", ""]
+    baseline = document.comparison.baseline
+    lines += [f"Best of each row in **bold** ★; (×) is the ratio to {baseline or 'the first library'}.", ""]
+    for group in document.comparison.groups:
+        lines += [f"## {group.title}", ""]
+        headers = ["metric", *(column_header(group, i).replace("\n", " ") for i in range(len(group.columns)))]
+        lines += ["| " + " | ".join(headers) + " |", "|" + "---|" + "---:|" * len(group.columns)]
+        for row_index, row in enumerate(group.rows):
+            cells = []
+            for column in range(len(group.columns)):
+                text = cell_text(group, row_index, column, markup=False)
+                cells.append(f"**{text}**" if row.best == column else text)
+            lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if document.comparison.sweeps:
+        lines += ["## serving sweeps", ""] + [f"- {knee_text(s)}" for s in document.comparison.sweeps] + [""]
+    skipped = [s for s in document.steps if s.status in ("skipped", "failed", "not run")]
+    if skipped:
+        lines += ["## steps that did not finish", ""]
+        lines += [f"- step {s.step}, {s.library} {s.scenario}: {s.status}" + (f" ({s.reason})" if s.reason else "")
+                  for s in skipped] + [""]
+    return "\n".join(lines)
+

@@ -1,0 +1,183 @@
+"""From a user's choice to a plan of runs: the one place a RunSpec is built, for the CLI, plan files and the app.
+
+Everything is checked here, in the parent, before any child or server starts: a bad choice is one
+UserError. A library that cannot run a step here (not installed, no GPU, no such scenario) is not an
+error: its steps are kept in the plan, marked skipped with the reason, unless nothing at all can run.
+"""
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import msgspec
+
+from tuibench.core.errors import UserError
+from tuibench.core.plan import Plan, PlanRequest, PlanStep, rate_label, request_from_table
+from tuibench.core.spec import DatasetSpec, OfflineParams, ProfileParams, RunSpec, ServingParams
+
+
+def build_plan(request: PlanRequest) -> Plan:
+    if len(request.rates) > 1 and "serving" not in request.scenarios and not request.parts:
+        raise UserError("--rates sweeps the serving scenario: add --scenario serving")
+    try:
+        parts = request.part_requests()
+    except ValueError as exc:
+        raise UserError(_where_in_plan(str(exc))) from None
+    steps: list[PlanStep] = []
+    for part in parts:
+        first = len(steps)
+        steps += [msgspec.structs.replace(step, index=first + step.index) for step in _steps(part)]
+    if not any(step.skip is None for step in steps):
+        reasons = dict.fromkeys(f"library '{step.spec.library}' {step.skip}" for step in steps)
+        raise UserError("; ".join(reasons))
+    if request.port is not None and not request.endpoint and \
+            any(s.skip is None and s.spec.scenario == "serving" for s in steps):
+        from tuibench.servers.managed import check_port_free
+
+        check_port_free(request.port)
+    return Plan(label=request.label or default_label(request), request=request, steps=tuple(steps))
+
+
+def _steps(request: PlanRequest) -> list[PlanStep]:
+    """The steps of one cross product, numbered from 1."""
+    from tuibench.backends import backend_class
+    from tuibench.core.workload import dataset_from_arg, load_requests
+    from tuibench.models.resolve import resolve_model
+    from tuibench.runner.environment import default_threads
+
+    _check(request)
+    for model in request.models:
+        resolve_model(model)
+    datasets: list[DatasetSpec] = []
+    if set(request.scenarios) & {"offline", "serving"}:
+        for name in request.datasets:
+            dataset = dataset_from_arg(name, input_len=request.input_len, output_len=request.output_len,
+                                       range_ratio=request.range_ratio)
+            load_requests(dataset, request.num_requests, request.seed)  # a bad file or count fails now, not mid-plan
+            datasets.append(dataset)
+    threads = request.threads or default_threads()
+    steps: list[PlanStep] = []
+    for model in request.models:
+        for library in request.libraries:
+            backend = backend_class(library)  # an unknown name is a UserError
+            availability = backend.availability()
+            for scenario in request.scenarios:
+                skip = None
+                if scenario not in backend.scenarios:
+                    skip = f"does not support the {scenario} scenario (it does: {', '.join(sorted(backend.scenarios))})"
+                elif not availability.ok:
+                    skip = f"is not available here: {availability.reason}"
+                for spec in _specs(request, model, library, scenario, datasets, threads, backend.serving_overrides):
+                    steps.append(PlanStep(index=len(steps) + 1, spec=spec, skip=skip))
+    return steps
+
+
+def _check(request: PlanRequest) -> None:
+    serving = "serving" in request.scenarios
+    if request.endpoint and not serving:
+        raise UserError("--endpoint is for the serving scenario: add --scenario serving")
+    if request.endpoint and len(request.libraries) > 1:
+        raise UserError("--endpoint names one server: give one library with it (endpoint, or vllm to send token ids), "
+                        "or leave it out and tuibench launches each library's server")
+    if "endpoint" in request.libraries and serving and not request.endpoint:
+        raise UserError("library 'endpoint' benchmarks a running server: give its URL with --endpoint")
+    if any(rate is not None and rate <= 0 for rate in request.rates):
+        raise UserError("a request rate must be positive (inf: all at once)")
+    if request.baseline is not None and request.baseline not in request.libraries:
+        raise UserError(f"--baseline {request.baseline}: pick one of the plan's libraries ({', '.join(request.libraries)})")
+    for name, values in (("libraries", request.libraries), ("models", request.models), ("datasets", request.datasets)):
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise UserError(f"{name}: {', '.join(repeated)} given twice")
+
+
+def _specs(request: PlanRequest, model: str, library: str, scenario: str, datasets: list[DatasetSpec], threads: int,
+           serving_overrides: dict) -> list[RunSpec]:
+    """The specs of one (model, library, scenario): per dataset, and per rate when serving; one profile."""
+    common = dict(model=model, library=library, scenario=scenario, seed=request.seed, device=request.device,
+                  dtype=request.dtype, threads=threads, telemetry_hz=request.telemetry_hz)
+    if scenario == "profile":
+        lengths = tuple(request.lengths)
+        return [RunSpec(**common, profile=ProfileParams(lengths=lengths, batch_size=request.batch_size,
+                                                        decode_steps=request.decode_steps, repeats=request.repeats,
+                                                        attn=request.attn),
+                        # The workload of a profile: every length once, as a batch of random prompts.
+                        dataset=DatasetSpec(kind="random", source="random", input_len=max(lengths),
+                                            output_len=request.decode_steps))]
+    offline = OfflineParams(batch_size=request.batch_size, warmup_batches=request.warmup_batches,
+                            honor_eos=request.honor_eos)
+    if scenario == "offline":
+        return [RunSpec(**common, dataset=dataset, offline=offline, num_requests=request.num_requests)
+                for dataset in datasets]
+    serving = ServingParams(
+        burstiness=request.burstiness, max_concurrency=request.max_concurrency, warmup_requests=request.warmup_requests,
+        trim=request.trim, slo=request.slo, timeout_s=request.timeout_s, api=request.api, endpoint=request.endpoint,
+        served_model=request.served_model_name, api_key_env=request.api_key_env,
+        **({"length_policy": request.length_policy} if request.length_policy else {}),
+    )
+    # How this library's server takes prompts and holds outputs to length wins over the defaults.
+    serving = msgspec.structs.replace(serving, **serving_overrides)
+    return [RunSpec(**common, dataset=dataset, offline=offline, num_requests=request.num_requests,
+                    serving=msgspec.structs.replace(serving, request_rate=rate))
+            for dataset in datasets for rate in request.rates]
+
+
+def default_label(request: PlanRequest) -> str:
+    if request.parts:
+        return " + ".join(default_label(part) for part in request.part_requests())
+    scenarios = ", ".join(request.scenarios)
+    datasets = "" if request.scenarios == ("profile",) else f" · {', '.join(Path(d).name for d in request.datasets)}"
+    rates = f" @ {', '.join(map(rate_label, request.rates))} req/s" if "serving" in request.scenarios else ""
+    return f"{', '.join(request.libraries)}{datasets} · {scenarios}{rates}"
+
+
+def plan_of_spec(spec: RunSpec) -> Plan:
+    """A plan of exactly this spec, built elsewhere (a benchmark, a test): one step, checked as any."""
+    from tuibench.backends import require_backend
+
+    require_backend(spec.library, spec.scenario)
+    request = PlanRequest(models=(spec.model,), libraries=(spec.library,), datasets=(spec.dataset.source,),
+                          scenarios=(spec.scenario,), rates=(spec.serving.request_rate,))
+    return Plan(label=default_label(request), request=request, steps=(PlanStep(index=1, spec=spec),))
+
+
+# -- plan files ------------------------------------------------------------------------------------------
+
+
+def shipped_plans() -> dict[str, str]:
+    """The ready-made plans in scenarios/ (shipped inside the package): name -> their label."""
+    found = {}
+    for entry in resources.files("tuibench.scenarios").iterdir():
+        if entry.name.endswith(".toml"):
+            table = tomllib.loads(entry.read_text())
+            if "plan" in table:
+                found[entry.name.removesuffix(".toml")] = table["plan"].get("label", entry.name)
+    return dict(sorted(found.items()))
+
+
+def load_plan_file(name_or_path: str) -> PlanRequest:
+    """A plan file's [plan] table: a path, or the name of a shipped plan (`quick`, `paper`)."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        where, text = str(path), path.read_text(encoding="utf-8", errors="replace")
+    elif name_or_path.removesuffix(".toml") in shipped_plans():
+        name = name_or_path.removesuffix(".toml") + ".toml"
+        where, text = name, resources.files("tuibench.scenarios").joinpath(name).read_text()
+    else:
+        raise UserError(f"no plan file {name_or_path}: give a path to a .toml file with a [plan] table, "
+                        f"or one of the shipped plans: {', '.join(shipped_plans())}")
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{where}: not valid TOML ({exc})") from None
+    if "plan" not in table:
+        raise UserError(f"{where}: no [plan] table; a plan file holds [plan] with libraries, datasets, scenarios, …")
+    try:
+        return request_from_table(table["plan"])
+    except msgspec.ValidationError as exc:
+        raise UserError(f"{where}: {_where_in_plan(str(exc))}") from None
+
+
+def _where_in_plan(message: str) -> str:
+    """msgspec says '... - at `$.num_requests`'; a plan file's reader thinks in [plan] keys."""
+    return message.replace("`$.", "`plan.").replace("Object contains unknown field", "unknown key")
