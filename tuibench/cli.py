@@ -364,11 +364,14 @@ def _execute(plan, args, on_step_end):
     from tuibench.report.progress import PlanProgress
     from tuibench.runner.service import run_plan
 
+    from tuibench.core.paths import data_dir
+
     console = _console()
     with _open_store(args.db, create=True) as store:
         console.print(f"[dim]results: {store.path}[/]", highlight=False)
+        # Engines print a great deal (vLLM's config dump, progress bars): into a log per run, named in the output.
         return run_plan(plan, store, observer=PlanProgress(console, on_step_end), events_path=args.events,
-                        port=plan.request.port)
+                        output_dir=data_dir() / "logs", port=plan.request.port)
 
 
 def _run(args: argparse.Namespace) -> int:

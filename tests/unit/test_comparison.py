@@ -19,17 +19,22 @@ from tuibench.report.comparison import (
 SHORT = DatasetSpec(kind="builtin", source="short2short")
 
 
-def _records(count: int, ttft_ms: float, tpot_ms: float, out: int = 10, gap_s: float = 0.5) -> list[RequestRecord]:
+def _records(count: int, ttft_ms: float, tpot_ms: float, out: int = 10, gap_s: float = 0.5,
+             scheduled: bool = False, queue_ms: float = 0.0) -> list[RequestRecord]:
+    """`count` requests `gap_s` apart; each waits `queue_ms` longer than the one before (a saturated server)."""
     return [RequestRecord(index=i, input_tokens=20, output_tokens=out, target_output_tokens=out, start_s=gap_s * i,
-                          ttft_ms=ttft_ms, e2el_ms=ttft_ms + tpot_ms * (out - 1), itl_ms=[tpot_ms] * (out - 1))
+                          scheduled_s=gap_s * i if scheduled else None, ttft_ms=ttft_ms + queue_ms * i,
+                          e2el_ms=ttft_ms + queue_ms * i + tpot_ms * (out - 1), itl_ms=[tpot_ms] * (out - 1))
             for i in range(count)]
 
 
 def _run(run_id: int, library: str, scenario: str = "offline", rate: float | None = None, ttft_ms: float = 100.0,
          tpot_ms: float = 50.0, model: str = "smollm2-135m", status: str = "finished", failed: int = 0,
-         plan_id: int | None = 1) -> RunRow:
-    # Offline requests start together; served ones arrive half a second apart.
-    records = _records(8, ttft_ms, tpot_ms, gap_s=0.0 if scenario == "offline" else 0.5) + [RequestRecord(index=8 + i, input_tokens=20, output_tokens=0,
+         plan_id: int | None = 1, queue_ms: float = 0.0) -> RunRow:
+    # Offline requests start together; served ones arrive at the offered rate (half a second apart if none).
+    gap_s = 0.0 if scenario == "offline" else 1.0 / rate if rate else 0.5
+    records = _records(8, ttft_ms, tpot_ms, gap_s=gap_s, scheduled=scenario == "serving" and rate is not None,
+                       queue_ms=queue_ms) + [RequestRecord(index=8 + i, input_tokens=20, output_tokens=0,
                                                              target_output_tokens=10, start_s=9.0, error="boom")
                                                for i in range(failed)]
     spec = RunSpec(model=model, library=library, scenario=scenario, dataset=SHORT,
@@ -79,18 +84,21 @@ def test_columns_say_the_model_when_runs_span_models_and_the_run_when_a_library_
     assert [c.label for c in repeats.columns] == ["vllm #1", "vllm #7"]
 
 
-def test_a_sweep_knees_where_ttft_p50_doubles_against_its_lowest_rate():
-    runs = [_run(1, "transformers", "serving", 1.0, ttft_ms=100), _run(2, "transformers", "serving", 2.0, ttft_ms=150),
-            _run(3, "transformers", "serving", 4.0, ttft_ms=900), _run(4, "transformers", "serving", None, ttft_ms=5000),
-            _run(5, "vllm", "serving", 1.0, ttft_ms=80), _run(6, "vllm", "serving", 4.0, ttft_ms=120)]
+def test_a_sweep_knees_where_requests_come_back_slower_than_they_were_sent():
+    runs = [_run(1, "transformers", "serving", 1.0), _run(2, "transformers", "serving", 2.0, queue_ms=50),
+            _run(3, "transformers", "serving", 4.0, queue_ms=600), _run(4, "transformers", "serving", None),
+            _run(5, "vllm", "serving", 1.0), _run(6, "vllm", "serving", 4.0, queue_ms=10)]
     hf, vllm = compare(runs).sweeps
     assert [p.rate for p in hf.points] == [1.0, 2.0, 4.0, None]  # all at once last
+    assert hf.points[2].offered_rps == pytest.approx(4.0) and hf.points[2].completion_rps < 0.9 * 4.0
+    assert hf.points[1].completion_rps >= 0.9 * hf.points[1].offered_rps  # a little queue, kept up with
     assert hf.saturated and hf.knee_rate == 4.0 and knee(hf.points).run_id == 3
     assert hf.capacity_rps == max(p.request_throughput_rps for p in hf.points)
     assert not vllm.saturated and vllm.knee_rate is None
-    assert "saturates by 4 req/s" in knee_text(hf) and "keeps up with every rate up to 4 req/s" in knee_text(vllm)
-    one = compare([_run(1, "vllm", "serving", 1.0)]).sweeps[0]
-    assert not one.saturated and "one rate" in knee_text(one)
+    assert "saturates by 4 req/s (sent at 4.00, came back at" in knee_text(hf)
+    assert "keeps up with every rate up to 4 req/s" in knee_text(vllm)
+    at_once = compare([_run(1, "vllm", "serving", 1.0), _run(2, "vllm", "serving", None)]).sweeps[0]
+    assert at_once.saturated and at_once.knee_rate is None and "all at once, it serves" in knee_text(at_once)
 
 
 def _render(table) -> str:

@@ -100,3 +100,20 @@ def test_the_reducer_applies_the_spec_slo_and_trim_of_a_serving_run():
     # as in test_goodput_counts_requests_meeting_every_set_slo: only request 2 meets both -> 1 / 2.0 s
     assert state.metrics().goodput_rps == pytest.approx(0.5)
     assert state.status == "partial"  # request 3 failed
+
+
+def test_offered_and_completion_rates_come_from_the_spans_of_sends_and_ends():
+    from tuibench.core.metrics import compute_metrics
+    from tuibench.core.records import RequestRecord
+
+    def record(i: int, e2el_ms: float) -> RequestRecord:
+        return RequestRecord(index=i, input_tokens=4, output_tokens=2, target_output_tokens=2, start_s=0.5 * i,
+                             scheduled_s=0.5 * i, ttft_ms=10.0, e2el_ms=e2el_ms, itl_ms=[e2el_ms - 10.0])
+
+    steady = compute_metrics([record(i, 100.0) for i in range(5)])
+    assert steady.offered_rps == 2.0 and steady.completion_rps == 2.0  # 4 gaps over 2 s, both ways
+    queueing = compute_metrics([record(i, 100.0 + 500.0 * i) for i in range(5)])
+    assert queueing.offered_rps == 2.0 and queueing.completion_rps == pytest.approx(1.0)  # ends spread over 4 s
+    offline = compute_metrics([RequestRecord(index=0, input_tokens=4, output_tokens=2, target_output_tokens=2,
+                                             start_s=0.0, ttft_ms=1.0, e2el_ms=2.0, itl_ms=[1.0])])
+    assert offline.offered_rps is None and offline.completion_rps is None

@@ -90,6 +90,8 @@ class SweepPoint(msgspec.Struct, frozen=True, kw_only=True):
     tpot_p99_ms: float | None
     e2el_p50_ms: float | None
     schedule_lag_p99_ms: float | None  # a client that could not keep up shows here, not in the server's figures
+    offered_rps: float | None  # as sent (None: all at once)
+    completion_rps: float | None  # as they came back
     failed: int
 
 
@@ -109,8 +111,8 @@ class Comparison(msgspec.Struct, frozen=True, kw_only=True):
     sweeps: list[Sweep]
 
 
-# The knee: TTFT p50 more than this times its value at the lowest rate means requests queue: saturated.
-KNEE_TTFT_GROWTH = 2.0
+# Requests that come back at under this share of the rate they were sent at are queueing: the server is saturated.
+KEEPS_UP = 0.9
 
 
 def compare(runs: Sequence[RunRow], baseline: str | None = None) -> Comparison:
@@ -196,17 +198,25 @@ def _point(run: RunRow) -> SweepPoint:
         output_throughput_tok_s=m.output_throughput_tok_s if m else None,
         ttft_p50_ms=read("ttft_ms", "p50"), ttft_p99_ms=read("ttft_ms", "p99"), tpot_p50_ms=read("tpot_ms", "p50"),
         tpot_p99_ms=read("tpot_ms", "p99"), e2el_p50_ms=read("e2el_ms", "p50"),
-        schedule_lag_p99_ms=read("schedule_lag_ms", "p99"), failed=m.failed if m else 0,
+        schedule_lag_p99_ms=read("schedule_lag_ms", "p99"), offered_rps=m.offered_rps if m else None,
+        completion_rps=m.completion_rps if m else None, failed=m.failed if m else 0,
     )
 
 
+def saturated(point: SweepPoint) -> bool:
+    """Requests came back slower than they were sent: they queue. Everything sent at once always queues."""
+    if point.rate is None:
+        return True
+    if point.offered_rps is None or point.completion_rps is None:
+        return False
+    return point.completion_rps < KEEPS_UP * point.offered_rps
+
+
 def knee(points: Sequence[SweepPoint]) -> SweepPoint | None:
-    """The point of the lowest offered rate whose TTFT p50 is over KNEE_TTFT_GROWTH times the lowest rate's:
-    requests queue there. (A short run cannot show saturation by its achieved rate, since the tail of its last
-    request counts in its duration, but a queue shows in TTFT at once.) None with under two rates, or when
-    the library keeps up with every rate."""
-    measured = [p for p in points if p.ttft_p50_ms is not None]
-    if len(measured) < 2:
-        return None
-    floor = measured[0].ttft_p50_ms
-    return next((p for p in measured[1:] if p.ttft_p50_ms > KNEE_TTFT_GROWTH * floor), None)
+    """The point of the lowest offered rate at which the library no longer keeps up (`saturated`).
+
+    Not the achieved throughput against the nominal rate: over a short run the last requests' latency counts in
+    its duration, and a few Poisson arrivals are seldom at the nominal rate. Completions spread over a longer
+    time than the arrivals did is what a queue looks like, whatever the run's length. None when every rate was
+    kept up with; all-at-once counts only when it is the sweep's only rate beyond those."""
+    return next((p for p in points if saturated(p)), None)

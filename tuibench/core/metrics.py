@@ -50,6 +50,11 @@ def _ratio(numerator: float, denominator: float | None) -> float | None:
     return numerator / denominator if denominator else None
 
 
+def _rate_over_span(times_s: Sequence[float]) -> float | None:
+    """Events per second between the first and the last of `times_s`: (n - 1) / span; None under two, or no span."""
+    return _ratio(len(times_s) - 1, max(times_s) - min(times_s)) if len(times_s) > 1 else None
+
+
 class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     completed: int
     failed: int
@@ -72,6 +77,11 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     latency_per_token_ms: Stat | None = None
     latency_per_output_token_ms: Stat | None = None
     goodput_rps: float | None = None
+    # Serving: the rate requests were sent at, as scheduled ((n - 1) over the span of the planned send times; None
+    # when all were sent at once), and the rate they came back at (the same over the span of their end times).
+    # Came back slower than sent: they queued, the server is saturated.
+    offered_rps: float | None = None
+    completion_rps: float | None = None
     trimmed: int = 0  # requests left out at each end (the paper's first/last N)
     # GPU energy over the measured time (every GPU's counter, summed) per output token; None without a counter.
     energy_per_output_token_j: float | None = None
@@ -176,6 +186,9 @@ def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRec
             r.e2el_ms / r.output_tokens for r in done if r.e2el_ms is not None and r.output_tokens
         ),
         goodput_rps=_ratio(sum(slo.met_by(r) for r in done), duration_s) if slo and slo.any else None,
+        offered_rps=_rate_over_span([r.scheduled_s for r in records if r.scheduled_s is not None]),
+        completion_rps=_rate_over_span([request_end_s(r) for r in done]) if any(
+            r.scheduled_s is not None for r in records) else None,
         trimmed=max(trim, 0),
         energy_per_output_token_j=_ratio(energy_j, output_tokens) if energy_j is not None else None,
     )

@@ -164,13 +164,15 @@ def sweep_table(sweeps: Sequence[Sweep]) -> Table:
 
 def knee_text(sweep: Sweep) -> str:
     served = fmt(sweep.capacity_rps, 2, "req/s")
-    rates = [p.rate for p in sweep.points]
-    if sweep.saturated:
-        return f"{sweep.label} on {sweep.dataset}: saturates by {rate_label(sweep.knee_rate)} req/s (TTFT p50 doubles); " \
-               f"serves at most {served}"
-    if len(rates) < 2:
-        return f"{sweep.label} on {sweep.dataset}: serves {served} (one rate: no knee to find)"
-    return f"{sweep.label} on {sweep.dataset}: keeps up with every rate up to {rate_label(rates[-1])} req/s, serves {served}"
+    where = f"{sweep.label} on {sweep.dataset}"
+    if not sweep.saturated:
+        top = rate_label(sweep.points[-1].rate) if sweep.points else "?"
+        return f"{where}: keeps up with every rate up to {top} req/s (served {served} at most)"
+    at = next(p for p in sweep.points if p.rate == sweep.knee_rate)
+    if at.rate is None:
+        return f"{where}: keeps up with every rate it was sent at; all at once, it serves {served}"
+    return (f"{where}: saturates by {rate_label(at.rate)} req/s (sent at {fmt(at.offered_rps, 2)}, came back at "
+            f"{fmt(at.completion_rps, 2)} req/s); serves {served} at most")
 
 
 # -- files -------------------------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ def _serving(sweeps: Sequence[Sweep], dataset: str, colours):
 
 def _spans_decades(axis) -> bool:
     values = [y for line in axis.get_lines() for y in line.get_ydata() if y and y > 0]
-    return bool(values) and max(values) / min(values) > 30
+    return bool(values) and max(values) / min(values) > 10
 
 
 def _offline(document: ComparisonDocument, colours):
