@@ -53,3 +53,17 @@ def test_live_snapshot_of_a_stored_run(snap_compare, snapshot_db, size):
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=open_run)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_live_snapshot_of_a_plan_half_way(snap_compare, snapshot_db, size):
+    from conftest import plan_in_progress
+
+    app = TuibenchApp(db_path=snapshot_db)
+
+    async def show(pilot):
+        app.show_plan_state(plan_in_progress(snapshot_db))
+        app.switch_mode("live")
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=show)

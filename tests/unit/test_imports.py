@@ -12,6 +12,8 @@ LIGHT_MODULES = [
     "tuibench.analysis.theory", "tuibench.analysis.paper", "tuibench.analysis.hardware", "tuibench.core.modules",
     "tuibench.report.modules", "tuibench.profiling.tree", "tuibench.profiling.timer", "tuibench.profiling.cpu_roofline",
     "tuibench.profiling.hf_profile", "tuibench.profiling.vllm_profile", "tuibench.telemetry.sampler",
+    "tuibench.core.plan", "tuibench.core.comparison", "tuibench.runner.plans", "tuibench.runner.service",
+    "tuibench.report.comparison", "tuibench.report.figures",
 ]
 
 
@@ -20,7 +22,8 @@ def test_cli_core_and_runner_parent_do_not_import_torch():
         "import importlib, sys\n"
         f"for name in {LIGHT_MODULES!r}: importlib.import_module(name)\n"
         "from tuibench.cli import build_parser; build_parser()\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'vllm') if m in sys.modules)\n"
+        "from tuibench.runner.plans import build_plan, load_plan_file; build_plan(load_plan_file('quick'))\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'vllm', 'matplotlib') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -88,7 +88,12 @@ def _serving(sweeps: Sequence[Sweep], dataset: str, colours):
         axis.set_xticks(ticks, labels)
         axis.grid(alpha=0.3)
         if field != "output_throughput_tok_s" and _spans_decades(axis):
-            axis.set_yscale("log")
+            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+            axis.set_yscale("log")  # one library's latency can be ten times another's: keep both readable
+            axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+            axis.yaxis.set_minor_formatter(NullFormatter())
     axes[0].legend(title="library (○ knee)")
     figure.suptitle(f"{dataset}: serving, throughput and latency against load")
     return figure

@@ -155,13 +155,20 @@ class HistoryScreen(TuibenchScreen):
             self._pending_delete = run_id
             self.notify(f"press d again to delete run {run_id} and all it measured")
             return
-        from tuibench.core.store import ResultsStore
-
-        with ResultsStore.open(self.app.db_path, create=False) as store:
-            store.delete_run(run_id)
         self._pending_delete = None
-        self.notify(f"run {run_id} deleted")
-        self.again()
+        db = self.app.db_path
+
+        def delete() -> None:
+            from tuibench.core.store import ResultsStore
+
+            with ResultsStore.open(db, create=False) as store:
+                store.delete_run(run_id)
+
+        def deleted(_) -> None:
+            self.notify(f"run {run_id} deleted")
+            self.again()
+
+        self.load(delete, deleted, group="delete")
 
     def action_export(self) -> None:
         key = self._selected()

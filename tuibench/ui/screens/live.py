@@ -8,6 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar, RichLog, Sparkline, Static
 
 from tuibench.core import events as ev
+from tuibench.core.plan import rate_label
 from tuibench.core.reducer import PlanState, RunState, StepState
 from tuibench.core.units import NA, fmt
 from tuibench.report.tables import describe_spec, status_markup
@@ -42,6 +43,13 @@ def latency_series(state: RunState, field: str) -> tuple[list[float], list[float
     points = sorted((r.start_s + (r.e2el_ms or 0.0) / 1000.0 - origin, getattr(r, field)) for r in state.records
                     if r.ok and getattr(r, field) is not None)
     return [x for x, _ in points], [y for _, y in points]
+
+
+def short_label(spec, with_dataset: bool) -> str:
+    """A step in a narrow column: 'vllm serve @4', 'llamacpp short2long offline'."""
+    what = f"serve @{rate_label(spec.serving.request_rate)}" if spec.scenario == "serving" else spec.scenario
+    dataset = f" {spec.dataset.label}" if with_dataset and spec.scenario != "profile" else ""
+    return f"{spec.library}{dataset} {what}"
 
 
 def same_workload(plan: PlanState) -> list[StepState]:
@@ -102,7 +110,7 @@ class LiveScreen(TuibenchScreen):
     def on_mount(self) -> None:
         table = self.query_one("#percentiles", DataTable)
         table.add_columns("ms", "p50", "p90", "p99", "n")
-        self.query_one("#steps", DataTable).add_columns("#", "step", "status", "tok/s")
+        self.query_one("#steps", DataTable).add_columns("step", "status", "tok/s")
         self.show_log = False  # with a plan of several steps the steps take the log's place; l swaps them
         self._logged = 0
         self._ended_for = None
@@ -167,10 +175,11 @@ class LiveScreen(TuibenchScreen):
             f"{min(done + 1, len(runnable))}/{len(runnable)} · {now}")
         table = self.query_one("#steps", DataTable)
         table.clear()
+        datasets = len({s.step.spec.dataset.label for s in plan.steps if s.step.spec.scenario != "profile"}) > 1
         for step in plan.steps:
             run = step.run
             rate = run.metrics().output_throughput_tok_s if run.records and step.status != "running" else None
-            table.add_row(str(step.step.index), step.step.label, status_markup(step.status),
+            table.add_row(short_label(step.step.spec, datasets), status_markup(step.status),
                           fmt(rate, 1) if rate is not None else "")
 
     def _charts(self, plan: PlanState, state: RunState) -> None:
