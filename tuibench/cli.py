@@ -361,10 +361,9 @@ def _check_writable(*paths: Path | None) -> None:
 
 def _execute(plan, args, on_step_end):
     """Runs `plan` through the run service with the CLI's progress view; returns the plan's final state."""
+    from tuibench.core.paths import data_dir
     from tuibench.report.progress import PlanProgress
     from tuibench.runner.service import run_plan
-
-    from tuibench.core.paths import data_dir
 
     console = _console()
     with _open_store(args.db, create=True) as store:
@@ -488,18 +487,8 @@ def _print_comparison(console, db: Path | None, plan_id: int, baseline: str | No
     if getattr(args, "figures", None) is not None:
         from tuibench.report.figures import write_figures
 
-        for path in write_figures(document, _plan_datasets(document), args.figures):
+        for path in write_figures(document, args.figures):
             console.print(f"[dim]· figure: {path}[/]", highlight=False)
-
-
-def _plan_datasets(document) -> list:
-    from tuibench.core.workload import dataset_from_arg
-
-    request = document.plan.request if document.plan else None
-    if request is None or request.scenarios == ("profile",):
-        return []
-    return [dataset_from_arg(name, input_len=request.input_len, output_len=request.output_len,
-                             range_ratio=request.range_ratio) for name in request.datasets]
 
 
 def _list_plans(args: argparse.Namespace) -> int:

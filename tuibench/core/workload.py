@@ -43,15 +43,22 @@ class BuiltinDataset(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @cache
+def scenario_files() -> dict[str, dict]:
+    """Every TOML file shipped in scenarios/ (inside the package), parsed: its name without .toml -> its tables.
+    A [dataset] table is one of the paper's datasets, a [plan] table a ready-made plan."""
+    return {entry.name.removesuffix(".toml"): tomllib.loads(entry.read_text())
+            for entry in sorted(resources.files("tuibench.scenarios").iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".toml")}
+
+
+@cache
 def builtin_datasets() -> dict[str, BuiltinDataset]:
     """The datasets shipped in scenarios/*.toml, by name."""
     found = {}
-    for entry in resources.files("tuibench.scenarios").iterdir():
-        if entry.name.endswith(".toml"):
-            table = tomllib.loads(entry.read_text())
-            if "dataset" in table:
-                dataset = msgspec.convert(table["dataset"], BuiltinDataset)
-                found[dataset.name] = dataset
+    for table in scenario_files().values():
+        if "dataset" in table:
+            dataset = msgspec.convert(table["dataset"], BuiltinDataset)
+            found[dataset.name] = dataset
     return dict(sorted(found.items()))
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from tuibench.core.comparison import Comparison, Group, Sweep, compare
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.plan import rate_label
-from tuibench.core.spec import RunSpec
+from tuibench.core.spec import DatasetSpec, RunSpec
 from tuibench.core.store import PlanRow, ResultsStore, RunRow, StepRow
 from tuibench.core.units import fmt
 from tuibench.report.modules import leaf_shares
@@ -57,6 +57,7 @@ class ComparisonDocument(msgspec.Struct, frozen=True, kw_only=True):
     results: list[RunResult]
     comparison: Comparison
     profiles: list[ProfileShares]
+    datasets: list[DatasetSpec]  # the workloads the runs ran, once each
 
 
 def _rate(spec: RunSpec) -> float | None:
@@ -90,6 +91,7 @@ def document_of(runs: Sequence[RunRow], profiles: dict[int, list[ModuleProfile]]
         profiles=[ProfileShares(run_id=run_id, library=p.library, phase=p.phase, input_len=p.input_len, batch=p.batch,
                                 step_ms=p.step_ms, shares_pct=leaf_shares(p))
                   for run_id, found in profiles.items() for p in found],
+        datasets=list({r.spec.dataset.label: r.spec.dataset for r in runs if r.scenario != "profile"}.values()),
     )
 
 

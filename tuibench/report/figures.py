@@ -19,7 +19,7 @@ from tuibench.report.modules import CATEGORIES
 INF_LABEL = "all at\nonce"
 
 
-def write_figures(document: ComparisonDocument, datasets: Sequence[DatasetSpec], out_dir: Path) -> list[Path]:
+def write_figures(document: ComparisonDocument, out_dir: Path) -> list[Path]:
     """Every figure the document has data for, as PNG and SVG in `out_dir`; returns the files written."""
     import matplotlib
 
@@ -37,8 +37,8 @@ def write_figures(document: ComparisonDocument, datasets: Sequence[DatasetSpec],
         figures.append(("offline", _offline(document, colours)))
     if document.profiles:
         figures.append(("module-shares", _module_shares(document)))
-    if datasets:
-        figures.append(("datasets", _datasets(datasets)))
+    if document.datasets:
+        figures.append(("datasets", _datasets(document.datasets)))
     written = []
     for name, figure in figures:
         for suffix in (".png", ".svg"):

@@ -6,7 +6,6 @@ error: its steps are kept in the plan, marked skipped with the reason, unless no
 """
 
 import tomllib
-from importlib import resources
 from pathlib import Path
 
 import msgspec
@@ -146,30 +145,28 @@ def plan_of_spec(spec: RunSpec) -> Plan:
 
 def shipped_plans() -> dict[str, str]:
     """The ready-made plans in scenarios/ (shipped inside the package): name -> their label."""
-    found = {}
-    for entry in resources.files("tuibench.scenarios").iterdir():
-        if entry.name.endswith(".toml"):
-            table = tomllib.loads(entry.read_text())
-            if "plan" in table:
-                found[entry.name.removesuffix(".toml")] = table["plan"].get("label", entry.name)
-    return dict(sorted(found.items()))
+    from tuibench.core.workload import scenario_files
+
+    return {name: table["plan"].get("label", name) for name, table in scenario_files().items() if "plan" in table}
 
 
 def load_plan_file(name_or_path: str) -> PlanRequest:
     """A plan file's [plan] table: a path, or the name of a shipped plan (`quick`, `paper`)."""
+    from tuibench.core.workload import scenario_files
+
     path = Path(name_or_path).expanduser()
+    name = name_or_path.removesuffix(".toml")
     if path.is_file():
-        where, text = str(path), path.read_text(encoding="utf-8", errors="replace")
-    elif name_or_path.removesuffix(".toml") in shipped_plans():
-        name = name_or_path.removesuffix(".toml") + ".toml"
-        where, text = name, resources.files("tuibench.scenarios").joinpath(name).read_text()
+        where = str(path)
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8", errors="replace"))
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"{where}: not valid TOML ({exc})") from None
+    elif name in shipped_plans():
+        where, table = f"{name}.toml", scenario_files()[name]
     else:
         raise UserError(f"no plan file {name_or_path}: give a path to a .toml file with a [plan] table, "
                         f"or one of the shipped plans: {', '.join(shipped_plans())}")
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{where}: not valid TOML ({exc})") from None
     if "plan" not in table:
         raise UserError(f"{where}: no [plan] table; a plan file holds [plan] with libraries, datasets, scenarios, …")
     try:

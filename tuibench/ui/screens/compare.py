@@ -204,5 +204,4 @@ def write_figures_of(db_path: Path, run_ids: list[int], baseline: str | None, ou
     with ResultsStore.open(db_path, create=False) as store:
         runs = [store.get_run(i).run for i in run_ids]
         profiles = {r.id: store.module_profiles(r.id) for r in runs if r.scenario == "profile"}
-    datasets = {r.spec.dataset.label: r.spec.dataset for r in runs if r.scenario != "profile"}
-    return write_figures(document_of(runs, profiles, baseline=baseline), list(datasets.values()), out)
+    return write_figures(document_of(runs, profiles, baseline=baseline), out)
