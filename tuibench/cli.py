@@ -448,47 +448,17 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _print_comparison(console, db: Path | None, plan_id: int, baseline: str | None = None, args=None,
                       sections: tuple[str, ...] = ("steps", "groups", "sweeps", "profiles")) -> None:
-    """A stored plan side by side, and its exports and figures where `args` asks for them."""
-    from tuibench.report.comparison import (
-        group_table, knee_text, load_document, steps_table, sweep_table, to_csv, to_json, to_markdown,
-    )
+    """A stored plan side by side, then the files `args` asks for (--json, --csv, --markdown, --figures)."""
+    from tuibench.report.comparison import load_document, print_document, write_files
 
     with _open_store(db, create=False) as store:
         document = load_document(store, plan_id, baseline)
-        profiles = [p for run in document.steps if run.run_id for p in store.module_profiles(run.run_id)]
-    comparison = document.comparison
-    if "steps" in sections:
-        console.print()
-        console.print(steps_table(document))
-    if "groups" in sections:
-        for group in comparison.groups:
-            console.print()
-            console.print(group_table(group))
-        if comparison.groups:
-            console.print(f"[dim]★ best of its row · (×) ratio to {comparison.baseline}[/]")
-    if "sweeps" in sections and comparison.sweeps:
-        console.print()
-        console.print(sweep_table(comparison.sweeps))
-        for sweep in comparison.sweeps:
-            console.print(f"[dim]· {knee_text(sweep)}[/]", highlight=False)
-    if "profiles" in sections and profiles:
-        from tuibench.report.modules import shares_table
-
-        console.print()
-        console.print(shares_table(profiles))
-    if args is None:
-        return
-    for path, data in ((getattr(args, "json", None), lambda: to_json(document)),
-                       (getattr(args, "csv", None), lambda: to_csv(document).encode()),
-                       (getattr(args, "markdown", None), lambda: to_markdown(document).encode())):
-        if path is not None:
-            path.write_bytes(data())
+        profiles = [p for step in document.steps if step.run_id for p in store.module_profiles(step.run_id)]
+    print_document(console, document, profiles, sections)
+    if args is not None:
+        for path in write_files(document, getattr(args, "json", None), getattr(args, "csv", None),
+                                getattr(args, "markdown", None), getattr(args, "figures", None)):
             console.print(f"[dim]· written: {path}[/]", highlight=False)
-    if getattr(args, "figures", None) is not None:
-        from tuibench.report.figures import write_figures
-
-        for path in write_figures(document, args.figures):
-            console.print(f"[dim]· figure: {path}[/]", highlight=False)
 
 
 def _list_plans(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ the serving sweeps with their knees, and module shares; exported as JSON, CSV an
 import csv
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 import msgspec
 from rich.table import Table
@@ -175,6 +176,48 @@ def knee_text(sweep: Sweep) -> str:
         return f"{where}: keeps up with every rate it was sent at; all at once, it serves {served}"
     return (f"{where}: saturates by {rate_label(at.rate)} req/s (sent at {fmt(at.offered_rps, 2)}, came back at "
             f"{fmt(at.completion_rps, 2)} req/s); serves {served} at most")
+
+
+def print_document(console, document: ComparisonDocument, profiles: Sequence[ModuleProfile] = (),
+                   sections: Sequence[str] = ("steps", "groups", "sweeps", "profiles")) -> None:
+    """The comparison as `tuibench compare` prints it: the plan's steps, a table per workload, the sweeps with
+    their knees, the module shares of the profiled libraries."""
+    comparison = document.comparison
+    if "steps" in sections:
+        console.print()
+        console.print(steps_table(document))
+    if "groups" in sections:
+        for group in comparison.groups:
+            console.print()
+            console.print(group_table(group))
+        if comparison.groups:
+            console.print(f"[dim]★ best of its row · (×) ratio to {comparison.baseline}[/]")
+    if "sweeps" in sections and comparison.sweeps:
+        console.print()
+        console.print(sweep_table(comparison.sweeps))
+        for sweep in comparison.sweeps:
+            console.print(f"[dim]· {knee_text(sweep)}[/]", highlight=False)
+    if "profiles" in sections and profiles:
+        from tuibench.report.modules import shares_table
+
+        console.print()
+        console.print(shares_table(profiles))
+
+
+def write_files(document: ComparisonDocument, json_path: Path | None = None, csv_path: Path | None = None,
+                markdown_path: Path | None = None, figures_dir: Path | None = None) -> list[Path]:
+    """The exports asked for, and the figures into a folder; returns every file written."""
+    written = []
+    for path, data in ((json_path, lambda: to_json(document)), (csv_path, lambda: to_csv(document).encode()),
+                       (markdown_path, lambda: to_markdown(document).encode())):
+        if path is not None:
+            path.write_bytes(data())
+            written.append(path)
+    if figures_dir is not None:
+        from tuibench.report.figures import write_figures
+
+        written += write_figures(document, figures_dir)
+    return written
 
 
 # -- files -------------------------------------------------------------------------------------------------
