@@ -33,8 +33,8 @@ def read_history(db_path: Path) -> tuple[list, dict]:
 
 
 def grouped(runs: list, plans: dict) -> list[tuple[str, object]]:
-    """Rows in order: a plan of several runs as a header ("plan", PlanRow) followed by its runs, newest plan first;
-    a run on its own as ("run", RunRow)."""
+    """Rows in order: a plan of several runs as a header ("plan", PlanRow) followed by its runs ("member", RunRow),
+    newest plan first; a run on its own as ("run", RunRow)."""
     members: dict[int, list] = {}
     for run in runs:
         if run.plan_id is not None:
@@ -46,7 +46,7 @@ def grouped(runs: list, plans: dict) -> list[tuple[str, object]]:
             if plan not in shown:
                 shown.add(plan)
                 rows.append(("plan", plans.get(plan)))
-                rows += [("run", r) for r in sorted(members[plan], key=lambda r: r.id)]
+                rows += [("member", r) for r in sorted(members[plan], key=lambda r: r.id)]
         else:
             rows.append(("run", run))
     return rows
@@ -92,7 +92,8 @@ class HistoryScreen(TuibenchScreen):
         table.clear()
         text = self.query_one("#history-filter", Input).value
         shown = [r for r in runs if run_matches(r, text)]
-        for kind, row in grouped(shown, plans):
+        rows = grouped(shown, plans)
+        for index, (kind, row) in enumerate(rows):
             if kind == "plan":
                 if row is None:
                     continue
@@ -100,8 +101,11 @@ class HistoryScreen(TuibenchScreen):
                               f"[b]{row.label}[/b]", "", "", "", str(row.runs), "", key=f"p{row.id}")
                 continue
             metrics = row.metrics
+            branch = ""
+            if kind == "member":  # drawn as a tree under its plan
+                branch = "├ " if index + 1 < len(rows) and rows[index + 1][0] == "member" else "└ "
             table.add_row(
-                (" " if row.plan_id else "") + str(row.id), row.created_at[5:16].replace("T", " "), row.status,
+                branch + str(row.id), row.created_at[5:16].replace("T", " "), row.status,
                 row.library, row.model, row.dataset, row.scenario, str(metrics.completed) if metrics else NA,
                 fmt(metrics.output_throughput_tok_s if metrics else None, 1), key=str(row.id),
             )
