@@ -117,7 +117,7 @@ def _model_option(parser, several: bool = False) -> None:
     if several:
         parser.add_argument("--models", type=_names, help="comma list: embedded alias, local HF folder, or cached HF id",
                             **_FIELD)
-    parser.add_argument("--model", dest="models", type=_one(str), help="embedded alias (default smollm2-135m), "
+    parser.add_argument("--model", dest="models", type=_one(str), metavar="MODEL", help="embedded alias (default smollm2-135m), "
                         "local HF folder, or HF id in the local cache", **_FIELD)
 
 
@@ -186,7 +186,6 @@ def _profile_options(group, batch: bool) -> None:
                        **_FIELD)
     group.add_argument("--attn", choices=["sdpa", "eager"], help="transformers: attention implementation (default sdpa)",
                        **_FIELD)
-    group.add_argument("--per-layer", action="store_true", help="show every layer, not only the layers summed")
 
 
 def _db_option(parser) -> None:
@@ -215,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_option(profile)
     profile.add_argument("--library", dest="libraries", type=_one(str), help="transformers (default) or vllm", **_FIELD)
     _profile_options(profile, batch=True)
+    profile.add_argument("--per-layer", action="store_true", help="show every layer, not only the layers summed")
     _engine_options(profile)
     profile.add_argument("--events", type=Path, help="write the event log (JSONL) here")
     _db_option(profile)

@@ -57,7 +57,7 @@ def test_live_snapshot_of_a_stored_run(snap_compare, snapshot_db, size):
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_live_snapshot_of_a_plan_half_way(snap_compare, snapshot_db, size):
-    from conftest import plan_in_progress
+    from ui_helpers import plan_in_progress
 
     app = TuibenchApp(db_path=snapshot_db)
 
