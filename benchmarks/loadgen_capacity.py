@@ -56,7 +56,8 @@ def measure(url: str, rate: float, seconds: float, chunks: int) -> tuple[float, 
     records = []
     cpu_before = time.process_time()
     asyncio.run(drive(Endpoint(base_url=url, model="m", length_policy="none"), prompts,
-                      LoadPlan(rate_rps=rate, warmup_requests=10, seed=1), records.append, lambda t: t))
+                      LoadPlan(rate_rps=rate, seed=1), records.append, lambda t: t,
+                      warmups=[Prompted(count + i, "hi", 4, chunks) for i in range(10)]))
     cpu_s = time.process_time() - cpu_before
     lag = describe((r.start_s - r.scheduled_s) * 1000.0 for r in records)
     failed = sum(not r.ok for r in records)

@@ -35,6 +35,23 @@ def _int_at_least(minimum: int):
 _positive_int = _int_at_least(1)
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    port = _positive_int(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, got {port}")
+    return port
+
+
 def _rate(text: str) -> float | None:
     if text.lower() in ("inf", "infinity"):
         return None
@@ -268,6 +285,18 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--theme", choices=["tuibench-dark", "tuibench-light"], help="colour theme (remembered)")
     _db_option(app)
 
+    mock = commands.add_parser("mock-server", help="a known-answer OpenAI-compatible server: tokens on a fixed schedule",
+                               description="Streams every request's tokens on a schedule set in advance: the first "
+                                           "after --ttft-ms, then one every --itl-ms. Ground truth for a client, a "
+                                           "network path or a proxy.")
+    mock.add_argument("--ttft-ms", type=_non_negative, default=50.0, help="time to the first token (default 50)")
+    mock.add_argument("--itl-ms", type=_non_negative, default=10.0, help="gap between tokens (default 10)")
+    mock.add_argument("--jitter-ms", type=_non_negative, default=0.0, help="each gap uniform within ±this")
+    mock.add_argument("--max-concurrency", type=_positive_int, help="requests served at once; the rest wait")
+    mock.add_argument("--model", default="mock", help="the model name it serves (default mock)")
+    mock.add_argument("--host", default="127.0.0.1")
+    mock.add_argument("--port", type=_port, default=8000)
+
     runs = commands.add_parser("runs", help="list, show and export stored runs")
     runs.add_argument("--db", type=Path)
     runs_commands = runs.add_subparsers(dest="runs_command", parser_class=_Parser)
@@ -305,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
             return _analyze(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "mock-server":
+            return _mock_server(args)
         if args.command is None and not sys.stdout.isatty():
             parser.print_help()  # no terminal to draw the app on: say what there is instead
             return EXIT_OK
@@ -611,6 +642,26 @@ def _app(args: argparse.Namespace) -> int:
     if db.exists():
         _open_store(db, create=False).close()  # a foreign or newer file: one line now, not a traceback in the app
     TuibenchApp(db_path=db, replay=replay, replay_speed=args.speed, settings=settings, plan=plan).run()
+    return EXIT_OK
+
+
+def _mock_server(args: argparse.Namespace) -> int:
+    from tuibench.servers.managed import check_port_free
+    from tuibench.servers.mock import MockConfig, serve
+
+    if args.host in ("127.0.0.1", "localhost"):
+        check_port_free(args.port)
+    config = MockConfig(ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, jitter_ms=args.jitter_ms,
+                        max_concurrency=args.max_concurrency, model=args.model)
+
+    def ready(url: str) -> None:
+        jitter = f" ± {config.jitter_ms:g}" if config.jitter_ms else ""
+        limit = f", {config.max_concurrency} at once" if config.max_concurrency else ""
+        print(f"mock server on {url}: model '{config.model}', TTFT {config.ttft_ms:g} ms, ITL {config.itl_ms:g}{jitter} "
+              f"ms{limit}\ntry: tuibench run --scenario serving --endpoint {url} --served-model-name {config.model} "
+              "--dataset random --num-requests 20 --request-rate 5", flush=True)
+
+    serve(config, args.host, args.port, ready)
     return EXIT_OK
 
 

@@ -76,8 +76,10 @@ def test_refused_connection_is_counted_and_named():
 def test_driver_sends_on_schedule_and_records_everything(server):
     records = []
     prompts = [Prompted(i, "http500" if i == 3 else "ok", 3, 4) for i in range(12)]
-    plan = LoadPlan(rate_rps=40.0, warmup_requests=2, seed=5)
-    asyncio.run(drive(Endpoint(base_url=server.url, model="m"), prompts, plan, records.append, lambda t: t))
+    warmups = [Prompted(100 + i, "ok", 3, 4) for i in range(2)]
+    plan = LoadPlan(rate_rps=40.0, seed=5)
+    asyncio.run(drive(Endpoint(base_url=server.url, model="m"), prompts, plan, records.append, lambda t: t,
+                      warmups=warmups))
     assert sorted(r.index for r in records) == list(range(12))  # warm-up requests are not recorded
     assert [r.index for r in records if not r.ok] == [3]
     lags_ms = [(r.start_s - r.scheduled_s) * 1000 for r in records]
@@ -94,3 +96,7 @@ def test_max_concurrency_holds_requests_back(server):
     starts = sorted(r.start_s for r in records)
     # all planned at once; with 2 at a time the 5th and 6th start only after two requests finished
     assert starts[4] - starts[0] > 0.03
+    # That wait is the client's queue, recorded apart: what is left of start - planned is the lag, near 0.
+    waited = sorted(r.client_queue_ms for r in records)
+    assert waited[:2] == [pytest.approx(0.0, abs=2.0)] * 2 and waited[4] > 30
+    assert all((r.start_s - r.scheduled_s) * 1000 - r.client_queue_ms < 5 for r in records)

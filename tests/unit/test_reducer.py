@@ -223,3 +223,13 @@ def test_a_single_run_is_a_plan_of_one_step():
         ended.apply(event)
     shown = PlanState.of_run(SPEC, ended)
     assert shown.status == "finished" and shown.current is None and shown.run is ended
+
+
+def test_live_throughput_is_one_figure_that_becomes_the_runs_when_it_ends():
+    state = RunState()
+    for event in SCRIPT[:7]:  # up to R0's end at 2.5 s
+        state.apply(event)
+    assert state.live_output_tok_s() == approx(4 / (2.5 - 2.0))  # R0's 4 tokens since the first start (2.0 s)
+    for event in SCRIPT[7:]:
+        state.apply(event)
+    assert state.ended and state.live_output_tok_s() == state.metrics().output_throughput_tok_s

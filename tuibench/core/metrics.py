@@ -71,9 +71,11 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     # Offline static batches: time to the first token of each batch, and the rest.
     prefill_s: float | None = None
     decode_s: float | None = None
-    # Serving: how late requests were sent (a saturated client shows here), the paper's per-token
+    # Serving: how late requests were sent (a saturated client shows here; not the wait for a concurrency slot,
+    # which is client_queue_ms), the paper's per-token
     # latencies (E2EL / (input + output) and E2EL / output), and goodput under the SLOs, if any.
     schedule_lag_ms: Stat | None = None
+    client_queue_ms: Stat | None = None  # with --max-concurrency: the wait for a free slot, before sending
     latency_per_token_ms: Stat | None = None
     latency_per_output_token_ms: Stat | None = None
     goodput_rps: float | None = None
@@ -178,7 +180,10 @@ def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRec
         e2el_ms=describe(r.e2el_ms for r in done if r.e2el_ms is not None),
         prefill_s=math.fsum(b.prefill_ms for b in batches) / 1000.0 if batches else None,
         decode_s=math.fsum(b.decode_ms for b in batches) / 1000.0 if batches else None,
-        schedule_lag_ms=describe((r.start_s - r.scheduled_s) * 1000.0 for r in records if r.scheduled_s is not None),
+        # The client's own lateness: how late it sent, less any wait for a concurrency slot (counted apart).
+        schedule_lag_ms=describe((r.start_s - r.scheduled_s) * 1000.0 - (r.client_queue_ms or 0.0)
+                                 for r in records if r.scheduled_s is not None),
+        client_queue_ms=describe(r.client_queue_ms for r in records if r.client_queue_ms is not None),
         latency_per_token_ms=describe(
             r.e2el_ms / (r.input_tokens + r.output_tokens) for r in done if r.e2el_ms is not None
         ),

@@ -12,7 +12,10 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     output_tokens: int  # tokens actually generated
     target_output_tokens: int
     start_s: float  # when the request was handed to the library
-    scheduled_s: float | None = None  # serving: when it was planned to be sent (start_s - scheduled_s = schedule lag)
+    scheduled_s: float | None = None  # serving: when it was planned to be sent
+    # Serving with a concurrency limit: how long it waited for a slot (vLLM's client queue time). What is left of
+    # start_s - scheduled_s is the client's own lateness, the schedule lag.
+    client_queue_ms: float | None = None
     ttft_ms: float | None = None
     e2el_ms: float | None = None
     itl_ms: list[float] = []  # gaps between consecutive output tokens

@@ -97,6 +97,17 @@ class RunState:
                 self.failure_kind = event.kind
                 self.error = event.error
 
+    def live_output_tok_s(self) -> float | None:
+        """Output tokens per second so far, the one figure the CLI's progress and the app's Live show: the finished
+        requests' output tokens over the time since the first request was handed over, up to the latest event.
+        Once the run has ended, exactly the run's output throughput."""
+        if self.ended:
+            return self.metrics().output_throughput_tok_s
+        if not any(r.ok for r in self.records):
+            return None
+        elapsed_s = self.last_t_s - min(r.start_s for r in self.records)
+        return self.output_tokens_done / elapsed_s if elapsed_s > 0 else None
+
     def metrics(self) -> RunMetrics:
         if self._metrics is None:
             serving = self.spec.serving if self.spec and self.spec.scenario == "serving" else None

@@ -20,7 +20,7 @@ from tuibench.core.plan import Plan, PlanRequest, StepStatus
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -112,6 +112,7 @@ INSERT INTO plan_steps (plan_id, step, status, run_id, spec_json)
     SELECT plans.id, ROW_NUMBER() OVER (PARTITION BY plans.id ORDER BY runs.id), runs.status, runs.id, runs.spec_json
     FROM runs JOIN plans ON plans.request_json IS NULL AND plans.label = json_extract(runs.spec_json, '$.serving.sweep');
 """,  # plans: the comparison as the unit of work; the rate sweeps of schema 3 become plans
+    4: "ALTER TABLE requests ADD COLUMN client_queue_ms REAL;",  # serving: the wait for a concurrency slot
 }
 
 
@@ -258,11 +259,12 @@ class ResultsStore:
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO requests (run_id, idx, input_tokens, output_tokens, target_output_tokens,"
-                " start_s, ttft_ms, tpot_ms, e2el_ms, itl_ms_json, batch, error, scheduled_s)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " start_s, ttft_ms, tpot_ms, e2el_ms, itl_ms_json, batch, error, scheduled_s, client_queue_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (run_id, r.index, r.input_tokens, r.output_tokens, r.target_output_tokens, r.start_s, r.ttft_ms,
-                     r.tpot_ms, r.e2el_ms, msgspec.json.encode(r.itl_ms).decode(), r.batch, r.error, r.scheduled_s)
+                     r.tpot_ms, r.e2el_ms, msgspec.json.encode(r.itl_ms).decode(), r.batch, r.error, r.scheduled_s,
+                     r.client_queue_ms)
                     for r in requests
                 ),
             )
@@ -380,10 +382,11 @@ class ResultsStore:
             raise UserError(f"no run {run_id} in {self.path}: `tuibench runs` lists the stored runs")
         requests = [
             RequestRecord(index=idx, input_tokens=i, output_tokens=o, target_output_tokens=t, start_s=s, ttft_ms=ttft,
-                          e2el_ms=e2el, itl_ms=msgspec.json.decode(itl), batch=batch, error=error, scheduled_s=planned)
-            for idx, i, o, t, s, ttft, e2el, itl, batch, error, planned in self._db.execute(
+                          e2el_ms=e2el, itl_ms=msgspec.json.decode(itl), batch=batch, error=error, scheduled_s=planned,
+                          client_queue_ms=queued)
+            for idx, i, o, t, s, ttft, e2el, itl, batch, error, planned, queued in self._db.execute(
                 "SELECT idx, input_tokens, output_tokens, target_output_tokens, start_s, ttft_ms, e2el_ms, itl_ms_json,"
-                " batch, error, scheduled_s FROM requests WHERE run_id = ? ORDER BY idx", (run_id,))
+                " batch, error, scheduled_s, client_queue_ms FROM requests WHERE run_id = ? ORDER BY idx", (run_id,))
         ]
         batches = [
             BatchRecord(batch=b, size=n, start_s=s, prefill_ms=p, decode_ms=d, decode_steps=k)

@@ -60,8 +60,8 @@ def request_body(endpoint: Endpoint, request: Prompted) -> dict:
     return body
 
 
-def _record(request: Prompted, scheduled_s: float, start: float, chunks: list[float], end: float,
-            output_tokens: int | None, prompt_tokens: int | None, error: str | None, clock) -> RequestRecord:
+def _record(request: Prompted, scheduled_s: float, start: float, chunks: list[float], output_tokens: int | None,
+            prompt_tokens: int | None, error: str | None, clock, slot_wait_s: float | None) -> RequestRecord:
     if error is None and not chunks:
         error = "empty response: the stream ended without any text"
     ok = error is None
@@ -72,24 +72,31 @@ def _record(request: Prompted, scheduled_s: float, start: float, chunks: list[fl
         target_output_tokens=request.output_tokens,
         scheduled_s=clock(scheduled_s),
         start_s=clock(start),
+        client_queue_ms=None if slot_wait_s is None else slot_wait_s * 1000.0,
         ttft_ms=(chunks[0] - start) * 1000.0 if ok else None,
-        e2el_ms=(end - start) * 1000.0 if ok else None,
+        # E2EL ends at the last token, as in vLLM's client: not at the usage chunk or [DONE] after it. So
+        # E2EL - TTFT is exactly the sum of the ITLs.
+        e2el_ms=(chunks[-1] - start) * 1000.0 if ok else None,
         itl_ms=[(b - a) * 1000.0 for a, b in zip(chunks, chunks[1:])] if ok else [],
         error=error,
     )
 
 
 async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: float, timeout_s: float,
-               clock) -> RequestRecord:
-    """Sends `request`, planned for `scheduled_s` (perf_counter), and returns its record; `clock` maps
-    perf_counter to the run's clock."""
+               clock, now=time.perf_counter, slot_wait_s: float | None = None) -> RequestRecord:
+    """Sends `request`, planned for `scheduled_s`, and returns its record.
+
+    `now()` is the time source (perf_counter: a test scripts it); `clock` maps its readings to the run's clock.
+    `slot_wait_s` is how long the request waited for a concurrency slot before this call (client queue time;
+    None without a limit).
+    """
     import aiohttp
 
     headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
     chunks: list[float] = []
     usage_output = usage_prompt = finished = None
     error = None
-    start = time.perf_counter()
+    start = now()
     try:
         async with asyncio.timeout(timeout_s):
             async with session.post(endpoint.url, json=request_body(endpoint, request), headers=headers) as response:
@@ -104,7 +111,7 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
                         if data is None:
                             continue
                         if chunk_text(data):
-                            chunks.append(time.perf_counter())
+                            chunks.append(now())
                         if usage := data.get("usage"):
                             usage_output = usage.get("completion_tokens", usage_output)
                             usage_prompt = usage.get("prompt_tokens", usage_prompt)
@@ -120,9 +127,8 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
         error = f"server disconnected mid-stream: {type(exc).__name__}"
     except aiohttp.ClientError as exc:
         error = f"{type(exc).__name__}: {exc}"
-    end = time.perf_counter()  # the stream is complete: E2EL ends here, as in vLLM's client
     if usage_output is None and finished == "length":
         # No usage from this server (llama.cpp's), and chunks may carry several tokens each (it holds text back
         # at partial UTF-8 or stop strings): stopped by max_tokens means exactly that many tokens came out.
         usage_output = request.output_tokens
-    return _record(request, scheduled_s, start, chunks, end, usage_output, usage_prompt, error, clock)
+    return _record(request, scheduled_s, start, chunks, usage_output, usage_prompt, error, clock, slot_wait_s)

@@ -6,8 +6,11 @@ import os
 from tuibench.backends.base import RunContext
 from tuibench.backends.prompts import materialize
 from tuibench.core.errors import UserError
+from tuibench.core.workload import RequestSpec
 from tuibench.loadgen.client import Endpoint, Prompted
 from tuibench.loadgen.driver import LoadPlan, drive
+
+WARMUP_SEED = 1_000_003  # warm-up token ids are drawn with the run's seed plus this: never the measured ones
 
 
 def run_serving(ctx: RunContext) -> None:
@@ -25,14 +28,21 @@ def run_serving(ctx: RunContext) -> None:
             raise UserError(f"--api-key-env {params.api_key_env}: that environment variable is not set")
     ctx.phase("loading", f"tokenizer of {ctx.model.name}")
     tokenizer = AutoTokenizer.from_pretrained(ensure_converted(ctx.model, ctx.log))
-    prompts = [
-        Prompted(p.index, p.ids if params.prompt_ids else tokenizer.decode(p.ids), len(p.ids), p.output_tokens)
-        for p in materialize(ctx.requests, tokenizer, spec.seed)
-    ]
+
+    def prompted(prompts) -> list[Prompted]:
+        return [Prompted(p.index, p.ids if params.prompt_ids else tokenizer.decode(p.ids), len(p.ids), p.output_tokens)
+                for p in prompts]
+
+    measured = materialize(ctx.requests, tokenizer, spec.seed)
+    # Warm-ups of the same shapes as the first requests but other tokens: sending measured prompts would make
+    # the first measured request a prefix-cache hit on a server with one (vLLM's default).
+    shapes = [RequestSpec(input_tokens=len(p.ids), output_tokens=p.output_tokens)
+              for p in measured[: params.warmup_requests]]
+    warmups = prompted(materialize(shapes, tokenizer, spec.seed + WARMUP_SEED))
     endpoint = Endpoint(base_url=params.endpoint, model=params.served_model or ctx.model.path, api=params.api,
                         length_policy=params.length_policy, api_key=api_key)
     plan = LoadPlan(rate_rps=params.request_rate or float("inf"), burstiness=params.burstiness,
-                    max_concurrency=params.max_concurrency, warmup_requests=params.warmup_requests,
-                    timeout_s=params.timeout_s, seed=spec.seed)
-    ctx.phase("warmup", f"{min(params.warmup_requests, len(prompts))} request(s), not counted")
-    asyncio.run(drive(endpoint, prompts, plan, ctx.request_done, ctx.clock_s, on_measuring=lambda: ctx.phase("measuring")))
+                    max_concurrency=params.max_concurrency, timeout_s=params.timeout_s, seed=spec.seed)
+    ctx.phase("warmup", f"{len(warmups)} request(s) of the same shapes, not counted")
+    asyncio.run(drive(endpoint, prompted(measured), plan, ctx.request_done, ctx.clock_s,
+                      on_measuring=lambda: ctx.phase("measuring"), warmups=warmups))

@@ -12,14 +12,6 @@ from tuibench.report.tables import describe_spec
 from tuibench.core.units import fmt
 
 
-def live_output_tok_s(state: RunState) -> float | None:
-    """Output tokens per second since measuring began, on the run's clock."""
-    started = state.phase_started_s.get("measuring")
-    if started is None or state.last_t_s <= started:
-        return None
-    return state.output_tokens_done / (state.last_t_s - started)
-
-
 class ProgressView:
     """An observer for RunRecorder. Use as a context manager around the run."""
 
@@ -60,7 +52,7 @@ class ProgressView:
     def _update(self, state: RunState, **fields) -> None:
         if self._bar is None or self._task is None:
             return
-        rate = live_output_tok_s(state)
+        rate = state.live_output_tok_s()
         self._bar.update(self._task, completed=len(state.records), rate=fmt(rate, 1, "tok/s") if rate else "", **fields)
 
 

@@ -12,7 +12,7 @@ from tuibench.core.units import NA, fmt, fmt_share
 _LATENCIES = (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"), ("E2E latency", "e2el_ms"))
 # Shown only where the run has them (serving runs).
 _SERVING_LATENCIES = (("latency / token", "latency_per_token_ms"), ("latency / out tok", "latency_per_output_token_ms"),
-                      ("schedule lag", "schedule_lag_ms"))
+                      ("schedule lag", "schedule_lag_ms"), ("client queue", "client_queue_ms"))
 STATUS_STYLE = {"finished": "green", "partial": "yellow", "failed": "red", "interrupted": "yellow", "running": "cyan",
                 "pending": "dim", "skipped": "dim", "not run": "dim"}
 

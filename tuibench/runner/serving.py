@@ -7,11 +7,16 @@ competes with an offline run for the cores.
 """
 
 import datetime as dt
+import json
+import os
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 
 import msgspec
 
 from tuibench.core import events as ev
+from tuibench.core.errors import UserError
 from tuibench.core.paths import data_dir
 from tuibench.core.spec import RunSpec
 from tuibench.models.convert import convert_in_subprocess
@@ -40,6 +45,7 @@ class ServerPool:
         from tuibench.backends import backend_class
 
         if spec.serving.endpoint:
+            check_served_model(spec)
             return spec, no_tick
         key = (spec.model, spec.library)
         if self._key != key or self._server is None or not self._server.alive():
@@ -88,3 +94,27 @@ class ServerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def check_served_model(spec: RunSpec) -> None:
+    """One look at a user's endpoint before the run: nothing listening, or a model name it does not serve, is one
+    line now rather than a failure on every request. A server without /v1/models is left to the run to judge."""
+    serving = spec.serving
+    url = serving.endpoint.rstrip("/") + "/v1/models"
+    key = os.environ.get(serving.api_key_env) if serving.api_key_env else None
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            listed = json.loads(response.read()).get("data")
+    except urllib.error.HTTPError:
+        return  # no such route (or it wants something else): the requests will say
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UserError(f"nothing answers at {serving.endpoint} ({reason}): start the server first, or check --endpoint")
+    except (ValueError, AttributeError):
+        return  # not an OpenAI-style listing
+    names = [m.get("id") for m in listed if isinstance(m, dict) and m.get("id")] if isinstance(listed, list) else []
+    model = serving.served_model or resolve_model(spec.model).path
+    if names and model not in names:
+        raise UserError(f"{serving.endpoint} serves {', '.join(map(repr, names))}, not {model!r}: "
+                        f"pass --served-model-name {names[0]}")

@@ -211,8 +211,7 @@ class LiveScreen(TuibenchScreen):
         else:
             done, total = len(state.records), state.num_requests or None
         bar.update(total=total, progress=done)
-        metrics = state.metrics() if state.records else None
-        rate = metrics.output_throughput_tok_s if metrics else None
+        rate = state.live_output_tok_s()
         elapsed = f"{state.last_t_s:,.0f} s" if state.last_t_s else ""
         self.query_one("#rate", Static).update(f"{done}/{total or '?'}  {fmt(rate, 1, 'tok/s')}  {elapsed}")
 

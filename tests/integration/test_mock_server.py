@@ -1,0 +1,93 @@
+"""The known-answer server as the ground truth of tuibench's timing: `tuibench mock-server` on 127.0.0.1 streams
+every token on a schedule set in advance, and `tuibench run --endpoint` must read that schedule back."""
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from helpers import REPO, tuibench
+from tuibench.servers.managed import free_port
+
+pytestmark = pytest.mark.slow
+
+TTFT_MS, ITL_MS = 40.0, 8.0
+TOKENS = 16
+
+
+class MockServer:
+    def __init__(self, *args: str):
+        self.port = free_port()
+        self.process = subprocess.Popen([sys.executable, "-m", "tuibench", "mock-server", "--port", str(self.port),
+                                         *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
+                    return
+            except OSError:
+                assert time.monotonic() < deadline and self.process.poll() is None, "the mock server did not start"
+                time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def mock_servers():
+    servers = {"zero": MockServer("--ttft-ms", "0", "--itl-ms", str(ITL_MS)),
+               "set": MockServer("--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS))}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+def _serve(cli_env, tmp_path, url: str, rate: float, count: int, *extra: str) -> dict:
+    out = tmp_path / f"run-{rate:g}.json"
+    result = tuibench("run", "--scenario", "serving", "--endpoint", url, "--served-model-name", "mock", "--dataset",
+                      "random", "--input-len", "16", "--output-len", str(TOKENS), "--num-requests", str(count),
+                      "--request-rate", f"{rate:g}", "--json", str(out), *extra, env=cli_env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(out.read_text())["run"]["metrics"]
+
+
+@pytest.fixture(scope="module")
+def round_trip_ms(mock_servers, tmp_path_factory, model_path):
+    """TTFT against a server that answers at once: the loopback HTTP round trip, client and server together."""
+    import os
+
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path_factory.mktemp("floor")))
+    return _serve(env, tmp_path_factory.mktemp("floor-out"), mock_servers["zero"].url, 10, 30)["ttft_ms"]["p50"]
+
+
+@pytest.mark.parametrize("rate, count", [(1, 8), (10, 30), (100, 100)])
+def test_tuibench_reads_back_the_schedule_it_was_served(mock_servers, round_trip_ms, cli_env, tmp_path, rate, count):
+    metrics = _serve(cli_env, tmp_path, mock_servers["set"].url, rate, count)
+    assert metrics["completed"] == count and metrics["output_tokens"] == count * TOKENS
+    # TTFT is the set time plus the loopback round trip (about 1.5 ms here, measured against --ttft-ms 0).
+    assert 0 < round_trip_ms < 5
+    assert abs(metrics["ttft_ms"]["p50"] - round_trip_ms - TTFT_MS) < 1.0, (metrics["ttft_ms"], round_trip_ms)
+    assert metrics["ttft_ms"]["min"] >= TTFT_MS  # never before the server sent it
+    assert abs(metrics["tpot_ms"]["p50"] - ITL_MS) < 1.0 and abs(metrics["itl_ms"]["p50"] - ITL_MS) < 1.0
+    assert abs(metrics["tpot_ms"]["mean"] - ITL_MS) < 1.0
+
+
+def test_a_wrong_model_name_is_one_line_before_any_request(mock_servers, cli_env):
+    result = tuibench("run", "--scenario", "serving", "--endpoint", mock_servers["set"].url, "--dataset", "random",
+                      "--num-requests", "2", env=cli_env)
+    assert result.returncode == 2
+    assert f"{mock_servers['set'].url} serves 'mock', not" in result.stderr and "--served-model-name mock" in result.stderr
+
+
+def test_a_concurrency_limit_shows_as_client_queue_not_as_lag(mock_servers, cli_env, tmp_path):
+    metrics = _serve(cli_env, tmp_path, mock_servers["set"].url, 1000, 6, "--max-concurrency", "2")
+    # Two at a time, each ~160 ms: the later requests wait for a slot, and that wait is not the client being late.
+    assert metrics["client_queue_ms"]["max"] > 100 and metrics["schedule_lag_ms"]["p99"] < 10

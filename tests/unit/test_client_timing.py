@@ -1,0 +1,114 @@
+"""The streaming client's timing pinned down: a scripted clock and scripted chunks, no network.
+
+Each line of the scripted stream arrives at a set time; the client reads the time from the clock it is given.
+The identities are vLLM's: E2EL ends at the last token, so E2EL - TTFT is the sum of the ITLs, and TPOT is
+(E2EL - TTFT) / (tokens - 1).
+"""
+
+import asyncio
+import json
+
+import pytest
+
+from tuibench.loadgen.client import Endpoint, Prompted, send
+
+
+class ScriptedClock:
+    def __init__(self):
+        self.t_s = 0.0
+
+    def __call__(self) -> float:
+        return self.t_s
+
+
+class _Response:
+    def __init__(self, lines, clock, status=200):
+        self.status, self._lines, self._clock = status, lines, clock
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return False
+
+    async def text(self):
+        return "nope"
+
+    @property
+    def content(self):
+        async def lines():
+            for at_s, line in self._lines:
+                self._clock.t_s = at_s  # the line arrives now
+                yield line
+        return lines()
+
+
+class ScriptedSession:
+    """Answers one POST with `lines`, each (arrival time, bytes); records what was sent."""
+
+    def __init__(self, lines, clock):
+        self.lines, self.clock, self.sent = lines, clock, []
+
+    def post(self, url, json=None, headers=None):
+        self.sent.append(json)
+        return _Response(self.lines, self.clock)
+
+
+def _data(payload: dict) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\n"
+
+
+def _token(text: str = "t", finish=None) -> bytes:
+    return _data({"choices": [{"index": 0, "text": text, "finish_reason": finish}]})
+
+
+def _run(lines, tokens: int = 4):
+    clock = ScriptedClock()
+    clock.t_s = 10.0  # the request is handed over at 10 s
+    session = ScriptedSession(lines, clock)
+    record = asyncio.run(send(session, Endpoint(base_url="http://x", model="m"), Prompted(0, [1, 2, 3], 3, tokens),
+                              scheduled_s=9.999, timeout_s=60, clock=lambda t: t - 9.0, now=clock))
+    return record, session
+
+
+def test_ttft_itl_and_e2el_come_from_the_token_chunks_and_e2el_ends_at_the_last_token():
+    lines = [(10.050, b": keep-alive\n"), (10.120, _token()), (10.130, b"\n"), (10.145, _token()),
+             (10.160, _token()), (10.200, _token(finish="length")),
+             (10.500, _data({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}})),
+             (10.900, b"data: [DONE]\n")]
+    record, session = _run(lines)
+    assert record.ok and record.output_tokens == 4 and record.input_tokens == 3
+    assert record.ttft_ms == pytest.approx(120.0)
+    assert record.itl_ms == pytest.approx([25.0, 15.0, 40.0])
+    assert record.e2el_ms == pytest.approx(200.0)  # the last token, not the usage chunk (500) or [DONE] (900)
+    assert record.e2el_ms - record.ttft_ms == pytest.approx(sum(record.itl_ms))
+    assert record.tpot_ms == pytest.approx((200.0 - 120.0) / 3)
+    assert record.start_s == pytest.approx(1.0) and record.scheduled_s == pytest.approx(0.999)  # the run's clock
+    assert record.client_queue_ms is None  # no concurrency limit: no slot to wait for
+    assert session.sent[0]["prompt"] == [1, 2, 3] and session.sent[0]["min_tokens"] == 4
+
+
+def test_a_chunk_without_text_is_not_a_token():
+    role_only = _data({"choices": [{"index": 0, "delta": {"role": "assistant"}}]})
+    content = _data({"choices": [{"index": 0, "delta": {"content": "w"}}]})
+    lines = [(10.010, role_only), (10.030, content), (10.040, _data({"choices": [{"index": 0, "text": ""}]})),
+             (10.055, content), (10.060, b"data: [DONE]\n")]
+    record, _ = _run(lines, tokens=2)
+    assert record.ttft_ms == pytest.approx(30.0) and record.itl_ms == pytest.approx([25.0])
+    assert record.e2el_ms == pytest.approx(55.0) and record.output_tokens == 2  # counted chunks: no usage sent
+
+
+@pytest.mark.parametrize("tokens", [1, 2, 7])
+def test_the_identities_hold_for_any_number_of_tokens(tokens):
+    times = [10.0 + 0.1 + 0.013 * i + 0.001 * (i % 3) for i in range(tokens)]
+    record, _ = _run([(t, _token()) for t in times] + [(times[-1] + 1.0, b"data: [DONE]\n")], tokens=tokens)
+    assert record.e2el_ms - record.ttft_ms == pytest.approx(sum(record.itl_ms)) and len(record.itl_ms) == tokens - 1
+    assert record.tpot_ms == (None if tokens == 1 else pytest.approx(sum(record.itl_ms) / (tokens - 1)))
+
+
+def test_the_wait_for_a_slot_is_recorded_apart():
+    clock = ScriptedClock()
+    session = ScriptedSession([(0.01, _token()), (0.02, b"data: [DONE]\n")], clock)
+    record = asyncio.run(send(session, Endpoint(base_url="http://x", model="m"), Prompted(0, "hi", 1, 1),
+                              scheduled_s=0.0, timeout_s=60, clock=lambda t: t, now=clock, slot_wait_s=0.25))
+    assert record.client_queue_ms == pytest.approx(250.0)

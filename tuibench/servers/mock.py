@@ -1,0 +1,150 @@
+"""A known-answer OpenAI-compatible server: every request streams its tokens on a schedule set in advance.
+
+    tuibench mock-server --ttft-ms T --itl-ms I [--jitter-ms J] [--max-concurrency N] [--port P]
+
+The first token leaves T ms after the request got a slot, then one every I ms (each gap uniform within ±J),
+each request held to its length (max_tokens or max_completion_tokens; min_tokens where larger), then a usage
+chunk when asked (`stream_options.include_usage`) and `[DONE]`. Beyond the concurrency limit a request waits
+for a slot, and its TTFT counts the wait, as on a real server. Every send is scheduled on absolute deadlines
+from the slot, so the gaps do not drift.
+
+It is the ground truth of tuibench's client (the tests hold the measured TTFT, TPOT and ITL to the set values),
+and a tool for checking any client, network path or proxy.
+"""
+
+import asyncio
+import json
+import random
+import time
+
+import msgspec
+
+from tuibench.core.timing import sleep_until
+
+
+class MockConfig(msgspec.Struct, frozen=True, kw_only=True):
+    ttft_ms: float = 50.0
+    itl_ms: float = 10.0
+    jitter_ms: float = 0.0
+    max_concurrency: int | None = None
+    model: str = "mock"
+    seed: int = 0
+
+
+def prompt_tokens(prompt) -> int:
+    """Token ids are counted as they are; text by its whitespace-separated words (there is no tokenizer here)."""
+    if isinstance(prompt, list):
+        return len(prompt)
+    return len(str(prompt).split())
+
+
+def _sse(data: dict) -> bytes:
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+class MockServer:
+    def __init__(self, config: MockConfig):
+        self.config = config
+        self._rng = random.Random(config.seed)
+        self._slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
+        self.requests = 0
+
+    def app(self):
+        from aiohttp import web
+
+        app = web.Application()
+        app.add_routes([web.post("/v1/completions", self.completions), web.post("/v1/chat/completions", self.chat),
+                        web.get("/v1/models", self.models), web.get("/health", self.health)])
+        return app
+
+    async def health(self, request):
+        from aiohttp import web
+
+        return web.Response(text="ok")
+
+    async def models(self, request):
+        from aiohttp import web
+
+        return web.json_response({"object": "list", "data": [{"id": self.config.model, "object": "model"}]})
+
+    async def completions(self, request):
+        return await self._serve(request, chat=False)
+
+    async def chat(self, request):
+        return await self._serve(request, chat=True)
+
+    def _schedule(self, tokens: int, slot_s: float) -> list[float]:
+        """The perf_counter deadline of each token: the first after TTFT, then the gaps, jittered."""
+        config = self.config
+        deadlines, at = [], slot_s + config.ttft_ms / 1000.0
+        for _ in range(tokens):
+            deadlines.append(at)
+            jitter = self._rng.uniform(-config.jitter_ms, config.jitter_ms) if config.jitter_ms else 0.0
+            at += max(0.0, config.itl_ms + jitter) / 1000.0
+        return deadlines
+
+    async def _serve(self, request, chat: bool):
+        from aiohttp import web
+
+        arrived = time.perf_counter()
+        body = await request.json()
+        if body.get("model") != self.config.model:
+            return web.json_response({"error": {"message": f"The model `{body.get('model')}` does not exist."}},
+                                     status=404)
+        limit = body.get("max_completion_tokens" if chat else "max_tokens") or body.get("max_tokens") or 16
+        tokens = max(int(limit), int(body.get("min_tokens") or 0))
+        prompt = body.get("messages", [{}])[-1].get("content", "") if chat else body.get("prompt", "")
+        usage = {"prompt_tokens": prompt_tokens(prompt), "completion_tokens": tokens,
+                 "total_tokens": prompt_tokens(prompt) + tokens}
+        self.requests += 1
+        slot = self._slots or _NoSlot()
+        async with slot:
+            # The clock starts when the request holds a slot: at once without a limit, after its wait with one.
+            deadlines = self._schedule(tokens, time.perf_counter() if self._slots else arrived)
+            if not body.get("stream"):
+                await sleep_until(deadlines[-1] if deadlines else arrived)
+                text = "tok " * tokens
+                choice = {"index": 0, "finish_reason": "length",
+                          **({"message": {"role": "assistant", "content": text}} if chat else {"text": text})}
+                return web.json_response({"object": "chat.completion" if chat else "text_completion",
+                                          "model": self.config.model, "choices": [choice], "usage": usage})
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+            await response.prepare(request)
+            if chat:
+                await response.write(_sse({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}))
+            for number, deadline in enumerate(deadlines, start=1):
+                await sleep_until(deadline)
+                finish = "length" if number == tokens else None
+                choice = {"index": 0, "finish_reason": finish,
+                          **({"delta": {"content": "tok "}} if chat else {"text": "tok "})}
+                await response.write(_sse({"model": self.config.model, "choices": [choice]}))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                await response.write(_sse({"model": self.config.model, "choices": [], "usage": usage}))
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+            return response
+
+
+class _NoSlot:
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return False
+
+
+def serve(config: MockConfig, host: str, port: int, on_ready=lambda url: None) -> None:
+    """Serves until interrupted (Ctrl-C, SIGTERM)."""
+    from aiohttp import web
+
+    async def main() -> None:
+        runner = web.AppRunner(MockServer(config).app(), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        on_ready(f"http://{host}:{port}")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
