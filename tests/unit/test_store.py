@@ -32,7 +32,7 @@ REQUESTS = [
     RequestRecord(index=0, input_tokens=20, output_tokens=4, target_output_tokens=4, start_s=0.0625, ttft_ms=12.5,
                   e2el_ms=50.0, itl_ms=[0.1, 12.345678901234567, 25.0], batch=0),
     RequestRecord(index=1, input_tokens=32, output_tokens=1, target_output_tokens=1, start_s=0.03125, ttft_ms=12.5,
-                  e2el_ms=12.5, itl_ms=[], batch=0),
+                  e2el_ms=12.5, itl_ms=[], batch=0, scheduled_s=0.0, client_queue_ms=31.25),
     RequestRecord(index=2, input_tokens=43, output_tokens=0, target_output_tokens=3, start_s=0.0, batch=1,
                   error="RuntimeError: boom"),
 ]
