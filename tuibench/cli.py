@@ -483,8 +483,7 @@ def _print_comparison(console, db: Path | None, plan_id: int, baseline: str | No
     from tuibench.report.comparison import load_document, print_document, write_files
 
     with _open_store(db, create=False) as store:
-        document = load_document(store, plan_id, baseline)
-        profiles = [p for step in document.steps if step.run_id for p in store.module_profiles(step.run_id)]
+        document, profiles = load_document(store, plan_id, baseline)
     print_document(console, document, profiles, sections)
     if args is not None:
         for path in write_files(document, getattr(args, "json", None), getattr(args, "csv", None),

@@ -135,7 +135,8 @@ def test_the_steps_table_shows_why_a_step_did_not_run(tmp_path):
     with ResultsStore.open(tmp_path / "r.db") as store:
         plan_id = store.begin_plan(Plan(label="p", request=PlanRequest(libraries=("mii",)),
                                         steps=(PlanStep(index=1, spec=spec, skip="is not available here: no GPU"),)))
-        document = load_document(store, plan_id)
+        document, profiles = load_document(store, plan_id)
+        assert profiles == []
     text = _render(steps_table(document))
     assert "skipped" in text and "is not available here: no GPU" in text and "plan 1: p" in text
 

@@ -25,15 +25,20 @@ def backend_class(name: str) -> type[Backend]:
     return getattr(importlib.import_module(module), attr)
 
 
+def cannot_run(backend: type[Backend], scenario: str) -> str | None:
+    """Why `backend` cannot run `scenario` here (to follow "library 'NAME' "), or None when it can."""
+    if scenario not in backend.scenarios:
+        return f"does not support the {scenario} scenario (it does: {', '.join(sorted(backend.scenarios))})"
+    availability = backend.availability()
+    return None if availability.ok else f"is not available here: {availability.reason}"
+
+
 def require_backend(name: str, scenario: str) -> type[Backend]:
     """The backend for `name`, or a UserError saying why it cannot run `scenario` here."""
     backend = backend_class(name)
-    if scenario not in backend.scenarios:
-        raise UserError(f"library '{name}' does not support the {scenario} scenario (it does: {', '.join(sorted(backend.scenarios))})")
-    availability = backend.availability()
-    if not availability.ok:
-        raise UserError(f"library '{name}' is not available here: {availability.reason}")
+    if (why := cannot_run(backend, scenario)) is not None:
+        raise UserError(f"library '{name}' {why}")
     return backend
 
 
-__all__ = ["Availability", "Backend", "backend_class", "backend_names", "require_backend"]
+__all__ = ["Availability", "Backend", "backend_class", "backend_names", "cannot_run", "require_backend"]

@@ -7,12 +7,14 @@ against the offered rate, with the knee where the library saturates.
 """
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import msgspec
 
 from tuibench.core.metrics import RunMetrics, Stat
+from tuibench.core.plan import rate_label
 from tuibench.core.store import RunRow
 
 
@@ -75,7 +77,7 @@ class Group(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def title(self) -> str:
-        rate = f" @ {'inf' if self.rate is None else f'{self.rate:g}'} req/s" if self.scenario == "serving" else ""
+        rate = f" @ {rate_label(self.rate)} req/s" if self.scenario == "serving" else ""
         return f"{self.dataset} · {self.scenario}{rate}"
 
 
@@ -118,35 +120,28 @@ KEEPS_UP = 0.9
 def compare(runs: Sequence[RunRow], baseline: str | None = None) -> Comparison:
     """`runs` side by side (profile runs are left out: their comparison is the module shares)."""
     runs = [r for r in runs if r.scenario != "profile"]
-    labels = _column_labels(runs)
+    names = _library_names(runs)
     baseline = baseline or (runs[0].library if runs else None)
     groups: dict[tuple, list[RunRow]] = {}
     for run in runs:
-        groups.setdefault(_workload(run), []).append(run)
+        groups.setdefault(run.spec.workload, []).append(run)
     return Comparison(
         baseline=baseline,
-        groups=[_group(key, members, labels, baseline) for key, members in groups.items()],
-        sweeps=_sweeps(runs, labels),
+        groups=[_group(key, members, _column_labels(members, names), baseline) for key, members in groups.items()],
+        sweeps=_sweeps(runs, names),
     )
 
 
-def _workload(run: RunRow) -> tuple[str, str, float | None]:
-    rate = run.spec.serving.request_rate if run.scenario == "serving" else None
-    return run.dataset, run.scenario, rate
-
-
-def _column_labels(runs: Sequence[RunRow]) -> dict[int, str]:
-    """The library names a column; the model too when the runs span models; the run id when that is not enough."""
+def _library_names(runs: Sequence[RunRow]) -> dict[int, str]:
+    """Each run's library, and its model too when the runs span models."""
     several_models = len({r.model for r in runs}) > 1
-    labels = {r.id: f"{r.library} · {r.model}" if several_models else r.library for r in runs}
-    seen: dict[tuple, int] = {}
-    for run in runs:
-        key = (*_workload(run), labels[run.id])
-        seen[key] = seen.get(key, 0) + 1
-    for run in runs:
-        if seen[(*_workload(run), labels[run.id])] > 1:
-            labels[run.id] += f" #{run.id}"
-    return labels
+    return {r.id: f"{r.library} · {r.model}" if several_models else r.library for r in runs}
+
+
+def _column_labels(group: Sequence[RunRow], names: dict[int, str]) -> dict[int, str]:
+    """The columns of one workload: the library's name, with the run id where a library comes twice."""
+    counts = Counter(names[r.id] for r in group)
+    return {r.id: names[r.id] + (f" #{r.id}" if counts[names[r.id]] > 1 else "") for r in group}
 
 
 def _group(key: tuple, runs: list[RunRow], labels: dict[int, str], baseline: str | None) -> Group:
@@ -169,11 +164,11 @@ def _group(key: tuple, runs: list[RunRow], labels: dict[int, str], baseline: str
     return Group(dataset=dataset, scenario=scenario, rate=rate, columns=columns, baseline=base, rows=rows)
 
 
-def _sweeps(runs: Sequence[RunRow], labels: dict[int, str]) -> list[Sweep]:
+def _sweeps(runs: Sequence[RunRow], names: dict[int, str]) -> list[Sweep]:
     lines: dict[tuple[str, str], list[RunRow]] = {}
     for run in runs:
         if run.scenario == "serving":
-            lines.setdefault((run.dataset, labels[run.id].split(" #")[0]), []).append(run)
+            lines.setdefault((run.dataset, names[run.id]), []).append(run)
     sweeps = []
     for (dataset, label), members in lines.items():
         members.sort(key=lambda r: math.inf if r.spec.serving.request_rate is None else r.spec.serving.request_rate)
@@ -213,10 +208,10 @@ def saturated(point: SweepPoint) -> bool:
 
 
 def knee(points: Sequence[SweepPoint]) -> SweepPoint | None:
-    """The point of the lowest offered rate at which the library no longer keeps up (`saturated`).
+    """The point of the lowest offered rate at which the library no longer keeps up (`saturated`), the points
+    being in offered order with all-at-once last; None when it kept up with every rate.
 
     Not the achieved throughput against the nominal rate: over a short run the last requests' latency counts in
     its duration, and a few Poisson arrivals are seldom at the nominal rate. Completions spread over a longer
-    time than the arrivals did is what a queue looks like, whatever the run's length. None when every rate was
-    kept up with; all-at-once counts only when it is the sweep's only rate beyond those."""
+    time than the arrivals did is what a queue looks like, whatever the run's length."""
     return next((p for p in points if saturated(p)), None)

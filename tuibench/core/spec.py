@@ -74,6 +74,16 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     threads: int = 1  # intra-op threads in the child process
     telemetry_hz: float = 4.0  # device samples per second in the child; 0: none
 
+    @property
+    def rate(self) -> float | None:
+        """Serving: the offered requests/s (None: all at once). None in the other scenarios."""
+        return self.serving.request_rate if self.scenario == "serving" else None
+
+    @property
+    def workload(self) -> tuple[str, str, float | None]:
+        """What runs share to be compared side by side: the dataset, the scenario and, serving, the offered rate."""
+        return self.dataset.label, self.scenario, self.rate
+
     def to_json(self) -> bytes:
         return msgspec.json.encode(self)
 

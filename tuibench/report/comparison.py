@@ -9,10 +9,10 @@ from pathlib import Path
 import msgspec
 from rich.table import Table
 
-from tuibench.core.comparison import Comparison, Group, Sweep, compare
+from tuibench.core.comparison import METRICS, Comparison, Group, Sweep, compare
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.plan import rate_label
-from tuibench.core.spec import DatasetSpec, RunSpec
+from tuibench.core.spec import DatasetSpec
 from tuibench.core.store import PlanRow, ResultsStore, RunRow, StepRow
 from tuibench.core.units import fmt
 from tuibench.report.modules import leaf_shares
@@ -61,31 +61,29 @@ class ComparisonDocument(msgspec.Struct, frozen=True, kw_only=True):
     datasets: list[DatasetSpec]  # the workloads the runs ran, once each
 
 
-def _rate(spec: RunSpec) -> float | None:
-    return spec.serving.request_rate if spec.scenario == "serving" else None
-
-
-def load_document(store: ResultsStore, plan_id: int, baseline: str | None = None) -> ComparisonDocument:
+def load_document(store: ResultsStore, plan_id: int,
+                  baseline: str | None = None) -> tuple[ComparisonDocument, list[ModuleProfile]]:
+    """A stored plan side by side, and the module profiles of its profile runs (read once: the document keeps
+    their shares, a terminal shows their table)."""
     stored = store.get_plan(plan_id)
     request = stored.plan.request
-    return document_of(stored.runs, {r.id: store.module_profiles(r.id) for r in stored.runs if r.scenario == "profile"},
-                       plan=stored.plan, steps=stored.steps,
-                       baseline=baseline or (request.baseline or request.libraries[0] if request else None))
+    profiles = {r.id: store.module_profiles(r.id) for r in stored.runs if r.scenario == "profile"}
+    document = document_of(stored.runs, profiles, plan=stored.plan, steps=stored.steps,
+                           baseline=baseline or (request.baseline or request.libraries[0] if request else None))
+    return document, [p for found in profiles.values() for p in found]
 
 
 def document_of(runs: Sequence[RunRow], profiles: dict[int, list[ModuleProfile]], plan: PlanRow | None = None,
                 steps: Sequence[StepRow] = (), baseline: str | None = None) -> ComparisonDocument:
-    from tuibench.core.comparison import METRICS
-
     comparison = compare(runs, baseline)
     return ComparisonDocument(
         plan=plan,
         steps=[StepResult(step=s.step, library=s.spec.library, model=s.spec.model,
                           dataset="" if s.spec.scenario == "profile" else s.spec.dataset.label,
-                          scenario=s.spec.scenario, rate=_rate(s.spec), status=s.status, run_id=s.run_id, reason=s.reason)
+                          scenario=s.spec.scenario, rate=s.spec.rate, status=s.status, run_id=s.run_id, reason=s.reason)
                for s in steps],
         results=[RunResult(run_id=r.id, library=r.library, model=r.model, dataset=r.dataset, scenario=r.scenario,
-                           rate=_rate(r.spec), status=r.status,
+                           rate=r.spec.rate, status=r.status,
                            metrics={m.key: m.read(r.metrics) if r.metrics else None for m in METRICS})
                  for r in runs if r.scenario != "profile"],
         comparison=comparison,

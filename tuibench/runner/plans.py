@@ -39,7 +39,7 @@ def build_plan(request: PlanRequest) -> Plan:
 
 def _steps(request: PlanRequest) -> list[PlanStep]:
     """The steps of one cross product, numbered from 1."""
-    from tuibench.backends import backend_class
+    from tuibench.backends import backend_class, cannot_run
     from tuibench.core.workload import dataset_from_arg, load_requests
     from tuibench.models.resolve import resolve_model
     from tuibench.runner.environment import default_threads
@@ -59,13 +59,8 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
     for model in request.models:
         for library in request.libraries:
             backend = backend_class(library)  # an unknown name is a UserError
-            availability = backend.availability()
             for scenario in request.scenarios:
-                skip = None
-                if scenario not in backend.scenarios:
-                    skip = f"does not support the {scenario} scenario (it does: {', '.join(sorted(backend.scenarios))})"
-                elif not availability.ok:
-                    skip = f"is not available here: {availability.reason}"
+                skip = cannot_run(backend, scenario)
                 for spec in _specs(request, model, library, scenario, datasets, threads, backend.serving_overrides):
                     steps.append(PlanStep(index=len(steps) + 1, spec=spec, skip=skip))
     return steps

@@ -107,27 +107,18 @@ class TuibenchApp(App):
         if self._start(PlanState(), lambda state, notify: PlanSession(plan, self.db_path, state, notify)):
             self.switch_mode("live")
 
-    def show_stored_run(self, run_id: int, mode: str | None = None) -> None:
+    def show_stored_run(self, run_id: int) -> None:
         """A stored run on Live (a profile on Modules), rebuilt from the store in a thread by the same reducer."""
-        db = self.db_path
+        from tuibench.ui.screens.base import in_thread, read_store
+        from tuibench.ui.session import stored_run_state
 
-        def read() -> PlanState:
-            from tuibench.core.store import ResultsStore
-            from tuibench.ui.session import stored_run_state
+        def show(state: PlanState) -> None:
+            if self.show_plan_state(state):
+                spec = state.run.spec
+                self.switch_mode("modules" if spec is not None and spec.scenario == "profile" else "live")
 
-            with ResultsStore.open(db, create=False) as store:
-                return stored_run_state(store, run_id)
-
-        def work() -> None:
-            state = read()
-            self.call_from_thread(self._show_stored, state, mode)
-
-        self.run_worker(work, thread=True, exclusive=True, group="stored-run", exit_on_error=False)
-
-    def _show_stored(self, state: PlanState, mode: str | None) -> None:
-        if self.show_plan_state(state):
-            spec = state.run.spec
-            self.switch_mode(mode or ("modules" if spec is not None and spec.scenario == "profile" else "live"))
+        in_thread(self, lambda: read_store(self.db_path, lambda store: stored_run_state(store, run_id), PlanState()),
+                  show, group="stored-run")
 
     def show_plan_state(self, state: PlanState) -> bool:
         """A finished plan or stored run on the screens (no session): False while a session runs."""

@@ -2,13 +2,17 @@
 store in a thread so that the UI never waits on the disk."""
 
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 REDRAW_HZ = 2.0  # live charts at 10 Hz cost a quarter of a core; 2 Hz still reads as live
+
+if TYPE_CHECKING:
+    from tuibench.core.store import ResultsStore
 
 T = TypeVar("T")
 
@@ -52,13 +56,27 @@ class TuibenchScreen(Screen):
         self._maybe_redraw()
 
     def load(self, read: Callable[[], T], show: Callable[[T], None], group: str = "load") -> None:
-        """`read()` (the store) in a thread, then `show(result)` on the UI thread. A newer load of the same group
-        replaces one still going, whose result is dropped."""
-        from textual.worker import get_current_worker
+        in_thread(self, read, show, group)
 
-        def work() -> None:
-            result = read()
-            if not get_current_worker().is_cancelled:
-                self.app.call_from_thread(show, result)
 
-        self.run_worker(work, thread=True, exclusive=True, group=group, exit_on_error=False)
+def in_thread(node, read: Callable[[], T], show: Callable[[T], None], group: str) -> None:
+    """`read()` (the store) in a worker thread of `node` (a screen, the app), then `show(result)` on the UI thread.
+    A newer call of the same group replaces one still going, whose result is dropped."""
+    from textual.worker import get_current_worker
+
+    def work() -> None:
+        result = read()
+        if not get_current_worker().is_cancelled:
+            node.app.call_from_thread(show, result)
+
+    node.run_worker(work, thread=True, exclusive=True, group=group, exit_on_error=False)
+
+
+def read_store(db_path: Path, read: Callable[["ResultsStore"], T], empty: T) -> T:
+    """`read(store)` on the results store at `db_path`, or `empty` while there is none yet."""
+    from tuibench.core.store import ResultsStore
+
+    if not Path(db_path).exists():
+        return empty
+    with ResultsStore.open(db_path, create=False) as store:
+        return read(store)

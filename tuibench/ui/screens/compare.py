@@ -17,7 +17,7 @@ from tuibench.core.comparison import Comparison, Group, compare
 from tuibench.core.plan import rate_label
 from tuibench.core.units import fmt
 from tuibench.report.comparison import cell_text, column_header
-from tuibench.ui.screens.base import TuibenchScreen
+from tuibench.ui.screens.base import TuibenchScreen, read_store
 from tuibench.ui.widgets.charts import Chart
 
 
@@ -33,12 +33,7 @@ def curves(comparison: Comparison, dataset: str) -> list[tuple[str, list[float],
 
 
 def read_runs(db_path: Path) -> list:
-    from tuibench.core.store import ResultsStore
-
-    if not Path(db_path).exists():
-        return []
-    with ResultsStore.open(db_path, create=False) as store:
-        return [r for r in store.list_runs() if r.scenario != "profile"]
+    return read_store(db_path, lambda store: [r for r in store.list_runs() if r.scenario != "profile"], [])
 
 
 class CompareScreen(TuibenchScreen):

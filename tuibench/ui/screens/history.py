@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from tuibench.core.units import NA, fmt
-from tuibench.ui.screens.base import TuibenchScreen
+from tuibench.ui.screens.base import TuibenchScreen, read_store
 
 COLUMNS = ("id", "when (UTC)", "status", "library", "model", "dataset", "scenario", "reqs", "tok/s")
 
@@ -24,12 +24,8 @@ def run_matches(run, text: str) -> bool:
 
 def read_history(db_path: Path) -> tuple[list, dict]:
     """The stored runs, newest first, and the plans they belong to by id."""
-    from tuibench.core.store import ResultsStore
-
-    if not Path(db_path).exists():
-        return [], {}
-    with ResultsStore.open(db_path, create=False) as store:
-        return store.list_runs(), {plan.id: plan for plan in store.list_plans()}
+    return read_store(db_path, lambda store: (store.list_runs(), {plan.id: plan for plan in store.list_plans()}),
+                      ([], {}))
 
 
 def grouped(runs: list, plans: dict) -> list[tuple[str, object]]:
@@ -189,7 +185,7 @@ class HistoryScreen(TuibenchScreen):
             with ResultsStore.open(db, create=False) as store:
                 if key.startswith("p"):
                     path = Path.cwd() / f"tuibench-plan-{key[1:]}.json"
-                    path.write_bytes(to_json(load_document(store, int(key[1:]))))
+                    path.write_bytes(to_json(load_document(store, int(key[1:]))[0]))
                     return path
                 run_id = int(key)
                 path = Path.cwd() / f"tuibench-run-{run_id}.json"

@@ -57,12 +57,9 @@ def same_workload(plan: PlanState) -> list[StepState]:
     shown = plan.run.spec
     if shown is None:
         return []
-    key = _workload(shown)
-    return [s for s in plan.steps if s.run.records and s.run.spec is not None and _workload(s.run.spec) == key]
-
-
-def _workload(spec) -> tuple:
-    return spec.model, spec.dataset.label, spec.scenario, spec.serving.request_rate if spec.scenario == "serving" else 0
+    key = (shown.model, shown.workload)
+    return [s for s in plan.steps if s.run.records and s.run.spec is not None
+            and (s.run.spec.model, s.run.spec.workload) == key]
 
 
 class Spark(Vertical):

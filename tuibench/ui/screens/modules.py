@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Static
 from tuibench.core.modules import ModuleNode, ModuleProfile
 from tuibench.core.units import NA
 from tuibench.report.modules import BOUND_SHORT, NODE_COLUMNS, node_cells, profile_title, tree_rows
-from tuibench.ui.screens.base import TuibenchScreen
+from tuibench.ui.screens.base import TuibenchScreen, read_store
 
 SORTS = ("tree", "time", "intensity")
 
@@ -122,15 +122,11 @@ class ModulesScreen(TuibenchScreen):
 
 def read_profile_run(db_path, skip: int) -> tuple[str, list[ModuleProfile]]:
     """The profiles of the stored profile run `skip` places from the newest: ("run N", profiles), or none."""
-    from pathlib import Path
-
-    from tuibench.core.store import ResultsStore
-
-    if not Path(db_path).exists():
-        return "", []
-    with ResultsStore.open(db_path, create=False) as store:
+    def read(store) -> tuple[str, list[ModuleProfile]]:
         runs = [r for r in store.list_runs() if r.scenario == "profile"]
         if not runs:
             return "", []
         run = runs[min(max(skip, 0), len(runs) - 1)]
         return f"run {run.id}", store.module_profiles(run.id)
+
+    return read_store(db_path, read, ("", []))
