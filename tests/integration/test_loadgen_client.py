@@ -99,4 +99,6 @@ def test_max_concurrency_holds_requests_back(server):
     # That wait is the client's queue, recorded apart: what is left of start - planned is the lag, near 0.
     waited = sorted(r.client_queue_ms for r in records)
     assert waited[:2] == [pytest.approx(0.0, abs=2.0)] * 2 and waited[4] > 30
-    assert all((r.start_s - r.scheduled_s) * 1000 - r.client_queue_ms < 5 for r in records)
+    # (20 ms, as for the schedule above: on a loaded 2-core CI box the event loop itself is that late at times)
+    lags_ms = [(r.start_s - r.scheduled_s) * 1000 - r.client_queue_ms for r in records]
+    assert all(lag < 20 for lag in lags_ms) and max(lags_ms) < waited[4], lags_ms

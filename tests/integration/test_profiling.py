@@ -142,7 +142,9 @@ def test_cli_profile_through_vllm(cli_env, tmp_path, model_path):
     assert [phase for phase, _ in rows] == ["decode", "prefill"]
     for phase, data in rows:
         profile = msgspec.json.decode(data, type=ModuleProfile)
-        assert profile.library == "vllm" and profile.coverage >= 0.90, (phase, profile.coverage)
+        # vLLM's decode step at batch 4 is short, and its glue outside any module (input preparation, sampling)
+        # weighs more: 0.89-0.93 on the CI box. A module missed by the tree would take far more than 0.15.
+        assert profile.library == "vllm" and profile.coverage >= 0.85, (phase, profile.coverage)
         names = {n.name for n in profile.root.walk()}
         assert {"qkv_proj", "attn", "gate_up_proj", "logits_processor", "rotary_emb"} <= names
         attn = next(n for n in profile.root.walk() if n.name == "attn" and n.calls == 30)  # folded over 30 layers

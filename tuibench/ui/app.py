@@ -16,6 +16,7 @@ from textual.message import Message
 from tuibench.core import events as ev
 from tuibench.core.plan import PlanEnded
 from tuibench.core.reducer import PlanState, RunState
+from tuibench.ui.screens.base import TuibenchScreen
 from tuibench.ui.settings import Settings, load_settings, save_settings
 from tuibench.ui.themes import DEFAULT_THEME, load_themes
 
@@ -159,6 +160,8 @@ class TuibenchApp(App):
             return
         self.state_version += 1
         event = message.event
+        if isinstance(event, (*ev.TERMINAL, PlanEnded)) and isinstance(self.screen, TuibenchScreen):
+            self.screen.maybe_redraw()
         if isinstance(event, SessionFailed):
             self.notify(f"could not run: {event}", severity="error", timeout=10)
         elif isinstance(event, ev.TERMINAL) and len(self.plan_state.steps) == 1:

@@ -28,18 +28,20 @@ class TuibenchScreen(Screen):
 
     def on_mount(self) -> None:
         self._seen_version: object = -1
-        self.set_interval(1.0 / REDRAW_HZ, self._maybe_redraw)
-        self._maybe_redraw()
+        self.set_interval(1.0 / REDRAW_HZ, self.maybe_redraw)
+        self.maybe_redraw()
 
     def on_screen_resume(self) -> None:
         self._seen_version = -1  # the state may have moved while another screen was up
-        self._maybe_redraw()
+        self.maybe_redraw()
 
     def version(self) -> object:
         """What must change for a redraw: by default, any event of the run."""
         return self.app.state_version
 
-    def _maybe_redraw(self) -> None:
+    def maybe_redraw(self) -> None:
+        """Redraws if the state moved since the last redraw (the timer calls it; the app too, when a run ends, so
+        that the screen agrees with the toast that says so)."""
         # The session's thread writes the plan's state under this lock; a redraw reads it whole, under it too.
         with self.app.plan_state.lock:
             version = self.version()
@@ -53,7 +55,7 @@ class TuibenchScreen(Screen):
     def again(self) -> None:
         """Redraw now, whether or not the state moved (a key changed what the screen shows)."""
         self._seen_version = -1
-        self._maybe_redraw()
+        self.maybe_redraw()
 
     def load(self, read: Callable[[], T], show: Callable[[T], None], group: str = "load") -> None:
         in_thread(self, read, show, group)
