@@ -144,6 +144,8 @@ def _engine_options(group) -> None:
     group.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], **_FIELD)
     group.add_argument("--threads", type=_positive_int, help="threads for the engine process (default: cores - 1)",
                        **_FIELD)
+    group.add_argument("--repeat", type=_positive_int, help="run the whole plan N times over, round by round, and "
+                       "give each figure with its 95 %% confidence interval (default 1)", **_FIELD)
     group.add_argument("--telemetry-hz", type=float, help="device samples per second (NVML, else CPU; default 4); "
                        "0 turns them off", **_FIELD)
 
@@ -187,6 +189,9 @@ def _serving_options(group, several: bool = False) -> None:
     group.add_argument("--length-policy", choices=["vllm", "transformers", "none"],
                        help="how outputs are held to length: ignore_eos+min_tokens (vllm), generation_config, or not "
                             "at all", **_FIELD)
+    group.add_argument("--prompts", choices=["ids", "text"],
+                       help="send prompts as token ids, or as text fitted to the server's tokenizer (default: ids "
+                            "where the server takes them)", **_FIELD)
     group.add_argument("--timeout", dest="timeout_s", type=float, help="seconds before a request counts as failed "
                        "(default 600)", **_FIELD)
     group.add_argument("--port", type=_positive_int, help="port for a server tuibench launches (default: a free one)",
@@ -304,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=_positive_int, default=50)
     show = runs_commands.add_parser("show", help="one run's spec, environment and metrics")
     show.add_argument("id", type=int)
+    diff = runs_commands.add_parser("diff", help="run B against run A, metric by metric: faster, slower, or within "
+                                    "noise (each with the repeats of its plan step)")
+    diff.add_argument("a", type=int, metavar="A")
+    diff.add_argument("b", type=int, metavar="B")
     shares = runs_commands.add_parser("shares", help="module shares of profile runs side by side")
     shares.add_argument("ids", type=int, nargs="+", metavar="id")
     export = runs_commands.add_parser("export", help="one run's requests as CSV, or everything as JSON")
@@ -408,7 +417,7 @@ def _run(args: argparse.Namespace) -> int:
     """`run` and `profile`: a plan of one library and one workload (a run per rate when sweeping)."""
     import msgspec
 
-    from tuibench.report.tables import latency_table, metrics_table
+    from tuibench.report.tables import latency_table, metrics_table, print_warnings
     from tuibench.runner.plans import build_plan
 
     plan = build_plan(_request(args))
@@ -422,11 +431,14 @@ def _run(args: argparse.Namespace) -> int:
         elif state.records:
             console.print(metrics_table(state.metrics(), title=f"run {step.run_id}: {state.status}"))
             console.print(latency_table(state.metrics()))
+        print_warnings(console, state.warnings())
 
     state = _execute(plan, args, show)
     ran = [step for step in state.steps if step.run_id is not None]
     if len(ran) > 1:
-        _print_comparison(console, args.db, state.plan_id, sections=("sweeps",))
+        repeated = plan.request.repeat > 1
+        _print_comparison(console, args.db, state.plan_id,
+                          sections=("groups", "repeats", "sweeps") if repeated else ("sweeps",))
     if getattr(args, "json", None) and ran:
         with _open_store(args.db, create=False) as store:
             documents = [store.get_run(step.run_id) for step in ran]
@@ -478,7 +490,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _print_comparison(console, db: Path | None, plan_id: int, baseline: str | None = None, args=None,
-                      sections: tuple[str, ...] = ("steps", "groups", "sweeps", "profiles")) -> None:
+                      sections: tuple[str, ...] = ("steps", "groups", "repeats", "sweeps", "profiles")) -> None:
     """A stored plan side by side, then the files `args` asks for (--json, --csv, --markdown, --figures)."""
     from tuibench.report.comparison import load_document, print_document, write_files
 
@@ -695,6 +707,14 @@ def _runs(args: argparse.Namespace) -> int:
             _show(console, store.get_run(args.id), store.module_profiles(args.id))
         elif command == "export":
             _export(store.get_run(args.id), args.format, args.output)
+        elif command == "diff":
+            from tuibench.report.diff import diff_table, headline, with_repeats
+
+            a, b = with_repeats(store, args.a), with_repeats(store, args.b)
+            if {r.id for r in a} == {r.id for r in b}:  # two repeats of one step: each on its own
+                a, b = [r for r in a if r.id == args.a], [r for r in b if r.id == args.b]
+            console.print(diff_table(a, b))
+            console.print(headline(a, b), highlight=False)
         elif command == "shares":
             from tuibench.report.modules import shares_table
 
@@ -709,7 +729,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _show(console, stored, profiles) -> None:
-    from tuibench.report.tables import describe_spec, latency_table, metrics_table, status_markup
+    from tuibench.report.tables import describe_spec, latency_table, metrics_table, print_warnings, status_markup
 
     run = stored.run
     console.print(f"[bold]run {run.id}[/] {status_markup(run.status)}  {run.created_at}"
@@ -726,6 +746,7 @@ def _show(console, stored, profiles) -> None:
     elif run.metrics:
         console.print(metrics_table(run.metrics))
         console.print(latency_table(run.metrics))
+    print_warnings(console, run.warnings)
 
 
 def _export(stored, fmt: str, output: Path | None) -> None:
@@ -739,11 +760,12 @@ def _export(stored, fmt: str, output: Path | None) -> None:
     else:
         text = io.StringIO()
         writer = csv.writer(text)
-        writer.writerow(["index", "input_tokens", "output_tokens", "target_output_tokens", "start_s", "ttft_ms",
-                         "tpot_ms", "e2el_ms", "batch", "error"])
+        writer.writerow(["index", "input_tokens", "counted_input_tokens", "output_tokens", "target_output_tokens",
+                         "start_s", "ttft_ms", "tpot_ms", "e2el_ms", "batch", "error"])
         for r in stored.requests:
-            writer.writerow([r.index, r.input_tokens, r.output_tokens, r.target_output_tokens, r.start_s, r.ttft_ms,
-                             r.tpot_ms, r.e2el_ms, r.batch, r.error or ""])
+            writer.writerow([r.index, r.input_tokens, "" if r.counted_input_tokens is None else r.counted_input_tokens,
+                             r.output_tokens, r.target_output_tokens, r.start_s, r.ttft_ms, r.tpot_ms, r.e2el_ms,
+                             r.batch, r.error or ""])
         data = text.getvalue().encode()
     if output is None:
         sys.stdout.buffer.write(data)

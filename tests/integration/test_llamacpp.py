@@ -23,6 +23,7 @@ def test_llamacpp_offline_holds_lengths_and_times_every_token(cli_env, tmp_path,
     document = json.loads(out.read_text())
     for request in document["requests"]:
         assert request["output_tokens"] == request["target_output_tokens"] == 12
+        assert request["counted_input_tokens"] == request["input_tokens"]  # what llama.cpp evaluated
         assert len(request["itl_ms"]) == 11 and 0 < request["ttft_ms"] < request["e2el_ms"]
     assert "llama-cpp-python" in document["run"]["environment"]["versions"]
 
@@ -36,6 +37,9 @@ def test_llamacpp_served_under_overlapping_load_holds_every_length(cli_env, tmp_
     requests = json.loads(out.read_text())["requests"]
     assert len(requests) == 6 and all(r["error"] is None for r in requests)
     assert [r["output_tokens"] for r in requests] == [12] * 6
+    # Its server takes text only: the text is fitted to its own tokenizer (/extras/tokenize/count), exactly.
+    assert "text fitted to the llama.cpp server's tokenizer" in result.stdout
+    assert [r["counted_input_tokens"] for r in requests] == [r["input_tokens"] for r in requests]
 
 
 def test_check_compares_the_libraries_token_by_token(cli_env, tmp_path, model_path):

@@ -32,7 +32,8 @@ def _send(url: str, prompt: str, tokens: int = 5, timeout_s: float = 10.0, api: 
 def test_a_streamed_request_is_timed_and_counted_from_usage(server):
     record = _send(server.url, "ok", tokens=6)
     assert record.ok, record.error
-    assert record.output_tokens == 6 and record.input_tokens == 7  # usage wins over our own count
+    # usage is the server's count, kept beside the plan's: the difference is drift, never hidden by overwriting
+    assert record.output_tokens == 6 and record.input_tokens == 3 and record.counted_input_tokens == 7
     assert len(record.itl_ms) == 5 and all(gap > 0 for gap in record.itl_ms)
     assert 0 < record.ttft_ms < record.e2el_ms
 
@@ -40,7 +41,7 @@ def test_a_streamed_request_is_timed_and_counted_from_usage(server):
 def test_chat_completions_time_content_deltas_not_the_role_chunk(server):
     record = _send(server.url, "hello", tokens=4, api="chat")
     assert record.ok, record.error
-    assert record.output_tokens == 4 and record.input_tokens == 9
+    assert record.output_tokens == 4 and record.input_tokens == 3 and record.counted_input_tokens == 9
     assert len(record.itl_ms) == 3  # 4 content deltas; the role-only delta is not a token
 
 

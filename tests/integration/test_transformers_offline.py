@@ -46,6 +46,7 @@ def test_static_batch_holds_every_row_to_its_own_target(engine):
 
     records, batch = batch_records(lambda t: t - result.start_s, 7, prompts, result)
     assert [r.output_tokens for r in records] == [r.target_output_tokens for r in records]
+    assert [r.counted_input_tokens for r in records] == [len(p.ids) for p in prompts]  # the padding is not counted
     assert [len(r.itl_ms) for r in records] == [8, 0, 4]
     assert records[1].tpot_ms is None and records[0].tpot_ms > 0
     assert all(r.ttft_ms == batch.prefill_ms for r in records)
@@ -81,7 +82,7 @@ def test_run_through_child_process_matches_targets_and_is_stored(tmp_path, model
     by_index = {r.index: r for r in state.records}
     for i, request in enumerate(requests):
         assert by_index[i].output_tokens == request.output_tokens
-        assert by_index[i].input_tokens == request.input_tokens
+        assert by_index[i].input_tokens == by_index[i].counted_input_tokens == request.input_tokens
     assert len(state.batches) == 3  # 3 + 3 + 1
     metrics = state.metrics()
     assert metrics.output_tokens == sum(r.output_tokens for r in requests)
@@ -89,4 +90,5 @@ def test_run_through_child_process_matches_targets_and_is_stored(tmp_path, model
     assert stored.run.status == "finished" and stored.run.metrics == metrics
     assert sorted(stored.requests, key=lambda r: r.index) == sorted(state.records, key=lambda r: r.index)
     assert stored.run.environment["threads"] == 1 and "torch" in stored.run.environment["versions"]
+    assert metrics.input_drift.off == 0 and not [w for w in stored.run.warnings if w.kind.endswith("drift")]
     assert list(state.phase_started_s) == ["loading", "warmup", "measuring"]

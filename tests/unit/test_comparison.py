@@ -80,8 +80,23 @@ def test_another_baseline_and_failed_requests():
 def test_columns_say_the_model_when_runs_span_models_and_the_run_when_a_library_repeats():
     spans = compare([_run(1, "vllm", model="a"), _run(2, "vllm", model="b")]).groups[0]
     assert [c.label for c in spans.columns] == ["vllm · a", "vllm · b"]
-    repeats = compare([_run(1, "vllm"), _run(7, "vllm")]).groups[0]
-    assert [c.label for c in repeats.columns] == ["vllm #1", "vllm #7"]
+    apart = compare([_run(1, "vllm", plan_id=1), _run(7, "vllm", plan_id=2)]).groups[0]
+    assert [c.label for c in apart.columns] == ["vllm #1", "vllm #7"]  # two plans: a before and an after, say
+
+
+def test_the_repeats_of_a_step_are_one_column_with_a_confidence_interval_and_a_noise_verdict():
+    runs = [_run(1, "transformers", tpot_ms=100.0), _run(2, "vllm", tpot_ms=50.0), _run(3, "llamacpp", tpot_ms=99.0),
+            _run(4, "transformers", tpot_ms=102.0), _run(5, "vllm", tpot_ms=51.0), _run(6, "llamacpp", tpot_ms=101.0),
+            _run(7, "transformers", tpot_ms=98.0), _run(8, "vllm", tpot_ms=49.0), _run(9, "llamacpp", tpot_ms=103.0)]
+    (group,) = compare(runs).groups
+    assert [c.label for c in group.columns] == ["transformers ×3", "vllm ×3", "llamacpp ×3"]
+    assert [c.run_ids for c in group.columns] == [[1, 4, 7], [2, 5, 8], [3, 6, 9]]
+    tpot = _row(group, "tpot_p50_ms")
+    base, vllm, llamacpp = tpot.cells
+    assert base.n == 3 and base.value == pytest.approx(100.0) and base.low < 100.0 < base.high
+    assert base.verdict is None  # the baseline is not judged against itself
+    assert vllm.verdict == "lower" and vllm.ratio == pytest.approx(0.5)
+    assert llamacpp.verdict == "within noise" and llamacpp.ratio == pytest.approx(1.01)
 
 
 def test_a_sweep_knees_where_requests_come_back_slower_than_they_were_sent():

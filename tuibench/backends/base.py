@@ -74,6 +74,12 @@ class RunContext:
         self._emit(ev.Progress(t_s=self.clock_s(), phase=phase, done=done, total=total))
 
     def request_done(self, record: RequestRecord) -> None:
+        # Offline, tuibench hands the library its prompts: a library that counts other lengths than planned means
+        # tuibench built the workload wrong, and no number of it may stand. (Serving drift is the server's: shown.)
+        counted = record.counted_input_tokens
+        if self.spec.scenario == "offline" and counted is not None and counted != record.input_tokens:
+            raise RuntimeError(f"request {record.index}: {self.spec.library} was handed {counted} prompt tokens, "
+                               f"{record.input_tokens} planned")
         self._emit(ev.RequestDone(t_s=self.clock_s(), record=record))
 
     def batch_done(self, record: BatchRecord) -> None:

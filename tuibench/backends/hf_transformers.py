@@ -25,6 +25,7 @@ class BatchResult(msgspec.Struct, frozen=True):
     start_s: float  # perf_counter when generate was called
     step_s: list[float]  # perf_counter after each generated token (step 0 ends the prefill)
     output_tokens: list[int]  # generated per row
+    prompt_tokens: list[int]  # per row, the prompt tokens the model attended to (the mask's ones, padding left out)
 
 
 CPU_KV_CACHE_BYTES = 2 * 2**30  # the same cap as vLLM-CPU's KV cache (VLLM_CPU_KVCACHE_SPACE=2)
@@ -86,6 +87,7 @@ class StaticBatchEngine:
         for row, prompt in enumerate(prompts):  # left padding: every row's last prompt token is aligned
             input_ids[row, width - len(prompt.ids):] = torch.tensor(prompt.ids)
             attention_mask[row, width - len(prompt.ids):] = 1
+        prompt_tokens = attention_mask.sum(dim=1).tolist()
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
         targets_list = [min(p.output_tokens, max_output_tokens or p.output_tokens) for p in prompts]
         targets = torch.tensor(targets_list, device=self.device)
@@ -109,7 +111,7 @@ class StaticBatchEngine:
             if honor_eos and self.eos_token_id in generated[row][:count]:
                 count = generated[row].index(self.eos_token_id) + 1
             output_tokens.append(count)
-        return BatchResult(start_s=start_s, step_s=step_s, output_tokens=output_tokens)
+        return BatchResult(start_s=start_s, step_s=step_s, output_tokens=output_tokens, prompt_tokens=prompt_tokens)
 
 
 def batch_records(ctx_clock, batch: int, prompts: Sequence[Prompt], result: BatchResult) -> tuple[list[RequestRecord], BatchRecord]:
@@ -117,10 +119,11 @@ def batch_records(ctx_clock, batch: int, prompts: Sequence[Prompt], result: Batc
     steps, start = result.step_s, result.start_s
     ttft_ms = (steps[0] - start) * 1000.0
     records = []
-    for prompt, count in zip(prompts, result.output_tokens, strict=True):
+    for prompt, count, counted in zip(prompts, result.output_tokens, result.prompt_tokens, strict=True):
         records.append(RequestRecord(
             index=prompt.index,
             input_tokens=len(prompt.ids),
+            counted_input_tokens=counted,
             output_tokens=count,
             target_output_tokens=prompt.output_tokens,
             start_s=ctx_clock(start),

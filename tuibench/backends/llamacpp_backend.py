@@ -49,6 +49,12 @@ def greedy_tokens(llm, prompt_ids: list[int], count: int, on_token=None) -> list
     return out
 
 
+def evaluated_prompt_tokens(llm, generated: int) -> int:
+    """The prompt tokens llama.cpp holds in its context after `generated` tokens came out (the last one is
+    sampled, not yet evaluated): what it was handed, as it counts it."""
+    return llm.n_tokens - max(0, generated - 1)
+
+
 class LlamaCppBackend(Backend):
     name = "llamacpp"
     scenarios = frozenset({"offline", "serving"})
@@ -104,6 +110,7 @@ class LlamaCppBackend(Backend):
             tokens = greedy_tokens(llm, prompt.ids, prompt.output_tokens, lambda: stamps.append(time.perf_counter()))
             ctx.request_done(RequestRecord(
                 index=prompt.index, input_tokens=len(prompt.ids), output_tokens=len(tokens),
+                counted_input_tokens=evaluated_prompt_tokens(llm, len(tokens)),
                 target_output_tokens=prompt.output_tokens, start_s=ctx.clock_s(start),
                 ttft_ms=(stamps[0] - start) * 1000.0, e2el_ms=(stamps[-1] - start) * 1000.0,
                 itl_ms=[(b - a) * 1000.0 for a, b in zip(stamps, stamps[1:], strict=False)],

@@ -34,6 +34,18 @@ def mii_availability(modules: Availability, able: list[str], other: list[str]) -
     return modules
 
 
+def fitted_texts(prompts, tokenizer) -> list[str]:
+    """Each prompt as text the tokenizer counts at its planned length (MII tokenizes what it is given)."""
+    import asyncio
+
+    from tuibench.loadgen.exact import fit_text, local_count
+
+    async def fit_all() -> list[str]:
+        return [(await fit_text(p.ids, len(p.ids), tokenizer, local_count(tokenizer)))[0] for p in prompts]
+
+    return asyncio.run(fit_all())
+
+
 class MiiBackend(Backend):
     name = "mii"
     scenarios = frozenset({"offline", "serving"})
@@ -67,7 +79,7 @@ class MiiBackend(Backend):
 
         tokenizer = AutoTokenizer.from_pretrained(path)
         prompts = materialize(ctx.requests, tokenizer, spec.seed)
-        texts = [tokenizer.decode(p.ids) for p in prompts]
+        texts = fitted_texts(prompts, tokenizer)  # MII takes text: fitted so that it tokenizes to the planned ids' count
         pipe = mii.pipeline(str(path))
         chunks = [list(range(i, min(i + params.batch_size, len(prompts)))) for i in range(0, len(prompts), params.batch_size)]
 
@@ -88,6 +100,7 @@ class MiiBackend(Backend):
                 # The pipeline answers a whole chunk at once: no first-token time, the chunk's time as latency.
                 ctx.request_done(RequestRecord(
                     index=prompts[i].index, input_tokens=len(prompts[i].ids),
+                    counted_input_tokens=getattr(response, "prompt_length", None),
                     output_tokens=int(getattr(response, "generated_length", prompts[i].output_tokens)),
                     target_output_tokens=prompts[i].output_tokens, start_s=ctx.clock_s(start),
                     e2el_ms=(end - start) * 1000.0))

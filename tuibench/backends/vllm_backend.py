@@ -101,7 +101,8 @@ class VllmBackend(Backend):
             first = getattr(stats, "first_token_ts", None) or None  # 0.0 means "never set"
             last = getattr(stats, "last_token_ts", None) or end
             ctx.request_done(RequestRecord(
-                index=prompt.index, input_tokens=len(prompt.ids), output_tokens=len(output.outputs[0].token_ids),
+                index=prompt.index, input_tokens=len(prompt.ids), counted_input_tokens=len(output.prompt_token_ids),
+                output_tokens=len(output.outputs[0].token_ids),
                 target_output_tokens=prompt.output_tokens, start_s=ctx.clock_s(start),
                 ttft_ms=(first - start) * 1000.0 if first else None, e2el_ms=(last - start) * 1000.0,
                 # vLLM's offline stats keep the first and last token times only: no per-token gaps (ITL is N/A).

@@ -15,6 +15,7 @@ import msgspec
 
 from tuibench.core.metrics import RunMetrics, Stat
 from tuibench.core.plan import rate_label
+from tuibench.core.stats import Verdict, difference, estimate
 from tuibench.core.store import RunRow
 
 
@@ -49,13 +50,19 @@ class Column(msgspec.Struct, frozen=True, kw_only=True):
     label: str  # the library, with the model or the run id where that is needed to tell columns apart
     library: str
     model: str
-    run_id: int
-    status: str
+    run_id: int  # the first of its runs
+    status: str  # "finished" when every run of it did, else the first other status
+    run_ids: list[int] = []  # its runs: one, or the repeats of one plan step (--repeat N)
+    warnings: int = 0  # validity warnings over its runs
 
 
 class Cell(msgspec.Struct, frozen=True, kw_only=True):
-    value: float | None
+    value: float | None  # the run's value, or the mean of the repeats'
     ratio: float | None = None  # value / the baseline column's value
+    n: int = 1  # runs the value is over
+    low: float | None = None  # the 95 % confidence interval of the mean, with repeats
+    high: float | None = None
+    verdict: Verdict | None = None  # against the baseline: higher, lower, or within noise
 
 
 class Row(msgspec.Struct, frozen=True, kw_only=True):
@@ -95,6 +102,7 @@ class SweepPoint(msgspec.Struct, frozen=True, kw_only=True):
     offered_rps: float | None  # as sent (None: all at once)
     completion_rps: float | None  # as they came back
     failed: int
+    repeats: int = 1  # runs the point is the mean of
 
 
 class Sweep(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,18 +126,29 @@ KEEPS_UP = 0.9
 
 
 def compare(runs: Sequence[RunRow], baseline: str | None = None) -> Comparison:
-    """`runs` side by side (profile runs are left out: their comparison is the module shares)."""
+    """`runs` side by side (profile runs are left out: their comparison is the module shares). The repeats of one
+    plan step (--repeat N) are one column: their mean, with its confidence interval."""
     runs = [r for r in runs if r.scenario != "profile"]
     names = _library_names(runs)
     baseline = baseline or (runs[0].library if runs else None)
-    groups: dict[tuple, list[RunRow]] = {}
-    for run in runs:
-        groups.setdefault(run.spec.workload, []).append(run)
+    groups: dict[tuple, list[list[RunRow]]] = {}
+    for repeats in repeat_sets(runs):
+        groups.setdefault(repeats[0].spec.workload, []).append(repeats)
     return Comparison(
         baseline=baseline,
         groups=[_group(key, members, _column_labels(members, names), baseline) for key, members in groups.items()],
         sweeps=_sweeps(runs, names),
     )
+
+
+def repeat_sets(runs: Sequence[RunRow]) -> list[list[RunRow]]:
+    """Runs of one plan with one spec, together, in the order each set first comes. Runs of separate plans stay
+    apart even with one spec: a library upgraded in between is exactly what such a comparison is for."""
+    sets: dict[tuple, list[RunRow]] = {}
+    for run in runs:
+        key = (run.plan_id, run.spec.repeat_key) if run.plan_id is not None else (None, run.id)
+        sets.setdefault(key, []).append(run)
+    return list(sets.values())
 
 
 def _library_names(runs: Sequence[RunRow]) -> dict[int, str]:
@@ -138,23 +157,47 @@ def _library_names(runs: Sequence[RunRow]) -> dict[int, str]:
     return {r.id: f"{r.library} · {r.model}" if several_models else r.library for r in runs}
 
 
-def _column_labels(group: Sequence[RunRow], names: dict[int, str]) -> dict[int, str]:
-    """The columns of one workload: the library's name, with the run id where a library comes twice."""
-    counts = Counter(names[r.id] for r in group)
-    return {r.id: names[r.id] + (f" #{r.id}" if counts[names[r.id]] > 1 else "") for r in group}
+def _column_labels(group: Sequence[list[RunRow]], names: dict[int, str]) -> dict[int, str]:
+    """The columns of one workload: the library's name, with the run id where a library comes twice, and ×N for
+    the repeats of one step."""
+    counts = Counter(names[runs[0].id] for runs in group)
+    labels = {}
+    for runs in group:
+        first = runs[0].id
+        labels[first] = (names[first] + (f" #{first}" if counts[names[first]] > 1 else "")
+                         + (f" ×{len(runs)}" if len(runs) > 1 else ""))
+    return labels
 
 
-def _group(key: tuple, runs: list[RunRow], labels: dict[int, str], baseline: str | None) -> Group:
+def _column(runs: list[RunRow], label: str) -> Column:
+    first = runs[0]
+    status = next((r.status for r in runs if r.status != "finished"), "finished")
+    return Column(label=label, library=first.library, model=first.model, run_id=first.id, status=status,
+                  run_ids=[r.id for r in runs], warnings=sum(len(r.warnings) for r in runs))
+
+
+def _cell(values: list[float], base_values: list[float] | None) -> Cell:
+    found = estimate(values)
+    if found is None:
+        return Cell(value=None, n=0)
+    base = estimate(base_values) if base_values else None
+    judged = difference(base_values, values) if base_values is not None and base_values is not values else None
+    return Cell(value=found.mean, ratio=found.mean / base.mean if base and base.mean else None, n=found.n,
+                low=found.low, high=found.high, verdict=judged.verdict if judged else None)
+
+
+def _group(key: tuple, sets: list[list[RunRow]], labels: dict[int, str], baseline: str | None) -> Group:
     dataset, scenario, rate = key
-    columns = [Column(label=labels[r.id], library=r.library, model=r.model, run_id=r.id, status=r.status) for r in runs]
+    columns = [_column(runs, labels[runs[0].id]) for runs in sets]
     base = next((i for i, c in enumerate(columns) if baseline in (c.library, c.label)), None)
     rows = []
     for metric in METRICS:
-        values = [metric.read(r.metrics) if r.metrics else None for r in runs]
-        if all(v is None for v in values):
+        per_column = [[v for r in runs if r.metrics and (v := metric.read(r.metrics)) is not None] for runs in sets]
+        if not any(per_column):
             continue
-        base_value = values[base] if base is not None else None
-        cells = [Cell(value=v, ratio=v / base_value if v is not None and base_value else None) for v in values]
+        base_values = per_column[base] if base is not None and per_column[base] else None
+        cells = [_cell(values, base_values) for values in per_column]
+        values = [cell.value for cell in cells]
         present = [(v, i) for i, v in enumerate(values) if v is not None]
         best = None
         if len({v for v, _ in present}) > 1:  # two values at least, and not all equal
@@ -171,8 +214,10 @@ def _sweeps(runs: Sequence[RunRow], names: dict[int, str]) -> list[Sweep]:
             lines.setdefault((run.dataset, names[run.id]), []).append(run)
     sweeps = []
     for (dataset, label), members in lines.items():
-        members.sort(key=lambda r: math.inf if r.spec.serving.request_rate is None else r.spec.serving.request_rate)
-        points = [_point(r) for r in members]
+        by_rate: dict[float | None, list[RunRow]] = {}
+        for run in members:  # repeats of a rate (--repeat N) make one point, their mean
+            by_rate.setdefault(run.spec.serving.request_rate, []).append(run)
+        points = [_point(by_rate[rate]) for rate in sorted(by_rate, key=lambda r: math.inf if r is None else r)]
         served = [p.request_throughput_rps for p in points if p.request_throughput_rps is not None]
         at = knee(points)
         sweeps.append(Sweep(dataset=dataset, label=label, library=members[0].library, points=points,
@@ -181,20 +226,22 @@ def _sweeps(runs: Sequence[RunRow], names: dict[int, str]) -> list[Sweep]:
     return sweeps
 
 
-def _point(run: RunRow) -> SweepPoint:
-    m = run.metrics
+def _point(runs: list[RunRow]) -> SweepPoint:
+    """One offered rate of a sweep: its run, or the mean of its repeats, figure by figure."""
 
-    def read(field: str, quantile: str) -> float | None:
-        return _stat(field, quantile)(m) if m else None
+    def mean(read: Callable[[RunMetrics], float | None]) -> float | None:
+        values = [v for r in runs if r.metrics and (v := read(r.metrics)) is not None]
+        return math.fsum(values) / len(values) if values else None
 
     return SweepPoint(
-        rate=run.spec.serving.request_rate, run_id=run.id,
-        request_throughput_rps=m.request_throughput_rps if m else None,
-        output_throughput_tok_s=m.output_throughput_tok_s if m else None,
-        ttft_p50_ms=read("ttft_ms", "p50"), ttft_p99_ms=read("ttft_ms", "p99"), tpot_p50_ms=read("tpot_ms", "p50"),
-        tpot_p99_ms=read("tpot_ms", "p99"), e2el_p50_ms=read("e2el_ms", "p50"),
-        schedule_lag_p99_ms=read("schedule_lag_ms", "p99"), offered_rps=m.offered_rps if m else None,
-        completion_rps=m.completion_rps if m else None, failed=m.failed if m else 0,
+        rate=runs[0].spec.serving.request_rate, run_id=runs[0].id, repeats=len(runs),
+        request_throughput_rps=mean(lambda m: m.request_throughput_rps),
+        output_throughput_tok_s=mean(lambda m: m.output_throughput_tok_s),
+        ttft_p50_ms=mean(_stat("ttft_ms", "p50")), ttft_p99_ms=mean(_stat("ttft_ms", "p99")),
+        tpot_p50_ms=mean(_stat("tpot_ms", "p50")), tpot_p99_ms=mean(_stat("tpot_ms", "p99")),
+        e2el_p50_ms=mean(_stat("e2el_ms", "p50")), schedule_lag_p99_ms=mean(_stat("schedule_lag_ms", "p99")),
+        offered_rps=mean(lambda m: m.offered_rps), completion_rps=mean(lambda m: m.completion_rps),
+        failed=sum(r.metrics.failed for r in runs if r.metrics),
     )
 
 

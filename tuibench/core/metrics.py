@@ -55,6 +55,34 @@ def _rate_over_span(times_s: Sequence[float]) -> float | None:
     return _ratio(len(times_s) - 1, max(times_s) - min(times_s)) if len(times_s) > 1 else None
 
 
+class TokenDrift(msgspec.Struct, frozen=True, kw_only=True):
+    """Token counts as planned against as the library or server counted them, over the requests it counted."""
+
+    requests: int  # requests with a count
+    off: int  # of those, requests whose count is not the planned one
+    planned_mean: float
+    counted_mean: float
+
+    @property
+    def pct(self) -> float:
+        return 100.0 * (self.counted_mean - self.planned_mean) / self.planned_mean if self.planned_mean else 0.0
+
+    def describe(self, what: str) -> str:
+        """E.g. "input tokens: planned 128, server counted 134.0 (+4.7 %) on 24 of 24 requests"."""
+        return (f"{what}: planned {self.planned_mean:,.1f}, counted {self.counted_mean:,.1f} ({self.pct:+.1f} %) "
+                f"on {self.off} of {self.requests} requests")
+
+
+def token_drift(pairs: Iterable[tuple[int, int]]) -> TokenDrift | None:
+    """(planned, counted) per request; None when nothing was counted."""
+    pairs = list(pairs)
+    if not pairs:
+        return None
+    return TokenDrift(requests=len(pairs), off=sum(planned != counted for planned, counted in pairs),
+                      planned_mean=math.fsum(p for p, _ in pairs) / len(pairs),
+                      counted_mean=math.fsum(c for _, c in pairs) / len(pairs))
+
+
 class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     completed: int
     failed: int
@@ -87,6 +115,10 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     trimmed: int = 0  # requests left out at each end (the paper's first/last N)
     # GPU energy over the measured time (every GPU's counter, summed) per output token; None without a counter.
     energy_per_output_token_j: float | None = None
+    # The workload as run against the workload planned: prompt lengths as the library or server counted them, and
+    # output lengths as generated (short of the target: EOS where the plan let it end early). None: not counted.
+    input_drift: TokenDrift | None = None
+    output_drift: TokenDrift | None = None
 
 
 class Slo(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,4 +228,7 @@ def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRec
             r.scheduled_s is not None for r in records) else None,
         trimmed=max(trim, 0),
         energy_per_output_token_j=_ratio(energy_j, output_tokens) if energy_j is not None else None,
+        input_drift=token_drift((r.input_tokens, r.counted_input_tokens) for r in done
+                                if r.counted_input_tokens is not None),
+        output_drift=token_drift((r.target_output_tokens, r.output_tokens) for r in done),
     )

@@ -45,6 +45,9 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     threads: _Positive | None = None  # None: cores - 1
     telemetry_hz: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)] = 4.0
+    # Rounds of the whole plan: repeats of each step, interleaved (A B A B, not A A B B) so that a machine that
+    # drifts over time drifts for every library alike.
+    repeat: _Positive = 1
     # Serving.
     burstiness: Annotated[float, msgspec.Meta(gt=0.0)] = 1.0
     max_concurrency: _Positive | None = None
@@ -56,6 +59,7 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     served_model_name: str | None = None
     api_key_env: str | None = None
     length_policy: Literal["vllm", "transformers", "none"] | None = None  # None: the library's own
+    prompts: Literal["ids", "text"] | None = None  # None: the library's own; a user's server is asked
     timeout_s: Annotated[float, msgspec.Meta(gt=0.0)] = 600.0
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
     # Profile.
@@ -103,10 +107,11 @@ class PlanStep(msgspec.Struct, frozen=True, kw_only=True):
     index: int  # 1-based, in the order the steps run
     spec: RunSpec
     skip: str | None = None  # why this step cannot run here; None: it runs
+    repeat: int = 1  # the round of the plan it belongs to (--repeat N)
 
     @property
     def label(self) -> str:
-        return step_label(self.spec)
+        return step_label(self.spec) + (f" · repeat {self.repeat}" if self.repeat > 1 else "")
 
 
 def step_label(spec: RunSpec) -> str:

@@ -8,9 +8,12 @@ import msgspec
 
 class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     index: int  # position in the workload
-    input_tokens: int
-    output_tokens: int  # tokens actually generated
-    target_output_tokens: int
+    input_tokens: int  # as planned: the workload's prompt length
+    # The prompt length as the library or server counted it (usage.prompt_tokens; a library's own prompt ids);
+    # None where it did not say. Any difference from input_tokens is drift, stored and shown, never silent.
+    counted_input_tokens: int | None = None
+    output_tokens: int  # tokens actually generated, as the library or server counted them
+    target_output_tokens: int  # as planned
     start_s: float  # when the request was handed to the library
     scheduled_s: float | None = None  # serving: when it was planned to be sent
     # Serving with a concurrency limit: how long it waited for a slot (vLLM's client queue time). What is left of

@@ -13,6 +13,7 @@ from tuibench.core.plan import (
 )
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
+from tuibench.core.validity import RunWarning, run_warnings
 
 # partial: the run ended, but some requests failed (a server that died mid-run, timeouts, HTTP errors).
 Status = Literal["pending", "running", "finished", "partial", "failed", "interrupted"]
@@ -107,6 +108,11 @@ class RunState:
             return None
         elapsed_s = self.last_t_s - min(r.start_s for r in self.records)
         return self.output_tokens_done / elapsed_s if elapsed_s > 0 else None
+
+    def warnings(self) -> list[RunWarning]:
+        """What may make this run's numbers untrustworthy, as known so far (stored when it ends)."""
+        return run_warnings(self.spec, self.environment, self.metrics() if self.records else None, self.records,
+                            self.telemetry)
 
     def metrics(self) -> RunMetrics:
         if self._metrics is None:

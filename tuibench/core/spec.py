@@ -44,8 +44,11 @@ class ServingParams(msgspec.Struct, frozen=True, kw_only=True):
     # Where to send requests: filled in by tuibench for a server it manages, or given with --endpoint.
     endpoint: str | None = None
     served_model: str | None = None  # the name the server knows the model by
+    managed: bool = False  # tuibench launched the server at `endpoint` (rather than the user)
     api_key_env: str | None = None  # the key is read from this variable in the child, never stored
-    prompt_ids: bool = False  # send token ids (vLLM takes them) instead of text decoded from them
+    # Prompts as token ids (True) or as text fitted to the server's tokenizer (False); None: ids where the server
+    # takes them, found with one request before the run.
+    prompt_ids: bool | None = None
     length_policy: Literal["vllm", "transformers", "none"] = "vllm"
 
 
@@ -83,6 +86,15 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     def workload(self) -> tuple[str, str, float | None]:
         """What runs share to be compared side by side: the dataset, the scenario and, serving, the offered rate."""
         return self.dataset.label, self.scenario, self.rate
+
+    @property
+    def repeat_key(self) -> bytes:
+        """What the repeats of one step share: the spec, less where its managed server listened (a new port and
+        process each round)."""
+        serving = self.serving
+        if serving.managed:
+            serving = msgspec.structs.replace(serving, endpoint=None, served_model=None)
+        return msgspec.json.encode(msgspec.structs.replace(self, serving=serving))
 
     def to_json(self) -> bytes:
         return msgspec.json.encode(self)

@@ -19,8 +19,9 @@ from tuibench.core.modules import ModuleProfile
 from tuibench.core.plan import Plan, PlanRequest, StepStatus
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
+from tuibench.core.validity import RunWarning
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -113,6 +114,10 @@ INSERT INTO plan_steps (plan_id, step, status, run_id, spec_json)
     FROM runs JOIN plans ON plans.request_json IS NULL AND plans.label = json_extract(runs.spec_json, '$.serving.sweep');
 """,  # plans: the comparison as the unit of work; the rate sweeps of schema 3 become plans
     4: "ALTER TABLE requests ADD COLUMN client_queue_ms REAL;",  # serving: the wait for a concurrency slot
+    5: """
+ALTER TABLE requests ADD COLUMN counted_input_tokens INTEGER;
+ALTER TABLE runs ADD COLUMN warnings_json TEXT NOT NULL DEFAULT '[]';
+""",  # the prompt length as the library or server counted it; what may make a run's numbers untrustworthy
 }
 
 
@@ -130,6 +135,7 @@ class RunRow(msgspec.Struct, frozen=True, kw_only=True):
     metrics: RunMetrics | None
     error: str | None
     plan_id: int | None = None  # the plan the run was a step of
+    warnings: list[RunWarning] = []  # what may make its numbers untrustworthy (core/validity.py)
 
 
 class PlanRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -259,12 +265,12 @@ class ResultsStore:
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO requests (run_id, idx, input_tokens, output_tokens, target_output_tokens,"
-                " start_s, ttft_ms, tpot_ms, e2el_ms, itl_ms_json, batch, error, scheduled_s, client_queue_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " start_s, ttft_ms, tpot_ms, e2el_ms, itl_ms_json, batch, error, scheduled_s, client_queue_ms,"
+                " counted_input_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (run_id, r.index, r.input_tokens, r.output_tokens, r.target_output_tokens, r.start_s, r.ttft_ms,
                      r.tpot_ms, r.e2el_ms, msgspec.json.encode(r.itl_ms).decode(), r.batch, r.error, r.scheduled_s,
-                     r.client_queue_ms)
+                     r.client_queue_ms, r.counted_input_tokens)
                     for r in requests
                 ),
             )
@@ -284,11 +290,13 @@ class ResultsStore:
                 (run_id, profile.input_len, profile.phase, msgspec.json.encode(profile).decode()),
             )
 
-    def finish_run(self, run_id: int, status: str, metrics: RunMetrics | None, error: str | None = None) -> None:
+    def finish_run(self, run_id: int, status: str, metrics: RunMetrics | None, error: str | None = None,
+                   warnings: Sequence[RunWarning] = ()) -> None:
         with self._db:
             self._db.execute(
-                "UPDATE runs SET status = ?, metrics_json = ?, error = ?, updated_at = ? WHERE id = ?",
-                (status, msgspec.json.encode(metrics).decode() if metrics else None, error, _now(), run_id),
+                "UPDATE runs SET status = ?, metrics_json = ?, error = ?, warnings_json = ?, updated_at = ? WHERE id = ?",
+                (status, msgspec.json.encode(metrics).decode() if metrics else None, error,
+                 msgspec.json.encode(list(warnings)).decode(), _now(), run_id),
             )
 
     # -- plans -------------------------------------------------------------------------------------
@@ -357,17 +365,19 @@ class ResultsStore:
     # -- reading -----------------------------------------------------------------------------------
 
     _RUN_COLUMNS = ("runs.id, created_at, updated_at, runs.status, library, model, dataset, scenario, runs.spec_json,"
-                    " environment_json, metrics_json, error,"
+                    " environment_json, metrics_json, error, warnings_json,"
                     " (SELECT plan_id FROM plan_steps WHERE plan_steps.run_id = runs.id)")
 
     @staticmethod
     def _run_row(row: tuple) -> RunRow:
-        (id_, created, updated, status, library, model, dataset, scenario, spec, environment, metrics, error, plan) = row
+        (id_, created, updated, status, library, model, dataset, scenario, spec, environment, metrics, error, warnings,
+         plan) = row
         return RunRow(
             id=id_, created_at=created, updated_at=updated, status=status, library=library, model=model,
             dataset=dataset, scenario=scenario, spec=RunSpec.from_json(spec),
             environment=msgspec.json.decode(environment),
             metrics=msgspec.json.decode(metrics, type=RunMetrics) if metrics else None, error=error, plan_id=plan,
+            warnings=msgspec.json.decode(warnings, type=list[RunWarning]),
         )
 
     def list_runs(self, limit: int | None = None) -> list[RunRow]:
@@ -383,10 +393,11 @@ class ResultsStore:
         requests = [
             RequestRecord(index=idx, input_tokens=i, output_tokens=o, target_output_tokens=t, start_s=s, ttft_ms=ttft,
                           e2el_ms=e2el, itl_ms=msgspec.json.decode(itl), batch=batch, error=error, scheduled_s=planned,
-                          client_queue_ms=queued)
-            for idx, i, o, t, s, ttft, e2el, itl, batch, error, planned, queued in self._db.execute(
+                          client_queue_ms=queued, counted_input_tokens=counted)
+            for idx, i, o, t, s, ttft, e2el, itl, batch, error, planned, queued, counted in self._db.execute(
                 "SELECT idx, input_tokens, output_tokens, target_output_tokens, start_s, ttft_ms, e2el_ms, itl_ms_json,"
-                " batch, error, scheduled_s, client_queue_ms FROM requests WHERE run_id = ? ORDER BY idx", (run_id,))
+                " batch, error, scheduled_s, client_queue_ms, counted_input_tokens FROM requests WHERE run_id = ?"
+                " ORDER BY idx", (run_id,))
         ]
         batches = [
             BatchRecord(batch=b, size=n, start_s=s, prefill_ms=p, decode_ms=d, decode_steps=k)

@@ -36,8 +36,13 @@ class Prompted(msgspec.Struct, frozen=True):
 
     index: int
     prompt: list[int] | str  # token ids where the server takes them, else text
-    input_tokens: int
+    input_tokens: int  # as planned
     output_tokens: int
+    counted_input_tokens: int | None = None  # the server's count of a text prompt, from its tokenize route
+
+
+def auth_headers(endpoint: Endpoint) -> dict[str, str]:
+    return {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
 
 
 def request_body(endpoint: Endpoint, request: Prompted) -> dict:
@@ -67,7 +72,8 @@ def _record(request: Prompted, scheduled_s: float, start: float, chunks: list[fl
     ok = error is None
     return RequestRecord(
         index=request.index,
-        input_tokens=prompt_tokens or request.input_tokens,
+        input_tokens=request.input_tokens,
+        counted_input_tokens=prompt_tokens if prompt_tokens is not None else request.counted_input_tokens,
         output_tokens=(output_tokens if output_tokens is not None else len(chunks)) if ok else 0,
         target_output_tokens=request.output_tokens,
         scheduled_s=clock(scheduled_s),
@@ -92,7 +98,7 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
     """
     import aiohttp
 
-    headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
+    headers = auth_headers(endpoint)
     chunks: list[float] = []
     usage_output = usage_prompt = finished = None
     error = None

@@ -7,7 +7,8 @@ from tuibench.backends.base import RunContext
 from tuibench.backends.prompts import materialize
 from tuibench.core.errors import UserError
 from tuibench.core.workload import RequestSpec
-from tuibench.loadgen.client import Endpoint, Prompted
+from tuibench.loadgen.client import Endpoint, auth_headers
+from tuibench.loadgen.exact import prepare
 from tuibench.loadgen.driver import LoadPlan, drive
 
 WARMUP_SEED = 1_000_003  # warm-up token ids are drawn with the run's seed plus this: never the measured ones
@@ -29,20 +30,29 @@ def run_serving(ctx: RunContext) -> None:
     ctx.phase("loading", f"tokenizer of {ctx.model.name}")
     tokenizer = AutoTokenizer.from_pretrained(ensure_converted(ctx.model, ctx.log))
 
-    def prompted(prompts) -> list[Prompted]:
-        return [Prompted(p.index, p.ids if params.prompt_ids else tokenizer.decode(p.ids), len(p.ids), p.output_tokens)
-                for p in prompts]
-
     measured = materialize(ctx.requests, tokenizer, spec.seed)
     # Warm-ups of the same shapes as the first requests but other tokens: sending measured prompts would make
     # the first measured request a prefix-cache hit on a server with one (vLLM's default).
     shapes = [RequestSpec(input_tokens=len(p.ids), output_tokens=p.output_tokens)
               for p in measured[: params.warmup_requests]]
-    warmups = prompted(materialize(shapes, tokenizer, spec.seed + WARMUP_SEED))
+    warmups = materialize(shapes, tokenizer, spec.seed + WARMUP_SEED)
     endpoint = Endpoint(base_url=params.endpoint, model=params.served_model or ctx.model.path, api=params.api,
                         length_policy=params.length_policy, api_key=api_key)
     plan = LoadPlan(rate_rps=params.request_rate or float("inf"), burstiness=params.burstiness,
                     max_concurrency=params.max_concurrency, timeout_s=params.timeout_s, seed=spec.seed)
-    ctx.phase("warmup", f"{len(warmups)} request(s) of the same shapes, not counted")
-    asyncio.run(drive(endpoint, prompted(measured), plan, ctx.request_done, ctx.clock_s,
-                      on_measuring=lambda: ctx.phase("measuring"), warmups=warmups))
+
+    async def prepare_and_drive() -> None:
+        import aiohttp
+
+        ctx.phase("loading", "prompts of the planned lengths")
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=params.timeout_s)) as session:
+            prepared, warm = await prepare(session, endpoint, [(p.index, p.ids, p.output_tokens) for p in measured],
+                                           [(p.index, p.ids, p.output_tokens) for p in warmups], tokenizer,
+                                           params.prompt_ids, auth_headers(endpoint))
+        unfitted = f"; {prepared.unfitted} could not be fitted exactly" if prepared.unfitted else ""
+        ctx.log(f"prompts sent as {prepared.mode}{unfitted}")
+        ctx.phase("warmup", f"{len(warm)} request(s) of the same shapes, not counted")
+        await drive(endpoint, prepared.prompts, plan, ctx.request_done, ctx.clock_s,
+                    on_measuring=lambda: ctx.phase("measuring"), warmups=warm)
+
+    asyncio.run(prepare_and_drive())

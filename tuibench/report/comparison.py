@@ -13,8 +13,10 @@ from tuibench.core.comparison import METRICS, Comparison, Group, Sweep, compare
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.plan import rate_label
 from tuibench.core.spec import DatasetSpec
+from tuibench.core.stats import ASSUMED_NOISE_PCT, estimate
 from tuibench.core.store import PlanRow, ResultsStore, RunRow, StepRow
 from tuibench.core.units import fmt
+from tuibench.core.validity import RunWarning
 from tuibench.report.modules import leaf_shares
 from tuibench.report.tables import status_markup
 
@@ -40,6 +42,7 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
     rate: float | None
     status: str
     metrics: dict[str, float | None]  # every metric of the comparison, by its key
+    warnings: list[RunWarning] = []
 
 
 class ProfileShares(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,7 +86,7 @@ def document_of(runs: Sequence[RunRow], profiles: dict[int, list[ModuleProfile]]
                           scenario=s.spec.scenario, rate=s.spec.rate, status=s.status, run_id=s.run_id, reason=s.reason)
                for s in steps],
         results=[RunResult(run_id=r.id, library=r.library, model=r.model, dataset=r.dataset, scenario=r.scenario,
-                           rate=r.spec.rate, status=r.status,
+                           rate=r.spec.rate, status=r.status, warnings=r.warnings,
                            metrics={m.key: m.read(r.metrics) if r.metrics else None for m in METRICS})
                  for r in runs if r.scenario != "profile"],
         comparison=comparison,
@@ -120,13 +123,16 @@ def steps_table(document: ComparisonDocument) -> Table:
 
 
 def cell_text(group: Group, row_index: int, column: int, markup: bool = True) -> str:
-    """A value, its ratio to the baseline, and ★ on the best of its row."""
+    """A value (± the half width of its 95 % interval, over repeats), its ratio to the baseline (≈ when the
+    difference is within the noise), and ★ on the best of its row."""
     row = group.rows[row_index]
     cell = row.cells[column]
     digits = 0 if row.key == "failed" else 2 if row.unit == "req/s" else 1
     text = fmt(int(cell.value) if row.key == "failed" and cell.value is not None else cell.value, digits)
+    if cell.low is not None and cell.high is not None and row.key != "failed":
+        text += f" ±{fmt((cell.high - cell.low) / 2, digits)}"
     if cell.ratio is not None and column != group.baseline:
-        text += f" ({cell.ratio:.2f}×)"
+        text += f" ({'≈' if cell.verdict == 'within noise' else ''}{cell.ratio:.2f}×)"
     if row.best == column:
         text = f"[bold green]{text} ★[/]" if markup else f"{text} ★"
     return text
@@ -134,7 +140,7 @@ def cell_text(group: Group, row_index: int, column: int, markup: bool = True) ->
 
 def column_header(group: Group, column: int) -> str:
     col = group.columns[column]
-    header = col.label + (" (base)" if column == group.baseline else "")
+    header = col.label + (" (base)" if column == group.baseline else "") + (" ⚠" if col.warnings else "")
     return header if col.status == "finished" else f"{header}\n{col.status}"
 
 
@@ -163,6 +169,47 @@ def sweep_table(sweeps: Sequence[Sweep]) -> Table:
     return table
 
 
+REPEATED = (("output_throughput_tok_s", "output tok/s"), ("ttft_p50_ms", "TTFT p50 ms"), ("tpot_p50_ms", "TPOT p50 ms"))
+
+
+def first_repeat_note(values: Sequence[float]) -> str | None:
+    """Repeat 1 set against the others when it stands out (a cold cache, a CPU still clocking up): it is in the
+    mean, and the user should know."""
+    if len(values) < 3:
+        return None
+    rest = values[1:]
+    mean_rest = sum(rest) / len(rest)
+    spread_pct = 100.0 * (max(rest) - min(rest)) / abs(mean_rest) if mean_rest else 0.0
+    off_pct = 100.0 * (values[0] - mean_rest) / abs(mean_rest) if mean_rest else 0.0
+    if abs(off_pct) <= max(2.0, spread_pct):
+        return None
+    return f"repeat 1 is {off_pct:+.1f} % off the others (spread {spread_pct:.1f} %): a cold start? It is in the mean"
+
+
+def repeats_table(document: ComparisonDocument) -> Table | None:
+    """Each repeated column: every repeat's value, then the mean and its 95 % interval, so that nothing is pooled
+    unseen. None without repeats."""
+    by_run = {r.run_id: r for r in document.results}
+    repeated = [(g, c) for g in document.comparison.groups for c in g.columns if len(c.run_ids) > 1]
+    if not repeated:
+        return None
+    table = _table("repeats: each run, then the mean ± half its 95 % CI (Student t)")
+    for column in ("workload", "library", "metric", "repeats", "mean", "± 95 % CI", "note"):
+        table.add_column(column, justify="right" if column in ("mean", "± 95 % CI") else "left",
+                         no_wrap=column != "note", overflow="fold")
+    for group, column in repeated:
+        for key, label in REPEATED:
+            values = [v for i in column.run_ids if (v := by_run[i].metrics.get(key)) is not None]
+            found = estimate(values)
+            if found is None:
+                continue
+            half = None if found.low is None else (found.high - found.low) / 2
+            table.add_row(group.title, column.label, label, ", ".join(fmt(v, 1) for v in values), fmt(found.mean, 1),
+                          f"{fmt(half, 1)} ({fmt(found.half_width_pct, 1)} %)" if half is not None else "",
+                          first_repeat_note(values) or "")
+    return table
+
+
 def knee_text(sweep: Sweep) -> str:
     served = fmt(sweep.capacity_rps, 2, "req/s")
     where = f"{sweep.label} on {sweep.dataset}"
@@ -176,8 +223,22 @@ def knee_text(sweep: Sweep) -> str:
             f"{fmt(at.completion_rps, 2)} req/s); serves {served} at most")
 
 
+def legend(comparison: Comparison) -> str:
+    """What the marks of the tables mean, the noise assumption included."""
+    columns = [c for g in comparison.groups for c in g.columns]
+    text = f"★ best of its row · (×) ratio to {comparison.baseline} · ≈ within noise ("
+    text += (f"Welch's t-test over repeats; single runs: ±{ASSUMED_NOISE_PCT:.0f} % assumed)"
+             if any(len(c.run_ids) > 1 for c in columns) else
+             f"single runs: ±{ASSUMED_NOISE_PCT:.0f} % run-to-run noise assumed; --repeat N measures it)")
+    if any(len(c.run_ids) > 1 for c in columns):
+        text += " · ± half the 95 % CI of the mean of ×N repeats (Student t)"
+    if any(c.warnings for c in columns):
+        text += " · ⚠ the run has validity warnings: `tuibench runs show ID`"
+    return text
+
+
 def print_document(console, document: ComparisonDocument, profiles: Sequence[ModuleProfile] = (),
-                   sections: Sequence[str] = ("steps", "groups", "sweeps", "profiles")) -> None:
+                   sections: Sequence[str] = ("steps", "groups", "repeats", "sweeps", "profiles")) -> None:
     """The comparison as `tuibench compare` prints it: the plan's steps, a table per workload, the sweeps with
     their knees, the module shares of the profiled libraries."""
     comparison = document.comparison
@@ -189,7 +250,10 @@ def print_document(console, document: ComparisonDocument, profiles: Sequence[Mod
             console.print()
             console.print(group_table(group))
         if comparison.groups:
-            console.print(f"[dim]★ best of its row · (×) ratio to {comparison.baseline}[/]")
+            console.print(f"[dim]{legend(comparison)}[/]", highlight=False)
+    if "repeats" in sections and (repeats := repeats_table(document)) is not None:
+        console.print()
+        console.print(repeats)
     if "sweeps" in sections and comparison.sweeps:
         console.print()
         console.print(sweep_table(comparison.sweeps))
@@ -230,14 +294,15 @@ def to_csv(document: ComparisonDocument) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["dataset", "scenario", "rate", "metric", "unit", "library", "model", "run_id", "status", "value",
-                     "ratio_to_baseline", "best"])
+                     "ratio_to_baseline", "best", "n", "ci_low", "ci_high", "vs_baseline", "warnings"])
     for group in document.comparison.groups:
         for row in group.rows:
             for index, (column, cell) in enumerate(zip(group.columns, row.cells, strict=True)):
                 writer.writerow([group.dataset, group.scenario, "" if group.scenario != "serving" else rate_label(group.rate),
                                  row.key, row.unit, column.library, column.model, column.run_id, column.status,
                                  "" if cell.value is None else cell.value, "" if cell.ratio is None else cell.ratio,
-                                 int(row.best == index)])
+                                 int(row.best == index), cell.n, "" if cell.low is None else cell.low,
+                                 "" if cell.high is None else cell.high, cell.verdict or "", column.warnings])
     return out.getvalue()
 
 
@@ -246,8 +311,7 @@ def to_markdown(document: ComparisonDocument) -> str:
     plan = document.plan
     if plan:
         lines += [f"# plan {plan.id}: {plan.label} ({plan.status})", ""]
-    baseline = document.comparison.baseline
-    lines += [f"Best of each row in **bold** ★; (×) is the ratio to {baseline or 'the first library'}.", ""]
+    lines += [legend(document.comparison) + ". Best of each row in **bold**.", ""]
     for group in document.comparison.groups:
         lines += [f"## {group.title}", ""]
         headers = ["metric", *(column_header(group, i).replace("\n", " ") for i in range(len(group.columns)))]
@@ -261,6 +325,11 @@ def to_markdown(document: ComparisonDocument) -> str:
         lines.append("")
     if document.comparison.sweeps:
         lines += ["## serving sweeps", ""] + [f"- {knee_text(s)}" for s in document.comparison.sweeps] + [""]
+    warned = [r for r in document.results if r.warnings]
+    if warned:
+        lines += ["## validity warnings", ""]
+        lines += [f"- run {r.run_id} ({r.library}, {r.dataset} {r.scenario}): {w.message}" for r in warned
+                  for w in r.warnings] + [""]
     skipped = [s for s in document.steps if s.status in ("skipped", "failed", "not run")]
     if skipped:
         lines += ["## steps that did not finish", ""]

@@ -4,10 +4,11 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from tuibench.core.metrics import RunMetrics, Stat
+from tuibench.core.metrics import RunMetrics, Stat, TokenDrift
 from tuibench.core.spec import RunSpec
 from tuibench.core.store import PlanRow, RunRow
 from tuibench.core.units import NA, fmt, fmt_share
+from tuibench.core.validity import RunWarning
 
 _LATENCIES = (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"), ("E2E latency", "e2el_ms"))
 # Shown only where the run has them (serving runs).
@@ -53,6 +54,10 @@ def metrics_table(metrics: RunMetrics, title: str = "") -> Table:
         table.add_row("energy / output token", fmt(metrics.energy_per_output_token_j, 3, "J/tok"))
     if metrics.goodput_rps is not None:
         table.add_row("goodput (SLOs met)", fmt(metrics.goodput_rps, 2, "req/s"))
+    if metrics.input_drift is not None:
+        table.add_row("prompt tokens counted", drift_text(metrics.input_drift))
+    if metrics.output_drift is not None and metrics.output_drift.off:
+        table.add_row("output tokens generated", drift_text(metrics.output_drift))
     if metrics.trimmed:
         table.add_row("trimmed", f"first and last {metrics.trimmed} requests")
     if metrics.prefill_s is not None:
@@ -63,6 +68,20 @@ def metrics_table(metrics: RunMetrics, title: str = "") -> Table:
             f"{fmt(metrics.decode_s, 2, 's')} ({fmt_share(metrics.decode_s, whole)})",
         )
     return table
+
+
+def drift_text(drift: TokenDrift) -> str:
+    """"128.0 / request as planned" or "134.0 / request, planned 128.0 (+4.7 %) on 24 of 24"."""
+    if not drift.off:
+        return f"{drift.counted_mean:,.1f} / request, as planned"
+    return (f"[yellow]{drift.counted_mean:,.1f} / request, planned {drift.planned_mean:,.1f} ({drift.pct:+.1f} %) "
+            f"on {drift.off} of {drift.requests}[/]")
+
+
+def print_warnings(console, warnings: Sequence[RunWarning]) -> None:
+    """A run's validity warnings, one line each, under its numbers."""
+    for warning in warnings:
+        console.print(f"[yellow]⚠ {warning.message}[/]", highlight=False)
 
 
 def latency_table(metrics: RunMetrics) -> Table:

@@ -36,6 +36,21 @@ def redirect_output(path: str) -> None:
     os.close(fd)
 
 
+def own_processes(spec: RunSpec) -> list[int]:
+    """The roots of the run's own processes: the tuibench process that started this child (and with it a managed
+    server), and a server the user started on this machine, found by its port."""
+    from urllib.parse import urlsplit
+
+    from tuibench.telemetry.processes import listening_pid
+
+    roots = [os.getppid()]
+    if spec.scenario == "serving" and spec.serving.endpoint:
+        url = urlsplit(spec.serving.endpoint)
+        if url.hostname in ("127.0.0.1", "localhost", "::1") and url.port and (pid := listening_pid(url.port)):
+            roots.append(pid)
+    return roots
+
+
 def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | None = None,
                output_path: str | None = None) -> None:
     """Entry point of the spawned child. `conn` is the write end of a pipe to the parent."""
@@ -74,7 +89,8 @@ def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | Non
         if spec.telemetry_hz > 0:
             from tuibench.telemetry.sampler import TelemetrySampler
 
-            sampler = TelemetrySampler(emit, ctx.clock_s, interval_s=1.0 / spec.telemetry_hz).start()
+            sampler = TelemetrySampler(emit, ctx.clock_s, interval_s=1.0 / spec.telemetry_hz,
+                                       ours=own_processes(spec)).start()
         if spec.scenario == "serving":
             from tuibench.loadgen.scenario import run_serving
 

@@ -26,6 +26,8 @@ def build_plan(request: PlanRequest) -> Plan:
     for part in parts:
         first = len(steps)
         steps += [msgspec.structs.replace(step, index=first + step.index) for step in _steps(part)]
+    steps = [msgspec.structs.replace(step, index=round_ * len(steps) + step.index, repeat=round_ + 1)
+             for round_ in range(request.repeat) for step in steps]
     if not any(step.skip is None for step in steps):
         reasons = dict.fromkeys(f"library '{step.spec.library}' {step.skip}" for step in steps)
         raise UserError("; ".join(reasons))
@@ -109,8 +111,11 @@ def _specs(request: PlanRequest, model: str, library: str, scenario: str, datase
         served_model=request.served_model_name, api_key_env=request.api_key_env,
         **({"length_policy": request.length_policy} if request.length_policy else {}),
     )
-    # How this library's server takes prompts and holds outputs to length wins over the defaults.
+    # How this library's server takes prompts and holds outputs to length wins over the defaults, and the user's
+    # choice of prompt form over both.
     serving = msgspec.structs.replace(serving, **serving_overrides)
+    if request.prompts:
+        serving = msgspec.structs.replace(serving, prompt_ids=request.prompts == "ids")
     return [RunSpec(**common, dataset=dataset, offline=offline, num_requests=request.num_requests,
                     serving=msgspec.structs.replace(serving, request_rate=rate))
             for dataset in datasets for rate in request.rates]

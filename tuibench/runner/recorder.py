@@ -62,8 +62,8 @@ class RunRecorder:
             self.flush()
         if isinstance(event, ev.TERMINAL):
             with self._lock:
-                metrics = self.state.metrics()
-            self.store.finish_run(self.run_id, self.state.status, metrics, self.state.error)
+                metrics, warnings = self.state.metrics(), self.state.warnings()
+            self.store.finish_run(self.run_id, self.state.status, metrics, self.state.error, warnings)
 
     def flush(self) -> None:
         if self.store:

@@ -53,7 +53,7 @@ class ServerPool:
             self._start(spec, backend_class(spec.library), emit, clock, cancel)
             self._key = key
         server = self._server
-        serving = msgspec.structs.replace(spec.serving, endpoint=server.command.base_url,
+        serving = msgspec.structs.replace(spec.serving, endpoint=server.command.base_url, managed=True,
                                           served_model=spec.serving.served_model or self._model_path)
         return msgspec.structs.replace(spec, serving=serving), server.tick
 

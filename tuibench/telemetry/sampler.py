@@ -13,6 +13,7 @@ from typing import Protocol, Self
 
 from tuibench.core.events import TelemetrySample
 from tuibench.telemetry.devices import usable_cpus
+from tuibench.telemetry.processes import ProcessTree, others_among
 
 DEFAULT_INTERVAL_S = 0.25
 _JOIN_TIMEOUT_S = 5.0  # a wedged driver can stall an NVML call; the run must still end
@@ -29,10 +30,11 @@ class Source(Protocol):
 class NvmlSource:
     """One NVIDIA GPU. NVML must already be initialised (make_sources does it, the sampler shuts it down)."""
 
-    def __init__(self, index: int, name: str | None = None):
+    def __init__(self, index: int, name: str | None = None, tree: ProcessTree | None = None):
         import pynvml
 
         self._nvml = pynvml
+        self._tree = tree
         self.name = name or f"gpu{index}"
         self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
         self._energy_origin_mj: float | None = None
@@ -77,7 +79,15 @@ class NvmlSource:
             "temp_c": _float(self._call("nvmlDeviceGetTemperature", getattr(nvml, "NVML_TEMPERATURE_GPU", 0))),
             "energy_j": None if energy_mj is None else energy_mj / 1000.0,
             "throttle_reasons": _float(reasons),
+            "other_processes": self._other_processes(),
         }
+
+    def _other_processes(self) -> float | None:
+        listed = self._call("nvmlDeviceGetComputeRunningProcesses")
+        if listed is None or self._tree is None:
+            return None
+        others = others_among((p.pid for p in listed), self._tree.pids())
+        return None if others is None else float(others)
 
 
 def _float(value) -> float | None:
@@ -96,7 +106,8 @@ def _busy_and_total(times) -> tuple[float, float]:
 
 
 class CpuSource:
-    """System and per-core CPU use (the cores this process may run on), a process's RSS, system memory.
+    """System and per-core CPU use (the cores this process may run on), a process's RSS, system memory, and with
+    a process tree, how many cores' worth other processes used (`others_cores`).
 
     CPU shares are computed here from successive cpu_times() rather than with psutil.cpu_percent,
     whose state is per calling thread: the sampler's thread and stop()'s caller would each see a
@@ -105,27 +116,35 @@ class CpuSource:
 
     name = "cpu"
 
-    def __init__(self, pid: int | None = None):
+    def __init__(self, pid: int | None = None, tree: ProcessTree | None = None):
         import psutil
 
         self._psutil = psutil
+        self._tree = tree
         self._cores = usable_cpus()
         try:
             self._process = psutil.Process(os.getpid() if pid is None else pid)
         except psutil.Error:
             self._process = None
         self._last = self._core_times()  # primes the first window
+        self._last_wall_s = time.monotonic()
+        if tree is not None:
+            tree.cpu_s_since_last()
 
     def _core_times(self) -> list[tuple[float, float]]:
         return [_busy_and_total(t) for t in self._psutil.cpu_times(percpu=True)]
 
     def read(self) -> Values:
-        now = self._core_times()
+        now, wall_s = self._core_times(), time.monotonic()
         deltas = [(b1 - b0, t1 - t0) for (b0, t0), (b1, t1) in zip(self._last, now)]
-        self._last = now
+        window_s, self._last, self._last_wall_s = wall_s - self._last_wall_s, now, wall_s
         busy_s = sum(d[0] for d in deltas)
         total_s = sum(d[1] for d in deltas)
         values: Values = {"cpu_pct": _share_pct(busy_s, total_s)}
+        if self._tree is not None:
+            # Every core's busy time (the whole machine's), less what the run's own processes used.
+            ours_s = self._tree.cpu_s_since_last()
+            values["others_cores"] = max(0.0, busy_s - ours_s) / window_s if window_s > 0 else None
         for core in self._cores:
             values[f"cpu{core}_pct"] = _share_pct(*deltas[core]) if core < len(deltas) else None
         values["rss_mib"] = self._rss_mib()
@@ -167,7 +186,7 @@ def visible_gpu_indices(count: int) -> list[int]:
     return indices
 
 
-def _nvml_sources() -> list[NvmlSource]:
+def _nvml_sources(tree: ProcessTree | None) -> list[NvmlSource]:
     try:
         import pynvml
     except ImportError:
@@ -180,7 +199,7 @@ def _nvml_sources() -> list[NvmlSource]:
     try:
         for ordinal, index in enumerate(visible_gpu_indices(pynvml.nvmlDeviceGetCount())):
             try:
-                sources.append(NvmlSource(index, name=f"gpu{ordinal}"))
+                sources.append(NvmlSource(index, name=f"gpu{ordinal}", tree=tree))
             except pynvml.NVMLError:  # a GPU that fell off the bus, or one we may not query
                 continue
     except pynvml.NVMLError:
@@ -190,9 +209,11 @@ def _nvml_sources() -> list[NvmlSource]:
     return sources
 
 
-def make_sources(pid: int | None = None) -> list[Source]:
-    """Every visible GPU through NVML (initialised here when there is one), and always the CPU."""
-    return [*_nvml_sources(), CpuSource(pid)]
+def make_sources(pid: int | None = None, ours: Sequence[int] = ()) -> list[Source]:
+    """Every visible GPU through NVML (initialised here when there is one), and always the CPU. With `ours`, the
+    roots of the run's own processes, each also says what other processes used."""
+    tree = ProcessTree(ours) if ours else None
+    return [*_nvml_sources(tree), CpuSource(pid, tree)]
 
 
 def close_sources(sources: Sequence[Source]) -> None:
@@ -214,13 +235,14 @@ class TelemetrySampler:
 
     def __init__(self, emit: Callable[[TelemetrySample], None], clock_s: Callable[[], float],
                  interval_s: float = DEFAULT_INTERVAL_S, pid: int | None = None,
-                 sources: Sequence[Source] | None = None):
+                 sources: Sequence[Source] | None = None, ours: Sequence[int] = ()):
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, not {interval_s}")
         self._emit = emit
         self._clock_s = clock_s
         self.interval_s = interval_s
         self._pid = pid
+        self._ours = tuple(ours)
         self.sources: list[Source] = list(sources) if sources is not None else []
         self._given_sources = sources is not None
         self._stop = threading.Event()
@@ -232,7 +254,7 @@ class TelemetrySampler:
         if self._thread is not None:
             return self
         if not self._given_sources:
-            self.sources = make_sources(self._pid)
+            self.sources = make_sources(self._pid, self._ours)
         self._thread = threading.Thread(target=self._loop, name="tuibench-telemetry", daemon=True)
         self._thread.start()
         return self

@@ -114,7 +114,9 @@ class CompareScreen(TuibenchScreen):
             return
         group = groups[self.group_index % len(groups)]
         title.update(f"[b]{group.title}[/b] · workload {self.group_index % len(groups) + 1}/{len(groups)} · "
-                     f"ratios to {comparison.baseline} · ★ best")
+                     f"ratios to {comparison.baseline}, ≈ within noise · ★ best"
+                     + (" · ± 95 % CI over repeats" if any(len(c.run_ids) > 1 for c in group.columns) else "")
+                     + (" · ⚠ validity warnings: runs show" if any(c.warnings for c in group.columns) else ""))
         self._metrics(metrics, group)
         self._chart(comparison, group)
 

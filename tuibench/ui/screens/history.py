@@ -101,7 +101,8 @@ class HistoryScreen(TuibenchScreen):
             if kind == "member":  # drawn as a tree under its plan
                 branch = "├ " if index + 1 < len(rows) and rows[index + 1][0] == "member" else "└ "
             table.add_row(
-                branch + str(row.id), row.created_at[5:16].replace("T", " "), row.status,
+                branch + str(row.id), row.created_at[5:16].replace("T", " "),
+                row.status + (f" ⚠{len(row.warnings)}" if row.warnings else ""),  # what they are: Enter opens it
                 row.library, row.model, row.dataset, row.scenario, str(metrics.completed) if metrics else NA,
                 fmt(metrics.output_throughput_tok_s if metrics else None, 1), key=str(row.id),
             )

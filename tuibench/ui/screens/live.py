@@ -90,6 +90,7 @@ class LiveScreen(TuibenchScreen):
             yield Static("", id="plan-title")
             yield Static("no run yet: press 1 for Setup, or start with `tuibench app --replay EVENTS.jsonl`",
                          id="run-title")
+            yield Static("", id="warnings")
             with Horizontal(id="progress-row"):
                 yield ProgressBar(id="progress", show_eta=False)
                 yield Static("", id="rate")
@@ -138,6 +139,7 @@ class LiveScreen(TuibenchScreen):
         if "records" in moved or "status" in moved:
             self._plan(plan)
             self._title(state)
+            self._warnings(state)
             self._progress(state)
             self._charts(plan, state)
             self._percentiles(state)
@@ -200,6 +202,13 @@ class LiveScreen(TuibenchScreen):
         run = f"run {state.run_id} · " if state.run_id else ""
         phase = f" · {state.phase}" if state.phase and not state.ended else ""
         title.update(f"{run}{status_markup(state.status)}{phase} · {describe_spec(state.spec)}")
+
+    def _warnings(self, state: RunState) -> None:
+        """Why the numbers may not be the library's alone (core/validity.py): one line each, hidden when none."""
+        found = state.warnings() if state.spec is not None else []
+        widget = self.query_one("#warnings", Static)
+        widget.display = bool(found)
+        widget.update("\n".join(f"⚠ {w.message}" for w in found))
 
     def _progress(self, state: RunState) -> None:
         bar = self.query_one("#progress", ProgressBar)
