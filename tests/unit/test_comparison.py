@@ -97,6 +97,9 @@ def test_the_repeats_of_a_step_are_one_column_with_a_confidence_interval_and_a_n
     assert base.verdict is None  # the baseline is not judged against itself
     assert vllm.verdict == "lower" and vllm.ratio == pytest.approx(0.5)
     assert llamacpp.verdict == "within noise" and llamacpp.ratio == pytest.approx(1.01)
+    assert tpot.best == 1  # vLLM's lead is real
+    close = compare([r for r in runs if r.library != "vllm"]).groups[0]
+    assert _row(close, "tpot_p50_ms").best is None  # 1 % apart, within the repeats' noise: no ★
 
 
 def test_a_sweep_knees_where_requests_come_back_slower_than_they_were_sent():

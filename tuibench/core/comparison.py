@@ -201,7 +201,11 @@ def _group(key: tuple, sets: list[list[RunRow]], labels: dict[int, str], baselin
         present = [(v, i) for i, v in enumerate(values) if v is not None]
         best = None
         if len({v for v, _ in present}) > 1:  # two values at least, and not all equal
-            best = (max if metric.higher_is_better else min)(present, key=lambda pair: pair[0])[1]  # ties: the first
+            ranked = sorted(present, key=lambda pair: -pair[0] if metric.higher_is_better else pair[0])  # ties: first
+            (_, first), (_, second) = ranked[0], ranked[1]
+            # ★ only for a lead beyond the noise: a best that the runner-up matches within it is no best.
+            lead = difference(per_column[second], per_column[first])
+            best = first if lead is None or lead.verdict != "within noise" else None
         rows.append(Row(key=metric.key, label=metric.label, unit=metric.unit, higher_is_better=metric.higher_is_better,
                         cells=cells, best=best))
     return Group(dataset=dataset, scenario=scenario, rate=rate, columns=columns, baseline=base, rows=rows)
