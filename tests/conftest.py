@@ -1,18 +1,14 @@
 """Fixtures every test directory shares. Helpers that tests import live in helpers.py."""
 
-import os
-
 import pytest
+
+from helpers import cli_env_for
 
 
 @pytest.fixture
 def cli_env(tmp_path):
     """Environment for a `tuibench` subprocess: its own data dir (so the default DB is fresh), the user's model cache."""
-    env = dict(os.environ)
-    env["XDG_DATA_HOME"] = str(tmp_path / "data")
-    env["PYTHONUNBUFFERED"] = "1"
-    env.pop("COLUMNS", None)
-    return env
+    return cli_env_for(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ then find whichever of the two was imported first.
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -12,6 +13,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FRANCE_PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+
+
+def cli_env_for(folder: Path) -> dict:
+    """Environment for a `tuibench` subprocess: its own data dir under `folder` (so the default DB is fresh),
+    the user's model cache, unbuffered output and the terminal's own width."""
+    env = {**os.environ, "XDG_DATA_HOME": str(folder / "data"), "PYTHONUNBUFFERED": "1"}
+    env.pop("COLUMNS", None)
+    return env
 
 
 def tuibench(*args: str, env: dict, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from helpers import REPO, tuibench
+from helpers import REPO, cli_env_for, tuibench
 from tuibench.servers.managed import free_port
 
 pytestmark = pytest.mark.slow
@@ -62,9 +62,7 @@ def _serve(cli_env, tmp_path, url: str, rate: float, count: int, *extra: str) ->
 @pytest.fixture(scope="module")
 def round_trip_ms(mock_servers, tmp_path_factory, model_path):
     """TTFT against a server that answers at once: the loopback HTTP round trip, client and server together."""
-    import os
-
-    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path_factory.mktemp("floor")))
+    env = cli_env_for(tmp_path_factory.mktemp("floor"))
     return _serve(env, tmp_path_factory.mktemp("floor-out"), mock_servers["zero"].url, 10, 30)["ttft_ms"]["p50"]
 
 

@@ -2,13 +2,12 @@
 a difference beyond the noise (batch 1 against batch 8) from one within it (two repeats of one spec)."""
 
 import json
-import os
 import re
 import statistics
 
 import pytest
 
-from helpers import tuibench
+from helpers import cli_env_for, tuibench
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +19,7 @@ RUN = ["run", "--dataset", "random", "--input-len", "16", "--output-len", "16", 
 def repeated(tmp_path_factory):
     """Runs 1-3: batch 1, three times; runs 4-6: batch 8, three times; runs 7-9: batch 1 again."""
     tmp = tmp_path_factory.mktemp("repeats")
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp / "data")}
+    env = cli_env_for(tmp)
     db = tmp / "results.db"
     one = tuibench(*RUN, "--batch-size", "1", "--db", str(db), "--json", str(tmp / "one.json"), env=env, timeout=600)
     assert one.returncode == 0, one.stderr

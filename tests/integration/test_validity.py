@@ -2,13 +2,12 @@
 stored with it and shown by `runs show` and the app; the same run on a quiet machine carries none."""
 
 import asyncio
-import os
 import subprocess
 import sys
 
 import pytest
 
-from helpers import tuibench
+from helpers import cli_env_for, tuibench
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +19,7 @@ RUN = ["run", "--dataset", "random", "--input-len", "16", "--output-len", "32", 
 def runs_db(tmp_path_factory):
     """Run 1 on a quiet machine, run 2 beside a process that keeps a core busy."""
     tmp = tmp_path_factory.mktemp("validity")
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp / "data")}
+    env = cli_env_for(tmp)
     db = tmp / "results.db"
     quiet = tuibench(*RUN, "--db", str(db), env=env)
     assert quiet.returncode == 0, quiet.stderr

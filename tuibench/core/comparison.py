@@ -27,6 +27,11 @@ def _stat(field: str, quantile: str) -> Callable[[RunMetrics], float | None]:
     return read
 
 
+def shown_digits(key: str, unit: str) -> int:
+    """Decimals a table shows: whole failed requests, req/s to the hundredth, the rest to the tenth."""
+    return 0 if key == "failed" else 2 if unit == "req/s" else 1
+
+
 @dataclass(frozen=True)
 class Metric:
     key: str  # the name in exports

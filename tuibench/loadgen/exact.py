@@ -19,7 +19,7 @@ FIT_TRIES = 8  # each try moves by the whole difference: 1 to 3 tries is usual
 
 class PreparedPrompts(msgspec.Struct, frozen=True, kw_only=True):
     prompts: list[Prompted]
-    mode: str  # "token ids" | "text fitted to <whose> tokenizer" | "text"
+    mode: str  # "token ids" | "text fitted to <whose> tokenizer"
     unfitted: int  # prompts whose text no try brought to the planned length
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 from rich.table import Table
 
-from tuibench.core.comparison import METRICS, Comparison, Group, Sweep, compare
+from tuibench.core.comparison import METRICS, Comparison, Group, Sweep, compare, shown_digits
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.plan import rate_label
 from tuibench.core.spec import DatasetSpec
@@ -127,7 +127,7 @@ def cell_text(group: Group, row_index: int, column: int, markup: bool = True) ->
     difference is within the noise), and ★ on the best of its row."""
     row = group.rows[row_index]
     cell = row.cells[column]
-    digits = 0 if row.key == "failed" else 2 if row.unit == "req/s" else 1
+    digits = shown_digits(row.key, row.unit)
     text = fmt(int(cell.value) if row.key == "failed" and cell.value is not None else cell.value, digits)
     if cell.low is not None and cell.high is not None and row.key != "failed":
         text += f" ±{fmt((cell.high - cell.low) / 2, digits)}"

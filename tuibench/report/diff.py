@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from tuibench.core.comparison import METRICS, Metric
+from tuibench.core.comparison import METRICS, Metric, shown_digits
 from tuibench.core.stats import Difference, difference, estimate
 from tuibench.core.store import ResultsStore, RunRow
 from tuibench.core.units import fmt
@@ -27,7 +27,7 @@ def _side(runs: Sequence[RunRow], metric: Metric) -> str:
     found = estimate(_values(runs, metric))
     if found is None:
         return "–"
-    digits = 0 if metric.key == "failed" else 2 if metric.unit == "req/s" else 1
+    digits = shown_digits(metric.key, metric.unit)
     half = "" if found.low is None else f" ±{fmt((found.high - found.low) / 2, digits)}"
     return fmt(found.mean, digits) + half
 
