@@ -22,6 +22,7 @@ class SetupChoice(msgspec.Struct, kw_only=True):
     lengths: str = "32,128"  # profile
     input_len: int = 128  # random dataset
     output_len: int = 64
+    repeat: int = 1  # rounds of the whole plan (--repeat N)
 
     def request(self):
         """The PlanRequest this form asks for (the plan file's, when one is picked); UserError when it is off."""
@@ -31,14 +32,15 @@ class SetupChoice(msgspec.Struct, kw_only=True):
         from tuibench.runner.plans import load_plan_file
 
         if self.plan:
-            return load_plan_file(self.plan)
+            request = load_plan_file(self.plan)
+            return msgspec.structs.replace(request, repeat=self.repeat) if self.repeat > 1 else request
         for name, picked in (("library", self.libraries), ("dataset", self.datasets), ("scenario", self.scenarios)):
             if not picked:
                 raise UserError(f"tick at least one {name} (space ticks the highlighted one)")
         table = {"models": [self.model], "libraries": self.libraries, "datasets": self.datasets,
                  "scenarios": self.scenarios, "num_requests": self.num_requests, "batch_size": self.batch_size,
                  "rates": _numbers(self.rates, "rates", float) or [None], "lengths": _numbers(self.lengths, "lengths", int),
-                 "input_len": self.input_len, "output_len": self.output_len}
+                 "input_len": self.input_len, "output_len": self.output_len, "repeat": self.repeat}
         try:
             return request_from_table(table)
         except msgspec.ValidationError as exc:

@@ -78,6 +78,9 @@ class SetupScreen(TuibenchScreen):
                     yield Input(choice.rates, id="rates", placeholder="inf, or 1,2,4")
                     yield Label("lengths")
                     yield Input(choice.lengths, id="lengths", placeholder="32,128")
+                with Horizontal(classes="params"):
+                    yield Label("repeat")  # rounds of the plan: every figure then with its 95 % interval
+                    yield Input(str(choice.repeat), id="repeat", type="integer")
                 yield Button("Start (r)", id="start", variant="primary")
                 yield Static("", id="setup-error")
             with Vertical(id="setup-side"):
@@ -130,6 +133,7 @@ class SetupScreen(TuibenchScreen):
 
         choice.num_requests = number("#num-requests") or choice.num_requests
         choice.batch_size = number("#batch-size") or choice.batch_size
+        choice.repeat = number("#repeat") or choice.repeat
         choice.rates = self.query_one("#rates", Input).value.strip()
         choice.lengths = self.query_one("#lengths", Input).value.strip() or choice.lengths
         return choice
