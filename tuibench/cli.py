@@ -135,7 +135,10 @@ def _model_option(parser, several: bool = False) -> None:
         parser.add_argument("--models", type=_names, help="comma list: embedded alias, local HF folder, or cached HF id",
                             **_FIELD)
     parser.add_argument("--model", dest="models", type=_one(str), metavar="MODEL", help="embedded alias (default smollm2-135m), "
-                        "local HF folder, or HF id in the local cache", **_FIELD)
+                        "an architecture with random weights (llama-2-7b, llama-2-13b, vicuna-7b-16k, llama-3-8b, "
+                        "mistral-7b, qwen2-7b, tiny-llama), local HF folder, or HF id in the local cache", **_FIELD)
+    parser.add_argument("--random-weights", action="store_true", help="build the model from its config.json with "
+                        "random weights (no weights read): timings only, outputs are noise", **_FIELD)
 
 
 def _engine_options(group) -> None:
@@ -148,6 +151,9 @@ def _engine_options(group) -> None:
                        "give each figure with its 95 %% confidence interval (default 1)", **_FIELD)
     group.add_argument("--telemetry-hz", type=float, help="device samples per second (NVML, else CPU; default 4); "
                        "0 turns them off", **_FIELD)
+    for kind, what in (("tensor", "GPUs one layer is split over"), ("pipeline", "GPUs the layers are split over"),
+                       ("data", "replicas of the model, each on its own GPUs")):
+        group.add_argument(f"--{kind}-parallel-size", type=_positive_int, help=f"vLLM: {what} (default 1)", **_FIELD)
 
 
 def _workload_options(group, several: bool = False) -> None:
@@ -266,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(compare)
 
     analyze = commands.add_parser("analyze", help="theory per module: FLOPs, bytes, arithmetic intensity, roofline")
-    analyze.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder, or HF id in the local cache")
+    analyze.add_argument("--model", default="smollm2-135m", help="embedded alias, an architecture (llama-2-7b, …), local "
+                         "HF folder, or HF id in the local cache")
     analyze.add_argument("--device", default="auto", help="auto (the GPU here, else this CPU), cpu, or a GPU: h100, a100-80gb, …")
     analyze.add_argument("--batch", type=_positive_int, default=8)
     analyze.add_argument("--seq", type=_positive_int, default=1024, help="prefill input length and decode context")
@@ -542,7 +549,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from tuibench.runner.environment import default_threads
     from tuibench.telemetry.devices import detect_gpus
 
-    ref = resolve_model(args.model)
+    ref = resolve_model(args.model, random_weights=True)  # theory reads the config alone: weights or none
     config_path = convert_in_subprocess(ref) / "config.json"
     try:
         shape = ModelShape.from_config(json.loads(config_path.read_text()))
@@ -590,7 +597,9 @@ def _check(args: argparse.Namespace) -> int:
     from tuibench.report.tables import check_table
     from tuibench.runner.environment import default_threads
 
-    resolve_model(args.model)
+    if resolve_model(args.model).random_weights:
+        raise UserError(f"'{args.model}' has random weights: check compares what the libraries answer, and its answers are "
+                        "noise. Check with a model that has weights (smollm2-135m, a local folder)")
     console = _console()
     if args.libraries:
         libraries = [name.strip() for name in args.libraries.split(",") if name.strip()]

@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none visible")]
 
 
-def test_cuda_profile_times_modules_with_events_and_finds_the_gpu_roofline(model_path):
+def test_cuda_profile_times_modules_with_events_and_finds_the_gpu_roofline(gpu_model):
     from transformers import AutoTokenizer
 
     from tuibench.backends.hf_transformers import load_model
@@ -14,11 +14,12 @@ def test_cuda_profile_times_modules_with_events_and_finds_the_gpu_roofline(model
     from tuibench.profiling.cpu_roofline import roofline_for
     from tuibench.profiling.hf_profile import profile_model
 
-    _, model = load_model(model_path, "cuda", "auto", "sdpa")
+    path, random_weights = gpu_model
+    _, model = load_model(path, "cuda", "auto", "sdpa", random_weights=random_weights)
     roofline = roofline_for(torch.cuda.get_device_name(), "bfloat16", 1)
     profiles = []
     profile_model(model, lengths=[128, 512], batch=8, decode_steps=4, repeats=2,
-                  token_ids=plain_vocab_ids(AutoTokenizer.from_pretrained(model_path)), seed=0, roofline=roofline,
+                  token_ids=plain_vocab_ids(AutoTokenizer.from_pretrained(path)), seed=0, roofline=roofline,
                   emit=profiles.append)
     assert [p.phase for p in profiles] == ["prefill", "decode"] * 2
     for profile in profiles:

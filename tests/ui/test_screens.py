@@ -3,6 +3,7 @@
 import asyncio
 import json
 
+import pytest
 from textual.widgets import DataTable, Input, SelectionList, Static
 
 from tuibench.ui.app import TuibenchApp
@@ -60,12 +61,24 @@ def test_setup_ticks_libraries_shows_the_dataset_histogram_and_refuses_bad_input
         assert "numbers separated by commas" in text_of(app, "#setup-error")
         libraries.deselect_all()
         app.screen.query_one("#lengths", Input).value = "32"
+        app.screen.query_one("#repeat", Input).value = "3"
         await pilot.press("r")
         await pilot.pause()
         assert "tick at least one library" in text_of(app, "#setup-error")
         assert app.session is None and app.current_mode == "setup"
+        assert app.settings.setup.repeat == 3  # read from the form, kept with the rest of the choice
 
     drive(app, script)
+
+
+def test_setups_repeat_makes_rounds_of_its_plan_or_of_a_picked_plan_file():
+    from tuibench.runner.plans import build_plan
+    from tuibench.ui.settings import SetupChoice
+
+    plan = build_plan(SetupChoice(repeat=3, num_requests=2).request())
+    assert [step.repeat for step in plan.steps] == [1, 2, 3]
+    assert SetupChoice(plan="quick", repeat=2).request().repeat == 2
+    assert SetupChoice(plan="quick").request().repeat == 1
 
 
 def test_history_groups_runs_by_plan_filters_deletes_on_second_press_and_exports(sample_db, tmp_path, monkeypatch):
@@ -224,15 +237,63 @@ def test_replay_drives_the_live_screen_to_the_recorded_end(sample_db, tmp_path):
 
     async def script(pilot):
         assert app.current_mode == "live"
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if app.state.ended:
-                break
-        await pilot.pause(0.5)
+        await played_to_the_end(pilot, app)
         assert app.state.status == "finished" and len(app.state.records) == 8
         assert app.plan_state.status == "finished"
         assert "finished" in text_of(app, "#run-title")
         assert rows(app.screen.query_one("#percentiles", DataTable))[0][-1] == "8"
         assert isinstance(events[-1], ev.RunFinished)
+
+    drive(app, script)
+
+
+async def played_to_the_end(pilot, app) -> None:
+    for _ in range(100):
+        await pilot.pause(0.05)
+        if app.state.ended:
+            break
+    await pilot.pause(0.5)
+
+
+def replay_with_fake_gpus(sample_db, gpus: int) -> TuibenchApp:
+    """The app replaying stored run 1 with telemetry of `gpus` fake GPUs added before its end: gpu k at 6·k %
+    utilisation, k GiB used and 100 + k W (no GPU is here)."""
+    from tuibench.core import events as ev
+    from tuibench.core.store import ResultsStore
+    from tuibench.ui.session import stored_run_events
+
+    with ResultsStore.open(sample_db) as store:
+        events = list(stored_run_events(store, 1))
+    end = events[-1]
+    samples = [ev.TelemetrySample(t_s=end.t_s - 0.5 + tick * 0.1, source=f"gpu{k}",
+                                  values={"util_pct": 6.0 * k, "mem_used_mib": 1024.0 * k, "power_w": 100.0 + k})
+               for tick in range(3) for k in range(gpus)]
+    return TuibenchApp(db_path=sample_db, replay=[*events[:-1], *samples, end], replay_speed=50.0)
+
+
+@pytest.mark.parametrize("gpus, rows_shown, first_row", [(8, 8, "gpu0"), (16, 8, "gpu0–1")])
+def test_live_shows_every_gpu_of_a_fake_multi_gpu_run_a_row_each_up_to_8(sample_db, gpus, rows_shown, first_row):
+    app = replay_with_fake_gpus(sample_db, gpus)
+
+    async def script(pilot):
+        await played_to_the_end(pilot, app)
+        lines = text_of(app, "#gpus").splitlines()
+        assert len(lines) == rows_shown
+        assert lines[0].split()[0] == first_row
+        last = lines[-1]
+        if gpus == 8:  # gpu7: 42 %, 7 GiB, 107 W
+            assert "42 %" in last and "7.0 GiB" in last and "107 W" in last
+        else:  # gpu14–15: the mean of 84 % and 90 %, the sum of 14 and 15 GiB and of 114 and 115 W
+            assert last.startswith("gpu14–15") and "87 %" in last and "29.0 GiB" in last and "229 W" in last
+
+    drive(app, script)
+
+
+def test_live_shows_no_gpu_rows_for_a_run_on_one_or_no_gpu(sample_db):
+    app = replay_with_fake_gpus(sample_db, 1)
+
+    async def script(pilot):
+        await played_to_the_end(pilot, app)
+        assert not app.screen.query_one("#gpus").display
 
     drive(app, script)

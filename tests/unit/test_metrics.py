@@ -2,6 +2,7 @@
 
 import math
 
+import msgspec
 import pytest
 
 from tuibench.core.metrics import Stat, compute_metrics, describe, percentile, request_end_s
@@ -235,3 +236,21 @@ def test_zero_duration_gives_na_throughput_not_division_error():
     assert m.duration_s == 0.0
     assert m.request_throughput_rps is None
     assert m.output_throughput_tok_s is None
+
+
+def test_output_throughput_per_gpu_divides_by_the_gpus_the_run_used_and_is_na_on_a_cpu():
+    # Two requests of 5 tokens over 1 s: 10 tok/s, so 2.5 tok/s on each of 4 GPUs.
+    records = [_rec(0, e2el_ms=1000.0, ttft_ms=100.0), _rec(1, e2el_ms=500.0, ttft_ms=100.0)]
+    assert compute_metrics(records, gpus=4).output_throughput_per_gpu_tok_s == approx(2.5)
+    assert compute_metrics(records, gpus=4).output_throughput_tok_s == approx(10.0)
+    assert compute_metrics(records).output_throughput_per_gpu_tok_s is None
+
+
+def test_gpus_used_is_the_layout_on_a_machine_with_gpus_and_none_on_a_cpu():
+    from tuibench.core.spec import DatasetSpec, Parallelism, RunSpec, gpus_used
+
+    spec = RunSpec(dataset=DatasetSpec(kind="random", source="random"), library="vllm",
+                   parallel=Parallelism(tensor=2, data=2))
+    assert gpus_used(spec, {"gpus": [{"name": "fake"}] * 4}) == 4
+    assert gpus_used(spec, {"gpus": []}) == 0
+    assert gpus_used(msgspec.structs.replace(spec, device="cpu"), {"gpus": [{"name": "fake"}] * 4}) == 0

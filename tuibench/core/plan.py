@@ -45,6 +45,11 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     threads: _Positive | None = None  # None: cores - 1
     telemetry_hz: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)] = 4.0
+    random_weights: bool = False  # every model built from its config (an architecture alias always is)
+    # vLLM over several GPUs: tensor and pipeline parallel within a replica, data parallel replicas.
+    tensor_parallel_size: _Positive = 1
+    pipeline_parallel_size: _Positive = 1
+    data_parallel_size: _Positive = 1
     # Rounds of the whole plan: repeats of each step, interleaved (A B A B, not A A B B) so that a machine that
     # drifts over time drifts for every library alike.
     repeat: _Positive = 1

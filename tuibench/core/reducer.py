@@ -12,7 +12,7 @@ from tuibench.core.plan import (
     Plan, PlanEnded, PlanEvent, PlanStarted, PlanStatus, PlanStep, StepEnded, StepStarted, StepStatus, plan_status,
 )
 from tuibench.core.records import BatchRecord, RequestRecord
-from tuibench.core.spec import RunSpec
+from tuibench.core.spec import RunSpec, gpus_used
 from tuibench.core.validity import RunWarning, run_warnings
 
 # partial: the run ended, but some requests failed (a server that died mid-run, timeouts, HTTP errors).
@@ -118,7 +118,8 @@ class RunState:
         if self._metrics is None:
             serving = self.spec.serving if self.spec and self.spec.scenario == "serving" else None
             self._metrics = compute_metrics(self.records, self.batches, slo=serving.slo if serving else None,
-                                            trim=serving.trim if serving else 0, telemetry=self.telemetry)
+                                            trim=serving.trim if serving else 0, telemetry=self.telemetry,
+                                            gpus=gpus_used(self.spec, self.environment) if self.spec else 0)
         return self._metrics
 
 

@@ -62,6 +62,25 @@ class ProfileParams(msgspec.Struct, frozen=True, kw_only=True):
     attn: Literal["sdpa", "eager"] = "sdpa"  # transformers only: the attention implementation to load
 
 
+class Parallelism(msgspec.Struct, frozen=True, kw_only=True):
+    """How vLLM spreads one model over GPUs: tensor × pipeline parallel within a replica, data parallel replicas."""
+
+    tensor: int = 1
+    pipeline: int = 1
+    data: int = 1
+
+    @property
+    def gpus(self) -> int:
+        return self.tensor * self.pipeline * self.data
+
+    @property
+    def label(self) -> str:
+        """'TP 2 · PP 1 · DP 2', or '' for one GPU."""
+        if self.gpus == 1:
+            return ""
+        return " · ".join(f"{name} {n}" for name, n in (("TP", self.tensor), ("PP", self.pipeline), ("DP", self.data)))
+
+
 class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     model: str = "smollm2-135m"
     library: str = "transformers"
@@ -76,6 +95,14 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     threads: int = 1  # intra-op threads in the child process
     telemetry_hz: float = 4.0  # device samples per second in the child; 0: none
+    # The model built from its config with weights drawn at random: its timings are real, its outputs are noise.
+    random_weights: bool = False
+    parallel: Parallelism = Parallelism()
+
+    @property
+    def model_label(self) -> str:
+        """The model as tables and titles name it: random weights are never left unsaid."""
+        return f"{self.model} (random weights)" if self.random_weights else self.model
 
     @property
     def rate(self) -> float | None:
@@ -102,3 +129,9 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_json(cls, data: bytes | str) -> "RunSpec":
         return msgspec.json.decode(data, type=cls)
+
+
+def gpus_used(spec: RunSpec, environment: dict[str, object]) -> int:
+    """GPUs a run computed on: its parallel layout's, when the machine it ran on has GPUs and it did not ask for the
+    CPU; 0 for a CPU run."""
+    return spec.parallel.gpus if environment.get("gpus") and spec.device != "cpu" else 0

@@ -243,7 +243,7 @@ class ResultsStore:
             cursor = self._db.execute(
                 "INSERT INTO runs (created_at, updated_at, status, library, model, dataset, scenario, spec_json)"
                 " VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
-                (now, now, spec.library, spec.model, spec.dataset.label, spec.scenario, spec.to_json().decode()),
+                (now, now, spec.library, spec.model_label, spec.dataset.label, spec.scenario, spec.to_json().decode()),
             )
         return int(cursor.lastrowid)
 

@@ -12,7 +12,7 @@ import msgspec
 
 from tuibench.core.metrics import RunMetrics, request_end_s
 from tuibench.core.records import RequestRecord
-from tuibench.core.spec import RunSpec
+from tuibench.core.spec import RunSpec, gpus_used
 
 if TYPE_CHECKING:  # events imports spec, which imports metrics
     from tuibench.core.events import TelemetrySample
@@ -111,7 +111,7 @@ def _gpu(samples: Sequence["TelemetrySample"]) -> list[RunWarning]:
 
 
 def _threads(spec: RunSpec, environment: dict[str, object]) -> RunWarning | None:
-    if environment.get("gpus") and spec.device != "cpu":
+    if gpus_used(spec, environment):
         return None  # a GPU run: host threads matter little
     if spec.scenario == "serving" and not spec.serving.managed:
         return None  # a server the user started: its threads are theirs

@@ -1,4 +1,5 @@
-"""Converts an embedded GGUF model once into a plain HF folder (safetensors + tokenizer). Imports torch."""
+"""Makes a model's HF folder once: an embedded GGUF converted into safetensors + tokenizer (imports torch), or an
+architecture's config written beside a stand-in tokenizer (no weights: they are drawn when the model is built)."""
 
 import fcntl
 import shutil
@@ -20,9 +21,12 @@ def ensure_converted(ref: ModelRef, log: Callable[[str], None]) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / "config.json").is_file():
             return target
-        log(f"converting {ref.name} from its GGUF into {target} (once; about half a minute)")
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
-            _convert(Path(ref.gguf_path), Path(tmp) / "model")
+            if ref.kind == "architecture":
+                _write_architecture(Path(ref.config_path), Path(tmp) / "model")
+            else:
+                log(f"converting {ref.name} from its GGUF into {target} (once; about half a minute)")
+                _convert(Path(ref.gguf_path), Path(tmp) / "model")
             shutil.move(str(Path(tmp) / "model"), target)
     return target
 
@@ -47,13 +51,25 @@ def _convert(gguf_path: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
+def _write_architecture(config_path: Path, out: Path) -> None:
+    import json
+
+    from tuibench.models.stand_in_tokenizer import write_stand_in_tokenizer
+
+    out.mkdir()
+    config = json.loads(config_path.read_text())
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    write_stand_in_tokenizer(config, out)
+
+
 def convert_in_subprocess(ref: ModelRef) -> Path:
     """The same conversion, in a separate interpreter: for callers that must not import torch (the CLI, the app)."""
     import subprocess
     import sys
 
     if ref.needs_conversion:
-        subprocess.run([sys.executable, "-m", "tuibench.models.convert", ref.name], check=True)
+        subprocess.run([sys.executable, "-m", "tuibench.models.convert", ref.name, *(["--random-weights"] if ref.random_weights else [])],
+                       check=True)
     return Path(ref.path)
 
 
@@ -62,4 +78,5 @@ if __name__ == "__main__":
 
     from tuibench.models.resolve import resolve_model
 
-    ensure_converted(resolve_model(sys.argv[1]), lambda message: print(message, file=sys.stderr))
+    ensure_converted(resolve_model(sys.argv[1], random_weights="--random-weights" in sys.argv),
+                     lambda message: print(message, file=sys.stderr))

@@ -35,12 +35,16 @@ class ModelRef(msgspec.Struct, frozen=True, kw_only=True):
 
     name: str
     path: str
-    kind: str  # embedded | local | hf-cache
+    kind: str  # embedded | local | hf-cache | architecture (a config with random weights, made ready in the cache)
     gguf_path: str | None = None
+    random_weights: bool = False  # built from its config, weights drawn at random: timings only
+    config_path: str | None = None  # architecture: the config.json its folder is made from
 
     @property
     def needs_conversion(self) -> bool:
-        return self.kind == "embedded" and not (Path(self.path) / "config.json").is_file()
+        """Whether its HF folder is still to be made: an embedded GGUF converted, or an architecture's config
+        written out with a stand-in tokenizer."""
+        return self.kind in ("embedded", "architecture") and not (Path(self.path) / "config.json").is_file()
 
 
 def models_cache_dir() -> Path:
@@ -73,7 +77,42 @@ def _hf_cache_snapshot(repo_id: str) -> Path | None:
     return snapshots[-1].parent if snapshots else None
 
 
-def resolve_model(name: str) -> ModelRef:
+def has_tokenizer(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json"))
+
+
+def has_weights(folder: Path) -> bool:
+    return any(next(folder.glob(pattern), None) for pattern in ("*.safetensors", "*.bin", "*.pt", "*.pth"))
+
+
+def _architecture_ref(name: str, config: Path) -> ModelRef:
+    """A folder in the cache made from `config` and a stand-in tokenizer, named after its content so that an
+    edited config gets a folder of its own."""
+    import hashlib
+
+    digest = hashlib.sha256(config.read_bytes()).hexdigest()[:12]
+    folder = models_cache_dir() / "random-weights" / f"{Path(name).name}-{digest}"
+    return ModelRef(name=name, path=str(folder), kind="architecture", random_weights=True, config_path=str(config))
+
+
+def resolve_model(name: str, random_weights: bool = False) -> ModelRef:
+    """`name` on disk. An architecture alias always has random weights; any other model only when asked."""
+    from tuibench.models.architectures import ARCHITECTURES
+
+    if name in ARCHITECTURES:
+        return _architecture_ref(name, ARCHITECTURES[name].config_path)
+    ref = _resolve_weights(name)
+    if not random_weights:
+        if ref.kind != "embedded" and not has_weights(Path(ref.path)):
+            raise UserError(f"{name} has a config.json but no weights (*.safetensors, *.bin): add --random-weights to "
+                            "time its architecture with weights drawn at random")
+        return ref
+    if ref.kind == "embedded" or has_tokenizer(Path(ref.path)):
+        return msgspec.structs.replace(ref, random_weights=True)  # its own tokenizer, its weights unread
+    return _architecture_ref(name, Path(ref.path) / "config.json")  # a bare config: a stand-in tokenizer beside it
+
+
+def _resolve_weights(name: str) -> ModelRef:
     if name in EMBEDDED:
         model = EMBEDDED[name]
         gguf = embedded_gguf(model)
@@ -97,12 +136,18 @@ def resolve_model(name: str) -> ModelRef:
             f"model '{name}' is not in the local Hugging Face cache ({hf_hub_cache()}); tuibench never downloads: "
             f"fetch it with `huggingface-cli download {name}` where a hub is reachable, or pass a local folder"
         )
+    from tuibench.models.architectures import ARCHITECTURES
+
     known = ", ".join(EMBEDDED)
-    raise UserError(f"unknown model '{name}': use {known}, a local Hugging Face model folder, or an id in the local HF cache")
+    raise UserError(f"unknown model '{name}': use {known}, an architecture with random weights "
+                    f"({', '.join(ARCHITECTURES)}), a local Hugging Face model folder, or an id in the local HF cache")
 
 
 def known_models() -> list[str]:
-    """What the app offers: the embedded aliases, folders in tuibench's model cache, HF cache ids."""
+    """What the app offers: the embedded aliases, folders in tuibench's model cache, HF cache ids, and last the
+    architectures with random weights."""
+    from tuibench.models.architectures import ARCHITECTURES
+
     embedded_folders = {m.folder for m in EMBEDDED.values()}
     found = list(EMBEDDED)
     cache = models_cache_dir()
@@ -114,4 +159,4 @@ def known_models() -> list[str]:
             repo_id = repo.name.removeprefix("models--").replace("--", "/", 1)
             if _hf_cache_snapshot(repo_id) is not None:
                 found.append(repo_id)
-    return found
+    return found + list(ARCHITECTURES)

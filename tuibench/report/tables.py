@@ -25,10 +25,11 @@ def status_markup(status: str) -> str:
 
 
 def describe_spec(spec: RunSpec) -> str:
+    engine = f"{spec.library} · {spec.model_label}" + (f" · {spec.parallel.label}" if spec.parallel.label else "")
     if spec.scenario == "profile":
         params = spec.profile
         lengths = ",".join(map(str, params.lengths))
-        return (f"{spec.library} · {spec.model} · profile: batch {params.batch_size}, lengths {lengths}, "
+        return (f"{engine} · profile: batch {params.batch_size}, lengths {lengths}, "
                 f"{params.decode_steps} decode steps, ×{params.repeats} · seed {spec.seed}")
     count = f"{spec.num_requests} requests" if spec.num_requests else "all requests"
     if spec.scenario == "serving":
@@ -37,7 +38,7 @@ def describe_spec(spec: RunSpec) -> str:
         setting = f"{rate}" + (f", ≤{serving.max_concurrency} concurrent" if serving.max_concurrency else "")
     else:
         setting = f"batch {spec.offline.batch_size}" + (", honor EOS" if spec.offline.honor_eos else "")
-    return f"{spec.library} · {spec.model} · {spec.dataset.label} ({count}) · {spec.scenario}, {setting} · seed {spec.seed}"
+    return f"{engine} · {spec.dataset.label} ({count}) · {spec.scenario}, {setting} · seed {spec.seed}"
 
 
 def metrics_table(metrics: RunMetrics, title: str = "") -> Table:
@@ -48,6 +49,8 @@ def metrics_table(metrics: RunMetrics, title: str = "") -> Table:
     table.add_row("measured time", fmt(metrics.duration_s, 2, "s"))
     table.add_row("input / output tokens", f"{metrics.input_tokens:,} / {metrics.output_tokens:,}")
     table.add_row("output throughput", fmt(metrics.output_throughput_tok_s, 1, "tok/s"))
+    if metrics.output_throughput_per_gpu_tok_s is not None:
+        table.add_row("  per GPU", fmt(metrics.output_throughput_per_gpu_tok_s, 1, "tok/s"))
     table.add_row("total throughput", fmt(metrics.total_throughput_tok_s, 1, "tok/s"))
     table.add_row("request throughput", fmt(metrics.request_throughput_rps, 2, "req/s"))
     if metrics.energy_per_output_token_j is not None:

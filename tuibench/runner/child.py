@@ -83,7 +83,7 @@ def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | Non
         emit(event)
 
     try:
-        ctx = RunContext(spec, requests, resolve_model(spec.model), emit, clock_origin)
+        ctx = RunContext(spec, requests, resolve_model(spec.model, spec.random_weights), emit, clock_origin)
         emit(ev.RunStarted(t_s=ctx.clock_s(), spec=spec, num_requests=len(requests), pid=os.getpid(),
                            environment=capture_environment(spec.threads)))
         if spec.telemetry_hz > 0:

@@ -12,7 +12,7 @@ import msgspec
 
 from tuibench.core.errors import UserError
 from tuibench.core.plan import Plan, PlanRequest, PlanStep, rate_label, request_from_table
-from tuibench.core.spec import DatasetSpec, OfflineParams, ProfileParams, RunSpec, ServingParams
+from tuibench.core.spec import DatasetSpec, OfflineParams, Parallelism, ProfileParams, RunSpec, ServingParams
 
 
 def build_plan(request: PlanRequest) -> Plan:
@@ -47,8 +47,7 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
     from tuibench.runner.environment import default_threads
 
     _check(request)
-    for model in request.models:
-        resolve_model(model)
+    random = {model: resolve_model(model, request.random_weights).random_weights for model in request.models}
     datasets: list[DatasetSpec] = []
     if set(request.scenarios) & {"offline", "serving"}:
         for name in request.datasets:
@@ -62,8 +61,9 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
         for library in request.libraries:
             backend = backend_class(library)  # an unknown name is a UserError
             for scenario in request.scenarios:
-                skip = cannot_run(backend, scenario)
-                for spec in _specs(request, model, library, scenario, datasets, threads, backend.serving_overrides):
+                skip = cannot_run(backend, scenario, random[model])
+                for spec in _specs(request, model, library, scenario, datasets, threads, backend.serving_overrides,
+                                   random[model]):
                     steps.append(PlanStep(index=len(steps) + 1, spec=spec, skip=skip))
     return steps
 
@@ -85,13 +85,43 @@ def _check(request: PlanRequest) -> None:
         repeated = sorted({v for v in values if values.count(v) > 1})
         if repeated:
             raise UserError(f"{name}: {', '.join(repeated)} given twice")
+    _check_parallel(request)
+
+
+def _check_parallel(request: PlanRequest) -> None:
+    """A layout over more GPUs than the machine has is one line before anything starts."""
+    layout = _parallelism(request)
+    if layout.gpus == 1:
+        return
+    if "vllm" not in request.libraries:
+        raise UserError(f"{layout.label} spreads vLLM over GPUs: add --library vllm, or leave the parallel sizes at 1")
+    if "profile" in request.scenarios:
+        raise UserError(f"{layout.label}: module timing reads one process's modules, so profile runs on one GPU: "
+                        "leave the parallel sizes at 1 for --scenario profile")
+    if layout.data > 1 and "offline" in request.scenarios:
+        raise UserError(f"--data-parallel-size {layout.data}: vLLM's replicas run behind its server, so data parallel "
+                        "is for --scenario serving (offline, use --tensor-parallel-size)")
+    from tuibench.telemetry.devices import detect_gpus
+
+    gpus = [] if request.device == "cpu" else detect_gpus()
+    if len(gpus) < layout.gpus:
+        have = f"{len(gpus)} ({', '.join(dict.fromkeys(g.name for g in gpus))})" if gpus else "none"
+        raise UserError(f"{layout.label} needs {layout.gpus} GPUs (tensor × pipeline × data) and this machine has "
+                        f"{have}: lower the parallel sizes")
+
+
+def _parallelism(request: PlanRequest) -> Parallelism:
+    return Parallelism(tensor=request.tensor_parallel_size, pipeline=request.pipeline_parallel_size,
+                       data=request.data_parallel_size)
 
 
 def _specs(request: PlanRequest, model: str, library: str, scenario: str, datasets: list[DatasetSpec], threads: int,
-           serving_overrides: dict) -> list[RunSpec]:
-    """The specs of one (model, library, scenario): per dataset, and per rate when serving; one profile."""
+           serving_overrides: dict, random_weights: bool) -> list[RunSpec]:
+    """The specs of one (model, library, scenario): per dataset, and per rate when serving; one profile. The
+    parallel layout is vLLM's: the other libraries run on one GPU, and tables say so per GPU."""
     common = dict(model=model, library=library, scenario=scenario, seed=request.seed, device=request.device,
-                  dtype=request.dtype, threads=threads, telemetry_hz=request.telemetry_hz)
+                  dtype=request.dtype, threads=threads, telemetry_hz=request.telemetry_hz, random_weights=random_weights,
+                  parallel=_parallelism(request) if library == "vllm" else Parallelism())
     if scenario == "profile":
         lengths = tuple(request.lengths)
         return [RunSpec(**common, profile=ProfileParams(lengths=lengths, batch_size=request.batch_size,
@@ -134,9 +164,9 @@ def plan_of_spec(spec: RunSpec) -> Plan:
     """A plan of exactly this spec, built elsewhere (a benchmark, a test): one step, checked as any."""
     from tuibench.backends import require_backend
 
-    require_backend(spec.library, spec.scenario)
+    require_backend(spec.library, spec.scenario, spec.random_weights)
     request = PlanRequest(models=(spec.model,), libraries=(spec.library,), datasets=(spec.dataset.source,),
-                          scenarios=(spec.scenario,), rates=(spec.serving.request_rate,))
+                          scenarios=(spec.scenario,), rates=(spec.serving.request_rate,), random_weights=spec.random_weights)
     return Plan(label=default_label(request), request=request, steps=(PlanStep(index=1, spec=spec),))
 
 

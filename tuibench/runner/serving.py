@@ -61,7 +61,7 @@ class ServerPool:
         if self._port is not None:
             check_port_free(self._port)
         emit(ev.Phase(t_s=clock(), name="loading", detail=f"starting the {spec.library} server"))
-        model_path = str(convert_in_subprocess(resolve_model(spec.model)))
+        model_path = str(convert_in_subprocess(resolve_model(spec.model, spec.random_weights)))
         command = backend.server_command(model_path, self._port or free_port(), spec)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         server = ManagedServer(command, data_dir() / "logs" / f"{backend.name}-{stamp}-{command.port}.log")
@@ -114,7 +114,7 @@ def check_served_model(spec: RunSpec) -> None:
     except (ValueError, AttributeError):
         return  # not an OpenAI-style listing
     names = [m.get("id") for m in listed if isinstance(m, dict) and m.get("id")] if isinstance(listed, list) else []
-    model = serving.served_model or resolve_model(spec.model).path
+    model = serving.served_model or resolve_model(spec.model, spec.random_weights).path
     if names and model not in names:
         raise UserError(f"{serving.endpoint} serves {', '.join(map(repr, names))}, not {model!r}: "
                         f"pass --served-model-name {names[0]}")

@@ -11,6 +11,7 @@ from tuibench.core import events as ev
 from tuibench.core.plan import rate_label
 from tuibench.core.reducer import PlanState, RunState, StepState
 from tuibench.core.units import NA, fmt
+from tuibench.report.gpus import gpu_rows
 from tuibench.report.tables import describe_spec, status_markup
 from tuibench.ui.screens.base import TuibenchScreen
 from tuibench.ui.widgets.charts import Chart
@@ -100,6 +101,7 @@ class LiveScreen(TuibenchScreen):
             with Horizontal(id="sparks"):
                 for key, label, unit in CPU_SPARKS:
                     yield Spark(key, label, unit)
+            yield Static("", id="gpus")  # a row per GPU when the run samples several
             with Horizontal(id="bottom"):
                 yield DataTable(id="percentiles", show_cursor=False, zebra_stripes=False)
                 yield DataTable(id="steps", show_cursor=False, zebra_stripes=False)
@@ -234,6 +236,10 @@ class LiveScreen(TuibenchScreen):
             values = [s.values.get(key) for s in samples]
             present = [v for v in values if v is not None]
             widget.show(present, present[-1] if present else None)
+        rows = gpu_rows(state.telemetry[-SPARK_POINTS * (len(by_source) + 1):])
+        gpus = self.query_one("#gpus", Static)
+        gpus.display = bool(rows)
+        gpus.update("\n".join(rows))
 
     def _percentiles(self, state: RunState) -> None:
         table = self.query_one("#percentiles", DataTable)
