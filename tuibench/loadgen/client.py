@@ -12,7 +12,7 @@ from typing import Literal
 import msgspec
 
 from tuibench.core.records import RequestRecord
-from tuibench.loadgen.sse import DONE, MalformedStream, chunk_text, finish_reason, parse_line
+from tuibench.loadgen.sse import DONE, MalformedStream, carries_token, finish_reason, parse_line
 
 Api = Literal["completions", "chat"]
 # How a server is asked to hold an output to its target length (none: max_tokens only, EOS may end it early).
@@ -116,7 +116,7 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
                             break
                         if data is None:
                             continue
-                        if chunk_text(data):
+                        if carries_token(data):
                             chunks.append(now())
                         if usage := data.get("usage"):
                             usage_output = usage.get("completion_tokens", usage_output)

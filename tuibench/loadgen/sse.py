@@ -49,6 +49,22 @@ def chunk_text(data: dict) -> str:
     return (delta.get("content") or "") + (delta.get("reasoning_content") or "")
 
 
+def carries_token(data: dict) -> bool:
+    """Whether a chunk stands for a generated token: one with text, or with an empty text or content field and no
+    finish reason (a token whose text the server holds back, as at a partial UTF-8 character; vLLM's client times
+    those too). Usage-only chunks, a chat's role-only opening and a bare finish marker are not tokens."""
+    if chunk_text(data):
+        return True
+    choices = data.get("choices") or []
+    if not choices or choices[0].get("finish_reason") is not None:
+        return False
+    choice = choices[0]
+    if "text" in choice:
+        return choice["text"] is not None
+    delta = choice.get("delta") or {}
+    return delta.get("content") is not None
+
+
 def finish_reason(data: dict) -> str | None:
     choices = data.get("choices") or []
     return choices[0].get("finish_reason") if choices else None
