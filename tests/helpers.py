@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,3 +44,30 @@ def wait_for_events(path: Path, kind: str, count: int = 1, timeout: float = 180)
                 return events
         time.sleep(0.05)
     raise AssertionError(f"no {count} {kind} event(s) in {path} after {timeout} s")
+
+
+class MockServer:
+    """`tuibench mock-server` on a free port of 127.0.0.1, up when constructed."""
+
+    def __init__(self, *args: str):
+        from tuibench.servers.managed import free_port
+
+        self.port = free_port()
+        self.process = subprocess.Popen([sys.executable, "-m", "tuibench", "mock-server", "--port", str(self.port),
+                                         *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
+                    return
+            except OSError:
+                assert time.monotonic() < deadline and self.process.poll() is None, "the mock server did not start"
+                time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)

@@ -198,6 +198,8 @@ def _serving_options(group, several: bool = False) -> None:
     group.add_argument("--prompts", choices=["ids", "text"],
                        help="send prompts as token ids, or as text fitted to the server's tokenizer (default: ids "
                             "where the server takes them)", **_FIELD)
+    group.add_argument("--client-workers", type=_positive_int, help="client processes one arrival schedule is split "
+                       "over, for loads one process cannot send on time (default 1)", **_FIELD)
     group.add_argument("--timeout", dest="timeout_s", type=float, help="seconds before a request counts as failed "
                        "(default 600)", **_FIELD)
     group.add_argument("--port", type=_positive_int, help="port for a server tuibench launches (default: a free one)",
@@ -424,7 +426,7 @@ def _run(args: argparse.Namespace) -> int:
     """`run` and `profile`: a plan of one library and one workload (a run per rate when sweeping)."""
     import msgspec
 
-    from tuibench.report.tables import latency_table, metrics_table, print_warnings
+    from tuibench.report.tables import latency_table, metrics_table, print_warnings, workers_table
     from tuibench.runner.plans import build_plan
 
     plan = build_plan(_request(args))
@@ -438,6 +440,8 @@ def _run(args: argparse.Namespace) -> int:
         elif state.records:
             console.print(metrics_table(state.metrics(), title=f"run {step.run_id}: {state.status}"))
             console.print(latency_table(state.metrics()))
+            if (workers := workers_table(state.records)) is not None:
+                console.print(workers)
         print_warnings(console, state.warnings())
 
     state = _execute(plan, args, show)
@@ -738,7 +742,8 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _show(console, stored, profiles) -> None:
-    from tuibench.report.tables import describe_spec, latency_table, metrics_table, print_warnings, status_markup
+    from tuibench.report.tables import (describe_spec, latency_table, metrics_table, print_warnings, status_markup,
+                                        workers_table)
 
     run = stored.run
     console.print(f"[bold]run {run.id}[/] {status_markup(run.status)}  {run.created_at}"
@@ -755,6 +760,8 @@ def _show(console, stored, profiles) -> None:
     elif run.metrics:
         console.print(metrics_table(run.metrics))
         console.print(latency_table(run.metrics))
+        if (workers := workers_table(stored.requests)) is not None:
+            console.print(workers)
     print_warnings(console, run.warnings)
 
 

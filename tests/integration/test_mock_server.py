@@ -2,43 +2,15 @@
 every token on a schedule set in advance, and `tuibench run --endpoint` must read that schedule back."""
 
 import json
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from helpers import REPO, cli_env_for, tuibench
-from tuibench.servers.managed import free_port
+from helpers import MockServer, cli_env_for, tuibench
 
 pytestmark = pytest.mark.slow
 
 TTFT_MS, ITL_MS = 40.0, 8.0
 TOKENS = 16
-
-
-class MockServer:
-    def __init__(self, *args: str):
-        self.port = free_port()
-        self.process = subprocess.Popen([sys.executable, "-m", "tuibench", "mock-server", "--port", str(self.port),
-                                         *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
-                    return
-            except OSError:
-                assert time.monotonic() < deadline and self.process.poll() is None, "the mock server did not start"
-                time.sleep(0.1)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -185,6 +185,21 @@ def gpu_energy_j(telemetry: Sequence["TelemetrySample"], start_s: float, end_s: 
     return total_j
 
 
+def schedule_lag_ms(record: RequestRecord) -> float | None:
+    """The client's own lateness sending one request: how late it went, less any wait for a concurrency slot
+    (counted apart, as client queue). None where it had no planned time (offline)."""
+    if record.scheduled_s is None:
+        return None
+    return (record.start_s - record.scheduled_s) * 1000.0 - (record.client_queue_ms or 0.0)
+
+
+def lag_by_worker(records: Sequence[RequestRecord]) -> dict[int, Stat]:
+    """Schedule lag per client process (--client-workers), so that one saturated worker shows."""
+    workers = sorted({r.worker for r in records if r.worker is not None})
+    return {w: stat for w in workers
+            if (stat := describe(lag for r in records if r.worker == w and (lag := schedule_lag_ms(r)) is not None))}
+
+
 def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRecord] = (), slo: Slo | None = None,
                     trim: int = 0, telemetry: Sequence["TelemetrySample"] = (), gpus: int = 0) -> RunMetrics:
     """The run's figures from its requests; `gpus`: how many GPUs it computed on (0: a CPU run)."""
@@ -217,8 +232,7 @@ def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRec
         prefill_s=math.fsum(b.prefill_ms for b in batches) / 1000.0 if batches else None,
         decode_s=math.fsum(b.decode_ms for b in batches) / 1000.0 if batches else None,
         # The client's own lateness: how late it sent, less any wait for a concurrency slot (counted apart).
-        schedule_lag_ms=describe((r.start_s - r.scheduled_s) * 1000.0 - (r.client_queue_ms or 0.0)
-                                 for r in records if r.scheduled_s is not None),
+        schedule_lag_ms=describe(lag for r in records if (lag := schedule_lag_ms(r)) is not None),
         client_queue_ms=describe(r.client_queue_ms for r in records if r.client_queue_ms is not None),
         latency_per_token_ms=describe(
             r.e2el_ms / (r.input_tokens + r.output_tokens) for r in done if r.e2el_ms is not None

@@ -24,6 +24,9 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     itl_ms: list[float] = []  # gaps between consecutive output tokens
     batch: int | None = None  # offline static batch it ran in
     error: str | None = None
+    # Serving with --client-workers: the client process that sent it (None: the run's own). The workers share this
+    # machine's monotonic clock, so their times need no offset.
+    worker: int | None = None
 
     @property
     def ok(self) -> bool:

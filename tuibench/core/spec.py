@@ -50,6 +50,9 @@ class ServingParams(msgspec.Struct, frozen=True, kw_only=True):
     # takes them, found with one request before the run.
     prompt_ids: bool | None = None
     length_policy: Literal["vllm", "transformers", "none"] = "vllm"
+    # Client processes the arrival schedule is split over (one schedule, decided by the run): for loads one
+    # process cannot send on time.
+    client_workers: int = 1
 
 
 class ProfileParams(msgspec.Struct, frozen=True, kw_only=True):

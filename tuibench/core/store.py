@@ -21,7 +21,7 @@ from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 from tuibench.core.validity import RunWarning
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,6 +118,7 @@ INSERT INTO plan_steps (plan_id, step, status, run_id, spec_json)
 ALTER TABLE requests ADD COLUMN counted_input_tokens INTEGER;
 ALTER TABLE runs ADD COLUMN warnings_json TEXT NOT NULL DEFAULT '[]';
 """,  # the prompt length as the library or server counted it; what may make a run's numbers untrustworthy
+    6: "ALTER TABLE requests ADD COLUMN worker INTEGER;",  # serving with --client-workers: the process that sent it
 }
 
 
@@ -266,11 +267,11 @@ class ResultsStore:
             self._db.executemany(
                 "INSERT OR REPLACE INTO requests (run_id, idx, input_tokens, output_tokens, target_output_tokens,"
                 " start_s, ttft_ms, tpot_ms, e2el_ms, itl_ms_json, batch, error, scheduled_s, client_queue_ms,"
-                " counted_input_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " counted_input_tokens, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (run_id, r.index, r.input_tokens, r.output_tokens, r.target_output_tokens, r.start_s, r.ttft_ms,
                      r.tpot_ms, r.e2el_ms, msgspec.json.encode(r.itl_ms).decode(), r.batch, r.error, r.scheduled_s,
-                     r.client_queue_ms, r.counted_input_tokens)
+                     r.client_queue_ms, r.counted_input_tokens, r.worker)
                     for r in requests
                 ),
             )
@@ -393,10 +394,10 @@ class ResultsStore:
         requests = [
             RequestRecord(index=idx, input_tokens=i, output_tokens=o, target_output_tokens=t, start_s=s, ttft_ms=ttft,
                           e2el_ms=e2el, itl_ms=msgspec.json.decode(itl), batch=batch, error=error, scheduled_s=planned,
-                          client_queue_ms=queued, counted_input_tokens=counted)
-            for idx, i, o, t, s, ttft, e2el, itl, batch, error, planned, queued, counted in self._db.execute(
+                          client_queue_ms=queued, counted_input_tokens=counted, worker=worker)
+            for idx, i, o, t, s, ttft, e2el, itl, batch, error, planned, queued, counted, worker in self._db.execute(
                 "SELECT idx, input_tokens, output_tokens, target_output_tokens, start_s, ttft_ms, e2el_ms, itl_ms_json,"
-                " batch, error, scheduled_s, client_queue_ms, counted_input_tokens FROM requests WHERE run_id = ?"
+                " batch, error, scheduled_s, client_queue_ms, counted_input_tokens, worker FROM requests WHERE run_id = ?"
                 " ORDER BY idx", (run_id,))
         ]
         batches = [

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from tuibench.core.metrics import RunMetrics, request_end_s
+from tuibench.core.metrics import RunMetrics, lag_by_worker, request_end_s
 from tuibench.core.records import RequestRecord
 from tuibench.core.spec import RunSpec, gpus_used
 
@@ -48,7 +48,7 @@ def run_warnings(spec: RunSpec | None, environment: dict[str, object], metrics: 
         return []
     window = measured_window_s(records)
     samples = [s for s in telemetry if window is None or window[0] <= s.t_s <= window[1]]
-    return [w for w in (*_workload(spec, metrics, records), _client(spec, metrics), _cpu(environment, samples),
+    return [w for w in (*_workload(spec, metrics, records), _client(spec, metrics, records), _cpu(environment, samples),
                         *_gpu(samples), _threads(spec, environment)) if w is not None]
 
 
@@ -70,12 +70,15 @@ def _workload(spec: RunSpec, metrics: RunMetrics | None, records: Sequence[Reque
     return found
 
 
-def _client(spec: RunSpec, metrics: RunMetrics | None) -> RunWarning | None:
+def _client(spec: RunSpec, metrics: RunMetrics | None, records: Sequence[RequestRecord]) -> RunWarning | None:
     lag = metrics.schedule_lag_ms if metrics else None
     if spec.scenario != "serving" or lag is None or lag.p99 <= CLIENT_LAG_P99_MS:
         return None
+    late = [f"worker {w} p99 {stat.p99:,.1f} ms" for w, stat in lag_by_worker(records).items()
+            if stat.p99 > CLIENT_LAG_P99_MS]
+    which = f" ({', '.join(late)})" if late else ""
     return RunWarning("client_saturated", f"the client sent late (schedule lag p99 {lag.p99:,.1f} ms > "
-                                          f"{CLIENT_LAG_P99_MS:g} ms): the load offered was below the plan")
+                                          f"{CLIENT_LAG_P99_MS:g} ms{which}): the load offered was below the plan")
 
 
 def _cpu(environment: dict[str, object], samples: Sequence["TelemetrySample"]) -> RunWarning | None:

@@ -52,7 +52,19 @@ def run_serving(ctx: RunContext) -> None:
         unfitted = f"; {prepared.unfitted} could not be fitted exactly" if prepared.unfitted else ""
         ctx.log(f"prompts sent as {prepared.mode}{unfitted}")
         ctx.phase("warmup", f"{len(warm)} request(s) of the same shapes, not counted")
-        await drive(endpoint, prepared.prompts, plan, ctx.request_done, ctx.clock_s,
-                    on_measuring=lambda: ctx.phase("measuring"), warmups=warm)
+        if params.client_workers == 1:
+            await drive(endpoint, prepared.prompts, plan, ctx.request_done, ctx.clock_s,
+                        on_measuring=lambda: ctx.phase("measuring"), warmups=warm)
+            return
+        from tuibench.loadgen.arrivals import arrival_offsets_s
+        from tuibench.loadgen.workers import drive_split
+
+        await drive(endpoint, [], plan, ctx.request_done, ctx.clock_s, warmups=warm)  # the warm-ups, from here
+        offsets = arrival_offsets_s(len(prepared.prompts), plan.rate_rps, plan.burstiness, plan.seed)
+        ctx.log(f"{params.client_workers} client processes send the schedule, every {params.client_workers}th "
+                f"request each")
+        await asyncio.to_thread(drive_split, endpoint, prepared.prompts, offsets, params.client_workers,
+                                params.timeout_s, ctx.request_done, ctx.clock_s,
+                                on_measuring=lambda: ctx.phase("measuring"))
 
     asyncio.run(prepare_and_drive())

@@ -1,16 +1,20 @@
 """One arrival schedule sent by several client processes, when one process cannot send the load.
 
 The schedule is decided here, once, so the arrival process is the one asked for: request k goes to worker
-k mod N with its planned send time. Each worker (a spawned process) sends its share at those times with the
-same client as a single-process run and streams its records back as they finish; the records merge into one
-run. The workers run on this machine, whose monotonic clock (perf_counter) they all share, so planned times
-cross processes unchanged and each record's clock offset is 0. A worker that dies has its unreturned requests
-counted as failed, naming it.
+k mod N with its planned offset. Each worker (`python -m tuibench.loadgen.workers N`) takes its share, imports
+and opens a connection to the server, says it is ready; when all are, the run names the start (a perf_counter
+time: the workers run on this machine and share its monotonic clock, so times cross processes unchanged) and
+each sends its requests at start + offset with the same client as a single-process run, streaming its records
+back as they finish. The records merge into one run. A worker that dies has its unreturned requests counted as
+failed, naming it.
 """
 
 import asyncio
-import multiprocessing as mp
 import queue
+import struct
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -20,84 +24,124 @@ from tuibench.core.records import RequestRecord
 from tuibench.loadgen.client import Endpoint, Prompted
 
 _START_LEAD_S = 0.05  # the schedule starts this far after every worker said it is ready
-_POLL_S = 0.2
 
 
 class WorkerShare(msgspec.Struct, frozen=True, kw_only=True):
     worker: int
     endpoint: Endpoint
     prompts: list[Prompted]
-    scheduled_s: list[float]  # perf_counter times, one per prompt
+    offsets_s: list[float]  # after the common start, one per prompt
     timeout_s: float
 
 
-def shares(prompts: Sequence[Prompted], scheduled_s: Sequence[float], workers: int, endpoint: Endpoint,
+def shares(prompts: Sequence[Prompted], offsets_s: Sequence[float], workers: int, endpoint: Endpoint,
            timeout_s: float) -> list[WorkerShare]:
     """Request k to worker k mod `workers`: each worker's share of a Poisson schedule is itself spread evenly."""
     return [WorkerShare(worker=w, endpoint=endpoint, prompts=list(prompts[w::workers]),
-                        scheduled_s=list(scheduled_s[w::workers]), timeout_s=timeout_s)
+                        offsets_s=list(offsets_s[w::workers]), timeout_s=timeout_s)
             for w in range(workers)]
 
 
-def _worker_main(worker: int, inbox, outbox) -> None:
-    """In the worker process: say ready, take the share, send each request at its time, return each record."""
-    from tuibench.core.timing import sleep_until
-    from tuibench.loadgen.client import send
+def _write_frame(stream, kind: str, payload: bytes = b"") -> None:
+    frame = msgspec.msgpack.encode((kind, payload))
+    stream.write(struct.pack(">I", len(frame)) + frame)
+    stream.flush()
 
-    outbox.put(("ready", worker, None))
-    share = msgspec.msgpack.decode(inbox.recv_bytes(), type=WorkerShare)
+
+def _read_frame(stream) -> tuple[str, bytes] | None:
+    """The next (kind, payload), or None at the end of the stream."""
+    header = stream.read(4)
+    if len(header) < 4:
+        return None
+    return msgspec.msgpack.decode(stream.read(struct.unpack(">I", header)[0]), type=tuple[str, bytes])
+
+
+def worker_main() -> None:
+    """In the worker process: take the share from stdin, get ready (imports, a connection to the server), say so,
+    take the start, send each request at its time, write each record to stdout as it finishes."""
+    import aiohttp
+
+    from tuibench.core.timing import sleep_until
+    from tuibench.loadgen.client import auth_headers, send
+
+    out, inbox = sys.stdout.buffer, sys.stdin.buffer
+    frame = _read_frame(inbox)
+    if frame is None:
+        return
+    share = msgspec.msgpack.decode(frame[1], type=WorkerShare)
 
     async def go() -> None:
-        import aiohttp
-
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as session:
+            # One round trip before the clock starts: the first measured request then finds a warm connection, as
+            # it does in a single-process run after the warm-ups.
+            try:
+                async with session.get(share.endpoint.base_url.rstrip("/") + "/v1/models",
+                                       headers=auth_headers(share.endpoint)) as response:
+                    await response.read()
+            except aiohttp.ClientError:
+                pass  # the measured requests will say what is wrong with the server
+            _write_frame(out, "ready")
+            start = await asyncio.to_thread(_read_frame, inbox)
+            if start is None:
+                return
+            origin = msgspec.msgpack.decode(start[1], type=float)
+
             async def one(prompt: Prompted, at_s: float) -> None:
                 record = await send(session, share.endpoint, prompt, at_s, share.timeout_s, lambda t: t)
-                outbox.put(("record", worker, msgspec.msgpack.encode(record)))
+                _write_frame(out, "record", msgspec.msgpack.encode(record))
 
             tasks = []
-            for prompt, at_s in zip(share.prompts, share.scheduled_s, strict=True):
-                await sleep_until(at_s)
-                tasks.append(asyncio.create_task(one(prompt, at_s)))
+            for prompt, offset in zip(share.prompts, share.offsets_s, strict=True):
+                await sleep_until(origin + offset)
+                tasks.append(asyncio.create_task(one(prompt, origin + offset)))
             await asyncio.gather(*tasks)
 
     asyncio.run(go())
-    outbox.put(("done", worker, None))
+    _write_frame(out, "done")
 
 
 class _Pool:
-    """The worker processes, their shared outbox and who has died."""
+    """The worker processes (plain subprocesses: the run's child is a daemon, which may not fork workers of its
+    own through multiprocessing), a thread per worker reading its frames into one queue."""
 
     def __init__(self, workers: int):
-        context = mp.get_context("spawn")
-        self.outbox = context.Queue()
-        self.pipes, self.processes = [], []
-        self.dead: set[int] = set()
-        for worker in range(workers):
-            ours, theirs = context.Pipe()
-            process = context.Process(target=_worker_main, args=(worker, theirs, self.outbox), daemon=True,
-                                      name=f"tuibench-client-{worker}")
-            process.start()
-            self.pipes.append(ours)
-            self.processes.append(process)
+        self.messages: queue.Queue = queue.Queue()
+        # The worker's number is on its command line only so that `ps` tells them apart.
+        self.processes = [subprocess.Popen([sys.executable, "-m", "tuibench.loadgen.workers", str(worker)],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE) for worker in range(workers)]
+        for worker, process in enumerate(self.processes):
+            threading.Thread(target=self._read, args=(worker, process), daemon=True,
+                             name=f"tuibench-client-{worker}").start()
 
-    def next(self) -> tuple[str, int, bytes | None]:
-        """The next message; ("died", worker, None) once for a worker that exited without a word."""
-        while True:
-            try:
-                return self.outbox.get(timeout=_POLL_S)
-            except queue.Empty:
-                for worker, process in enumerate(self.processes):
-                    if process.exitcode not in (None, 0) and worker not in self.dead:
-                        self.dead.add(worker)
-                        return "died", worker, None
+    def _read(self, worker: int, process: subprocess.Popen) -> None:
+        while (frame := _read_frame(process.stdout)) is not None:
+            self.messages.put((frame[0], worker, frame[1]))
+        self.messages.put(("closed", worker, b""))
+
+    def next(self) -> tuple[str, int, bytes]:
+        return self.messages.get()
+
+    def tell(self, worker: int, kind: str, payload: bytes, last: bool = False) -> None:
+        stdin = self.processes[worker].stdin
+        try:
+            _write_frame(stdin, kind, payload)
+            if last:
+                stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # it died: its closed stream says so
+
+    def exit_code(self, worker: int) -> int | None:
+        try:
+            return self.processes[worker].wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
 
     def close(self) -> None:
         for process in self.processes:
-            if process.is_alive():
+            if process.poll() is None:
                 process.kill()
-            process.join(timeout=5)
+            process.wait(timeout=5)
 
 
 def drive_split(endpoint: Endpoint, prompts: Sequence[Prompted], offsets_s: Sequence[float], workers: int,
@@ -107,42 +151,47 @@ def drive_split(endpoint: Endpoint, prompts: Sequence[Prompted], offsets_s: Sequ
     `on_record` as it finishes, on the run's clock (`clock` maps perf_counter), with its worker id."""
     pool = _Pool(workers)
     try:
+        for share in shares(prompts, offsets_s, workers, endpoint, timeout_s):
+            pool.tell(share.worker, "share", msgspec.msgpack.encode(share))
         answered: set[int] = set()
-        while len(answered) < workers:  # ready, or dead before it was
-            _, worker, _ = pool.next()
+        closed: set[int] = set()
+        while len(answered) < workers:  # ready, or gone before it was
+            kind, worker, _ = pool.next()
             answered.add(worker)
+            if kind == "closed":
+                closed.add(worker)
         origin = time.perf_counter() + _START_LEAD_S
-        planned = [origin + offset for offset in offsets_s]
-        for share, pipe in zip(shares(prompts, planned, workers, endpoint, timeout_s), pool.pipes,
-                               strict=True):
-            if share.worker not in pool.dead:
-                pipe.send_bytes(msgspec.msgpack.encode(share))
+        for worker in set(range(workers)) - closed:
+            pool.tell(worker, "start", msgspec.msgpack.encode(origin), last=True)
         on_measuring()
-        _collect(pool, prompts, planned, on_record, clock)
+        planned = [origin + offset for offset in offsets_s]
+        _collect(pool, prompts, planned, closed, on_record, clock)
     finally:
         pool.close()
 
 
-def _collect(pool: _Pool, prompts, planned, on_record, clock) -> None:
-    """Records as they come, until every worker is done or dead; a dead worker's unreturned requests fail."""
+def _collect(pool: _Pool, prompts, planned, closed: set[int], on_record, clock) -> None:
+    """Records as they come, until every worker's stream has closed; a worker that closed without saying it was
+    done died, and its unreturned requests fail."""
     workers = len(pool.processes)
     pending = {w: {p.index: (p, at) for p, at in zip(prompts[w::workers], planned[w::workers], strict=True)}
                for w in range(workers)}
-    finished = set(pool.dead)
-    for worker in pool.dead:  # died before it could start
-        _fail(pending.pop(worker), worker, pool.processes[worker].exitcode, on_record, clock)
-    while len(finished) < workers:
+    done: set[int] = set()
+    for worker in closed:
+        _fail(pending[worker], worker, pool.exit_code(worker), on_record, clock)
+    while len(closed) < workers:
         kind, worker, payload = pool.next()
         if kind == "record":
             record = msgspec.msgpack.decode(payload, type=RequestRecord)
             pending[worker].pop(record.index, None)
             on_record(msgspec.structs.replace(record, start_s=clock(record.start_s), worker=worker,
                                               scheduled_s=clock(record.scheduled_s)))
-        elif kind == "died" and worker not in finished:
-            _fail(pending.pop(worker), worker, pool.processes[worker].exitcode, on_record, clock)
-            finished.add(worker)
         elif kind == "done":
-            finished.add(worker)
+            done.add(worker)
+        elif kind == "closed":
+            closed.add(worker)
+            if worker not in done:
+                _fail(pending[worker], worker, pool.exit_code(worker), on_record, clock)
 
 
 def _fail(unreturned: dict, worker: int, exit_code: int | None, on_record, clock) -> None:
@@ -151,3 +200,8 @@ def _fail(unreturned: dict, worker: int, exit_code: int | None, on_record, clock
                                 target_output_tokens=prompt.output_tokens, start_s=clock(at_s),
                                 scheduled_s=clock(at_s), worker=worker,
                                 error=f"client worker {worker} died (exit code {exit_code})"))
+    unreturned.clear()
+
+
+if __name__ == "__main__":
+    worker_main()

@@ -4,7 +4,8 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from tuibench.core.metrics import RunMetrics, Stat, TokenDrift
+from tuibench.core.metrics import RunMetrics, Stat, TokenDrift, lag_by_worker
+from tuibench.core.records import RequestRecord
 from tuibench.core.spec import RunSpec
 from tuibench.core.store import PlanRow, RunRow
 from tuibench.core.units import NA, fmt, fmt_share
@@ -79,6 +80,20 @@ def drift_text(drift: TokenDrift) -> str:
         return f"{drift.counted_mean:,.1f} / request, as planned"
     return (f"[yellow]{drift.counted_mean:,.1f} / request, planned {drift.planned_mean:,.1f} ({drift.pct:+.1f} %) "
             f"on {drift.off} of {drift.requests}[/]")
+
+
+def workers_table(records: Sequence[RequestRecord]) -> Table | None:
+    """Serving with --client-workers: each client process's requests and schedule lag; None for one client."""
+    lags = lag_by_worker(records)
+    if not lags:
+        return None
+    table = Table(title="client workers", box=None, pad_edge=False)
+    for name in ("worker", "requests", "failed", "lag p50 ms", "lag p99 ms"):
+        table.add_column(name, justify="right")
+    for worker, lag in lags.items():
+        sent = [r for r in records if r.worker == worker]
+        table.add_row(str(worker), str(len(sent)), str(sum(not r.ok for r in sent)), fmt(lag.p50, 2), fmt(lag.p99, 2))
+    return table
 
 
 def print_warnings(console, warnings: Sequence[RunWarning]) -> None:

@@ -77,6 +77,9 @@ def _check(request: PlanRequest) -> None:
                         "or leave it out and tuibench launches each library's server")
     if "endpoint" in request.libraries and serving and not request.endpoint:
         raise UserError("library 'endpoint' benchmarks a running server: give its URL with --endpoint")
+    if request.client_workers > 1 and request.max_concurrency:
+        raise UserError("--max-concurrency with --client-workers: a limit shared across client processes is not "
+                        "built; use one worker, or no concurrency limit")
     if any(rate is not None and rate <= 0 for rate in request.rates):
         raise UserError("a request rate must be positive (inf: all at once)")
     if request.baseline is not None and request.baseline not in request.libraries:
@@ -138,6 +141,7 @@ def _specs(request: PlanRequest, model: str, library: str, scenario: str, datase
     serving = ServingParams(
         burstiness=request.burstiness, max_concurrency=request.max_concurrency, warmup_requests=request.warmup_requests,
         trim=request.trim, slo=request.slo, timeout_s=request.timeout_s, api=request.api, endpoint=request.endpoint,
+        client_workers=request.client_workers,
         served_model=request.served_model_name, api_key_env=request.api_key_env,
         **({"length_policy": request.length_policy} if request.length_policy else {}),
     )
