@@ -19,7 +19,7 @@ class ProcessTree:
         self._members: dict[int, object] = {}
         self._cpu_s: dict[int, float] = {}  # each member's CPU time at the last reading
         self._listed_at = float("-inf")
-        self._since = time.time()  # a member born after this (a client worker, a server's worker) is wholly ours
+        self._first: set[int] | None = None  # the members at the first listing; any later one was born since
 
     def _process(self, pid: int):
         try:
@@ -35,19 +35,16 @@ class ProcessTree:
                     members[process.pid] = process
             except self._psutil.Error:
                 continue
-        # A process seen for the first time starts from its current CPU time, what it used before being older news;
-        # one born since the tree was made starts from 0, as all it used is the run's (listed up to REFRESH_S late).
+        # A member of the first listing starts from its CPU time then: what it used before is older news. One that
+        # joins later was born since (a client worker, a server's worker), so all its CPU is the run's, though it is
+        # listed up to REFRESH_S after its start.
         for pid, process in members.items():
             if pid not in self._cpu_s and (cpu_s := self._cpu_of(process)) is not None:
-                self._cpu_s[pid] = 0.0 if self._born_since(process) else cpu_s
+                self._cpu_s[pid] = cpu_s if self._first is None else 0.0
+        if self._first is None:
+            self._first = set(members)
         self._members = members
         self._listed_at = time.monotonic()
-
-    def _born_since(self, process) -> bool:
-        try:
-            return process.create_time() >= self._since
-        except self._psutil.Error:
-            return False
 
     def _cpu_of(self, process) -> float | None:
         try:
