@@ -61,8 +61,8 @@ def run_serving(ctx: RunContext) -> None:
 
         await drive(endpoint, [], plan, ctx.request_done, ctx.clock_s, warmups=warm)  # the warm-ups, from here
         offsets = arrival_offsets_s(len(prepared.prompts), plan.rate_rps, plan.burstiness, plan.seed)
-        ctx.log(f"{params.client_workers} client processes send the schedule, every {params.client_workers}th "
-                f"request each")
+        ctx.log(f"{params.client_workers} client processes send the schedule: request k from worker k mod "
+                f"{params.client_workers}")
         await asyncio.to_thread(drive_split, endpoint, prepared.prompts, offsets, params.client_workers,
                                 params.timeout_s, ctx.request_done, ctx.clock_s,
                                 on_measuring=lambda: ctx.phase("measuring"))

@@ -10,6 +10,7 @@ failed, naming it.
 """
 
 import asyncio
+import os
 import queue
 import struct
 import subprocess
@@ -64,7 +65,9 @@ def worker_main() -> None:
     from tuibench.core.timing import sleep_until
     from tuibench.loadgen.client import auth_headers, send
 
-    out, inbox = sys.stdout.buffer, sys.stdin.buffer
+    # The frames get stdout to themselves: anything a library prints goes to stderr instead.
+    out, inbox = os.fdopen(os.dup(1), "wb"), sys.stdin.buffer
+    os.dup2(2, 1)
     frame = _read_frame(inbox)
     if frame is None:
         return
