@@ -92,3 +92,13 @@ def test_random_weights_on_the_embedded_model_keep_its_own_tokenizer():
     plan = build_plan(PlanRequest(random_weights=True, datasets=("random",), num_requests=2))
     assert plan.steps[0].spec.random_weights
     assert plan.steps[0].spec.model == "smollm2-135m"
+
+
+def test_profile_lengths_are_held_to_the_same_context_as_runs_rope_scaling_included():
+    from tuibench.backends.hf_transformers import check_profile_lengths
+    from tuibench.core.spec import ProfileParams
+
+    long = ProfileParams(lengths=(8192,), decode_steps=4)
+    check_profile_lengths(long, config_of("vicuna-7b-16k"), "vicuna-7b-16k")  # 16k through linear RoPE ×4
+    with pytest.raises(UserError, match="need 8196 positions but llama-2-7b has 4096"):
+        check_profile_lengths(long, config_of("llama-2-7b"), "llama-2-7b")

@@ -159,10 +159,16 @@ def load_model(path, device: str, dtype: str, attn: str | None = None, random_we
     return tokenizer, model.to(torch_device).eval()
 
 
-def check_context(prompts: Sequence[Prompt], config, model_name: str) -> None:
+def context_limit(config) -> int | None:
+    """The model's longest context from its config (a config.json dict or a transformers config), RoPE scaling
+    included."""
     from tuibench.models.architectures import context_tokens
 
-    limit = context_tokens(config if isinstance(config, dict) else config.to_dict())
+    return context_tokens(config if isinstance(config, dict) else config.to_dict())
+
+
+def check_context(prompts: Sequence[Prompt], config, model_name: str) -> None:
+    limit = context_limit(config)
     longest = max(prompts, key=lambda p: len(p.ids) + p.output_tokens)
     needed = len(longest.ids) + longest.output_tokens
     if limit and needed > limit:
@@ -240,7 +246,7 @@ class TransformersBackend(Backend):
         ctx.phase("loading", ctx.model.name)
         tokenizer, model = load_model(ensure_converted(ctx.model, ctx.log), spec.device, spec.dtype, params.attn,
                                       random_weights=spec.random_weights)
-        check_profile_lengths(params, model.config.max_position_embeddings, ctx.model.name)
+        check_profile_lengths(params, model.config, ctx.model.name)
         import torch
 
         cuda = model.device.type == "cuda"
@@ -255,7 +261,8 @@ class TransformersBackend(Backend):
                       emit=ctx.module_timings, progress=lambda done, total: ctx.progress("measuring", done, total))
 
 
-def check_profile_lengths(params, max_positions: int | None, model_name: str) -> None:
+def check_profile_lengths(params, config, model_name: str) -> None:
+    max_positions = context_limit(config)
     needed = max(params.lengths) + params.decode_steps
     if max_positions and needed > max_positions:
         raise UserError(f"--lengths up to {max(params.lengths)} plus {params.decode_steps} decode steps need {needed} "

@@ -140,7 +140,7 @@ class VllmBackend(Backend):
         gpu, dtype = on_gpu(spec), dtype_name(spec.dtype, on_gpu(spec))
         path = self._prepare(ctx)
         config = json.loads((path / "config.json").read_text())
-        check_profile_lengths(params, config.get("max_position_embeddings"), ctx.model.name)
+        check_profile_lengths(params, config, ctx.model.name)
         from transformers import AutoTokenizer
         from vllm import LLM
 

@@ -226,11 +226,11 @@ def knee_text(sweep: Sweep) -> str:
 def legend(comparison: Comparison) -> str:
     """What the marks of the tables mean, the noise assumption included."""
     columns = [c for g in comparison.groups for c in g.columns]
+    repeated = any(len(c.run_ids) > 1 for c in columns)
     text = f"★ best of its row · (×) ratio to {comparison.baseline} · ≈ within noise ("
-    text += (f"Welch's t-test over repeats; single runs: ±{ASSUMED_NOISE_PCT:.0f} % assumed)"
-             if any(len(c.run_ids) > 1 for c in columns) else
+    text += (f"Welch's t-test over repeats; single runs: ±{ASSUMED_NOISE_PCT:.0f} % assumed)" if repeated else
              f"single runs: ±{ASSUMED_NOISE_PCT:.0f} % run-to-run noise assumed; --repeat N measures it)")
-    if any(len(c.run_ids) > 1 for c in columns):
+    if repeated:
         text += " · ± half the 95 % CI of the mean of ×N repeats (Student t)"
     if any(c.warnings for c in columns):
         text += " · ⚠ the run has validity warnings: `tuibench runs show ID`"

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from tuibench.core.comparison import METRICS, Metric, shown_digits
+from tuibench.core.comparison import METRICS, Metric, repeat_sets, shown_digits
 from tuibench.core.stats import Difference, difference, estimate
 from tuibench.core.store import ResultsStore, RunRow
 from tuibench.core.units import fmt
@@ -16,7 +16,7 @@ def with_repeats(store: ResultsStore, run_id: int) -> list[RunRow]:
     run = store.get_run(run_id).run
     if run.plan_id is None:
         return [run]
-    return [r for r in store.get_plan(run.plan_id).runs if r.spec.repeat_key == run.spec.repeat_key]
+    return next(runs for runs in repeat_sets(store.get_plan(run.plan_id).runs) if any(r.id == run_id for r in runs))
 
 
 def _values(runs: Sequence[RunRow], metric: Metric) -> list[float]:
