@@ -240,6 +240,8 @@ class LiveScreen(TuibenchScreen):
         gpus = self.query_one("#gpus", Static)
         gpus.display = bool(rows)
         gpus.update("\n".join(rows))
+        # A row per GPU says all the sparklines would say of the first one: they give the screen back (80x24).
+        self.query_one("#sparks").display = not rows
 
     def _percentiles(self, state: RunState) -> None:
         table = self.query_one("#percentiles", DataTable)
