@@ -26,7 +26,9 @@ def planned_install(tmp_path, *variables: str, gpu_capability: str | None = None
                         '*-L*) echo "GPU 0: NVIDIA H200 (UUID: GPU-0)" ;; esac\n')
         fake.chmod(0o755)
         path.insert(0, str(bin_dir))
-    env = {**os.environ, "PATH": os.pathsep.join(path)}
+    # Under `make test` the outer make's MAKEFLAGS/MAKELEVEL would make this one print "Entering directory".
+    inherited = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    env = {**inherited, "PATH": os.pathsep.join(path)}
     return subprocess.run(["make", "-n", target, f"VENV={tmp_path / 'venv'}", *variables], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
 
