@@ -24,9 +24,9 @@ GPU_CAPABILITY := $(shell nvidia-smi --query-gpu=compute_cap --format=csv,nohead
 ifeq ($(shell awk 'BEGIN { exit !("$(GPU_CAPABILITY)" + 0 >= 8.0) }' && echo ok),)
 $(error MII=1 needs an NVIDIA GPU of compute capability 8.0 or more (nvidia-smi says: $(or $(GPU_CAPABILITY),no GPU)); drop MII=1)
 endif
-EXTRAS = test,mii
+EXTRAS = test,ray,mii
 else
-EXTRAS = test
+EXTRAS = test,ray
 endif
 # llama.cpp's Python binding builds from source (about 5 minutes on 2 cores). LLAMACPP= skips it. On x86-64 it is
 # built for AVX2/FMA/F16C, not -march=native: a native build on a CPU with AMX dies of SIGILL on any prompt of

@@ -71,3 +71,41 @@ class MockServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
+
+
+# Ray on loopback only: it would otherwise bind every interface and name the node by the machine's outside address.
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+class RayCluster:
+    """A real local Ray cluster of one node on 127.0.0.1 (`ray start --head`), stopped with `ray stop`, which must
+    leave no Ray process behind."""
+
+    def __init__(self, cpus: int = 2):
+        from tuibench.servers.managed import free_port
+
+        self.port = free_port()
+        self.env = {**os.environ, **RAY_ENV}
+        subprocess.run(self._ray("start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
+                                 "--num-cpus", str(cpus), "--include-dashboard=false", "--disable-usage-stats"),
+                       env=self.env, check=True, capture_output=True, timeout=120)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @staticmethod
+    def _ray(*args: str) -> list[str]:
+        return [sys.executable, "-m", "ray.scripts.scripts", *args]
+
+    def stop(self) -> list[str]:
+        """Stops the cluster; returns the Ray processes still there afterwards (none, if it went well)."""
+        import psutil
+
+        subprocess.run(self._ray("stop", "--force"), env=self.env, capture_output=True, timeout=120)
+        left = []
+        for process in psutil.process_iter(["name", "cmdline"]):
+            line = " ".join(process.info["cmdline"] or [])
+            if process.info["name"] in ("raylet", "gcs_server") or "ray::" in line or "ray/_private" in line:
+                left.append(f"{process.pid} {line[:120]}")
+        return left

@@ -154,6 +154,9 @@ def _engine_options(group) -> None:
     for kind, what in (("tensor", "GPUs one layer is split over"), ("pipeline", "GPUs the layers are split over"),
                        ("data", "replicas of the model, each on its own GPUs")):
         group.add_argument(f"--{kind}-parallel-size", type=_positive_int, help=f"vLLM: {what} (default 1)", **_FIELD)
+    group.add_argument("--ray-address", help="run on a Ray cluster: its head's host:port, or auto (the one this node "
+                       "is in). vLLM runs on Ray's executor, every node's GPUs are sampled, and --client-workers are "
+                       "actors spread over the nodes (needs tuibench[ray])", **_FIELD)
 
 
 def _workload_options(group, several: bool = False) -> None:
@@ -742,8 +745,8 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _show(console, stored, profiles) -> None:
-    from tuibench.report.tables import (describe_spec, latency_table, metrics_table, print_warnings, status_markup,
-                                        workers_table)
+    from tuibench.report.tables import (cluster_lines, describe_spec, latency_table, metrics_table, print_warnings,
+                                        status_markup, workers_table)
 
     run = stored.run
     console.print(f"[bold]run {run.id}[/] {status_markup(run.status)}  {run.created_at}"
@@ -755,6 +758,8 @@ def _show(console, stored, profiles) -> None:
     versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
     gpus = ", ".join(g["name"] for g in env.get("gpus", [])) or "none"
     console.print(f"[dim]{versions}\ncpu: {env.get('cpu', '?')} ({env.get('cpus', '?')} usable, {env.get('threads', '?')} thread(s)); gpus: {gpus}[/]")
+    for line in cluster_lines(env):
+        console.print(f"[dim]{line}[/]", highlight=False)
     if run.spec.scenario == "profile":
         _print_profiles(console, profiles)
     elif run.metrics:

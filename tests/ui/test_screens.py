@@ -255,9 +255,9 @@ async def played_to_the_end(pilot, app) -> None:
     await pilot.pause(0.5)
 
 
-def replay_with_fake_gpus(sample_db, gpus: int) -> TuibenchApp:
-    """The app replaying stored run 1 with telemetry of `gpus` fake GPUs added before its end: gpu k at 6·k %
-    utilisation, k GiB used and 100 + k W (no GPU is here)."""
+def replay_with_fake_gpus(sample_db, gpus: int, nodes: tuple[str, ...] = ("",)) -> TuibenchApp:
+    """The app replaying stored run 1 with telemetry of `gpus` fake GPUs on each of `nodes` ("": this machine; else
+    a Ray node's label) added before its end: gpu k at 6·k % utilisation, k GiB used and 100 + k W (no GPU is here)."""
     from tuibench.core import events as ev
     from tuibench.core.store import ResultsStore
     from tuibench.ui.session import stored_run_events
@@ -265,9 +265,9 @@ def replay_with_fake_gpus(sample_db, gpus: int) -> TuibenchApp:
     with ResultsStore.open(sample_db) as store:
         events = list(stored_run_events(store, 1))
     end = events[-1]
-    samples = [ev.TelemetrySample(t_s=end.t_s - 0.5 + tick * 0.1, source=f"gpu{k}",
+    samples = [ev.TelemetrySample(t_s=end.t_s - 0.5 + tick * 0.1, source=f"gpu{k}@{node}" if node else f"gpu{k}",
                                   values={"util_pct": 6.0 * k, "mem_used_mib": 1024.0 * k, "power_w": 100.0 + k})
-               for tick in range(3) for k in range(gpus)]
+               for tick in range(3) for node in nodes for k in range(gpus)]
     return TuibenchApp(db_path=sample_db, replay=[*events[:-1], *samples, end], replay_speed=50.0)
 
 
@@ -285,6 +285,19 @@ def test_live_shows_every_gpu_of_a_fake_multi_gpu_run_a_row_each_up_to_8(sample_
             assert "42 %" in last and "7.0 GiB" in last and "107 W" in last
         else:  # gpu14–15: the mean of 84 % and 90 %, the sum of 14 and 15 GiB and of 114 and 115 W
             assert last.startswith("gpu14–15") and "87 %" in last and "29.0 GiB" in last and "229 W" in last
+
+    drive(app, script)
+
+
+def test_live_names_each_gpu_of_a_fake_two_node_ray_cluster_by_its_node(sample_db):
+    app = replay_with_fake_gpus(sample_db, 4, nodes=("10.0.0.1", "10.0.0.2"))
+
+    async def script(pilot):
+        await played_to_the_end(pilot, app)
+        lines = text_of(app, "#gpus").splitlines()
+        assert [line.split()[0] for line in lines] == [f"10.0.0.{n}/gpu{k}" for n in (1, 2) for k in range(4)]
+        assert "18 %" in lines[-1] and "3.0 GiB" in lines[-1] and "103 W" in lines[-1]
+        assert max(map(len, lines)) <= 80 - 4  # a row keeps its width: the node names take the sparkline's room
 
     drive(app, script)
 

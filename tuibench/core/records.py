@@ -24,9 +24,11 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     itl_ms: list[float] = []  # gaps between consecutive output tokens
     batch: int | None = None  # offline static batch it ran in
     error: str | None = None
-    # Serving with --client-workers: the client process that sent it (None: the run's own). The workers share this
-    # machine's monotonic clock, so their times need no offset.
+    # Serving with --client-workers: the client process that sent it (None: the run's own). Workers on this machine
+    # share its monotonic clock; a Ray actor's clock is read against ours before the run, and its times are
+    # moved onto the run's clock by this offset (theirs minus ours), kept with the record.
     worker: int | None = None
+    clock_offset_ms: float | None = None
 
     @property
     def ok(self) -> bool:

@@ -101,6 +101,9 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     # The model built from its config with weights drawn at random: its timings are real, its outputs are noise.
     random_weights: bool = False
     parallel: Parallelism = Parallelism()
+    # The Ray cluster the run happens on (host:port of its head): vLLM's Ray executor, an agent per node for
+    # telemetry, client workers as actors. None: this machine alone, and Ray is not imported.
+    ray_address: str | None = None
 
     @property
     def model_label(self) -> str:

@@ -21,7 +21,7 @@ from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 from tuibench.core.validity import RunWarning
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -119,6 +119,7 @@ ALTER TABLE requests ADD COLUMN counted_input_tokens INTEGER;
 ALTER TABLE runs ADD COLUMN warnings_json TEXT NOT NULL DEFAULT '[]';
 """,  # the prompt length as the library or server counted it; what may make a run's numbers untrustworthy
     6: "ALTER TABLE requests ADD COLUMN worker INTEGER;",  # serving with --client-workers: the process that sent it
+    7: "ALTER TABLE requests ADD COLUMN clock_offset_ms REAL;",  # a worker on another node: its clock against ours
 }
 
 
@@ -267,11 +268,11 @@ class ResultsStore:
             self._db.executemany(
                 "INSERT OR REPLACE INTO requests (run_id, idx, input_tokens, output_tokens, target_output_tokens,"
                 " start_s, ttft_ms, tpot_ms, e2el_ms, itl_ms_json, batch, error, scheduled_s, client_queue_ms,"
-                " counted_input_tokens, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " counted_input_tokens, worker, clock_offset_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (run_id, r.index, r.input_tokens, r.output_tokens, r.target_output_tokens, r.start_s, r.ttft_ms,
                      r.tpot_ms, r.e2el_ms, msgspec.json.encode(r.itl_ms).decode(), r.batch, r.error, r.scheduled_s,
-                     r.client_queue_ms, r.counted_input_tokens, r.worker)
+                     r.client_queue_ms, r.counted_input_tokens, r.worker, r.clock_offset_ms)
                     for r in requests
                 ),
             )
@@ -394,10 +395,12 @@ class ResultsStore:
         requests = [
             RequestRecord(index=idx, input_tokens=i, output_tokens=o, target_output_tokens=t, start_s=s, ttft_ms=ttft,
                           e2el_ms=e2el, itl_ms=msgspec.json.decode(itl), batch=batch, error=error, scheduled_s=planned,
-                          client_queue_ms=queued, counted_input_tokens=counted, worker=worker)
-            for idx, i, o, t, s, ttft, e2el, itl, batch, error, planned, queued, counted, worker in self._db.execute(
+                          client_queue_ms=queued, counted_input_tokens=counted, worker=worker,
+                          clock_offset_ms=offset)
+            for idx, i, o, t, s, ttft, e2el, itl, batch, error, planned, queued, counted, worker, offset in self._db.execute(
                 "SELECT idx, input_tokens, output_tokens, target_output_tokens, start_s, ttft_ms, e2el_ms, itl_ms_json,"
-                " batch, error, scheduled_s, client_queue_ms, counted_input_tokens, worker FROM requests WHERE run_id = ?"
+                " batch, error, scheduled_s, client_queue_ms, counted_input_tokens, worker, clock_offset_ms"
+                " FROM requests WHERE run_id = ?"
                 " ORDER BY idx", (run_id,))
         ]
         batches = [

@@ -61,10 +61,15 @@ def run_serving(ctx: RunContext) -> None:
 
         await drive(endpoint, [], plan, ctx.request_done, ctx.clock_s, warmups=warm)  # the warm-ups, from here
         offsets = arrival_offsets_s(len(prepared.prompts), plan.rate_rps, plan.burstiness, plan.seed)
-        ctx.log(f"{params.client_workers} client processes send the schedule: request k from worker k mod "
+        pool = None
+        where = "client processes"
+        if ctx.cluster is not None:
+            pool = await asyncio.to_thread(ctx.cluster.client_pool, params.client_workers)
+            where = f"Ray actors on the cluster ({len(ctx.cluster.nodes)} node(s))"
+        ctx.log(f"{params.client_workers} {where} send the schedule: request k from worker k mod "
                 f"{params.client_workers}")
         await asyncio.to_thread(drive_split, endpoint, prepared.prompts, offsets, params.client_workers,
                                 params.timeout_s, ctx.request_done, ctx.clock_s,
-                                on_measuring=lambda: ctx.phase("measuring"))
+                                on_measuring=lambda: ctx.phase("measuring"), pool=pool)
 
     asyncio.run(prepare_and_drive())

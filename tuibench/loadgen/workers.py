@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import msgspec
 
@@ -57,14 +58,45 @@ def _read_frame(stream) -> tuple[str, bytes] | None:
     return msgspec.msgpack.decode(stream.read(struct.unpack(">I", header)[0]), type=tuple[str, bytes])
 
 
+async def warm_up(session, endpoint: Endpoint) -> None:
+    """One round trip before the clock starts: the first measured request then finds a warm connection, as it does
+    in a single-process run after the warm-ups."""
+    import aiohttp
+
+    from tuibench.loadgen.client import auth_headers
+
+    try:
+        async with session.get(endpoint.base_url.rstrip("/") + "/v1/models", headers=auth_headers(endpoint)) as response:
+            await response.read()
+    except aiohttp.ClientError:
+        pass  # the measured requests will say what is wrong with the server
+
+
+async def send_share(session, share: WorkerShare, origin_s: float, on_record: Callable[[RequestRecord], None]) -> None:
+    """Sends each request of the share at origin_s + its offset (this process's perf_counter), as one client
+    does; each record, stamped on this process's clock, reaches `on_record` as it finishes."""
+    from tuibench.core.timing import sleep_until
+    from tuibench.loadgen.client import send
+
+    async def one(prompt: Prompted, at_s: float) -> None:
+        on_record(await send(session, share.endpoint, prompt, at_s, share.timeout_s, lambda t: t))
+
+    tasks = []
+    for prompt, offset in zip(share.prompts, share.offsets_s, strict=True):
+        await sleep_until(origin_s + offset)
+        tasks.append(asyncio.create_task(one(prompt, origin_s + offset)))
+    await asyncio.gather(*tasks)
+
+
+def client_session():
+    import aiohttp
+
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None))
+
+
 def worker_main() -> None:
     """In the worker process: take the share from stdin, get ready (imports, a connection to the server), say so,
     take the start, send each request at its time, write each record to stdout as it finishes."""
-    import aiohttp
-
-    from tuibench.core.timing import sleep_until
-    from tuibench.loadgen.client import auth_headers, send
-
     # The frames get stdout to themselves: anything a library prints goes to stderr instead.
     out, inbox = os.fdopen(os.dup(1), "wb"), sys.stdin.buffer
     os.dup2(2, 1)
@@ -74,39 +106,44 @@ def worker_main() -> None:
     share = msgspec.msgpack.decode(frame[1], type=WorkerShare)
 
     async def go() -> None:
-        connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as session:
-            # One round trip before the clock starts: the first measured request then finds a warm connection, as
-            # it does in a single-process run after the warm-ups.
-            try:
-                async with session.get(share.endpoint.base_url.rstrip("/") + "/v1/models",
-                                       headers=auth_headers(share.endpoint)) as response:
-                    await response.read()
-            except aiohttp.ClientError:
-                pass  # the measured requests will say what is wrong with the server
+        async with client_session() as session:
+            await warm_up(session, share.endpoint)
             _write_frame(out, "ready")
             start = await asyncio.to_thread(_read_frame, inbox)
             if start is None:
                 return
             origin = msgspec.msgpack.decode(start[1], type=float)
-
-            async def one(prompt: Prompted, at_s: float) -> None:
-                record = await send(session, share.endpoint, prompt, at_s, share.timeout_s, lambda t: t)
-                _write_frame(out, "record", msgspec.msgpack.encode(record))
-
-            tasks = []
-            for prompt, offset in zip(share.prompts, share.offsets_s, strict=True):
-                await sleep_until(origin + offset)
-                tasks.append(asyncio.create_task(one(prompt, origin + offset)))
-            await asyncio.gather(*tasks)
+            await send_share(session, share, origin,
+                             lambda record: _write_frame(out, "record", msgspec.msgpack.encode(record)))
 
     asyncio.run(go())
     _write_frame(out, "done")
 
 
-class _Pool:
-    """The worker processes (plain subprocesses: the run's child is a daemon, which may not fork workers of its
-    own through multiprocessing), a thread per worker reading its frames into one queue."""
+class Pool(Protocol):
+    """Where the workers run. Each one's messages reach `next()` as (kind, worker, payload): "ready" once it has
+    its share and a connection, then a "record" per request, "done" when it sent them all, and "closed" last (a
+    "closed" without "done": it died)."""
+
+    def give(self, worker: int, share: WorkerShare) -> None: ...
+
+    def start(self, worker: int, origin_s: float) -> None:
+        """Send at origin_s (our perf_counter) + each offset."""
+
+    def next(self) -> tuple[str, int, bytes]: ...
+
+    def offset_ms(self, worker: int) -> float | None:
+        """Its clock minus ours, when it has a clock of its own (None: it shares ours)."""
+
+    def why_gone(self, worker: int) -> str: ...
+
+    def close(self) -> None: ...
+
+
+class LocalPool:
+    """Worker processes on this machine (plain subprocesses: the run's child is a daemon, which may not fork workers
+    of its own through multiprocessing), a thread per worker reading its frames into one queue. They share this
+    machine's monotonic clock, so times cross unchanged."""
 
     def __init__(self, workers: int):
         self.messages: queue.Queue = queue.Queue()
@@ -122,10 +159,19 @@ class _Pool:
             self.messages.put((frame[0], worker, frame[1]))
         self.messages.put(("closed", worker, b""))
 
+    def give(self, worker: int, share: WorkerShare) -> None:
+        self._tell(worker, "share", msgspec.msgpack.encode(share))
+
+    def start(self, worker: int, origin_s: float) -> None:
+        self._tell(worker, "start", msgspec.msgpack.encode(origin_s), last=True)
+
     def next(self) -> tuple[str, int, bytes]:
         return self.messages.get()
 
-    def tell(self, worker: int, kind: str, payload: bytes, last: bool = False) -> None:
+    def offset_ms(self, worker: int) -> float | None:
+        return None
+
+    def _tell(self, worker: int, kind: str, payload: bytes, last: bool = False) -> None:
         stdin = self.processes[worker].stdin
         try:
             _write_frame(stdin, kind, payload)
@@ -134,11 +180,11 @@ class _Pool:
         except (BrokenPipeError, OSError):
             pass  # it died: its closed stream says so
 
-    def exit_code(self, worker: int) -> int | None:
+    def why_gone(self, worker: int) -> str:
         try:
-            return self.processes[worker].wait(timeout=5)
+            return f"exit code {self.processes[worker].wait(timeout=5)}"
         except subprocess.TimeoutExpired:
-            return None
+            return "exit code None"
 
     def close(self) -> None:
         for process in self.processes:
@@ -149,13 +195,14 @@ class _Pool:
 
 def drive_split(endpoint: Endpoint, prompts: Sequence[Prompted], offsets_s: Sequence[float], workers: int,
                 timeout_s: float, on_record: Callable[[RequestRecord], None], clock: Callable[[float], float],
-                on_measuring: Callable[[], None] = lambda: None) -> None:
-    """Sends `prompts` at `offsets_s` after a common start from `workers` processes; each record reaches
-    `on_record` as it finishes, on the run's clock (`clock` maps perf_counter), with its worker id."""
-    pool = _Pool(workers)
+                on_measuring: Callable[[], None] = lambda: None, pool: Pool | None = None) -> None:
+    """Sends `prompts` at `offsets_s` after a common start from `workers` processes (local ones, or `pool`'s); each
+    record reaches `on_record` as it finishes, on the run's clock (`clock` maps our perf_counter), with its worker
+    id and that worker's clock offset."""
+    pool = pool if pool is not None else LocalPool(workers)
     try:
         for share in shares(prompts, offsets_s, workers, endpoint, timeout_s):
-            pool.tell(share.worker, "share", msgspec.msgpack.encode(share))
+            pool.give(share.worker, share)
         answered: set[int] = set()
         closed: set[int] = set()
         while len(answered) < workers:  # ready, or gone before it was
@@ -165,44 +212,45 @@ def drive_split(endpoint: Endpoint, prompts: Sequence[Prompted], offsets_s: Sequ
                 closed.add(worker)
         origin = time.perf_counter() + _START_LEAD_S
         for worker in set(range(workers)) - closed:
-            pool.tell(worker, "start", msgspec.msgpack.encode(origin), last=True)
+            pool.start(worker, origin)
         on_measuring()
         planned = [origin + offset for offset in offsets_s]
-        _collect(pool, prompts, planned, closed, on_record, clock)
+        _collect(pool, workers, prompts, planned, closed, on_record, clock)
     finally:
         pool.close()
 
 
-def _collect(pool: _Pool, prompts, planned, closed: set[int], on_record, clock) -> None:
+def _collect(pool: Pool, workers: int, prompts, planned, closed: set[int], on_record, clock) -> None:
     """Records as they come, until every worker's stream has closed; a worker that closed without saying it was
     done died, and its unreturned requests fail."""
-    workers = len(pool.processes)
     pending = {w: {p.index: (p, at) for p, at in zip(prompts[w::workers], planned[w::workers], strict=True)}
                for w in range(workers)}
     done: set[int] = set()
     for worker in closed:
-        _fail(pending[worker], worker, pool.exit_code(worker), on_record, clock)
+        _fail(pending[worker], worker, pool.why_gone(worker), on_record, clock)
     while len(closed) < workers:
         kind, worker, payload = pool.next()
         if kind == "record":
             record = msgspec.msgpack.decode(payload, type=RequestRecord)
             pending[worker].pop(record.index, None)
-            on_record(msgspec.structs.replace(record, start_s=clock(record.start_s), worker=worker,
-                                              scheduled_s=clock(record.scheduled_s)))
+            offset_ms = pool.offset_ms(worker)
+            shift_s = (offset_ms or 0.0) / 1e3  # their clock to ours
+            on_record(msgspec.structs.replace(record, start_s=clock(record.start_s - shift_s), worker=worker,
+                                              scheduled_s=clock(record.scheduled_s - shift_s),
+                                              clock_offset_ms=offset_ms))
         elif kind == "done":
             done.add(worker)
         elif kind == "closed":
             closed.add(worker)
             if worker not in done:
-                _fail(pending[worker], worker, pool.exit_code(worker), on_record, clock)
+                _fail(pending[worker], worker, pool.why_gone(worker), on_record, clock)
 
 
-def _fail(unreturned: dict, worker: int, exit_code: int | None, on_record, clock) -> None:
+def _fail(unreturned: dict, worker: int, why: str, on_record, clock) -> None:
     for prompt, at_s in unreturned.values():
         on_record(RequestRecord(index=prompt.index, input_tokens=prompt.input_tokens, output_tokens=0,
                                 target_output_tokens=prompt.output_tokens, start_s=clock(at_s),
-                                scheduled_s=clock(at_s), worker=worker,
-                                error=f"client worker {worker} died (exit code {exit_code})"))
+                                scheduled_s=clock(at_s), worker=worker, error=f"client worker {worker} died ({why})"))
     unreturned.clear()
 
 

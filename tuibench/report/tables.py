@@ -88,12 +88,29 @@ def workers_table(records: Sequence[RequestRecord]) -> Table | None:
     if not lags:
         return None
     table = Table(title="client workers", box=None, pad_edge=False)
-    for name in ("worker", "requests", "failed", "lag p50 ms", "lag p99 ms"):
+    # Ray actors read their own node's clock: how far it is from the run's is part of what their times stand on.
+    offsets = any(r.clock_offset_ms is not None for r in records)
+    for name in ("worker", "requests", "failed", "lag p50 ms", "lag p99 ms", *(["clock offset ms"] if offsets else [])):
         table.add_column(name, justify="right")
     for worker, lag in lags.items():
         sent = [r for r in records if r.worker == worker]
-        table.add_row(str(worker), str(len(sent)), str(sum(not r.ok for r in sent)), fmt(lag.p50, 2), fmt(lag.p99, 2))
+        offset = next((r.clock_offset_ms for r in sent if r.clock_offset_ms is not None), None)
+        table.add_row(str(worker), str(len(sent)), str(sum(not r.ok for r in sent)), fmt(lag.p50, 2), fmt(lag.p99, 2),
+                      *([fmt(offset, 3)] if offsets else []))
     return table
+
+
+def cluster_lines(environment: dict) -> list[str]:
+    """A run on a Ray cluster: its address, then a line per node with its CPUs, GPUs and clock against the run's."""
+    cluster = environment.get("cluster")
+    if not cluster:
+        return []
+    nodes = cluster.get("nodes", [])
+    lines = [f"ray cluster {cluster.get('address', '?')}: {len(nodes)} node(s)"]
+    for node in nodes:
+        lines.append(f"  {node['label']} ({node.get('hostname') or '?'}): {node['cpus']:g} CPUs, {node['gpus']:g} GPUs, "
+                     f"clock {node['clock_offset_ms']:+.3f} ms ± {node['clock_uncertainty_ms']:.3f}")
+    return lines
 
 
 def print_warnings(console, warnings: Sequence[RunWarning]) -> None:

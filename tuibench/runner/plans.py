@@ -18,6 +18,11 @@ from tuibench.core.spec import DatasetSpec, OfflineParams, Parallelism, ProfileP
 def build_plan(request: PlanRequest) -> Plan:
     if len(request.rates) > 1 and "serving" not in request.scenarios and not request.parts:
         raise UserError("--rates sweeps the serving scenario: add --scenario serving")
+    if request.ray_address:
+        from tuibench.cluster.address import resolve_ray_address
+
+        # Checked once, before anything starts; the steps record the cluster's own address, not `auto`.
+        request = msgspec.structs.replace(request, ray_address=resolve_ray_address(request.ray_address))
     try:
         parts = request.part_requests()
     except ValueError as exc:
@@ -92,7 +97,8 @@ def _check(request: PlanRequest) -> None:
 
 
 def _check_parallel(request: PlanRequest) -> None:
-    """A layout over more GPUs than the machine has is one line before anything starts."""
+    """A layout over more GPUs than the machine has is one line before anything starts. On a Ray cluster the
+    cluster's GPUs count, and the run's child checks them once it is connected."""
     layout = _parallelism(request)
     if layout.gpus == 1:
         return
@@ -104,6 +110,8 @@ def _check_parallel(request: PlanRequest) -> None:
     if layout.data > 1 and "offline" in request.scenarios:
         raise UserError(f"--data-parallel-size {layout.data}: vLLM's replicas run behind its server, so data parallel "
                         "is for --scenario serving (offline, use --tensor-parallel-size)")
+    if request.ray_address:
+        return
     from tuibench.telemetry.devices import detect_gpus
 
     gpus = [] if request.device == "cpu" else detect_gpus()
@@ -124,7 +132,8 @@ def _specs(request: PlanRequest, model: str, library: str, scenario: str, datase
     parallel layout is vLLM's: the other libraries run on one GPU, and tables say so per GPU."""
     common = dict(model=model, library=library, scenario=scenario, seed=request.seed, device=request.device,
                   dtype=request.dtype, threads=threads, telemetry_hz=request.telemetry_hz, random_weights=random_weights,
-                  parallel=_parallelism(request) if library == "vllm" else Parallelism())
+                  parallel=_parallelism(request) if library == "vllm" else Parallelism(),
+                  ray_address=request.ray_address)
     if scenario == "profile":
         lengths = tuple(request.lengths)
         return [RunSpec(**common, profile=ProfileParams(lengths=lengths, batch_size=request.batch_size,

@@ -116,16 +116,18 @@ class CpuSource:
 
     name = "cpu"
 
-    def __init__(self, pid: int | None = None, tree: ProcessTree | None = None):
+    def __init__(self, pid: int | None = None, tree: ProcessTree | None = None, process: bool = True):
         import psutil
 
         self._psutil = psutil
         self._tree = tree
         self._cores = usable_cpus()
-        try:
-            self._process = psutil.Process(os.getpid() if pid is None else pid)
-        except psutil.Error:
-            self._process = None
+        self._process = None
+        if process:  # False: the machine's figures only (a node's, read by an agent whose own RSS says nothing)
+            try:
+                self._process = psutil.Process(os.getpid() if pid is None else pid)
+            except psutil.Error:
+                pass
         self._last = self._core_times()  # primes the first window
         self._last_wall_s = time.monotonic()
         if tree is not None:
@@ -186,7 +188,8 @@ def visible_gpu_indices(count: int) -> list[int]:
     return indices
 
 
-def _nvml_sources(tree: ProcessTree | None) -> list[NvmlSource]:
+def gpu_sources(tree: ProcessTree | None = None) -> list[NvmlSource]:
+    """Every GPU this process may use, through NVML (initialised here when there is one); none without a driver."""
     try:
         import pynvml
     except ImportError:
@@ -209,11 +212,11 @@ def _nvml_sources(tree: ProcessTree | None) -> list[NvmlSource]:
     return sources
 
 
-def make_sources(pid: int | None = None, ours: Sequence[int] = ()) -> list[Source]:
-    """Every visible GPU through NVML (initialised here when there is one), and always the CPU. With `ours`, the
-    roots of the run's own processes, each also says what other processes used."""
+def make_sources(pid: int | None = None, ours: Sequence[int] = (), gpus: bool = True) -> list[Source]:
+    """Every visible GPU through NVML (initialised here when there is one; none with gpus=False), and always the
+    CPU. With `ours`, the roots of the run's own processes, each also says what other processes used."""
     tree = ProcessTree(ours) if ours else None
-    return [*_nvml_sources(tree), CpuSource(pid, tree)]
+    return [*(gpu_sources(tree) if gpus else []), CpuSource(pid, tree)]
 
 
 def close_sources(sources: Sequence[Source]) -> None:
@@ -235,7 +238,7 @@ class TelemetrySampler:
 
     def __init__(self, emit: Callable[[TelemetrySample], None], clock_s: Callable[[], float],
                  interval_s: float = DEFAULT_INTERVAL_S, pid: int | None = None,
-                 sources: Sequence[Source] | None = None, ours: Sequence[int] = ()):
+                 sources: Sequence[Source] | None = None, ours: Sequence[int] = (), gpus: bool = True):
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, not {interval_s}")
         self._emit = emit
@@ -243,6 +246,7 @@ class TelemetrySampler:
         self.interval_s = interval_s
         self._pid = pid
         self._ours = tuple(ours)
+        self._gpus = gpus
         self.sources: list[Source] = list(sources) if sources is not None else []
         self._given_sources = sources is not None
         self._stop = threading.Event()
@@ -254,7 +258,7 @@ class TelemetrySampler:
         if self._thread is not None:
             return self
         if not self._given_sources:
-            self.sources = make_sources(self._pid, self._ours)
+            self.sources = make_sources(self._pid, self._ours, self._gpus)
         self._thread = threading.Thread(target=self._loop, name="tuibench-telemetry", daemon=True)
         self._thread.start()
         return self

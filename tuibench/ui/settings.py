@@ -23,6 +23,7 @@ class SetupChoice(msgspec.Struct, kw_only=True):
     input_len: int = 128  # random dataset
     output_len: int = 64
     repeat: int = 1  # rounds of the whole plan (--repeat N)
+    ray_address: str = ""  # a Ray cluster to run on (--ray-address): host:port, or auto; empty: this machine
 
     def request(self):
         """The PlanRequest this form asks for (the plan file's, when one is picked); UserError when it is off."""
@@ -33,14 +34,17 @@ class SetupChoice(msgspec.Struct, kw_only=True):
 
         if self.plan:
             request = load_plan_file(self.plan)
-            return msgspec.structs.replace(request, repeat=self.repeat) if self.repeat > 1 else request
+            if self.repeat > 1:
+                request = msgspec.structs.replace(request, repeat=self.repeat)
+            return msgspec.structs.replace(request, ray_address=self.ray_address) if self.ray_address else request
         for name, picked in (("library", self.libraries), ("dataset", self.datasets), ("scenario", self.scenarios)):
             if not picked:
                 raise UserError(f"tick at least one {name} (space ticks the highlighted one)")
         table = {"models": [self.model], "libraries": self.libraries, "datasets": self.datasets,
                  "scenarios": self.scenarios, "num_requests": self.num_requests, "batch_size": self.batch_size,
                  "rates": _numbers(self.rates, "rates", float) or [None], "lengths": _numbers(self.lengths, "lengths", int),
-                 "input_len": self.input_len, "output_len": self.output_len, "repeat": self.repeat}
+                 "input_len": self.input_len, "output_len": self.output_len, "repeat": self.repeat,
+                 "ray_address": self.ray_address or None}
         try:
             return request_from_table(table)
         except msgspec.ValidationError as exc:

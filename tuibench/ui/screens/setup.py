@@ -81,6 +81,8 @@ class SetupScreen(TuibenchScreen):
                 with Horizontal(classes="params"):
                     yield Label("repeat")  # rounds of the plan: every figure then with its 95 % interval
                     yield Input(str(choice.repeat), id="repeat", type="integer")
+                    yield Label("ray")  # a cluster to run on: its head's host:port, or auto
+                    yield Input(choice.ray_address, id="ray-address", placeholder="host:port, auto")
                 yield Button("Start (r)", id="start", variant="primary")
                 yield Static("", id="setup-error")
             with Vertical(id="setup-side"):
@@ -136,6 +138,7 @@ class SetupScreen(TuibenchScreen):
         choice.repeat = number("#repeat") or choice.repeat
         choice.rates = self.query_one("#rates", Input).value.strip()
         choice.lengths = self.query_one("#lengths", Input).value.strip() or choice.lengths
+        choice.ray_address = self.query_one("#ray-address", Input).value.strip()
         return choice
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
