@@ -1,11 +1,12 @@
 """Does splitting one arrival schedule over client processes (--client-workers) raise the rate sent on time?
 
 The instant streaming server of loadgen_capacity.py (its own process) is driven at rising request rates by 1 and
-then 2 worker processes (tuibench.loadgen.workers, as `--client-workers` runs them). For each rate: p99 schedule
-lag over all requests and the worst worker's p99. Prints the highest rate held with p99 lag < 1 ms for each
-worker count, and their ratio.
+then 2 workers: local processes (tuibench.loadgen.workers, as `--client-workers` runs them), then Ray actors on a
+local Ray cluster of one node on 127.0.0.1 that this script starts and stops (as `--ray-address` runs them). For
+each rate: p99 schedule lag over all requests and the worst worker's p99. Prints the highest rate held with p99
+lag < 1 ms for each worker count, and their ratio.
 
-    python benchmarks/loadgen_scaling.py [--seconds 3] [--chunks 16] [--workers 1,2]
+    python benchmarks/loadgen_scaling.py [--seconds 3] [--chunks 16] [--workers 1,2] [--pools local,ray]
 
 On the 2-core CI machine the server, the workers and this process share the two cores: a second worker can only
 help as far as a core is idle, so the ratio there is bounded by the server's own CPU, not the client's.
@@ -13,12 +14,16 @@ help as far as a core is idle, so the ratio there is bounded by the server's own
 
 import argparse
 import multiprocessing as mp
+import os
+import socket
+import subprocess
+import sys
 import time
 
 from loadgen_capacity import serve
 
 
-def measure(url: str, rate: float, seconds: float, chunks: int, workers: int) -> tuple[float, float, int]:
+def measure(url: str, rate: float, seconds: float, chunks: int, workers: int, pool: str) -> tuple[float, float, int]:
     """(p99 lag ms over all requests, the worst worker's p99 lag ms, failed requests) at `rate`."""
     from tuibench.core.metrics import describe, lag_by_worker, schedule_lag_ms
     from tuibench.loadgen.arrivals import arrival_offsets_s
@@ -28,8 +33,13 @@ def measure(url: str, rate: float, seconds: float, chunks: int, workers: int) ->
     count = max(100, int(rate * seconds))
     prompts = [Prompted(i, "hi", 4, chunks) for i in range(count)]
     records = []
+    ray_pool = None
+    if pool == "ray":
+        from tuibench.cluster.clients import RayPool
+
+        ray_pool = RayPool(workers)
     drive_split(Endpoint(base_url=url, model="m", length_policy="none"), prompts,
-                arrival_offsets_s(count, rate, 1.0, seed=1), workers, 60.0, records.append, lambda t: t)
+                arrival_offsets_s(count, rate, 1.0, seed=1), workers, 60.0, records.append, lambda t: t, pool=ray_pool)
     lag = describe(lag for r in records if (lag := schedule_lag_ms(r)) is not None)
     worst = max(stat.p99 for stat in lag_by_worker(records).values())
     return lag.p99, worst, sum(not r.ok for r in records)
@@ -41,6 +51,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=16, help="streamed chunks per response")
     parser.add_argument("--rates", default="100,200,400,800,1200,1600")
     parser.add_argument("--workers", default="1,2", help="worker counts to compare")
+    parser.add_argument("--pools", default="local,ray", help="local processes, Ray actors, or both")
     args = parser.parse_args()
 
     ports = mp.get_context("spawn").Queue()
@@ -49,24 +60,59 @@ def main() -> None:
     url = f"http://127.0.0.1:{ports.get(timeout=30)}"
     print(f"instant server: {args.chunks} chunks per response; {args.seconds:g} s per rate; one seeded Poisson "
           "schedule split over the workers")
-    held: dict[int, float] = {}
-    for workers in (int(w) for w in args.workers.split(",")):
-        print(f"\n{workers} worker process(es):")
-        print(f"{'rate (req/s)':>12} {'failed':>7} {'p99 lag (ms)':>13} {'worst worker p99 (ms)':>22}")
-        for rate in (float(r) for r in args.rates.split(",")):
-            started = time.perf_counter()
-            p99, worst, failed = measure(url, rate, args.seconds, args.chunks, workers)
-            print(f"{rate:>12g} {failed:>7} {p99:>13.3f} {worst:>22.3f}   ({time.perf_counter() - started:.1f} s)",
-                  flush=True)
-            if p99 < 1.0 and not failed:
-                held[workers] = max(held.get(workers, 0.0), rate)
-    server.terminate()
+    held: dict[tuple[str, int], float] = {}
+    pools = args.pools.split(",")
+    try:
+        if "ray" in pools:
+            start_ray()
+        for pool in pools:
+            for workers in (int(w) for w in args.workers.split(",")):
+                print(f"\n{workers} worker(s), {'Ray actors' if pool == 'ray' else 'local processes'}:")
+                print(f"{'rate (req/s)':>12} {'failed':>7} {'p99 lag (ms)':>13} {'worst worker p99 (ms)':>22}")
+                held[pool, workers] = 0.0
+                for rate in (float(r) for r in args.rates.split(",")):
+                    started = time.perf_counter()
+                    p99, worst, failed = measure(url, rate, args.seconds, args.chunks, workers, pool)
+                    print(f"{rate:>12g} {failed:>7} {p99:>13.3f} {worst:>22.3f}   "
+                          f"({time.perf_counter() - started:.1f} s)", flush=True)
+                    if p99 < 1.0 and not failed:
+                        held[pool, workers] = max(held[pool, workers], rate)
+    finally:
+        server.terminate()
+        if "ray" in pools:
+            stop_ray()
     print()
-    for workers, rate in held.items():
-        print(f"{workers} worker(s): sustains {rate:g} req/s with p99 schedule lag < 1 ms")
-    if len(held) == 2:
-        (one, first), (two, second) = sorted(held.items())
-        print(f"ratio {two} / {one} worker(s): {second / first:.2f}")
+    for (pool, workers), rate in held.items():
+        print(f"{pool}, {workers} worker(s): sustains {rate:g} req/s with p99 schedule lag < 1 ms")
+    for pool in pools:
+        counts = sorted(w for p, w in held if p == pool)
+        if len(counts) == 2 and held[pool, counts[0]]:
+            print(f"{pool}: ratio {counts[1]} / {counts[0]} worker(s): "
+                  f"{held[pool, counts[1]] / held[pool, counts[0]]:.2f}")
+
+
+_RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def start_ray() -> None:
+    """A local Ray cluster on loopback, and this process its driver."""
+    import ray
+
+    os.environ.update(_RAY_ENV)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--node-ip-address", "127.0.0.1",
+                    "--port", str(port), "--include-dashboard=false", "--disable-usage-stats"],
+                   check=True, capture_output=True)
+    ray.init(address=f"127.0.0.1:{port}", logging_level="ERROR", log_to_driver=False)
+
+
+def stop_ray() -> None:
+    import ray
+
+    ray.shutdown()
+    subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Multi-GPU vLLM: the layout is checked against the machine before anything starts, reaches the engine and the
 server, and is said wherever the run is. No GPU is here: a layout that fits needs a fake NVML (names say so)."""
 
+import msgspec
 import pytest
 
 from tuibench.backends.vllm_backend import VllmBackend, engine_options
@@ -56,3 +57,32 @@ def test_fake_nvml_the_layout_and_random_weights_reach_the_engine_and_the_server
     assert "--load-format dummy" in joined and "--tensor-parallel-size 4" in joined
     assert "--data-parallel-size 2" in joined and "--pipeline-parallel-size" not in joined
     assert describe_spec(spec).startswith("vllm · llama-2-7b (random weights) · TP 4 · PP 1 · DP 2 · ")
+
+
+def test_fake_cuda_on_a_ray_cluster_the_layout_is_the_clusters_to_check_and_vllm_runs_rays_executor(monkeypatch):
+    import socket
+
+    from tuibench.backends import vllm_backend
+
+
+    with socket.socket() as head:  # something listening where the cluster's head would be
+        head.bind(("127.0.0.1", 0))
+        head.listen()
+        address = f"127.0.0.1:{head.getsockname()[1]}"
+        # No GPU here, but the cluster may have them: the run's child counts them once connected.
+        plan = build_plan(PlanRequest(**SERVING, tensor_parallel_size=2, pipeline_parallel_size=2, ray_address=address))
+    spec = plan.steps[0].spec
+    assert spec.ray_address == address
+    # On this CPU: vLLM's CPU build has no Ray executor, so vLLM stays on this node, and the run's log says why.
+    assert "distributed_executor_backend" not in engine_options(spec)
+    assert "no Ray executor" in VllmBackend.on_cluster(spec)
+    monkeypatch.setattr(vllm_backend, "cuda_visible", lambda: True)  # a fake CUDA device from here on
+    assert engine_options(spec) == {"tensor_parallel_size": 2, "pipeline_parallel_size": 2,
+                                    "distributed_executor_backend": "ray"}
+    command = VllmBackend.server_command("/models/smollm2", 8000, spec)
+    assert "--distributed-executor-backend ray" in " ".join(command.argv)
+    assert command.env["RAY_ADDRESS"] == address  # the server's executor joins the same cluster
+    # A profile reads the model's modules where they run: in one process, not on Ray's workers.
+    profile = msgspec.structs.replace(spec, scenario="profile", parallel=msgspec.structs.replace(spec.parallel, tensor=1,
+                                                                                                 pipeline=1))
+    assert "distributed_executor_backend" not in engine_options(profile)

@@ -115,5 +115,10 @@ class Backend(ABC):
         """Serving: the server to launch on 127.0.0.1:port (None: the user gives --endpoint)."""
         return None
 
+    @classmethod
+    def on_cluster(cls, spec: RunSpec) -> str:
+        """With --ray-address: where the library computes, in words, for the run's log."""
+        return f"{cls.name} runs on this node; the cluster's nodes are sampled and can send the load"
+
     # Serving: how this library's server takes prompts and holds outputs to length (ServingParams fields).
     serving_overrides: ClassVar[dict[str, object]] = {}

@@ -43,7 +43,16 @@ def engine_options(spec) -> dict[str, object]:
                        ("data", spec.parallel.data)):
         if size > 1:
             options[f"{name}_parallel_size"] = size
+    if uses_ray_executor(spec):
+        options["distributed_executor_backend"] = "ray"
     return options
+
+
+def uses_ray_executor(spec) -> bool:
+    """On a Ray cluster the engine's workers are Ray actors placed over its nodes: vLLM's own multi-node path. Only
+    on CUDA: vLLM's CPU platform declares no Ray device, and its executor refuses to start there ("current platform
+    cpu does not support ray"). A profile stays in one process: module timing reads the model where it runs."""
+    return bool(spec.ray_address) and spec.scenario != "profile" and on_gpu(spec)
 
 
 class VllmBackend(Backend):
@@ -66,10 +75,22 @@ class VllmBackend(Backend):
         for name, value in engine_options(spec).items():
             argv += [f"--{name.replace('_', '-')}", str(value)]
         env = {"HF_HUB_OFFLINE": "1"}
+        if uses_ray_executor(spec):
+            env["RAY_ADDRESS"] = spec.ray_address  # the cluster its Ray executor joins
         if not gpu:
             argv.append("--enforce-eager")
             env |= cpu_environment(spec.threads)
         return ServerCommand(name="vllm", argv=argv, port=port, env=env)
+
+    @classmethod
+    def on_cluster(cls, spec) -> str:
+        if uses_ray_executor(spec):
+            return (f"vLLM's workers are Ray actors over the cluster (distributed_executor_backend=ray"
+                    f"{', ' + spec.parallel.label if spec.parallel.label else ''})")
+        if spec.scenario == "profile":
+            return "vLLM profiles in one process on this node: module timing reads the model where it runs"
+        return ("vLLM runs on this node alone: its CPU build has no Ray executor (its CPU platform declares no Ray "
+                "device); the cluster's nodes are sampled and can send the load")
 
     @staticmethod
     def _prepare(ctx: RunContext):

@@ -98,6 +98,7 @@ def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | Non
 
             for line in cluster_lines(environment):
                 ctx.log(line.strip())
+            ctx.log(backend_class(spec.library).on_cluster(spec))
         if spec.telemetry_hz > 0:
             from tuibench.telemetry.sampler import TelemetrySampler
 
