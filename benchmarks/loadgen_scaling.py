@@ -96,9 +96,9 @@ _RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled
 
 def start_ray() -> None:
     """A local Ray cluster on loopback, and this process its driver."""
+    os.environ.update(_RAY_ENV)  # before Ray is imported: it reads them once
     import ray
 
-    os.environ.update(_RAY_ENV)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

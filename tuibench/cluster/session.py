@@ -39,6 +39,10 @@ def list_nodes() -> list[Node]:
 
 class ClusterSession:
     def __init__(self, address: str):
+        if address.rpartition(":")[0] in ("127.0.0.1", "localhost", "::1", "[::1]"):
+            # Ray otherwise rewrites a loopback address to this node's outside IP, where a cluster started on
+            # 127.0.0.1 does not listen, and retries for minutes. Read once, when Ray is imported.
+            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
