@@ -39,7 +39,8 @@ def mock_server():
 
 @pytest.fixture
 def ray_env(cli_env):
-    return {**cli_env, **RAY_ENV}
+    # Not RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER: tuibench itself keeps a loopback address on loopback.
+    return {**cli_env, **{k: v for k, v in RAY_ENV.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}}
 
 
 def test_ray_workers_send_one_schedule_with_their_clock_offsets_and_every_node_is_sampled(
