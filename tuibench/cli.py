@@ -201,6 +201,8 @@ def _serving_options(group, several: bool = False) -> None:
     group.add_argument("--prompts", choices=["ids", "text"],
                        help="send prompts as token ids, or as text fitted to the server's tokenizer (default: ids "
                             "where the server takes them)", **_FIELD)
+    group.add_argument("--server-metrics", metavar="URL", help="the server's Prometheus metrics (default: the "
+                       "endpoint's /metrics, read when it has vLLM's; none is N/A)", **_FIELD)
     group.add_argument("--client-workers", type=_positive_int, help="client processes one arrival schedule is split "
                        "over, for loads one process cannot send on time (default 1)", **_FIELD)
     group.add_argument("--timeout", dest="timeout_s", type=float, help="seconds before a request counts as failed "
@@ -429,7 +431,7 @@ def _run(args: argparse.Namespace) -> int:
     """`run` and `profile`: a plan of one library and one workload (a run per rate when sweeping)."""
     import msgspec
 
-    from tuibench.report.tables import latency_table, metrics_table, print_warnings, workers_table
+    from tuibench.report.tables import print_warnings, run_tables
     from tuibench.runner.plans import build_plan
 
     plan = build_plan(_request(args))
@@ -441,10 +443,8 @@ def _run(args: argparse.Namespace) -> int:
         if state.spec is not None and state.spec.scenario == "profile":
             _print_profiles(console, state.profiles, args.per_layer)
         elif state.records:
-            console.print(metrics_table(state.metrics(), title=f"run {step.run_id}: {state.status}"))
-            console.print(latency_table(state.metrics()))
-            if (workers := workers_table(state.records)) is not None:
-                console.print(workers)
+            for table in run_tables(state.metrics(), state.records, title=f"run {step.run_id}: {state.status}"):
+                console.print(table)
         print_warnings(console, state.warnings())
 
     state = _execute(plan, args, show)
@@ -745,8 +745,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _show(console, stored, profiles) -> None:
-    from tuibench.report.tables import (cluster_lines, describe_spec, latency_table, metrics_table, print_warnings,
-                                        status_markup, workers_table)
+    from tuibench.report.tables import cluster_lines, describe_spec, print_warnings, run_tables, status_markup
 
     run = stored.run
     console.print(f"[bold]run {run.id}[/] {status_markup(run.status)}  {run.created_at}"
@@ -763,10 +762,8 @@ def _show(console, stored, profiles) -> None:
     if run.spec.scenario == "profile":
         _print_profiles(console, profiles)
     elif run.metrics:
-        console.print(metrics_table(run.metrics))
-        console.print(latency_table(run.metrics))
-        if (workers := workers_table(stored.requests)) is not None:
-            console.print(workers)
+        for table in run_tables(run.metrics, stored.requests):
+            console.print(table)
     print_warnings(console, run.warnings)
 
 

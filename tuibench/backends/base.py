@@ -57,6 +57,7 @@ class RunContext:
         # over, so what it stamps (a server's log lines) lines up with what we stamp.
         self._origin = time.perf_counter() if clock_origin is None else clock_origin
         self.cluster = None  # the run's Ray cluster (a ClusterSession), with --ray-address
+        self.server_metrics_url: str | None = None  # serving: the server's Prometheus /metrics, when it has one
 
     def clock_s(self, perf_counter_s: float | None = None) -> float:
         """Seconds on the run's clock for a perf_counter reading (now, by default)."""

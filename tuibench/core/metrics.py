@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from tuibench.core.records import BatchRecord, RequestRecord
+from tuibench.core.server_view import ServerView, server_view
 
 if TYPE_CHECKING:  # events imports spec, which imports this module
     from tuibench.core.events import TelemetrySample
@@ -121,6 +122,9 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     # output lengths as generated (short of the target: EOS where the plan let it end early). None: not counted.
     input_drift: TokenDrift | None = None
     output_drift: TokenDrift | None = None
+    # Serving against a server that exports Prometheus metrics: what it saw (its latency quantiles, queue, KV cache,
+    # prefix-cache hits, preemptions). None: it exports none tuibench reads.
+    server: ServerView | None = None
 
 
 class Slo(msgspec.Struct, frozen=True, kw_only=True):
@@ -249,4 +253,5 @@ def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRec
         input_drift=token_drift((r.input_tokens, r.counted_input_tokens) for r in done
                                 if r.counted_input_tokens is not None),
         output_drift=token_drift((r.target_output_tokens, r.output_tokens) for r in done),
+        server=server_view(telemetry) if telemetry else None,
     )

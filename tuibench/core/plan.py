@@ -67,6 +67,7 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     prompts: Literal["ids", "text"] | None = None  # None: the library's own; a user's server is asked
     timeout_s: Annotated[float, msgspec.Meta(gt=0.0)] = 600.0
     client_workers: _Positive = 1  # processes sending one arrival schedule
+    server_metrics: str | None = None  # the server's Prometheus /metrics URL (default: the endpoint's)
     ray_address: str | None = None  # a Ray cluster's head (host:port), or auto: the one this node is in
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
     # Profile.

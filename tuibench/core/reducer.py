@@ -81,6 +81,8 @@ class RunState:
                 self._metrics = None
             case ev.TelemetrySample():
                 self.telemetry.append(event)
+                if event.source.startswith("server"):  # the server's own view is part of the metrics
+                    self._metrics = None
                 if self.records and event.source.startswith("gpu") and event.values.get("energy_j") is not None:
                     if event.t_s <= self._last_end_s or event.source not in self._energy_past_end:
                         self._metrics = None

@@ -53,6 +53,8 @@ class ServingParams(msgspec.Struct, frozen=True, kw_only=True):
     # Client processes the arrival schedule is split over (one schedule, decided by the run): for loads one
     # process cannot send on time.
     client_workers: int = 1
+    # The server's Prometheus metrics; None: the endpoint's /metrics, if it answers with any tuibench keeps.
+    server_metrics: str | None = None
 
 
 class ProfileParams(msgspec.Struct, frozen=True, kw_only=True):

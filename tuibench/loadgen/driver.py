@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 
@@ -25,8 +25,10 @@ class LoadPlan(msgspec.Struct, frozen=True, kw_only=True):
 
 async def drive(endpoint: Endpoint, prompts: Sequence[Prompted], plan: LoadPlan,
                 on_record: Callable[[RequestRecord], None], clock: Callable[[float], float],
-                on_measuring: Callable[[], None] = lambda: None, warmups: Sequence[Prompted] = ()) -> None:
-    """Sends `warmups` one by one (not recorded), then every prompt at its planned time.
+                on_measuring: Callable[[], None] = lambda: None, warmups: Sequence[Prompted] = (),
+                before_measuring: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Sends `warmups` one by one (not recorded), awaits `before_measuring()`, then sends every prompt at its
+    planned time (counted from after it, so what it does costs no request its schedule).
 
     The warm-ups should not be measured prompts: on a server with a prefix cache the measured request would then
     be a cache hit."""
@@ -36,6 +38,8 @@ async def drive(endpoint: Endpoint, prompts: Sequence[Prompted], plan: LoadPlan,
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as session:
         for prompt in warmups:
             await send(session, endpoint, prompt, time.perf_counter(), plan.timeout_s, clock)
+        if before_measuring is not None:
+            await before_measuring()
         on_measuring()
         offsets = arrival_offsets_s(len(prompts), plan.rate_rps, plan.burstiness, plan.seed)
         origin = time.perf_counter() + _START_LEAD_S

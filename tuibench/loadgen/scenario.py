@@ -52,14 +52,20 @@ def run_serving(ctx: RunContext) -> None:
         unfitted = f"; {prepared.unfitted} could not be fitted exactly" if prepared.unfitted else ""
         ctx.log(f"prompts sent as {prepared.mode}{unfitted}")
         ctx.phase("warmup", f"{len(warm)} request(s) of the same shapes, not counted")
+
+        async def server_histograms() -> None:
+            await asyncio.to_thread(_server_histograms, ctx)
+
         if params.client_workers == 1:
             await drive(endpoint, prepared.prompts, plan, ctx.request_done, ctx.clock_s,
-                        on_measuring=lambda: ctx.phase("measuring"), warmups=warm)
+                        on_measuring=lambda: ctx.phase("measuring"), warmups=warm, before_measuring=server_histograms)
+            await server_histograms()
             return
         from tuibench.loadgen.arrivals import arrival_offsets_s
         from tuibench.loadgen.workers import drive_split
 
         await drive(endpoint, [], plan, ctx.request_done, ctx.clock_s, warmups=warm)  # the warm-ups, from here
+        await server_histograms()
         offsets = arrival_offsets_s(len(prepared.prompts), plan.rate_rps, plan.burstiness, plan.seed)
         pool = None
         where = "client processes"
@@ -71,5 +77,17 @@ def run_serving(ctx: RunContext) -> None:
         await asyncio.to_thread(drive_split, endpoint, prepared.prompts, offsets, params.client_workers,
                                 params.timeout_s, ctx.request_done, ctx.clock_s,
                                 on_measuring=lambda: ctx.phase("measuring"), pool=pool)
+        await server_histograms()
 
     asyncio.run(prepare_and_drive())
+
+
+def _server_histograms(ctx: RunContext) -> None:
+    """The server's latency histograms as they stand (before the measured requests, and after them): the
+    difference is what the run added. Nothing for a server without them."""
+    from tuibench.core.events import TelemetrySample
+    from tuibench.core.server_view import SERVER_HISTOGRAMS
+    from tuibench.telemetry.server_metrics import histogram_snapshot
+
+    if ctx.server_metrics_url and (buckets := histogram_snapshot(ctx.server_metrics_url)):
+        ctx.emit(TelemetrySample(t_s=ctx.clock_s(), source=SERVER_HISTOGRAMS, values=buckets))

@@ -119,6 +119,48 @@ def print_warnings(console, warnings: Sequence[RunWarning]) -> None:
         console.print(f"[yellow]⚠ {warning.message}[/]", highlight=False)
 
 
+def server_table(metrics: RunMetrics) -> Table | None:
+    """Serving against a server with Prometheus metrics: its latency quantiles beside the client's (the difference
+    is the client's and the network's share), then what it held: None when it exports none."""
+    view = metrics.server
+    if view is None:
+        return None
+    table = Table(title="the server's view (its histograms, interpolated within their buckets)", box=None,
+                  pad_edge=False, header_style="bold")
+    for column in ("latency (ms)", "client", "server", "its bucket", "client + network"):
+        table.add_column(column, justify="left" if column.startswith("latency") else "right")
+    for key, label, stat in (("ttft_p50", "TTFT p50", metrics.ttft_ms), ("ttft_p99", "TTFT p99", metrics.ttft_ms),
+                             ("tpot_p50", "TPOT p50", metrics.tpot_ms), ("tpot_p99", "TPOT p99", metrics.tpot_ms),
+                             ("e2el_p50", "E2E p50", metrics.e2el_ms), ("e2el_p99", "E2E p99", metrics.e2el_ms)):
+        client = None if stat is None else (stat.p50 if key.endswith("50") else stat.p99)
+        server, bucket = getattr(view, f"{key}_ms"), view.buckets_ms.get(key)
+        table.add_row(label, fmt(client, 2), fmt(server, 2),
+                      f"{bucket[0]:,.0f}–{bucket[1]:,.0f}" if bucket else NA, _overhead(client, bucket))
+    table.caption = (f"running ≤ {fmt(view.max_running_requests, 0)} · waiting ≤ {fmt(view.max_waiting_requests, 0)}"
+                     f" · KV cache ≤ {fmt(view.max_kv_cache_used_pct, 1, '%')} · prefix-cache hits "
+                     f"{fmt(view.prefix_cache_hit_pct, 1, '%')} · preemptions {fmt(view.preemptions, 0)}")
+    return table
+
+
+def _overhead(client: float | None, bucket: tuple[float, float] | None) -> str:
+    """What the client saw beyond the server, as far as the server's bucket resolves it: at least the distance
+    above the bucket; inside it, nothing can be said."""
+    if client is None or bucket is None:
+        return NA
+    low, high = bucket
+    if client > high:
+        return f"≥ {client - high:,.2f}"
+    if client < low:
+        return f"≤ {client - low:,.2f}"
+    return "within the bucket"
+
+
+def run_tables(metrics: RunMetrics, records: Sequence[RequestRecord], title: str | None = None) -> list[Table]:
+    """A run's result: its figures, its latencies, the server's view and the client workers, where they apply."""
+    tables = [metrics_table(metrics, title=title or ""), latency_table(metrics)]
+    return tables + [t for t in (server_table(metrics), workers_table(records)) if t is not None]
+
+
 def latency_table(metrics: RunMetrics) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("latency (ms)", "mean", "std", "p50", "p90", "p99", "n"):

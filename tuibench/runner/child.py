@@ -104,7 +104,8 @@ def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | Non
 
             # On a cluster every node's agent samples its GPUs (this node's too): here only the CPU, as ours.
             sampler = TelemetrySampler(emit, ctx.clock_s, interval_s=1.0 / spec.telemetry_hz,
-                                       ours=own_processes(spec), gpus=cluster is None).start()
+                                       ours=own_processes(spec), gpus=cluster is None,
+                                       extra=_server_sources(ctx)).start()
             if cluster is not None:
                 cluster.start_telemetry(emit, ctx.clock_s, 1.0 / spec.telemetry_hz)
         if spec.scenario == "serving":
@@ -127,6 +128,20 @@ def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | Non
         if cluster is not None:
             cluster.close()
         conn.close()
+
+
+def _server_sources(ctx) -> list:
+    """Serving: the server's own metrics at the telemetry rate, when its /metrics has any tuibench keeps."""
+    spec = ctx.spec
+    if spec.scenario != "serving" or not spec.serving.endpoint:
+        return []
+    from tuibench.telemetry.server_metrics import metrics_url, server_source
+
+    url = spec.serving.server_metrics or metrics_url(spec.serving.endpoint)
+    source = server_source(url)
+    ctx.server_metrics_url = source.url if source else None
+    ctx.log(f"server metrics: {url}" if source else f"server metrics: N/A (nothing tuibench reads at {url})")
+    return [source] if source else []
 
 
 def _join_cluster(spec: RunSpec):

@@ -150,7 +150,7 @@ def _specs(request: PlanRequest, model: str, library: str, scenario: str, datase
     serving = ServingParams(
         burstiness=request.burstiness, max_concurrency=request.max_concurrency, warmup_requests=request.warmup_requests,
         trim=request.trim, slo=request.slo, timeout_s=request.timeout_s, api=request.api, endpoint=request.endpoint,
-        client_workers=request.client_workers,
+        client_workers=request.client_workers, server_metrics=request.server_metrics,
         served_model=request.served_model_name, api_key_env=request.api_key_env,
         **({"length_policy": request.length_policy} if request.length_policy else {}),
     )

@@ -238,7 +238,8 @@ class TelemetrySampler:
 
     def __init__(self, emit: Callable[[TelemetrySample], None], clock_s: Callable[[], float],
                  interval_s: float = DEFAULT_INTERVAL_S, pid: int | None = None,
-                 sources: Sequence[Source] | None = None, ours: Sequence[int] = (), gpus: bool = True):
+                 sources: Sequence[Source] | None = None, ours: Sequence[int] = (), gpus: bool = True,
+                 extra: Sequence[Source] = ()):
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, not {interval_s}")
         self._emit = emit
@@ -247,6 +248,7 @@ class TelemetrySampler:
         self._pid = pid
         self._ours = tuple(ours)
         self._gpus = gpus
+        self._extra = list(extra)  # sampled beside the devices (a server's metrics), never closed here
         self.sources: list[Source] = list(sources) if sources is not None else []
         self._given_sources = sources is not None
         self._stop = threading.Event()
@@ -259,6 +261,7 @@ class TelemetrySampler:
             return self
         if not self._given_sources:
             self.sources = make_sources(self._pid, self._ours, self._gpus)
+        self.sources += self._extra
         self._thread = threading.Thread(target=self._loop, name="tuibench-telemetry", daemon=True)
         self._thread.start()
         return self
