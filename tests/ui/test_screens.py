@@ -310,3 +310,35 @@ def test_live_shows_no_gpu_rows_for_a_run_on_one_or_no_gpu(sample_db):
         assert not app.screen.query_one("#gpus").display
 
     drive(app, script)
+
+
+def test_live_shows_the_servers_queue_and_kv_cache_beside_the_device_when_it_exports_them(sample_db):
+    from tuibench.core import events as ev
+    from tuibench.core.store import ResultsStore
+    from tuibench.ui.session import stored_run_events
+
+    with ResultsStore.open(sample_db) as store:
+        events = list(stored_run_events(store, 1))
+    end = events[-1]
+    server = [ev.TelemetrySample(t_s=end.t_s - 0.5 + tick * 0.1, source="server",
+                                 values={"waiting_requests": 2.0 * tick, "kv_cache_used_pct": 10.0 * tick})
+              for tick in range(4)]
+    app = TuibenchApp(db_path=sample_db, replay=[*events[:-1], *server, end], replay_speed=50.0)
+
+    async def script(pilot):
+        await played_to_the_end(pilot, app)
+        shown = [w for w in app.screen.query(".server") if w.display]
+        assert [w.query_one("Label").render().plain for w in shown] == ["waiting: 6", "KV cache: 30 %"]
+        assert all(w.display for w in app.screen.query(".device"))  # beside the device's, not instead
+
+    drive(app, script)
+
+
+def test_live_has_no_server_sparklines_for_a_server_without_metrics(sample_db):
+    app = replay_with_fake_gpus(sample_db, 1)
+
+    async def script(pilot):
+        await played_to_the_end(pilot, app)
+        assert not any(w.display for w in app.screen.query(".server"))
+
+    drive(app, script)

@@ -20,6 +20,8 @@ SPARK_POINTS = 120  # the last 30 s at 4 Hz
 # What each telemetry source shows, in order of interest: (key, label, unit).
 GPU_SPARKS = (("util_pct", "GPU util", "%"), ("mem_used_mib", "GPU mem", "MiB"), ("power_w", "power", "W"))
 CPU_SPARKS = (("cpu_pct", "CPU", "%"), ("rss_mib", "RSS", "MiB"), ("mem_used_pct", "RAM", "%"))
+# Serving against a server that exports Prometheus metrics: its queue and KV cache beside the device.
+SERVER_SPARKS = (("waiting_requests", "waiting", ""), ("kv_cache_used_pct", "KV cache", "%"))
 
 
 def throughput_series(state: RunState) -> tuple[list[float], list[float]]:
@@ -66,8 +68,8 @@ def same_workload(plan: PlanState) -> list[StepState]:
 class Spark(Vertical):
     DEFAULT_CSS = "Spark { height: 3; width: 1fr; } Spark Sparkline { height: 1; } Spark Label { height: 1; }"
 
-    def __init__(self, key: str, label: str, unit: str):
-        super().__init__()
+    def __init__(self, key: str, label: str, unit: str, classes: str = "device"):
+        super().__init__(classes=classes)
         self.key, self.label, self.unit = key, label, unit
 
     def compose(self) -> ComposeResult:
@@ -101,6 +103,8 @@ class LiveScreen(TuibenchScreen):
             with Horizontal(id="sparks"):
                 for key, label, unit in CPU_SPARKS:
                     yield Spark(key, label, unit)
+                for key, label, unit in SERVER_SPARKS:
+                    yield Spark(key, label, unit, classes="server")
             yield Static("", id="gpus")  # a row per GPU when the run samples several
             with Horizontal(id="bottom"):
                 yield DataTable(id="percentiles", show_cursor=False, zebra_stripes=False)
@@ -229,19 +233,27 @@ class LiveScreen(TuibenchScreen):
             by_source.setdefault(sample.source, []).append(sample)
         gpu = next((s for s in by_source if s.startswith("gpu")), None)
         wanted = [(gpu, spec) for spec in GPU_SPARKS] if gpu else [("cpu", spec) for spec in CPU_SPARKS]
-        for widget, (source, (key, label, unit)) in zip(self.query(Spark), wanted, strict=False):
+        for widget, (source, (key, label, unit)) in zip(self.query(".device"), wanted, strict=False):
             if (widget.key, widget.label) != (key, label):
                 widget.key, widget.label, widget.unit = key, label, unit
-            samples = by_source.get(source, [])[-SPARK_POINTS:]
-            values = [s.values.get(key) for s in samples]
-            present = [v for v in values if v is not None]
-            widget.show(present, present[-1] if present else None)
+            self._spark(widget, by_source.get(source, []))
+        for widget in self.query(".server"):
+            widget.display = "server" in by_source
+            if widget.display:
+                self._spark(widget, by_source["server"])
         rows = gpu_rows(state.telemetry[-SPARK_POINTS * (len(by_source) + 1):])
         gpus = self.query_one("#gpus", Static)
         gpus.display = bool(rows)
         gpus.update("\n".join(rows))
         # A row per GPU says all the sparklines would say of the first one: they give the screen back (80x24).
-        self.query_one("#sparks").display = not rows
+        for widget in self.query(".device"):
+            widget.display = not rows
+        self.query_one("#sparks").display = any(widget.display for widget in self.query(Spark))
+
+    @staticmethod
+    def _spark(widget: Spark, samples: list[ev.TelemetrySample]) -> None:
+        present = [v for s in samples[-SPARK_POINTS:] if (v := s.values.get(widget.key)) is not None]
+        widget.show(present, present[-1] if present else None)
 
     def _percentiles(self, state: RunState) -> None:
         table = self.query_one("#percentiles", DataTable)
