@@ -35,6 +35,9 @@ def test_served_outputs_hold_their_length_and_the_server_is_stopped(cli_env, tmp
     assert "schedule lag" in result.stdout
     port = int(re.search(r"127\.0\.0\.1:(\d+)", result.stdout).group(1))
     assert not _port_open(port), "the server outlived the run"
+    cold = json.loads(out.read_text())["run"]["metrics"]["cold_start"]  # launched for this run
+    assert cold["process_start_s"] >= 0 and cold["load_s"] > 0 and cold["first_request_s"] > 0
+    assert "cold start" in result.stdout
 
 
 def _start_and_wait_for_a_request(cli_env, events, *args):
@@ -89,6 +92,8 @@ def test_a_two_rate_sweep_stores_one_run_per_rate_on_one_server(cli_env, tmp_pat
     plans = {d["run"]["plan_id"] for d in documents}
     assert len(plans) == 1 and None not in plans  # one plan: the sweep
     assert all(d["run"]["metrics"]["completed"] == 3 and d["run"]["status"] == "finished" for d in documents)
+    # The server started for the first rate: its cold start is that run's; the second reused it.
+    assert documents[0]["run"]["metrics"]["cold_start"] is not None and documents[1]["run"]["metrics"]["cold_start"] is None
     listing = tuibench("runs", env=cli_env).stdout
     assert len([line for line in listing.splitlines() if "serving" in line]) == 2
 

@@ -44,6 +44,8 @@ SAMPLES = {
                        cost=Cost(flops=2e6, bytes_read=1e6, bytes_written=1e5)),
         )))),
     "log": ev.Log(t_s=2.25, message="hello", level="warning"),
+    "server_started": ev.ServerStarted(t_s=0.5, server="vllm", process_start_s=1.5, load_s=20.25),
+    "first_request": ev.FirstRequest(t_s=21.0, ttft_ms=350.5),
     "run_finished": ev.RunFinished(t_s=3.0),
     "run_failed": ev.RunFailed(t_s=3.5, kind="crashed", error="signal 9"),
 }

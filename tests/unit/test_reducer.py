@@ -233,3 +233,19 @@ def test_live_throughput_is_one_figure_that_becomes_the_runs_when_it_ends():
     for event in SCRIPT[7:]:
         state.apply(event)
     assert state.ended and state.live_output_tok_s() == state.metrics().output_throughput_tok_s
+
+
+def test_a_server_launched_for_the_run_gives_its_cold_start_and_a_reused_one_none():
+    started = [ev.ServerStarted(t_s=0.0, server="vllm", process_start_s=2.5, load_s=20.0),
+               ev.RunStarted(t_s=0.5, spec=SPEC, num_requests=1, pid=1),
+               ev.FirstRequest(t_s=21.0, ttft_ms=750.0), ev.RequestDone(t_s=22.0, record=R0)]
+    state = RunState()
+    for event in started:
+        state.apply(event)
+    cold = state.metrics().cold_start
+    assert (cold.process_start_s, cold.load_s, cold.first_request_s) == (2.5, 20.0, 0.75)
+    assert cold.total_s == approx(23.25)
+    reused = RunState()
+    for event in started[1:]:  # no ServerStarted: the server was already up
+        reused.apply(event)
+    assert reused.metrics().cold_start is None

@@ -50,6 +50,8 @@ METRICS: tuple[Metric, ...] = (
     *(Metric(f"{name.lower()}_{q}_ms", f"{name} {q}", "ms", False, _stat(f"{name.lower()}_ms", q))
       for name in ("TTFT", "TPOT", "ITL", "E2EL") for q in ("p50", "p99")),
     Metric("failed", "failed requests", "", False, lambda m: m.failed),
+    # A managed server launched for the step: launch to first token (what a demo waits for first).
+    Metric("cold_start_s", "cold start s", "s", False, lambda m: m.cold_start.total_s if m.cold_start else None),
 )
 
 

@@ -65,6 +65,22 @@ class RunFinished(_Event, tag="run_finished"):
     pass
 
 
+class ServerStarted(_Event, tag="server_started"):
+    """A managed server launched for this run came up: from its launch to its first output (the interpreter up and
+    importing), and from there to answering its health check (the model loaded). Both to within the 0.25 s poll."""
+
+    server: str
+    process_start_s: float
+    load_s: float
+
+
+class FirstRequest(_Event, tag="first_request"):
+    """Serving: the first request of the run (the first warm-up), as the server answered it; after a cold start,
+    the last part of it (lazy loading, first compilation)."""
+
+    ttft_ms: float | None
+
+
 FailureKind = Literal["error", "input", "interrupted", "crashed"]
 
 
@@ -74,7 +90,8 @@ class RunFailed(_Event, tag="run_failed"):
 
 
 Event = (
-    RunStarted | Phase | Progress | RequestDone | BatchDone | TelemetrySample | ModuleTimings | Log | RunFinished | RunFailed
+    RunStarted | Phase | Progress | RequestDone | BatchDone | TelemetrySample | ModuleTimings | Log | ServerStarted
+    | FirstRequest | RunFinished | RunFailed
 )
 TERMINAL = (RunFinished, RunFailed)
 

@@ -84,6 +84,18 @@ def token_drift(pairs: Iterable[tuple[int, int]]) -> TokenDrift | None:
                       counted_mean=math.fsum(c for _, c in pairs) / len(pairs))
 
 
+class ColdStart(msgspec.Struct, frozen=True, kw_only=True):
+    """A managed server from its launch to its first token: what a user waits for before anything is measured."""
+
+    process_start_s: float  # launch to its first output
+    load_s: float  # first output to answering its health check
+    first_request_s: float | None = None  # the first request's TTFT (None: no warm-up was sent)
+
+    @property
+    def total_s(self) -> float:
+        return self.process_start_s + self.load_s + (self.first_request_s or 0.0)
+
+
 class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     completed: int
     failed: int
@@ -125,6 +137,9 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     # Serving against a server that exports Prometheus metrics: what it saw (its latency quantiles, queue, KV cache,
     # prefix-cache hits, preemptions). None: it exports none tuibench reads.
     server: ServerView | None = None
+    # The run's managed server was launched for it (the first serving step of its library): how long it took to
+    # give a first token. None for a server reused from an earlier step, or one the user runs.
+    cold_start: ColdStart | None = None
 
 
 class Slo(msgspec.Struct, frozen=True, kw_only=True):

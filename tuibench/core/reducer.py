@@ -5,8 +5,10 @@ import threading
 from collections import deque
 from typing import Literal
 
+import msgspec
+
 from tuibench.core import events as ev
-from tuibench.core.metrics import RunMetrics, compute_metrics, request_end_s
+from tuibench.core.metrics import ColdStart, RunMetrics, compute_metrics, request_end_s
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.plan import (
     Plan, PlanEnded, PlanEvent, PlanStarted, PlanStatus, PlanStep, StepEnded, StepStarted, StepStatus, plan_status,
@@ -46,6 +48,8 @@ class RunState:
         # Energy per token reads the GPU energy counters up to the first sample after the last request's
         # end: later samples change nothing, so they leave the cached metrics alone.
         self._last_end_s = float("-inf")
+        self._server_started: ev.ServerStarted | None = None  # a managed server launched for this run
+        self._first_request_ms: float | None = None
         self._energy_past_end: set[str] = set()
 
     @property
@@ -88,6 +92,12 @@ class RunState:
                         self._metrics = None
                     if event.t_s > self._last_end_s:
                         self._energy_past_end.add(event.source)
+            case ev.ServerStarted():
+                self._server_started = event
+                self._metrics = None
+            case ev.FirstRequest():
+                self._first_request_ms = event.ttft_ms
+                self._metrics = None
             case ev.ModuleTimings():
                 self.profiles.append(event.profile)
             case ev.Log():
@@ -119,9 +129,14 @@ class RunState:
     def metrics(self) -> RunMetrics:
         if self._metrics is None:
             serving = self.spec.serving if self.spec and self.spec.scenario == "serving" else None
-            self._metrics = compute_metrics(self.records, self.batches, slo=serving.slo if serving else None,
-                                            trim=serving.trim if serving else 0, telemetry=self.telemetry,
-                                            gpus=gpus_used(self.spec, self.environment) if self.spec else 0)
+            metrics = compute_metrics(self.records, self.batches, slo=serving.slo if serving else None,
+                                      trim=serving.trim if serving else 0, telemetry=self.telemetry,
+                                      gpus=gpus_used(self.spec, self.environment) if self.spec else 0)
+            if (started := self._server_started) is not None:
+                first_s = None if self._first_request_ms is None else self._first_request_ms / 1e3
+                metrics = msgspec.structs.replace(metrics, cold_start=ColdStart(
+                    process_start_s=started.process_start_s, load_s=started.load_s, first_request_s=first_s))
+            self._metrics = metrics
         return self._metrics
 
 

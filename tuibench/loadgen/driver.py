@@ -26,7 +26,8 @@ class LoadPlan(msgspec.Struct, frozen=True, kw_only=True):
 async def drive(endpoint: Endpoint, prompts: Sequence[Prompted], plan: LoadPlan,
                 on_record: Callable[[RequestRecord], None], clock: Callable[[float], float],
                 on_measuring: Callable[[], None] = lambda: None, warmups: Sequence[Prompted] = (),
-                before_measuring: Callable[[], Awaitable[None]] | None = None) -> None:
+                before_measuring: Callable[[], Awaitable[None]] | None = None,
+                on_warmup: Callable[[RequestRecord], None] = lambda record: None) -> None:
     """Sends `warmups` one by one (not recorded), awaits `before_measuring()`, then sends every prompt at its
     planned time (counted from after it, so what it does costs no request its schedule).
 
@@ -37,7 +38,7 @@ async def drive(endpoint: Endpoint, prompts: Sequence[Prompted], plan: LoadPlan,
     connector = aiohttp.TCPConnector(limit=plan.max_concurrency or 0, force_close=False)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as session:
         for prompt in warmups:
-            await send(session, endpoint, prompt, time.perf_counter(), plan.timeout_s, clock)
+            on_warmup(await send(session, endpoint, prompt, time.perf_counter(), plan.timeout_s, clock))
         if before_measuring is not None:
             await before_measuring()
         on_measuring()

@@ -6,6 +6,7 @@ import os
 from tuibench.backends.base import RunContext
 from tuibench.backends.prompts import materialize
 from tuibench.core.errors import UserError
+from tuibench.core.events import FirstRequest
 from tuibench.core.workload import RequestSpec
 from tuibench.loadgen.client import Endpoint, auth_headers
 from tuibench.loadgen.exact import prepare
@@ -56,15 +57,23 @@ def run_serving(ctx: RunContext) -> None:
         async def server_histograms() -> None:
             await asyncio.to_thread(_server_histograms, ctx)
 
+        first: list[float | None] = []
+
+        def on_warmup(record) -> None:
+            if not first:  # the run's first request: after a cold start, the server's last part of it
+                first.append(record.ttft_ms)
+                ctx.emit(FirstRequest(t_s=ctx.clock_s(), ttft_ms=record.ttft_ms))
+
         if params.client_workers == 1:
             await drive(endpoint, prepared.prompts, plan, ctx.request_done, ctx.clock_s,
-                        on_measuring=lambda: ctx.phase("measuring"), warmups=warm, before_measuring=server_histograms)
+                        on_measuring=lambda: ctx.phase("measuring"), warmups=warm, before_measuring=server_histograms,
+                        on_warmup=on_warmup)
             await server_histograms()
             return
         from tuibench.loadgen.arrivals import arrival_offsets_s
         from tuibench.loadgen.workers import drive_split
 
-        await drive(endpoint, [], plan, ctx.request_done, ctx.clock_s, warmups=warm)  # the warm-ups, from here
+        await drive(endpoint, [], plan, ctx.request_done, ctx.clock_s, warmups=warm, on_warmup=on_warmup)  # from here
         await server_histograms()
         offsets = arrival_offsets_s(len(prepared.prompts), plan.rate_rps, plan.burstiness, plan.seed)
         pool = None

@@ -64,6 +64,9 @@ def metrics_table(metrics: RunMetrics, title: str = "") -> Table:
         table.add_row("output tokens generated", drift_text(metrics.output_drift))
     if metrics.trimmed:
         table.add_row("trimmed", f"first and last {metrics.trimmed} requests")
+    if (cold := metrics.cold_start) is not None:
+        table.add_row("cold start", f"{cold.total_s:.1f} s: process {cold.process_start_s:.1f} + load "
+                                    f"{cold.load_s:.1f} + first request {fmt(cold.first_request_s, 2, 's')}")
     if metrics.prefill_s is not None:
         whole = (metrics.prefill_s or 0.0) + (metrics.decode_s or 0.0)
         table.add_row(

@@ -77,7 +77,10 @@ class ServerPool:
                 raise Cancelled
 
         server.wait_healthy(on_wait)
-        emit(ev.Log(t_s=clock(), message=f"{command.name} is up"))
+        process_s, load_s = server.start_up_s()
+        emit(ev.ServerStarted(t_s=clock(), server=command.name, process_start_s=process_s, load_s=load_s))
+        emit(ev.Log(t_s=clock(), message=f"{command.name} is up: {process_s:.1f} s to its first output, then "
+                                          f"{load_s:.1f} s to answer"))
 
     def release_unless(self, spec: RunSpec | None) -> None:
         """Stops the server unless `spec` (the next step) is a serving step that will use it."""

@@ -71,10 +71,15 @@ class ManagedServer:
         self._log_offset = 0
         self._partial_line = b""
         self.announced_exit = False
+        # perf_counter at its launch, when its log was first seen to have output, and when it first answered.
+        self.launched_s: float | None = None
+        self.first_output_s: float | None = None
+        self.healthy_s: float | None = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
+            self.launched_s = time.perf_counter()
             self.process = subprocess.Popen(
                 self.command.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, **self.command.env}, start_new_session=True, preexec_fn=_die_with_parent,
@@ -94,6 +99,9 @@ class ManagedServer:
             try:
                 with urllib.request.urlopen(url, timeout=2.0) as response:
                     if response.status == 200:
+                        self.healthy_s = time.perf_counter()
+                        if self.first_output_s is None and self.log_path.exists() and self.log_path.stat().st_size:
+                            self.first_output_s = self.healthy_s  # it said something, but after the last poll
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
@@ -101,6 +109,14 @@ class ManagedServer:
             time.sleep(0.25)
         raise ServerFailed(f"{self.command.name} did not answer {url} within {self.command.startup_timeout_s:g} s "
                            f"(log: {self.log_path})")
+
+    def start_up_s(self) -> tuple[float, float] | None:
+        """(launch to first output, first output to healthy) in seconds, once it has answered; a server silent until
+        then counts it all as loading."""
+        if self.launched_s is None or self.healthy_s is None:
+            return None
+        first = self.first_output_s if self.first_output_s is not None else self.launched_s
+        return first - self.launched_s, self.healthy_s - first
 
     def stop(self) -> None:
         if self.process is None:
@@ -136,6 +152,8 @@ class ManagedServer:
                 data = log.read(1 << 20)
         except FileNotFoundError:
             return []
+        if data and self.first_output_s is None:
+            self.first_output_s = time.perf_counter()
         self._log_offset += len(data)
         *lines, self._partial_line = (self._partial_line + data).split(b"\n")
         return [line.decode(errors="replace").rstrip() for line in lines if line.strip()]
