@@ -90,6 +90,25 @@ def _slo(text: str):
     return Slo(**objectives)
 
 
+def _objectives(text: str):
+    from tuibench.core.capacity import parse_objectives
+
+    try:
+        return parse_objectives(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
 def _names(text: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     if not names:
@@ -178,19 +197,23 @@ def _workload_options(group, several: bool = False) -> None:
                        "length", **_FIELD)
 
 
-def _serving_options(group, several: bool = False) -> None:
+def _serving_options(group, several: bool = False, rates: bool = True) -> None:
+    """rates=False: the rates are the command's to choose (capacity), and its --slo is its own."""
     group.add_argument("--endpoint", help="benchmark a server someone else runs, e.g. http://127.0.0.1:8000", **_FIELD)
-    if not several:
+    if not several and rates:
         group.add_argument("--request-rate", dest="rates", type=_one(_rate),
                            help="requests/s, Poisson arrivals (default: inf, all at once)", **_FIELD)
-    group.add_argument("--rates", type=_rates, help="a run per rate on one server, e.g. 1,2,4,inf", **_FIELD)
+    if rates:
+        group.add_argument("--rates", type=_rates, help="a run per rate on one server, e.g. 1,2,4,inf", **_FIELD)
     group.add_argument("--burstiness", type=float, help="gamma shape of the arrival gaps: 1 Poisson, <1 burstier",
                        **_FIELD)
     group.add_argument("--max-concurrency", type=_positive_int, **_FIELD)
     group.add_argument("--warmup-requests", type=_int_at_least(0), **_FIELD)
     group.add_argument("--trim", type=_int_at_least(0), help="leave the first and last N requests out of the metrics",
                        **_FIELD)
-    group.add_argument("--slo", type=_slo, help="goodput objectives, e.g. ttft=200,tpot=50,e2el=2000 (ms)", **_FIELD)
+    if rates:
+        group.add_argument("--slo", type=_slo, help="goodput objectives, e.g. ttft=200,tpot=50,e2el=2000 (ms)",
+                           **_FIELD)
     group.add_argument("--api", choices=["completions", "chat"], **_FIELD)
     group.add_argument("--served-model-name", help="the model name the endpoint expects (default: the model path)",
                        **_FIELD)
@@ -278,6 +301,27 @@ def build_parser() -> argparse.ArgumentParser:
     outputs.add_argument("--events", type=Path, help="write each run's event log (JSONL, numbered per step) here")
     _db_option(compare)
 
+    capacity = commands.add_parser(
+        "capacity", help="the highest request rate each library sustains under an SLO",
+        description="Per library, probes serving runs on one server, doubling the rate while every objective holds, "
+                    "then bisecting: the highest rate that meets them all.")
+    _model_option(capacity)
+    capacity.add_argument("--libraries", "--library", dest="libraries", type=_names,
+                          help="comma list, e.g. vllm,transformers (default transformers)", **_FIELD)
+    capacity.add_argument("--slo", dest="objectives", required=True, type=_objectives,
+                          help="objectives on latency percentiles (ms), e.g. ttft_p99=500,tpot_p99=50")
+    capacity.add_argument("--start-rate", type=_positive_float, default=1.0, help="the first rate probed (default 1)")
+    capacity.add_argument("--precision", type=_positive_float, default=0.1,
+                          help="stop when the rate that held and the one that did not are this close, relative "
+                               "(default 0.1)")
+    capacity.add_argument("--min-rate", type=_positive_float, default=0.05, help="give up below this (default 0.05)")
+    capacity.add_argument("--max-rate", type=_positive_float, default=256.0, help="stop doubling here (default 256)")
+    _workload_options(capacity)
+    _engine_options(capacity)
+    _serving_options(capacity.add_argument_group("serving"), rates=False)
+    capacity.add_argument("--json", type=Path, help="write every library's probes and capacity here")
+    _db_option(capacity)
+
     analyze = commands.add_parser("analyze", help="theory per module: FLOPs, bytes, arithmetic intensity, roofline")
     analyze.add_argument("--model", default="smollm2-135m", help="embedded alias, an architecture (llama-2-7b, …), local "
                          "HF folder, or HF id in the local cache")
@@ -351,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "capacity":
+            return _capacity(args)
         if args.command == "runs":
             return _runs(args)
         if args.command == "analyze":
@@ -458,6 +504,57 @@ def _run(args: argparse.Namespace) -> int:
             documents = [store.get_run(step.run_id) for step in ran]
         args.json.write_bytes(msgspec.json.format(msgspec.json.encode(documents if len(ran) > 1 else documents[0])))
     return max((_report_outcome(step) for step in ran), default=EXIT_FAILED)
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    """`capacity`: per library, probes on one server until its capacity under the SLO is bracketed."""
+    import msgspec
+    from rich.table import Table
+
+    from tuibench.core.paths import data_dir
+    from tuibench.core.units import fmt
+    from tuibench.report.progress import PlanProgress
+    from tuibench.runner.capacity import SearchSettings, find_capacities, verdict
+    from tuibench.runner.service import run_plan
+
+    if args.min_rate > args.max_rate or not args.min_rate <= args.start_rate <= args.max_rate:
+        raise UserError(f"--start-rate {args.start_rate:g} must lie within --min-rate {args.min_rate:g} and "
+                        f"--max-rate {args.max_rate:g}")
+    request = _request(args)
+    if request.num_requests is None:  # a probe's percentiles need enough requests, not the whole dataset
+        request = msgspec.structs.replace(request, num_requests=32)
+    _check_writable(args.json)
+    console = _console()
+    settings = SearchSettings(start_rps=args.start_rate, precision=args.precision, floor_rps=args.min_rate,
+                              ceiling_rps=args.max_rate)
+
+    def show(library, probe) -> None:
+        why = "meets the SLO" if probe.met else "misses: " + "; ".join(probe.missed)
+        console.print(f"[bold]{library} @ {probe.rate_rps:.3g} req/s[/] (run {probe.run_id}): {why}", highlight=False)
+
+    with _open_store(args.db, create=True) as store:
+        console.print(f"[dim]results: {store.path}[/]", highlight=False)
+
+        def run(plan, servers):
+            return run_plan(plan, store, observer=PlanProgress(console, lambda step: None), servers=servers,
+                            output_dir=data_dir() / "logs")
+
+        capacities = find_capacities(request, args.objectives, settings, store, run, on_probe=show)
+    for capacity in capacities:
+        table = Table(title=f"{capacity.library}: probes", box=None, pad_edge=False, header_style="bold")
+        for column in ("req/s", "run", "status", "TTFT p99 ms", "TPOT p99 ms", "done req/s", "SLO"):
+            table.add_column(column, justify="right" if column != "SLO" else "left")
+        for p in sorted(capacity.probes, key=lambda p: p.rate_rps):
+            table.add_row(f"{p.rate_rps:.3g}", str(p.run_id), p.status, fmt(p.ttft_p99_ms, 1), fmt(p.tpot_p99_ms, 1),
+                          fmt(p.completed_rps, 2), "met" if p.met else "missed: " + "; ".join(p.missed))
+        console.print(table)
+    console.print(f"[bold]{verdict(capacities, args.objectives)}[/]", highlight=False)
+    if args.json:
+        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(
+            [{**msgspec.to_builtins(c), "capacity_rps": c.capacity_rps} for c in capacities])))
+    if any(c.skipped and c.probes and c.probes[-1].status == "interrupted" for c in capacities):
+        return EXIT_INTERRUPTED
+    return EXIT_OK if all(c.bracket is not None for c in capacities) else EXIT_FAILED
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ goes on; an interrupted one (Ctrl-C, the app's cancel, even while a server start
 the steps left are stored as not run. The front ends only build plans and watch the events.
 """
 
+import contextlib
 import time
 import traceback
 from collections.abc import Callable
@@ -26,7 +27,8 @@ PlanObserver = Callable[[ev.Event | PlanEvent, PlanState], None]
 
 def run_plan(plan: Plan, store: ResultsStore, *, state: PlanState | None = None,
              observer: PlanObserver = lambda event, state: None, cancel: Callable[[], bool] = lambda: False,
-             events_path: Path | None = None, output_dir: Path | None = None, port: int | None = None) -> PlanState:
+             events_path: Path | None = None, output_dir: Path | None = None, port: int | None = None,
+             servers: ServerPool | None = None) -> PlanState:
     """Runs every step of `plan`, storing each run under one plan id; returns the plan's final state.
 
     `state` (a fresh PlanState by default) is reduced here as events arrive: pass one to read it from
@@ -34,6 +36,8 @@ def run_plan(plan: Plan, store: ResultsStore, *, state: PlanState | None = None,
     reduced. `cancel()` turning true stops the plan as Ctrl-C does. With `events_path`, each run's events
     go to that JSONL file (numbered per step when the plan has several); with `output_dir`, each child's
     stdout and stderr go to a log file there instead of the terminal. `port`: the managed servers' port.
+    `servers`: a pool the caller owns and keeps across plans (a capacity search's probes share one server); by
+    default the plan has its own, stopped when it ends.
     """
     state = state if state is not None else PlanState()
 
@@ -47,8 +51,9 @@ def run_plan(plan: Plan, store: ResultsStore, *, state: PlanState | None = None,
     runnable = plan.runnable
     stopped: str | None = None  # why the steps left will not run
     outcome = None  # set only when something outside every step broke the plan off
+    owned = servers is None
     try:
-        with ServerPool(port) as servers:
+        with ServerPool(port) if owned else contextlib.nullcontext(servers) as servers:
             for step in plan.steps:
                 if step.skip is not None:
                     announce(StepEnded(index=step.index, status="skipped", reason=step.skip))  # stored as such already
@@ -72,7 +77,8 @@ def run_plan(plan: Plan, store: ResultsStore, *, state: PlanState | None = None,
                 if run.status == "interrupted":
                     stopped = f"the plan stopped at step {step.index}: {run.error}"
                 later = [s for s in runnable if s.index > step.index]
-                servers.release_unless(None if stopped or not later else later[0].spec)
+                if later or stopped or owned:  # a caller's pool keeps its server for the caller's next plan
+                    servers.release_unless(None if stopped or not later else later[0].spec)
     except BaseException as exc:
         outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         raise

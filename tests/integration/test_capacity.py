@@ -1,0 +1,41 @@
+"""`tuibench capacity` against the known-answer server serving one request at a time: each takes 20 + 5 × 10 =
+70 ms, so no rate above 1 / 0.07 = 14.3 req/s can hold TTFT p99 under 150 ms (the queue grows without bound
+there), while 2 req/s holds it easily. The search must bracket its capacity between those, on one server,
+every probe a stored run."""
+
+import json
+
+import pytest
+
+from helpers import MockServer, tuibench
+
+pytestmark = pytest.mark.slow
+
+
+def test_capacity_of_a_one_slot_server_is_bracketed_below_its_service_rate(cli_env, tmp_path, model_path):
+    server = MockServer("--ttft-ms", "20", "--itl-ms", "10", "--max-concurrency", "1")
+    out = tmp_path / "capacity.json"
+    try:
+        result = tuibench("capacity", "--library", "endpoint", "--endpoint", server.url, "--served-model-name", "mock",
+                          "--dataset", "random", "--input-len", "8", "--output-len", "6", "--num-requests", "40",
+                          "--slo", "ttft_p99=150", "--start-rate", "2", "--precision", "0.4", "--json", str(out),
+                          env=cli_env, timeout=600)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    (capacity,) = json.loads(out.read_text())
+    probes = capacity["probes"]
+    rates = [p["rate_rps"] for p in probes]
+    assert rates[:3] == [2.0, 4.0, 8.0]  # doubling from the start rate
+    found, missed = capacity["bracket"]["met_rps"], capacity["bracket"]["missed_rps"]
+    assert 2.0 <= found < 1 / 0.070 and found < missed <= found * 1.4
+    for probe in probes:  # what each probe says agrees with its TTFT p99
+        assert probe["met"] == (probe["ttft_p99_ms"] <= 150 and not probe["missed"])
+    assert len({p["run_id"] for p in probes}) == len(probes)  # every probe a stored run
+    assert f"endpoint sustains {found:.3g} req/s under the SLO (ttft_p99≤150 ms)" in result.stdout
+
+
+def test_a_bad_objective_is_one_line_and_exit_2(cli_env):
+    result = tuibench("capacity", "--slo", "ttft=500", env=cli_env, timeout=60)
+    assert result.returncode == 2
+    assert "unknown objective 'ttft'" in result.stderr and len(result.stderr.strip().splitlines()) <= 2
