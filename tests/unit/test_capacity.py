@@ -46,3 +46,16 @@ def test_objectives_parse_and_say_what_is_off():
                        ("e2el_p90=0", "must be positive"), ("", "at least one objective")):
         with pytest.raises(ValueError, match=says):
             parse_objectives(text)
+
+
+def test_the_verdict_is_one_line_over_the_libraries():
+    from tuibench.runner.capacity import Capacity, verdict
+
+    slo = parse_objectives("ttft_p99=500,tpot_p99=50")
+    line = verdict([Capacity(library="vllm", bracket=Bracket(met_rps=2.125, missed_rps=2.25)),
+                       Capacity(library="transformers", bracket=Bracket(met_rps=0.625, missed_rps=0.75)),
+                       Capacity(library="llamacpp", bracket=Bracket(met_rps=None, missed_rps=0.0625)),
+                       Capacity(library="mii", skipped="needs a CUDA GPU")], slo)
+    assert line == ("vllm sustains 2.12 req/s under the SLO (ttft_p99≤500 ms, tpot_p99≤50 ms), transformers 0.625 req/s, "
+                    "llamacpp meets it at no rate tried (down to 0.0625 req/s), mii was not measured (needs a CUDA GPU)")
+
