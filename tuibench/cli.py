@@ -109,6 +109,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _switches(text: str) -> tuple[str, ...]:
+    values = _names(text)
+    if any(v not in ("on", "off") for v in values) or len(set(values)) < len(values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give on, off, or on,off")
+    return values
+
+
 def _names(text: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     if not names:
@@ -191,6 +198,12 @@ def _workload_options(group, several: bool = False) -> None:
     group.add_argument("--input-len", type=_positive_int, help="random dataset: input tokens (default 128)", **_FIELD)
     group.add_argument("--output-len", type=_positive_int, help="random dataset: output tokens (default 128)", **_FIELD)
     group.add_argument("--range-ratio", type=float, help="random dataset: lengths uniform in len*(1±ratio)", **_FIELD)
+    group.add_argument("--prefixes", type=_positive_int, help="shared-prefix dataset: system prompts shared by the "
+                       "requests (default 4); each request one of them, then --input-len tokens of its own", **_FIELD)
+    group.add_argument("--prefix-len", type=_positive_int, help="shared-prefix dataset: tokens of each system prompt "
+                       "(default 256)", **_FIELD)
+    group.add_argument("--prefix-caching", type=_switches, help="vLLM's prefix cache: on, off, or on,off (a step "
+                       "each); default: vLLM's own (on)", **_FIELD)
     group.add_argument("--batch-size", type=_positive_int, help="static batch size (default 8)", **_FIELD)
     group.add_argument("--warmup-batches", type=_int_at_least(0), **_FIELD)
     group.add_argument("--honor-eos", action="store_true", help="stop a request at EOS instead of holding it to its "
@@ -316,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default 0.1)")
     capacity.add_argument("--min-rate", type=_positive_float, default=0.05, help="give up below this (default 0.05)")
     capacity.add_argument("--max-rate", type=_positive_float, default=256.0, help="stop doubling here (default 256)")
+    capacity.add_argument("--probe-seconds", type=_positive_float, default=10.0,
+                          help="without --num-requests, each probe sends this long at its rate, at least 16 requests "
+                               "(default 10)")
     _workload_options(capacity)
     _engine_options(capacity)
     _serving_options(capacity.add_argument_group("serving"), rates=False)
@@ -521,12 +537,10 @@ def _capacity(args: argparse.Namespace) -> int:
         raise UserError(f"--start-rate {args.start_rate:g} must lie within --min-rate {args.min_rate:g} and "
                         f"--max-rate {args.max_rate:g}")
     request = _request(args)
-    if request.num_requests is None:  # a probe's percentiles need enough requests, not the whole dataset
-        request = msgspec.structs.replace(request, num_requests=32)
     _check_writable(args.json)
     console = _console()
     settings = SearchSettings(start_rps=args.start_rate, precision=args.precision, floor_rps=args.min_rate,
-                              ceiling_rps=args.max_rate)
+                              ceiling_rps=args.max_rate, probe_s=args.probe_seconds)
 
     def show(library, probe) -> None:
         why = "meets the SLO" if probe.met else "misses: " + "; ".join(probe.missed)

@@ -126,3 +126,24 @@ def test_the_servers_metrics_are_stored_and_move_with_the_load(cli_env, tmp_path
     assert view.requests == 10  # the warm-up is before the first histogram snapshot: not counted
     low, high = view.buckets_ms["ttft_p50"]
     assert low <= view.ttft_p50_ms <= high and view.max_waiting_requests >= 4
+
+
+def test_shared_prefixes_hit_the_prefix_cache_only_when_on_and_each_step_starts_with_it_empty(cli_env, tmp_path,
+                                                                                            model_path):
+    """12 requests over 2 system prompts of 256 tokens (+16 of their own): with vLLM's prefix cache on, all but the
+    first of each prompt hit it (10 × 256 of 12 × 272 tokens, 78 %) and their TTFT drops; off, nothing hits. The
+    second rate reuses the server with its cache emptied first, so it hits no more than the first did (without
+    the reset it would hit every prompt, 94 %)."""
+    out = tmp_path / "runs.json"
+    result = tuibench("run", "--scenario", "serving", "--library", "vllm", "--dataset", "shared-prefix", "--prefixes",
+                      "2", "--prefix-len", "256", "--input-len", "16", "--output-len", "4", "--num-requests", "12",
+                      "--rates", "2,3", "--prefix-caching", "on,off", "--json", str(out), env=cli_env, timeout=900)
+    assert result.returncode == 0, result.stderr
+    runs = {(d["run"]["spec"]["prefix_caching"], d["run"]["spec"]["serving"]["request_rate"]): d["run"]["metrics"]
+            for d in json.loads(out.read_text())}
+    assert result.stdout.count("prefix cache emptied before this step") == 2  # the second rate of each server
+    hits = {key: metrics["server"]["prefix_cache_hit_pct"] for key, metrics in runs.items()}
+    assert 65 < hits[True, 2.0] < 85 and abs(hits[True, 3.0] - hits[True, 2.0]) < 8, hits
+    assert all(not hits[False, rate] for rate in (2.0, 3.0)), hits  # off: no hit (or no lookup at all)
+    for rate in (2.0, 3.0):
+        assert runs[True, rate]["ttft_ms"]["p50"] < 0.8 * runs[False, rate]["ttft_ms"]["p50"]

@@ -121,5 +121,8 @@ class Backend(ABC):
         """With --ray-address: where the library computes, in words, for the run's log."""
         return f"{cls.name} runs on this node; the cluster's nodes are sampled and can send the load"
 
+    # Serving: the route that empties its server's prefix cache (POST), so that a step reusing the server starts
+    # cold as the first did; None: it has none, and a reused server is restarted instead (when it caches).
+    reset_cache_path: ClassVar[str | None] = None
     # Serving: how this library's server takes prompts and holds outputs to length (ServingParams fields).
     serving_overrides: ClassVar[dict[str, object]] = {}

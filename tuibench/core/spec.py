@@ -6,7 +6,7 @@ import msgspec
 
 from tuibench.core.metrics import Slo
 
-DatasetKind = Literal["builtin", "random", "jsonl", "sharegpt"]
+DatasetKind = Literal["builtin", "random", "jsonl", "sharegpt", "shared-prefix"]
 
 
 class DatasetSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -17,9 +17,15 @@ class DatasetSpec(msgspec.Struct, frozen=True, kw_only=True):
     input_len: int = 128
     output_len: int = 128
     range_ratio: float = 0.0
+    # Shared-prefix only: `prefixes` system prompts of `prefix_len` tokens, each request one of them followed by
+    # input_len tokens of its own, as many requests to one deployment share a system prompt.
+    prefixes: int = 4
+    prefix_len: int = 256
 
     @property
     def label(self) -> str:
+        if self.kind == "shared-prefix":
+            return f"shared-prefix({self.prefixes}×{self.prefix_len}+{self.input_len}/{self.output_len})"
         if self.kind == "random":
             return f"random({self.input_len}/{self.output_len}±{self.range_ratio:g})"
         return self.source
@@ -103,6 +109,8 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     # The model built from its config with weights drawn at random: its timings are real, its outputs are noise.
     random_weights: bool = False
     parallel: Parallelism = Parallelism()
+    # vLLM's automatic prefix caching, on or off; None: the library's default (on in vLLM).
+    prefix_caching: bool | None = None
     # The Ray cluster the run happens on (host:port of its head): vLLM's Ray executor, an agent per node for
     # telemetry, client workers as actors. None: this machine alone, and Ray is not imported.
     ray_address: str | None = None

@@ -32,6 +32,9 @@ class RequestSpec(msgspec.Struct, frozen=True, kw_only=True):
     output_tokens: int | None = None
     prompt: str | None = None
     reference_output: str | None = None
+    # Shared-prefix: which of the dataset's system prompts begins this one, and its length (within input_tokens).
+    prefix: int | None = None
+    prefix_tokens: int = 0
 
 
 class BuiltinDataset(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,8 +65,14 @@ def builtin_datasets() -> dict[str, BuiltinDataset]:
     return dict(sorted(found.items()))
 
 
-def dataset_from_arg(arg: str, *, input_len: int = 128, output_len: int = 128, range_ratio: float = 0.0) -> DatasetSpec:
-    """Interprets `--dataset`: a builtin name, `random`, or a .jsonl / ShareGPT .json file."""
+def dataset_from_arg(arg: str, *, input_len: int = 128, output_len: int = 128, range_ratio: float = 0.0,
+                     prefixes: int = 4, prefix_len: int = 256) -> DatasetSpec:
+    """Interprets `--dataset`: a builtin name, `random`, `shared-prefix`, or a .jsonl / ShareGPT .json file."""
+    if arg == "shared-prefix":
+        if min(input_len, output_len, prefixes, prefix_len) < 1:
+            raise UserError("shared-prefix needs --prefixes, --prefix-len, --input-len and --output-len of at least 1")
+        return DatasetSpec(kind="shared-prefix", source="shared-prefix", input_len=input_len, output_len=output_len,
+                           prefixes=prefixes, prefix_len=prefix_len)
     if arg == "random":
         if input_len < 1 or output_len < 1:
             raise UserError("--input-len and --output-len must be at least 1")
@@ -79,7 +88,7 @@ def dataset_from_arg(arg: str, *, input_len: int = 128, output_len: int = 128, r
         return DatasetSpec(kind="jsonl", source=str(path.resolve()))
     if path.suffix == ".json" and path.is_file():
         return DatasetSpec(kind="sharegpt", source=str(path.resolve()))
-    choices = ", ".join([*builtin_datasets(), "random"])
+    choices = ", ".join([*builtin_datasets(), "random", "shared-prefix"])
     if path.suffix in (".jsonl", ".json"):
         raise UserError(f"dataset file {arg} does not exist: give the path to an existing .jsonl or ShareGPT .json file")
     raise UserError(f"unknown dataset '{arg}': choose one of {choices}, or give a .jsonl or ShareGPT .json file")
@@ -90,9 +99,14 @@ def load_requests(spec: DatasetSpec, num_requests: int | None, seed: int) -> lis
     rng = random.Random(seed)
     if num_requests is not None and num_requests < 1:
         raise UserError(f"--num-requests must be at least 1, got {num_requests}")
-    if spec.kind == "random":
+    if spec.kind in ("random", "shared-prefix"):
         if num_requests is None:
-            raise UserError("the random dataset needs --num-requests N")
+            raise UserError(f"the {spec.kind} dataset needs --num-requests N")
+        if spec.kind == "shared-prefix":
+            # Each request one of the system prompts, drawn at random (so groups interleave, as users do).
+            return [RequestSpec(input_tokens=spec.prefix_len + spec.input_len, output_tokens=spec.output_len,
+                                prefix=rng.randrange(spec.prefixes), prefix_tokens=spec.prefix_len)
+                    for _ in range(num_requests)]
         return [_random_request(spec, rng) for _ in range(num_requests)]
     # A copy: the builtin tables are cached and must not be changed through what we return.
     requests = list({"builtin": _load_builtin, "jsonl": _load_jsonl, "sharegpt": _load_sharegpt}[spec.kind](spec.source))

@@ -27,6 +27,8 @@ def status_markup(status: str) -> str:
 
 def describe_spec(spec: RunSpec) -> str:
     engine = f"{spec.library} · {spec.model_label}" + (f" · {spec.parallel.label}" if spec.parallel.label else "")
+    if spec.prefix_caching is not None:
+        engine += f" · prefix cache {'on' if spec.prefix_caching else 'off'}"
     if spec.scenario == "profile":
         params = spec.profile
         lengths = ",".join(map(str, params.lengths))

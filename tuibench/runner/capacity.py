@@ -2,6 +2,7 @@
 server (core/capacity.py decides the rates). Each probe is a one-step serving plan run by the run service and
 stored as any run; the library's server is started once and kept for all its probes."""
 
+import math
 from collections.abc import Callable
 
 import msgspec
@@ -39,6 +40,12 @@ class SearchSettings(msgspec.Struct, frozen=True, kw_only=True):
     precision: float = 0.1  # the bracket's width relative to the rate that held
     floor_rps: float = 0.05
     ceiling_rps: float = 256.0
+    # Without --num-requests, a probe sends this long at its rate (at least 16 requests): a short burst would pass
+    # at any rate, since a queue takes time to show.
+    probe_s: float = 10.0
+
+    def requests_at(self, rate_rps: float, asked: int | None) -> int:
+        return asked or max(16, math.ceil(rate_rps * self.probe_s))
 
 
 def find_capacities(request: PlanRequest, objectives: tuple[Objective, ...], settings: SearchSettings,
@@ -58,8 +65,9 @@ def find_capacities(request: PlanRequest, objectives: tuple[Objective, ...], set
             while True:
                 label = f"capacity of {library} under {', '.join(o.label for o in objectives)}: {rate:.3g} req/s"
                 try:
-                    plan = build_plan(msgspec.structs.replace(request, libraries=(library,), scenarios=("serving",),
-                                                              rates=(rate,), repeat=1, label=label))
+                    plan = build_plan(msgspec.structs.replace(
+                        request, libraries=(library,), scenarios=("serving",), rates=(rate,), repeat=1, label=label,
+                        num_requests=settings.requests_at(rate, request.num_requests)))
                 except UserError as exc:
                     results.append(Capacity(library=library, skipped=str(exc)))
                     break

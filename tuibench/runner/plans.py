@@ -57,7 +57,8 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
     if set(request.scenarios) & {"offline", "serving"}:
         for name in request.datasets:
             dataset = dataset_from_arg(name, input_len=request.input_len, output_len=request.output_len,
-                                       range_ratio=request.range_ratio)
+                                       range_ratio=request.range_ratio, prefixes=request.prefixes,
+                                       prefix_len=request.prefix_len)
             load_requests(dataset, request.num_requests, request.seed)  # a bad file or count fails now, not mid-plan
             datasets.append(dataset)
     threads = request.threads or default_threads()
@@ -144,9 +145,12 @@ def _specs(request: PlanRequest, model: str, library: str, scenario: str, datase
                                             output_len=request.decode_steps))]
     offline = OfflineParams(batch_size=request.batch_size, warmup_batches=request.warmup_batches,
                             honor_eos=request.honor_eos)
+    # vLLM with its prefix cache on and off, where asked: the other libraries have no switch for it.
+    caching = [value == "on" for value in request.prefix_caching] if library == "vllm" and request.prefix_caching \
+        else [None]
     if scenario == "offline":
-        return [RunSpec(**common, dataset=dataset, offline=offline, num_requests=request.num_requests)
-                for dataset in datasets]
+        return [RunSpec(**common, dataset=dataset, offline=offline, num_requests=request.num_requests,
+                        prefix_caching=cached) for cached in caching for dataset in datasets]
     serving = ServingParams(
         burstiness=request.burstiness, max_concurrency=request.max_concurrency, warmup_requests=request.warmup_requests,
         trim=request.trim, slo=request.slo, timeout_s=request.timeout_s, api=request.api, endpoint=request.endpoint,
@@ -160,8 +164,8 @@ def _specs(request: PlanRequest, model: str, library: str, scenario: str, datase
     if request.prompts:
         serving = msgspec.structs.replace(serving, prompt_ids=request.prompts == "ids")
     return [RunSpec(**common, dataset=dataset, offline=offline, num_requests=request.num_requests,
-                    serving=msgspec.structs.replace(serving, request_rate=rate))
-            for dataset in datasets for rate in request.rates]
+                    serving=msgspec.structs.replace(serving, request_rate=rate), prefix_caching=cached)
+            for cached in caching for dataset in datasets for rate in request.rates]
 
 
 def default_label(request: PlanRequest) -> str:

@@ -47,10 +47,14 @@ class ServerPool:
         if spec.serving.endpoint:
             check_served_model(spec)
             return spec, no_tick
-        key = (spec.model, spec.library)
+        key = (spec.model, spec.library, spec.prefix_caching)
+        backend = backend_class(spec.library)
+        if self._key == key and self._server is not None and self._server.alive() and not self._reset(backend, emit,
+                                                                                                          clock):
+            self.stop()  # its cache could not be emptied: a fresh server is the only cold one
         if self._key != key or self._server is None or not self._server.alive():
             self.stop()
-            self._start(spec, backend_class(spec.library), emit, clock, cancel)
+            self._start(spec, backend, emit, clock, cancel)
             self._key = key
         server = self._server
         serving = msgspec.structs.replace(spec.serving, endpoint=server.command.base_url, managed=True,
@@ -82,9 +86,26 @@ class ServerPool:
         emit(ev.Log(t_s=clock(), message=f"{command.name} is up: {process_s:.1f} s to its first output, then "
                                           f"{load_s:.1f} s to answer"))
 
+    def _reset(self, backend, emit, clock) -> bool:
+        """Empties the reused server's prefix cache, so this step starts as cold as the first did (a warm cache
+        from an earlier step would flatter the next); True when done, or when the library caches nothing."""
+        if backend.reset_cache_path is None:
+            return True
+        url = self._server.command.base_url + backend.reset_cache_path
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30):
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            emit(ev.Log(t_s=clock(), level="warning", message=f"could not reset the prefix cache ({exc}): restarting "
+                                                              "the server"))
+            return False
+        emit(ev.Log(t_s=clock(), message=f"prefix cache emptied before this step (POST {backend.reset_cache_path})"))
+        return True
+
     def release_unless(self, spec: RunSpec | None) -> None:
         """Stops the server unless `spec` (the next step) is a serving step that will use it."""
-        if spec is None or spec.scenario != "serving" or spec.serving.endpoint or self._key != (spec.model, spec.library):
+        if spec is None or spec.scenario != "serving" or spec.serving.endpoint or \
+                self._key != (spec.model, spec.library, spec.prefix_caching):
             self.stop()
 
     def stop(self) -> None:
