@@ -121,6 +121,10 @@ def test_every_shipped_plan_builds_and_quick_skips_what_cannot_run_here():
     assert {s.spec.profile.lengths for s in paper.steps if s.spec.scenario == "profile"} == \
         {(32, 64, 128, 256, 512, 1024, 2048)}
     assert [s.index for s in paper.steps] == list(range(1, len(paper.steps) + 1))
+    caching = plans["prefix-caching"]  # vLLM's prefix cache on and off, at each rate: four steps
+    assert [(s.spec.prefix_caching, s.spec.serving.request_rate) for s in caching.steps] == \
+        [(True, 1.0), (True, 2.0), (False, 1.0), (False, 2.0)]
+    assert caching.steps[0].spec.dataset.label == "shared-prefix(4×512+64/32)"
 
 
 @pytest.mark.parametrize("statuses, outcome", [
