@@ -57,11 +57,11 @@ def run_serving(ctx: RunContext) -> None:
         async def server_histograms() -> None:
             await asyncio.to_thread(_server_histograms, ctx)
 
-        first: list[float | None] = []
+        answered = []
 
         def on_warmup(record) -> None:
-            if not first:  # the run's first request: after a cold start, the server's last part of it
-                first.append(record.ttft_ms)
+            if not answered:  # the run's first request: after a cold start, the server's last part of it
+                answered.append(record)
                 ctx.emit(FirstRequest(t_s=ctx.clock_s(), ttft_ms=record.ttft_ms))
 
         if params.client_workers == 1:

@@ -49,10 +49,9 @@ class ServerPool:
             return spec, no_tick
         key = (spec.model, spec.library, spec.prefix_caching)
         backend = backend_class(spec.library)
-        if self._key == key and self._server is not None and self._server.alive() and not self._reset(backend, emit,
-                                                                                                          clock):
-            self.stop()  # its cache could not be emptied: a fresh server is the only cold one
-        if self._key != key or self._server is None or not self._server.alive():
+        reused = self._key == key and self._server is not None and self._server.alive()
+        # A cache that could not be emptied: only a fresh server is as cold as the first step's was.
+        if not (reused and self._reset(backend, emit, clock)):
             self.stop()
             self._start(spec, backend, emit, clock, cancel)
             self._key = key
