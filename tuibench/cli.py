@@ -180,6 +180,8 @@ def _engine_options(group) -> None:
     for kind, what in (("tensor", "GPUs one layer is split over"), ("pipeline", "GPUs the layers are split over"),
                        ("data", "replicas of the model, each on its own GPUs")):
         group.add_argument(f"--{kind}-parallel-size", type=_positive_int, help=f"vLLM: {what} (default 1)", **_FIELD)
+    group.add_argument("--speculative-tokens", type=_int_at_least(0), help="vLLM: n-gram speculative decoding, this "
+                       "many tokens proposed per step from the request's own n-grams (default 0: off)", **_FIELD)
     group.add_argument("--ray-address", help="run on a Ray cluster: its head's host:port, or auto (the one this node "
                        "is in). vLLM runs on Ray's executor, every node's GPUs are sampled, and --client-workers are "
                        "actors spread over the nodes (needs tuibench[ray])", **_FIELD)

@@ -86,3 +86,15 @@ def test_fake_cuda_on_a_ray_cluster_the_layout_is_the_clusters_to_check_and_vllm
     profile = msgspec.structs.replace(spec, scenario="profile", parallel=msgspec.structs.replace(spec.parallel, tensor=1,
                                                                                                  pipeline=1))
     assert "distributed_executor_backend" not in engine_options(profile)
+
+
+def test_engine_switches_reach_the_server_as_vllm_spells_them():
+    plan = build_plan(PlanRequest(**SERVING, prefix_caching=("off",), speculative_tokens=3))
+    spec = plan.steps[0].spec
+    assert engine_options(spec)["speculative_config"] == {"method": "ngram", "num_speculative_tokens": 3,
+                                                          "prompt_lookup_max": 4}
+    argv = VllmBackend.server_command("/models/smollm2", 8000, spec).argv
+    assert "--no-enable-prefix-caching" in argv  # a switch is --x / --no-x, never --x False
+    config = argv[argv.index("--speculative-config") + 1]
+    assert config == '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4}'
+    assert describe_spec(spec).startswith("vllm · smollm2-135m · prefix cache off · n-gram speculation of 3 · ")

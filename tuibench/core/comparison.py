@@ -161,12 +161,13 @@ def repeat_sets(runs: Sequence[RunRow]) -> list[list[RunRow]]:
 
 
 def _library_names(runs: Sequence[RunRow]) -> dict[int, str]:
-    """Each run's library, its prefix-cache setting where it was set, and its model too when the runs span models."""
+    """Each run's library, with the engine settings it set (prefix cache, speculation), and its model too when the
+    runs span models."""
     several_models = len({r.model for r in runs}) > 1
 
     def name(run: RunRow) -> str:
-        caching = run.spec.prefix_caching
-        engine = run.library + ("" if caching is None else f" (prefix cache {'on' if caching else 'off'})")
+        settings = run.spec.engine_settings
+        engine = run.library + (f" ({', '.join(settings)})" if settings else "")
         return f"{engine} · {run.model}" if several_models else engine
 
     return {r.id: name(r) for r in runs}

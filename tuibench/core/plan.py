@@ -41,6 +41,7 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     prefix_len: _Positive = 256
     # vLLM's prefix caching: a step per value ("on", "off"); empty: the library's default.
     prefix_caching: tuple[Literal["on", "off"], ...] = ()
+    speculative_tokens: Annotated[int, msgspec.Meta(ge=0)] = 0  # vLLM's n-gram speculator; 0: off
     batch_size: _Positive = 8  # offline static batches, and the profile's batch
     warmup_batches: Annotated[int, msgspec.Meta(ge=0)] = 1
     honor_eos: bool = False

@@ -67,6 +67,7 @@ class ServerView(msgspec.Struct, frozen=True, kw_only=True):
     max_kv_cache_used_pct: float | None = None
     prefix_cache_hit_pct: float | None = None  # prompt tokens found in its prefix cache, of those looked up
     preemptions: int | None = None
+    spec_acceptance_pct: float | None = None  # speculative decoding: proposed tokens the model accepted
     buckets_ms: dict[str, tuple[float, float]] = {}  # "ttft_p50": the bucket that quantile lies in (high may be inf)
 
 
@@ -100,8 +101,10 @@ def server_view(telemetry: Sequence["TelemetrySample"]) -> ServerView | None:
         return seen[-1] - seen[0] if seen else None
 
     queries, hits, preempted = grew("prefix_cache_queries_tokens"), grew("prefix_cache_hits_tokens"), grew("preemptions")
+    drafted, accepted = grew("spec_draft_tokens"), grew("spec_accepted_tokens")
     return ServerView(
         **fields, buckets_ms=ranges, max_running_requests=peak("running_requests"), max_waiting_requests=peak("waiting_requests"),
         max_kv_cache_used_pct=peak("kv_cache_used_pct"),
         prefix_cache_hit_pct=100.0 * hits / queries if queries and hits is not None else None,
-        preemptions=None if preempted is None else round(preempted))
+        preemptions=None if preempted is None else round(preempted),
+        spec_acceptance_pct=100.0 * accepted / drafted if drafted and accepted is not None else None)

@@ -111,6 +111,8 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     parallel: Parallelism = Parallelism()
     # vLLM's automatic prefix caching, on or off; None: the library's default (on in vLLM).
     prefix_caching: bool | None = None
+    # vLLM's n-gram speculative decoding: tokens proposed per step from the prompt's own n-grams (0: off).
+    speculative_tokens: int = 0
     # The Ray cluster the run happens on (host:port of its head): vLLM's Ray executor, an agent per node for
     # telemetry, client workers as actors. None: this machine alone, and Ray is not imported.
     ray_address: str | None = None
@@ -119,6 +121,16 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     def model_label(self) -> str:
         """The model as tables and titles name it: random weights are never left unsaid."""
         return f"{self.model} (random weights)" if self.random_weights else self.model
+
+    @property
+    def engine_settings(self) -> list[str]:
+        """The library's own switches this run set, in words: what tells two columns of one library apart."""
+        settings = []
+        if self.prefix_caching is not None:
+            settings.append(f"prefix cache {'on' if self.prefix_caching else 'off'}")
+        if self.speculative_tokens:
+            settings.append(f"n-gram speculation of {self.speculative_tokens}")
+        return settings
 
     @property
     def rate(self) -> float | None:

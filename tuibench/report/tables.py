@@ -27,8 +27,7 @@ def status_markup(status: str) -> str:
 
 def describe_spec(spec: RunSpec) -> str:
     engine = f"{spec.library} · {spec.model_label}" + (f" · {spec.parallel.label}" if spec.parallel.label else "")
-    if spec.prefix_caching is not None:
-        engine += f" · prefix cache {'on' if spec.prefix_caching else 'off'}"
+    engine += "".join(f" · {setting}" for setting in spec.engine_settings)
     if spec.scenario == "profile":
         params = spec.profile
         lengths = ",".join(map(str, params.lengths))
@@ -143,7 +142,9 @@ def server_table(metrics: RunMetrics) -> Table | None:
                       f"{bucket[0]:,.0f}–{bucket[1]:,.0f}" if bucket else NA, _overhead(client, bucket))
     table.caption = (f"running ≤ {fmt(view.max_running_requests, 0)} · waiting ≤ {fmt(view.max_waiting_requests, 0)}"
                      f" · KV cache ≤ {fmt(view.max_kv_cache_used_pct, 1, '%')} · prefix-cache hits "
-                     f"{fmt(view.prefix_cache_hit_pct, 1, '%')} · preemptions {fmt(view.preemptions, 0)}")
+                     f"{fmt(view.prefix_cache_hit_pct, 1, '%')} · preemptions {fmt(view.preemptions, 0)}"
+                     + (f" · speculative tokens accepted {fmt(view.spec_acceptance_pct, 1, '%')}"
+                        if view.spec_acceptance_pct is not None else ""))
     return table
 
 

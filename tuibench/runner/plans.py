@@ -134,7 +134,8 @@ def _specs(request: PlanRequest, model: str, library: str, scenario: str, datase
     common = dict(model=model, library=library, scenario=scenario, seed=request.seed, device=request.device,
                   dtype=request.dtype, threads=threads, telemetry_hz=request.telemetry_hz, random_weights=random_weights,
                   parallel=_parallelism(request) if library == "vllm" else Parallelism(),
-                  ray_address=request.ray_address)
+                  ray_address=request.ray_address,
+                  speculative_tokens=request.speculative_tokens if library == "vllm" else 0)
     if scenario == "profile":
         lengths = tuple(request.lengths)
         return [RunSpec(**common, profile=ProfileParams(lengths=lengths, batch_size=request.batch_size,

@@ -30,7 +30,7 @@ __all__ = ["ServerFailed", "ServerPool"]
 class ServerPool:
     def __init__(self, port: int | None = None):
         self._port = port
-        self._key: tuple[str, str] | None = None
+        self._key: tuple | None = None
         self._server: ManagedServer | None = None
         self._model_path = ""  # the folder the server loaded: the model name it answers to by default
 
@@ -47,7 +47,7 @@ class ServerPool:
         if spec.serving.endpoint:
             check_served_model(spec)
             return spec, no_tick
-        key = (spec.model, spec.library, spec.prefix_caching)
+        key = _server_key(spec)
         backend = backend_class(spec.library)
         reused = self._key == key and self._server is not None and self._server.alive()
         # A cache that could not be emptied: only a fresh server is as cold as the first step's was.
@@ -103,8 +103,7 @@ class ServerPool:
 
     def release_unless(self, spec: RunSpec | None) -> None:
         """Stops the server unless `spec` (the next step) is a serving step that will use it."""
-        if spec is None or spec.scenario != "serving" or spec.serving.endpoint or \
-                self._key != (spec.model, spec.library, spec.prefix_caching):
+        if spec is None or spec.scenario != "serving" or spec.serving.endpoint or self._key != _server_key(spec):
             self.stop()
 
     def stop(self) -> None:
@@ -117,6 +116,11 @@ class ServerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _server_key(spec: RunSpec) -> tuple:
+    """What a server is started with beyond the workload: steps that agree on it share one server."""
+    return spec.model, spec.library, spec.prefix_caching, spec.speculative_tokens
 
 
 def check_served_model(spec: RunSpec) -> None:

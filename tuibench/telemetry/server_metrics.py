@@ -21,6 +21,8 @@ COUNTERS = {
     "prefix_cache_queries_tokens": "vllm:prefix_cache_queries",
     "prefix_cache_hits_tokens": "vllm:prefix_cache_hits",
     "preemptions": "vllm:num_preemptions",
+    "spec_draft_tokens": "vllm:spec_decode_num_draft_tokens",
+    "spec_accepted_tokens": "vllm:spec_decode_num_accepted_tokens",
 }
 HISTOGRAMS = {
     "ttft": "vllm:time_to_first_token_seconds",
