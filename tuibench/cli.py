@@ -555,7 +555,7 @@ def _capacity(args: argparse.Namespace) -> int:
             return run_plan(plan, store, observer=PlanProgress(console, lambda step: None), servers=servers,
                             output_dir=data_dir() / "logs")
 
-        capacities = find_capacities(request, args.objectives, settings, store, run, on_probe=show)
+        capacities = find_capacities(request, args.objectives, settings, run, on_probe=show)
     for capacity in capacities:
         table = Table(title=f"{capacity.library}: probes", box=None, pad_edge=False, header_style="bold")
         for column in ("req/s", "run", "status", "TTFT p99 ms", "TPOT p99 ms", "done req/s", "SLO"):

@@ -1,6 +1,6 @@
 """`tuibench capacity` against the known-answer server serving one request at a time: each takes 20 + 5 × 10 =
 70 ms, so no rate above 1 / 0.07 = 14.3 req/s can hold TTFT p99 under 150 ms (the queue grows without bound
-there), while 2 req/s holds it easily. The search must bracket its capacity between those, on one server,
+there), while 4 req/s holds it easily. The search must bracket its capacity between those, on one server,
 every probe a stored run."""
 
 import json
@@ -17,8 +17,8 @@ def test_capacity_of_a_one_slot_server_is_bracketed_below_its_service_rate(cli_e
     out = tmp_path / "capacity.json"
     try:
         result = tuibench("capacity", "--library", "endpoint", "--endpoint", server.url, "--served-model-name", "mock",
-                          "--dataset", "random", "--input-len", "8", "--output-len", "6", "--num-requests", "40",
-                          "--slo", "ttft_p99=150", "--start-rate", "2", "--precision", "0.4", "--json", str(out),
+                          "--dataset", "random", "--input-len", "8", "--output-len", "6", "--num-requests", "30",
+                          "--slo", "ttft_p99=150", "--start-rate", "4", "--precision", "0.4", "--json", str(out),
                           env=cli_env, timeout=600)
     finally:
         server.stop()
@@ -26,9 +26,9 @@ def test_capacity_of_a_one_slot_server_is_bracketed_below_its_service_rate(cli_e
     (capacity,) = json.loads(out.read_text())
     probes = capacity["probes"]
     rates = [p["rate_rps"] for p in probes]
-    assert rates[:3] == [2.0, 4.0, 8.0]  # doubling from the start rate
+    assert rates[:2] == [4.0, 8.0]  # doubling from the start rate
     found, missed = capacity["bracket"]["met_rps"], capacity["bracket"]["missed_rps"]
-    assert 2.0 <= found < 1 / 0.070 and found < missed <= found * 1.4
+    assert 4.0 <= found < 1 / 0.070 and found < missed <= found * 1.4
     for probe in probes:  # what each probe says agrees with its TTFT p99
         assert probe["met"] == (probe["ttft_p99_ms"] <= 150 and not probe["missed"])
     assert len({p["run_id"] for p in probes}) == len(probes)  # every probe a stored run

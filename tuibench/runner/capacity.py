@@ -10,7 +10,6 @@ import msgspec
 from tuibench.core.capacity import Bracket, Objective, missed, search
 from tuibench.core.errors import UserError
 from tuibench.core.plan import PlanRequest
-from tuibench.core.store import ResultsStore
 
 
 class Probe(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,8 +48,7 @@ class SearchSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def find_capacities(request: PlanRequest, objectives: tuple[Objective, ...], settings: SearchSettings,
-                    store: ResultsStore, run: Callable, on_probe: Callable[[str, Probe], None] = lambda lib, p: None
-                    ) -> list[Capacity]:
+                    run: Callable, on_probe: Callable[[str, Probe], None] = lambda lib, p: None) -> list[Capacity]:
     """For each library of `request`: its capacity. `run(plan, servers)` runs one probe's plan (the caller's run
     service call, with its progress view) and returns the plan's state."""
     from tuibench.runner.plans import build_plan
