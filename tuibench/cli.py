@@ -338,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_options(capacity)
     _serving_options(capacity.add_argument_group("serving"), rates=False)
     capacity.add_argument("--json", type=Path, help="write every library's probes and capacity here")
+    capacity.add_argument("--figures", type=Path, metavar="DIR", help="draw each objective against the probed rate "
+                          "here (capacity.png and .svg)")
     _db_option(capacity)
 
     analyze = commands.add_parser("analyze", help="theory per module: FLOPs, bytes, arithmetic intensity, roofline")
@@ -568,6 +570,11 @@ def _capacity(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_bytes(msgspec.json.format(msgspec.json.encode(
             [{**msgspec.to_builtins(c), "capacity_rps": c.capacity_rps} for c in capacities])))
+    if args.figures and any(c.probes for c in capacities):
+        from tuibench.report.capacity_figure import write_capacity_figure
+
+        for path in write_capacity_figure(capacities, args.objectives, args.figures):
+            console.print(f"[dim]figure: {path}[/]", highlight=False)
     if any(c.skipped and c.probes and c.probes[-1].status == "interrupted" for c in capacities):
         return EXIT_INTERRUPTED
     return EXIT_OK if all(c.bracket is not None for c in capacities) else EXIT_FAILED

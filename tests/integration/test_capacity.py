@@ -19,6 +19,7 @@ def test_capacity_of_a_one_slot_server_is_bracketed_below_its_service_rate(cli_e
         result = tuibench("capacity", "--library", "endpoint", "--endpoint", server.url, "--served-model-name", "mock",
                           "--dataset", "random", "--input-len", "8", "--output-len", "6", "--num-requests", "30",
                           "--slo", "ttft_p99=150", "--start-rate", "4", "--precision", "0.4", "--json", str(out),
+                          "--figures", str(tmp_path / "figures"),
                           env=cli_env, timeout=600)
     finally:
         server.stop()
@@ -33,6 +34,8 @@ def test_capacity_of_a_one_slot_server_is_bracketed_below_its_service_rate(cli_e
         assert probe["met"] == (probe["ttft_p99_ms"] <= 150 and not probe["missed"])
     assert len({p["run_id"] for p in probes}) == len(probes)  # every probe a stored run
     assert f"endpoint sustains {found:.3g} req/s under the SLO (ttft_p99≤150 ms)" in result.stdout
+    assert all(probe["measured_ms"]["ttft_p99≤150 ms"] == probe["ttft_p99_ms"] for probe in probes)
+    assert all((tmp_path / "figures" / f"capacity.{suffix}").stat().st_size > 5000 for suffix in ("png", "svg"))
 
 
 def test_a_bad_objective_is_one_line_and_exit_2(cli_env):

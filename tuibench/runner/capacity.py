@@ -21,6 +21,7 @@ class Probe(msgspec.Struct, frozen=True, kw_only=True):
     ttft_p99_ms: float | None = None
     tpot_p99_ms: float | None = None
     completed_rps: float | None = None
+    measured_ms: dict[str, float | None] = {}  # each objective's latency as this probe measured it, by its label
 
 
 class Capacity(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,7 +95,8 @@ def _probe(rate: float, step, objectives: tuple[Objective, ...]) -> Probe:
     return Probe(rate_rps=rate, run_id=step.run_id, status=state.status, met=not why, missed=why,
                  ttft_p99_ms=metrics.ttft_ms.p99 if metrics.ttft_ms else None,
                  tpot_p99_ms=metrics.tpot_ms.p99 if metrics.tpot_ms else None,
-                 completed_rps=metrics.completion_rps or metrics.request_throughput_rps)
+                 completed_rps=metrics.completion_rps or metrics.request_throughput_rps,
+                 measured_ms={o.label: o.value_ms(metrics) for o in objectives})
 
 
 def verdict(capacities: list[Capacity], objectives: tuple[Objective, ...]) -> str:

@@ -1,0 +1,49 @@
+"""`tuibench capacity --figures DIR`: each objective's latency against the probed rate, a line per library, the
+objective's limit as a dashed line and each library's capacity as a dotted one; a filled marker met every
+objective, a hollow one missed one. PNG and SVG, with matplotlib (Agg)."""
+
+from pathlib import Path
+
+from tuibench.core.capacity import Objective
+from tuibench.runner.capacity import Capacity
+
+
+def write_capacity_figure(capacities: list[Capacity], objectives: tuple[Objective, ...], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # before pyplot: files only, never a window
+    from matplotlib import pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(1, len(objectives), figsize=(5.2 * len(objectives), 3.8), squeeze=False)
+    colours = {c.library: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(capacities)}
+    for axis, objective in zip(axes[0], objectives, strict=True):
+        for capacity in capacities:
+            probes = sorted((p for p in capacity.probes if p.measured_ms.get(objective.label) is not None),
+                            key=lambda p: p.rate_rps)
+            if not probes:
+                continue
+            colour = colours[capacity.library]
+            axis.plot([p.rate_rps for p in probes], [p.measured_ms[objective.label] for p in probes], color=colour,
+                      label=capacity.library)
+            for probe in probes:
+                axis.scatter(probe.rate_rps, probe.measured_ms[objective.label], s=36, zorder=3, edgecolors=colour,
+                             facecolors=colour if probe.met else "none")
+            if capacity.capacity_rps is not None:
+                axis.axvline(capacity.capacity_rps, color=colour, linestyle=":", linewidth=1)
+        axis.axhline(objective.limit_ms, color="black", linestyle="--", linewidth=1, label="objective")
+        axis.set_xscale("log", base=2)
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 4, not 2²
+        axis.set_xlabel("offered request rate (req/s)")
+        axis.set_title(f"{objective.latency.upper()} {objective.quantile} (ms)")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(title="● met  ○ missed  ┆ capacity", fontsize=8, title_fontsize=8)
+    figure.suptitle("capacity under the SLO: latency against the probed rate", y=1.03)
+    written = []
+    for suffix in (".png", ".svg"):
+        path = out_dir / f"capacity{suffix}"
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+        written.append(path)
+    plt.close(figure)
+    return written
