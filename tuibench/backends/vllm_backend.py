@@ -82,7 +82,6 @@ class VllmBackend(Backend):
                 "--seed", str(spec.seed), "--disable-uvicorn-access-log"]
         for name, value in engine_options(spec).items():
             flag = name.replace("_", "-")
-            # vLLM's switches are --x / --no-x, not --x True.
             if isinstance(value, bool):  # vLLM's switches are --x / --no-x, not --x True
                 argv.append(f"--{flag}" if value else f"--no-{flag}")
             else:

@@ -4,11 +4,10 @@ start time is handed over on its own clock, and its records are moved back onto 
 
 import queue
 import threading
-import time
 
 import msgspec
 
-from tuibench.cluster.clock import measure_offset
+from tuibench.cluster.clock import actor_offset
 from tuibench.loadgen.workers import WorkerShare
 
 _CALL_TIMEOUT_S = 60.0
@@ -24,8 +23,7 @@ class RayPool:
         # cluster busy with the engine still takes them; a worker mostly waits on its sockets.
         make = ray.remote(ClientAgent).options(num_cpus=0, scheduling_strategy="SPREAD")
         self.agents = [make.remote() for _ in range(workers)]
-        self.offsets = [measure_offset(lambda a=agent: ray.get(a.clock.remote(), timeout=_CALL_TIMEOUT_S),
-                                       time.perf_counter) for agent in self.agents]
+        self.offsets = [actor_offset(agent, _CALL_TIMEOUT_S) for agent in self.agents]
         self.messages: queue.Queue = queue.Queue()
         self._gone: dict[int, str] = {}
 

@@ -28,6 +28,15 @@ def estimate_offset(rounds: Sequence[tuple[float, float, float]]) -> ClockOffset
     return ClockOffset(offset_s=remote - (t0 + t1) / 2, uncertainty_s=(t1 - t0) / 2)
 
 
+def actor_offset(actor, timeout_s: float) -> ClockOffset:
+    """A Ray actor's clock (its `clock()` method: perf_counter on its node) against this process's perf_counter."""
+    import time
+
+    import ray
+
+    return measure_offset(lambda: ray.get(actor.clock.remote(), timeout=timeout_s), time.perf_counter)
+
+
 def measure_offset(read_remote: Callable[[], float], local: Callable[[], float], rounds: int = ROUNDS) -> ClockOffset:
     """`read_remote()` asks the other process for its clock and waits for the answer."""
     readings = []

@@ -3,12 +3,11 @@ clock is read against ours, their telemetry streamed into the run's events, and 
 
 import os
 import threading
-import time
 from collections.abc import Callable
 
 import msgspec
 
-from tuibench.cluster.clock import ClockOffset, measure_offset
+from tuibench.cluster.clock import ClockOffset, actor_offset
 from tuibench.core.events import Event, TelemetrySample
 
 _POLL_S = 0.5  # how often the agents' samples are fetched: the Live screen redraws at about this rate
@@ -57,8 +56,7 @@ class ClusterSession:
         self._agents = [ray.remote(NodeAgent).options(
             num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False)).remote()
             for node in self.nodes]
-        self.offsets = [measure_offset(lambda a=agent: ray.get(a.clock.remote(), timeout=_CALL_TIMEOUT_S),
-                                       time.perf_counter) for agent in self._agents]
+        self.offsets = [actor_offset(agent, _CALL_TIMEOUT_S) for agent in self._agents]
         self._telemetry: _Telemetry | None = None
 
     @property

@@ -55,14 +55,13 @@ def missed(objectives: tuple[Objective, ...], metrics: RunMetrics) -> list[str]:
     """The objectives a run missed, in words. A failed request misses, a latency not measured misses, and so does
     a server that did not keep up: requests coming back slower than they were sent is a queue that grows, which a
     longer run would show in every latency."""
-    from tuibench.core.comparison import KEEPS_UP
+    from tuibench.core.comparison import falls_behind
 
     found = []
     if metrics.failed:
         found.append(f"{metrics.failed} failed request(s)")
-    offered, served = metrics.offered_rps, metrics.completion_rps
-    if offered and served is not None and served < KEEPS_UP * offered:
-        found.append(f"came back at {served:.3g} req/s of {offered:.3g} sent")
+    if falls_behind(metrics.offered_rps, metrics.completion_rps):
+        found.append(f"came back at {metrics.completion_rps:.3g} req/s of {metrics.offered_rps:.3g} sent")
     for objective in objectives:
         value = objective.value_ms(metrics)
         if value is None or value > objective.limit_ms:

@@ -265,13 +265,14 @@ def _point(runs: list[RunRow]) -> SweepPoint:
     )
 
 
+def falls_behind(offered_rps: float | None, completion_rps: float | None) -> bool:
+    """Requests came back slower than they were sent: they queue. False when either rate is unknown."""
+    return bool(offered_rps) and completion_rps is not None and completion_rps < KEEPS_UP * offered_rps
+
+
 def saturated(point: SweepPoint) -> bool:
     """Requests came back slower than they were sent: they queue. Everything sent at once always queues."""
-    if point.rate is None:
-        return True
-    if point.offered_rps is None or point.completion_rps is None:
-        return False
-    return point.completion_rps < KEEPS_UP * point.offered_rps
+    return point.rate is None or falls_behind(point.offered_rps, point.completion_rps)
 
 
 def knee(points: Sequence[SweepPoint]) -> SweepPoint | None:

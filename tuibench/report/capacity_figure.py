@@ -5,17 +5,14 @@ objective, a hollow one missed one. PNG and SVG, with matplotlib (Agg)."""
 from pathlib import Path
 
 from tuibench.core.capacity import Objective
+from tuibench.report.figures import pyplot, save_figure
 from tuibench.runner.capacity import Capacity
 
 
 def write_capacity_figure(capacities: list[Capacity], objectives: tuple[Objective, ...], out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")  # before pyplot: files only, never a window
-    from matplotlib import pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    plt = pyplot()
     figure, axes = plt.subplots(1, len(objectives), figsize=(5.2 * len(objectives), 3.8), squeeze=False)
     colours = {c.library: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(capacities)}
     for axis, objective in zip(axes[0], objectives, strict=True):
@@ -40,10 +37,4 @@ def write_capacity_figure(capacities: list[Capacity], objectives: tuple[Objectiv
         axis.grid(alpha=0.3)
     axes[0][0].legend(title="● met  ○ missed  ┆ capacity", fontsize=8, title_fontsize=8)
     figure.suptitle("capacity under the SLO: latency against the probed rate", y=1.03)
-    written = []
-    for suffix in (".png", ".svg"):
-        path = out_dir / f"capacity{suffix}"
-        figure.savefig(path, dpi=120, bbox_inches="tight")
-        written.append(path)
-    plt.close(figure)
-    return written
+    return save_figure(figure, out_dir, "capacity")

@@ -19,13 +19,31 @@ from tuibench.report.modules import CATEGORIES
 INF_LABEL = "all at\nonce"
 
 
-def write_figures(document: ComparisonDocument, out_dir: Path) -> list[Path]:
-    """Every figure the document has data for, as PNG and SVG in `out_dir`; returns the files written."""
+def pyplot():
+    """matplotlib's pyplot on the Agg backend: files only, never a window (set before pyplot is first imported)."""
     import matplotlib
 
-    matplotlib.use("Agg")  # before pyplot: files only, never a window
+    matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
+    return plt
+
+
+def save_figure(figure, out_dir: Path, name: str) -> list[Path]:
+    """`figure` as NAME.png and NAME.svg in `out_dir`, then closed; returns the files written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix in (".png", ".svg"):
+        path = out_dir / f"{name}{suffix}"
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+        written.append(path)
+    pyplot().close(figure)
+    return written
+
+
+def write_figures(document: ComparisonDocument, out_dir: Path) -> list[Path]:
+    """Every figure the document has data for, as PNG and SVG in `out_dir`; returns the files written."""
+    plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     libraries = list(dict.fromkeys([*(r.library for r in document.results), *(p.library for p in document.profiles)]))
     colours = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(libraries)}
@@ -39,14 +57,7 @@ def write_figures(document: ComparisonDocument, out_dir: Path) -> list[Path]:
         figures.append(("module-shares", _module_shares(document)))
     if document.datasets:
         figures.append(("datasets", _datasets(document.datasets)))
-    written = []
-    for name, figure in figures:
-        for suffix in (".png", ".svg"):
-            path = out_dir / f"{name}{suffix}"
-            figure.savefig(path, dpi=120, bbox_inches="tight")
-            written.append(path)
-        plt.close(figure)
-    return written
+    return [path for name, figure in figures for path in save_figure(figure, out_dir, name)]
 
 
 def _slug(text: str) -> str:
