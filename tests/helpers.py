@@ -73,6 +73,27 @@ class MockServer:
         self.process.wait(10)
 
 
+def serve_and_kill_a_client_worker(args: list[str], env: dict, out: Path, find_worker, sent_s: float,
+                                   timeout_s: float) -> list[dict]:
+    """A serving run of 20 requests at 10 req/s against a slow known-answer server (a request lasts about 2 s), one
+    of whose client workers `find_worker(cli)` finds is killed after `sent_s`, when some requests were sent and some
+    are still to come. Asserts the run ended partial with every request accounted for; returns its requests."""
+    slow = MockServer("--ttft-ms", "20", "--itl-ms", "100")
+    try:
+        cli = start_tuibench(*args, "--endpoint", slow.url, "--output-len", "20", "--num-requests", "20",
+                             "--request-rate", "10", "--json", str(out), env=env)
+        worker = find_worker(cli)
+        time.sleep(sent_s)
+        worker.kill()
+        _, stderr = cli.communicate(timeout=timeout_s)
+    finally:
+        slow.stop()
+    assert cli.returncode == 1, stderr  # partial: what was measured is kept
+    requests = json.loads(out.read_text())["requests"]
+    assert sorted(r["index"] for r in requests) == list(range(20))
+    return requests
+
+
 # Ray on loopback only: it would otherwise bind every interface and name the node by the machine's outside address.
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 

@@ -9,7 +9,7 @@ import msgspec
 import psutil
 import pytest
 
-from helpers import MockServer, start_tuibench, tuibench
+from helpers import MockServer, serve_and_kill_a_client_worker, tuibench
 
 pytestmark = pytest.mark.slow
 
@@ -67,20 +67,9 @@ def _workers_of(cli: psutil.Process, timeout_s: float = 60) -> dict[int, psutil.
 
 
 def test_a_worker_killed_mid_run_leaves_its_requests_failed_and_named(mock_server, cli_env, tmp_path, model_path):
-    out = tmp_path / "run.json"
-    slow = MockServer("--ttft-ms", "20", "--itl-ms", "100")  # a request lasts about 2 s
-    try:
-        cli = start_tuibench(*SERVE, "--endpoint", slow.url, "--output-len", "20", "--num-requests", "20",
-                             "--request-rate", "10", "--json", str(out), env=cli_env)
-        workers = _workers_of(psutil.Process(cli.pid))
-        time.sleep(1.5)  # some requests sent, some still to come
-        workers[1].kill()
-        stdout, stderr = cli.communicate(timeout=120)
-    finally:
-        slow.stop()
-    assert cli.returncode == 1, stderr  # partial: what was measured is kept
-    requests = json.loads(out.read_text())["requests"]
-    assert sorted(r["index"] for r in requests) == list(range(20))
+    requests = serve_and_kill_a_client_worker(SERVE, cli_env, tmp_path / "run.json",
+                                              lambda cli: _workers_of(psutil.Process(cli.pid))[1], sent_s=1.5,
+                                              timeout_s=120)
     failed = [r for r in requests if r["error"]]
     assert failed and all(r["worker"] == 1 and "client worker 1 died" in r["error"] for r in failed)
     assert all(r["error"] is None for r in requests if r["worker"] == 0)

@@ -10,7 +10,7 @@ import msgspec
 import psutil
 import pytest
 
-from helpers import RAY_ENV, MockServer, RayCluster, start_tuibench, tuibench
+from helpers import RAY_ENV, MockServer, RayCluster, serve_and_kill_a_client_worker, tuibench
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -90,20 +90,9 @@ def _client_actor(timeout_s: float = 60) -> psutil.Process:
 
 
 def test_a_ray_worker_killed_mid_run_leaves_its_requests_failed_and_named(cluster, ray_env, tmp_path, model_path):
-    out = tmp_path / "run.json"
-    slow = MockServer("--ttft-ms", "20", "--itl-ms", "100")  # a request lasts about 2 s
-    try:
-        cli = start_tuibench(*SERVE, "--endpoint", slow.url, "--output-len", "20", "--num-requests", "20",
-                             "--request-rate", "10", "--ray-address", cluster.address, "--json", str(out), env=ray_env)
-        actor = _client_actor()
-        time.sleep(1.0)  # some requests sent, some still to come
-        actor.kill()
-        stdout, stderr = cli.communicate(timeout=180)
-    finally:
-        slow.stop()
-    assert cli.returncode == 1, stderr  # partial: what was measured is kept
-    requests = json.loads(out.read_text())["requests"]
-    assert sorted(r["index"] for r in requests) == list(range(20))
+    requests = serve_and_kill_a_client_worker([*SERVE, "--ray-address", cluster.address], ray_env,
+                                              tmp_path / "run.json", lambda cli: _client_actor(), sent_s=1.0,
+                                              timeout_s=180)
     failed = [r for r in requests if r["error"]]
     assert failed and len({r["worker"] for r in failed}) == 1
     assert all(f"client worker {r['worker']} died (Ray actor" in r["error"] for r in failed)
