@@ -90,13 +90,15 @@ def _slo(text: str):
     return Slo(**objectives)
 
 
-def _objectives(text: str):
+def _objectives(text: str) -> str:
+    """Capacity objectives, checked here and kept as typed (the plan stores them so)."""
     from tuibench.core.capacity import parse_objectives
 
     try:
-        return parse_objectives(text)
+        parse_objectives(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -301,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     _model_option(compare, several=True)
     compare.add_argument("--libraries", type=_names, help="comma list, e.g. transformers,vllm,llamacpp", **_FIELD)
     compare.add_argument("--scenario", "--scenarios", dest="scenarios", type=_scenarios,
-                         help="comma list of offline, serving, profile", **_FIELD)
+                         help="comma list of offline, serving, profile, capacity", **_FIELD)
+    compare.add_argument("--capacity-slo", type=_objectives, help="the capacity scenario's objectives, e.g. "
+                         "ttft_p99=500,tpot_p99=50 (a plan file's [plan.capacity] slo)", **_FIELD)
     compare.add_argument("--label", help="the plan's name in lists and titles", **_FIELD)
     compare.add_argument("--baseline", help="the library the others are compared with (default: the first)", **_FIELD)
     _workload_options(compare.add_argument_group("workload"), several=True)
@@ -323,21 +327,22 @@ def build_parser() -> argparse.ArgumentParser:
     _model_option(capacity)
     capacity.add_argument("--libraries", "--library", dest="libraries", type=_names,
                           help="comma list, e.g. vllm,transformers (default transformers)", **_FIELD)
-    capacity.add_argument("--slo", dest="objectives", required=True, type=_objectives,
+    capacity.add_argument("--slo", dest="capacity_slo", required=True, type=_objectives,
                           help="objectives on latency percentiles (ms), e.g. ttft_p99=500,tpot_p99=50")
-    capacity.add_argument("--start-rate", type=_positive_float, default=1.0, help="the first rate probed (default 1)")
-    capacity.add_argument("--precision", type=_positive_float, default=0.1,
-                          help="stop when the rate that held and the one that did not are this close, relative "
-                               "(default 0.1)")
-    capacity.add_argument("--min-rate", type=_positive_float, default=0.05, help="give up below this (default 0.05)")
-    capacity.add_argument("--max-rate", type=_positive_float, default=256.0, help="stop doubling here (default 256)")
-    capacity.add_argument("--probe-seconds", type=_positive_float, default=10.0,
-                          help="without --num-requests, each probe sends this long at its rate, at least 16 requests "
-                               "(default 10)")
+    search = capacity.add_argument_group("search (a plan file's [plan.capacity] keys)")
+    search.add_argument("--start-rate", type=_positive_float, help="the first rate probed (default 1)", **_FIELD)
+    search.add_argument("--precision", type=_positive_float,
+                        help="stop when the rate that held and the one that did not are this close, relative "
+                             "(default 0.1)", **_FIELD)
+    search.add_argument("--min-rate", type=_positive_float, help="give up below this (default 0.05)", **_FIELD)
+    search.add_argument("--max-rate", type=_positive_float, help="stop doubling here (default 256)", **_FIELD)
+    search.add_argument("--probe-seconds", type=_positive_float,
+                        help="without --num-requests, each probe sends this long at its rate, at least 16 requests "
+                             "(default 10)", **_FIELD)
     _workload_options(capacity)
     _engine_options(capacity)
     _serving_options(capacity.add_argument_group("serving"), rates=False)
-    capacity.add_argument("--json", type=Path, help="write every library's probes and capacity here")
+    capacity.add_argument("--json", type=Path, help="write the plan's probes, capacities and verdict here")
     capacity.add_argument("--figures", type=Path, metavar="DIR", help="draw each objective against the probed rate "
                           "here (capacity.png and .svg)")
     _db_option(capacity)
@@ -453,17 +458,28 @@ def _open_store(db: Path | None, create: bool):
     return ResultsStore.open(db or default_db_path(), create=create)
 
 
+# The options of a capacity search, by the [plan.capacity] key each sets.
+_SEARCH_OPTIONS = {"capacity_slo": "slo", "start_rate": "start_rate", "precision": "precision", "min_rate": "min_rate",
+                   "max_rate": "max_rate", "probe_seconds": "probe_seconds"}
+
+
 def _request(args: argparse.Namespace, base: dict | None = None):
     """The plan the options ask for: the plan file's table (if any), then every option that was typed."""
     import msgspec
 
     from tuibench.core.plan import PlanRequest, request_from_table
 
-    fields = {name: value for name, value in vars(args).items() if name in PlanRequest.__struct_fields__}
+    fields = {name: value for name, value in vars(args).items()
+              if name in PlanRequest.__struct_fields__ or name in _SEARCH_OPTIONS}
     if args.command == "profile":
         fields["scenarios"] = ("profile",)
     if args.command == "run" and "endpoint" in fields and "libraries" not in fields:
         fields["libraries"] = ("endpoint",)
+    if args.command == "capacity":
+        fields["scenarios"] = ("capacity",)
+    search = {name: fields.pop(key) for key, name in _SEARCH_OPTIONS.items() if key in fields}
+    if search:  # over the plan file's [plan.capacity], key by key
+        fields["capacity"] = {**(base or {}).get("capacity", {}), **search}
     hz = fields.get("telemetry_hz")
     if hz is not None and not 0.0 <= hz <= 100.0:
         raise UserError(f"--telemetry-hz {hz:g}: give 0 (off) up to 100 samples per second")
@@ -489,7 +505,7 @@ def _execute(plan, args, on_step_end):
     with _open_store(args.db, create=True) as store:
         console.print(f"[dim]results: {store.path}[/]", highlight=False)
         # Engines print a great deal (vLLM's config dump, progress bars): into a log per run, named in the output.
-        return run_plan(plan, store, observer=PlanProgress(console, on_step_end), events_path=args.events,
+        return run_plan(plan, store, observer=PlanProgress(console, on_step_end), events_path=getattr(args, "events", None),
                         output_dir=data_dir() / "logs", port=plan.request.port)
 
 
@@ -527,57 +543,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _capacity(args: argparse.Namespace) -> int:
-    """`capacity`: per library, probes on one server until its capacity under the SLO is bracketed."""
-    import msgspec
-    from rich.table import Table
+    """`capacity`: a plan of a capacity step per library, each probing on one server until its capacity under the
+    SLO is bracketed; then the probes, the verdict, and the files asked for."""
+    from tuibench.runner.plans import build_plan
 
-    from tuibench.core.paths import data_dir
-    from tuibench.core.units import fmt
-    from tuibench.report.progress import PlanProgress
-    from tuibench.runner.capacity import SearchSettings, find_capacities, verdict
-    from tuibench.runner.service import run_plan
-
-    if args.min_rate > args.max_rate or not args.min_rate <= args.start_rate <= args.max_rate:
-        raise UserError(f"--start-rate {args.start_rate:g} must lie within --min-rate {args.min_rate:g} and "
-                        f"--max-rate {args.max_rate:g}")
-    request = _request(args)
+    plan = build_plan(_request(args))
     _check_writable(args.json)
-    console = _console()
-    settings = SearchSettings(start_rps=args.start_rate, precision=args.precision, floor_rps=args.min_rate,
-                              ceiling_rps=args.max_rate, probe_s=args.probe_seconds)
-
-    def show(library, probe) -> None:
-        why = "meets the SLO" if probe.met else "misses: " + "; ".join(probe.missed)
-        console.print(f"[bold]{library} @ {probe.rate_rps:.3g} req/s[/] (run {probe.run_id}): {why}", highlight=False)
-
-    with _open_store(args.db, create=True) as store:
-        console.print(f"[dim]results: {store.path}[/]", highlight=False)
-
-        def run(plan, servers):
-            return run_plan(plan, store, observer=PlanProgress(console, lambda step: None), servers=servers,
-                            output_dir=data_dir() / "logs")
-
-        capacities = find_capacities(request, args.objectives, settings, run, on_probe=show)
-    for capacity in capacities:
-        table = Table(title=f"{capacity.library}: probes", box=None, pad_edge=False, header_style="bold")
-        for column in ("req/s", "run", "status", "TTFT p99 ms", "TPOT p99 ms", "done req/s", "SLO"):
-            table.add_column(column, justify="right" if column != "SLO" else "left")
-        for p in sorted(capacity.probes, key=lambda p: p.rate_rps):
-            table.add_row(f"{p.rate_rps:.3g}", str(p.run_id), p.status, fmt(p.ttft_p99_ms, 1), fmt(p.tpot_p99_ms, 1),
-                          fmt(p.completed_rps, 2), "met" if p.met else "missed: " + "; ".join(p.missed))
-        console.print(table)
-    console.print(f"[bold]{verdict(capacities, args.objectives)}[/]", highlight=False)
-    if args.json:
-        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(
-            [{**msgspec.to_builtins(c), "capacity_rps": c.capacity_rps} for c in capacities])))
-    if args.figures and any(c.probes for c in capacities):
-        from tuibench.report.capacity_figure import write_capacity_figure
-
-        for path in write_capacity_figure(capacities, args.objectives, args.figures):
-            console.print(f"[dim]figure: {path}[/]", highlight=False)
-    if any(c.skipped and c.probes and c.probes[-1].status == "interrupted" for c in capacities):
+    state = _execute(plan, args, lambda step: None)
+    _print_comparison(_console(), args.db, state.plan_id, args=args, sections=("steps", "capacity"))
+    statuses = {step.status for step in state.steps}
+    if "interrupted" in statuses:
         return EXIT_INTERRUPTED
-    return EXIT_OK if all(c.bracket is not None for c in capacities) else EXIT_FAILED
+    return EXIT_OK if statuses <= {"finished", "skipped"} else EXIT_FAILED
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -624,7 +601,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _print_comparison(console, db: Path | None, plan_id: int, baseline: str | None = None, args=None,
-                      sections: tuple[str, ...] = ("steps", "groups", "repeats", "sweeps", "profiles")) -> None:
+                      sections: tuple[str, ...] = ("steps", "groups", "repeats", "sweeps", "capacity", "profiles")) -> None:
     """A stored plan side by side, then the files `args` asks for (--json, --csv, --markdown, --figures)."""
     from tuibench.report.comparison import load_document, print_document, write_files
 

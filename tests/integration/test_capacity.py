@@ -8,6 +8,7 @@ import json
 import pytest
 
 from helpers import MockServer, tuibench
+from tuibench.core.store import ResultsStore
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,8 @@ def test_capacity_of_a_one_slot_server_is_bracketed_below_its_service_rate(cli_e
     finally:
         server.stop()
     assert result.returncode == 0, result.stderr
-    (capacity,) = json.loads(out.read_text())
+    document = json.loads(out.read_text())
+    (capacity,) = document["capacities"]
     probes = capacity["probes"]
     rates = [p["rate_rps"] for p in probes]
     assert rates[:2] == [4.0, 8.0]  # doubling from the start rate
@@ -33,9 +35,18 @@ def test_capacity_of_a_one_slot_server_is_bracketed_below_its_service_rate(cli_e
     for probe in probes:  # what each probe says agrees with its TTFT p99
         assert probe["met"] == (probe["ttft_p99_ms"] <= 150 and not probe["missed"])
     assert len({p["run_id"] for p in probes}) == len(probes)  # every probe a stored run
-    assert f"endpoint sustains {found:.3g} req/s under the SLO (ttft_p99≤150 ms)" in result.stdout
+    verdict = f"endpoint sustains {found:.3g} req/s under the SLO (ttft_p99≤150 ms)"
+    assert document["verdicts"] == [f"random(8/6±0): {verdict}"] and verdict in result.stdout
     assert all(probe["measured_ms"]["ttft_p99≤150 ms"] == probe["ttft_p99_ms"] for probe in probes)
     assert all((tmp_path / "figures" / f"capacity.{suffix}").stat().st_size > 5000 for suffix in ("png", "svg"))
+    # One plan, its probes the runs of its one step: listed under the plan, and shown again by `compare show`.
+    (step,) = document["steps"]
+    assert step["scenario"] == "capacity" and step["status"] == "finished"
+    plan_id = document["plan"]["id"]
+    with ResultsStore.open(tmp_path / "data" / "tuibench" / "results.db", create=False) as store:
+        assert {r.id for r in store.list_runs() if r.plan_id == plan_id} == {p["run_id"] for p in probes}
+    again = tuibench("compare", "show", str(plan_id), env=cli_env, timeout=60)
+    assert again.returncode == 0 and verdict in again.stdout and "capacity probes" in again.stdout
 
 
 def test_a_bad_objective_is_one_line_and_exit_2(cli_env):

@@ -342,3 +342,105 @@ def test_live_has_no_server_sparklines_for_a_server_without_metrics(sample_db):
         assert not any(w.display for w in app.screen.query(".server"))
 
     drive(app, script)
+
+
+def add_capacity_plan(db) -> tuple[int, str]:
+    """Plan 2: a capacity search under ttft_p99≤300 ms on short2short, transformers and vLLM probing 1, 2 and 4
+    req/s (fixed records, stored through the real store): transformers holds up to 2, vLLM up to 4 (its ceiling
+    here). Returns the plan id and the verdict the app should show."""
+    import random
+
+    import msgspec
+
+    from conftest import _records
+    from tuibench.core.capacity import Bracket, CapacitySearch, judge, verdict
+    from tuibench.core.metrics import compute_metrics
+    from tuibench.core.plan import Plan, PlanRequest, PlanStep
+    from tuibench.core.spec import DatasetSpec, RunSpec, ServingParams
+    from tuibench.core.store import ResultsStore
+
+    search = CapacitySearch(slo="ttft_p99=300", start_rate=1.0, max_rate=4.0)
+    spec = RunSpec(scenario="serving", dataset=DatasetSpec(kind="builtin", source="short2short"), num_requests=12,
+                   serving=ServingParams(request_rate=1.0))
+    steps = tuple(PlanStep(index=i, spec=msgspec.structs.replace(spec, library=library), search=search)
+                  for i, library in ((1, "transformers"), (2, "vllm")))
+    rng = random.Random(3)
+    outcomes = []
+    with ResultsStore.open(db) as store:
+        plan_id = store.begin_plan(Plan(label="capacity", request=PlanRequest(scenarios=("capacity",), capacity=search,
+                                                                              libraries=("transformers", "vllm")),
+                                        steps=steps))
+        for step, scales in zip(steps, ((1.0, 1.2, 3.0), (0.5, 0.6, 0.8)), strict=True):
+            probes = []
+            for rate, scale in zip((1.0, 2.0, 4.0), scales, strict=True):
+                probe_spec = msgspec.structs.replace(step.spec, serving=ServingParams(request_rate=rate))
+                run = store.begin_run(probe_spec)
+                records = _records(12, rng, scale)
+                metrics = compute_metrics(records, [])
+                store.add_records(run, requests=records)
+                store.finish_run(run, "finished", metrics)
+                store.add_step_run(plan_id, step.index, run)
+                probes.append(judge(rate, run, "finished", metrics, None, search.objectives))
+            met = [p.rate_rps for p in probes if p.met]
+            missed = [p.rate_rps for p in probes if not p.met]
+            outcome = msgspec.structs.replace(step.no_capacity_yet, probes=probes, bracket=Bracket(
+                met_rps=max(met), missed_rps=min(missed) if missed else None))
+            store.set_step(plan_id, step.index, "finished", capacity=outcome)
+            outcomes.append(outcome)
+        store.finish_plan(plan_id, "finished")
+    assert [o.capacity_rps for o in outcomes] == [2.0, 4.0]  # the records above are made so
+    return plan_id, verdict(outcomes)
+
+
+def test_compare_draws_a_capacity_searchs_probes_under_its_slo_line_with_the_verdict(sample_db):
+    plan_id, line = add_capacity_plan(sample_db)
+    app = TuibenchApp(db_path=sample_db)
+
+    async def script(pilot):
+        await settle(pilot, "4")
+        assert sorted(app.screen.picked) == list(range(9, 15))  # the newest plan: every probe's run
+        title = text_of(app, "#compare-title")
+        assert "serving @ 1 req/s" in title and line in title.replace("\n", " ")
+        assert line == "vllm sustains at least 4 req/s under the SLO (ttft_p99≤300 ms), transformers 2 req/s"
+        from tuibench.ui.screens.compare import capacity_lines
+
+        lines = capacity_lines(app.screen.capacities[plan_id])
+        assert [name for name, _, _ in lines] == ["transformers", "vllm", "SLO ttft_p99≤300 ms"]
+        assert lines[0][1] == [1.0, 2.0, 4.0] and lines[2][2] == [300.0, 300.0]
+
+    drive(app, script, size=(130, 36))
+
+
+def test_live_lists_a_capacity_steps_probes_as_they_end(sample_db):
+    from tuibench.core.capacity import CapacitySearch, Probe
+    from tuibench.core.plan import Plan, PlanRequest, PlanStarted, PlanStep, StepProbed, StepStarted
+    from tuibench.core.reducer import PlanState
+    from tuibench.core.spec import DatasetSpec, RunSpec
+
+    search = CapacitySearch(slo="ttft_p99=300")
+    step = PlanStep(index=1, spec=RunSpec(library="vllm", scenario="serving",
+                                          dataset=DatasetSpec(kind="builtin", source="short2short")), search=search)
+    state = PlanState()
+    for event in (PlanStarted(plan_id=5, plan=Plan(label="capacity", request=PlanRequest(), steps=(step,))),
+                  StepStarted(index=1, run_id=11),
+                  StepProbed(index=1, probe=Probe(rate_rps=1.0, run_id=11, status="finished", met=True, missed=[],
+                                                  measured_ms={"ttft_p99≤300 ms": 120.0})),
+                  StepStarted(index=1, run_id=12),
+                  StepProbed(index=1, probe=Probe(rate_rps=2.0, run_id=12, status="finished", met=False,
+                                                  missed=["ttft p99 450.0 ms > 300"],
+                                                  measured_ms={"ttft_p99≤300 ms": 450.0}))):
+        state.apply(event)
+    app = TuibenchApp(db_path=sample_db)
+
+    async def script(pilot):
+        app.plan_state = state
+        await settle(pilot, "2")
+        app.screen.maybe_redraw()
+        await settle(pilot)
+        from rich.text import Text
+
+        shown = [[Text.from_markup(cell).plain for cell in row] for row in rows(app.screen.query_one("#steps", DataTable))]
+        assert shown == [["vllm capacity", "running", ""], ["  @1 req/s", "met", "120 ms"],
+                         ["  @2 req/s", "missed", "450 ms"]]
+
+    drive(app, script)

@@ -49,13 +49,23 @@ def test_objectives_parse_and_say_what_is_off():
 
 
 def test_the_verdict_is_one_line_over_the_libraries():
-    from tuibench.runner.capacity import Capacity, verdict
+    from tuibench.core.capacity import Capacity, verdict
 
-    slo = parse_objectives("ttft_p99=500,tpot_p99=50")
-    line = verdict([Capacity(library="vllm", bracket=Bracket(met_rps=2.125, missed_rps=2.25)),
-                       Capacity(library="transformers", bracket=Bracket(met_rps=0.625, missed_rps=0.75)),
-                       Capacity(library="llamacpp", bracket=Bracket(met_rps=None, missed_rps=0.0625)),
-                       Capacity(library="mii", skipped="needs a CUDA GPU")], slo)
+    slo = "ttft_p99=500,tpot_p99=50"
+    line = verdict([Capacity(library="vllm", slo=slo, bracket=Bracket(met_rps=2.125, missed_rps=2.25)),
+                    Capacity(library="transformers", slo=slo, bracket=Bracket(met_rps=0.625, missed_rps=0.75)),
+                    Capacity(library="llamacpp", slo=slo, bracket=Bracket(met_rps=None, missed_rps=0.0625)),
+                    Capacity(library="mii", slo=slo, skipped="needs a CUDA GPU")])
     assert line == ("vllm sustains 2.12 req/s under the SLO (ttft_p99≤500 ms, tpot_p99≤50 ms), transformers 0.625 req/s, "
                     "llamacpp meets it at no rate tried (down to 0.0625 req/s), mii was not measured (needs a CUDA GPU)")
 
+
+def test_the_plan_file_capacity_table_is_checked_before_anything_runs():
+    from tuibench.core.capacity import CapacitySearch
+
+    CapacitySearch(slo="ttft_p99=500").check()
+    for search, says in ((CapacitySearch(slo="ttft_p99=500", start_rate=0.01), "must lie within"),
+                         (CapacitySearch(slo="ttft_p99=500", precision=0), "precision must be positive"),
+                         (CapacitySearch(slo="ttfb_p99=500"), "unknown objective")):
+        with pytest.raises(ValueError, match=says):
+            search.check()

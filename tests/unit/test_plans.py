@@ -66,6 +66,9 @@ def test_a_profile_step_is_one_per_library_whatever_the_datasets():
     (PlanRequest(libraries=("vllm", "transformers"), baseline="mii"), "--baseline mii: pick one of"),
     (PlanRequest(libraries=("vllm", "vllm")), "libraries: vllm given twice"),
     (PlanRequest(datasets=("short-16k",), num_requests=81), "has 80 requests"),
+    (PlanRequest(scenarios=("capacity",)), "the capacity scenario needs its objectives"),
+    (request_from_table({"scenarios": "capacity", "capacity": {"slo": "ttft_p99=500", "start_rate": 1000}}),
+     "capacity: the start rate 1000 must lie within"),
 ])
 def test_a_bad_choice_is_one_user_error_before_anything_runs(request_, fragment):
     with pytest.raises(UserError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
@@ -121,6 +124,12 @@ def test_every_shipped_plan_builds_and_quick_skips_what_cannot_run_here():
     assert {s.spec.profile.lengths for s in paper.steps if s.spec.scenario == "profile"} == \
         {(32, 64, 128, 256, 512, 1024, 2048)}
     assert [s.index for s in paper.steps] == list(range(1, len(paper.steps) + 1))
+    capacity = plans["capacity"]  # a capacity step per library, the first probe's rate its spec's
+    assert [(s.spec.library, s.spec.scenario, s.spec.serving.request_rate, bool(s.skip)) for s in capacity.steps] == \
+        [("vllm", "serving", 1.0, False), ("transformers", "serving", 1.0, False), ("llamacpp", "serving", 1.0, False),
+         ("mii", "serving", 1.0, True)]
+    assert all(s.search.objectives[0].label == "ttft_p99≤1000 ms" and s.search.probe_seconds == 8 for s in capacity.steps)
+    assert capacity.steps[0].label == "vllm · short2short · capacity under ttft_p99≤1000 ms, tpot_p99≤200 ms"
     caching = plans["prefix-caching"]  # vLLM's prefix cache on and off, at each rate: four steps
     assert [(s.spec.prefix_caching, s.spec.serving.request_rate) for s in caching.steps] == \
         [(True, 1.0), (True, 2.0), (False, 1.0), (False, 2.0)]

@@ -10,6 +10,7 @@ import pytest
 from tuibench.core.errors import UserError
 from tuibench.core.events import TelemetrySample
 from tuibench.core.metrics import compute_metrics
+from tuibench.core.plan import Plan, PlanRequest, PlanStep
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import DatasetSpec, OfflineParams, RunSpec
 from tuibench.core.store import SCHEMA_VERSION, ResultsStore
@@ -291,8 +292,6 @@ def test_module_profiles_round_trip_and_cascade(store):
 
 
 def _plan(*specs, skip_last=False):
-    from tuibench.core.plan import Plan, PlanRequest, PlanStep
-
     steps = tuple(PlanStep(index=i + 1, spec=spec, skip="is not available here: no GPU" if skip_last and
                            i == len(specs) - 1 else None) for i, spec in enumerate(specs))
     return Plan(label="a plan", request=PlanRequest(libraries=("transformers", "vllm")), steps=steps)
@@ -320,6 +319,31 @@ def test_a_plan_keeps_its_steps_runs_and_skips_in_order(store):
     assert store.get_plan(plan_id).steps[0].run_id is None
     with pytest.raises(UserError, match="no plan 9"):
         store.get_plan(9)
+
+
+def test_a_capacity_step_keeps_every_probe_run_and_its_outcome(store):
+    from tuibench.core.capacity import Bracket, CapacitySearch, Probe
+
+    search = CapacitySearch(slo="ttft_p99=500")
+    plan = Plan(label="capacity", request=PlanRequest(scenarios=("capacity",), capacity=search),
+                steps=(PlanStep(index=1, spec=SPEC, search=search),))
+    plan_id = store.begin_plan(plan)
+    assert store.get_plan(plan_id).steps[0].capacity.slo == "ttft_p99=500"  # a capacity step before any probe
+    probes = []
+    for rate in (1.0, 2.0):
+        run_id = store.begin_run(SPEC)
+        store.set_step(plan_id, 1, "running")
+        store.add_step_run(plan_id, 1, run_id)
+        probes.append(Probe(rate_rps=rate, run_id=run_id, status="finished", met=rate == 1.0, missed=[]))
+    outcome = msgspec.structs.replace(plan.steps[0].no_capacity_yet, probes=probes,
+                                      bracket=Bracket(met_rps=1.0, missed_rps=2.0))
+    store.set_step(plan_id, 1, "finished", capacity=outcome)
+    stored = store.get_plan(plan_id)
+    (step,) = stored.steps
+    assert step.capacity == outcome and step.run_id is None and stored.runs == []  # its runs are its probes'
+    assert stored.plan.runs == 2 and {r.plan_id for r in store.list_runs()} == {plan_id}
+    store.delete_run(probes[0].run_id)  # a deleted probe run leaves the outcome, and the count follows
+    assert store.get_plan(plan_id).plan.runs == 1
 
 
 def test_record_start_keeps_the_spec_the_child_ran(store):

@@ -4,8 +4,11 @@ The objectives are percentiles of the run's latencies ("ttft_p99=500,tpot_p99=50
 bracket over rates on one server: from a start rate it doubles while the objectives hold (halves while they do
 not), and once a rate that holds and one that does not are known, bisects between them until they are within the
 asked relative precision. Each probe is a serving run, stored as any other.
+
+A capacity search is a step of a plan (scenario "capacity"): its probes are runs of that step, on one server.
 """
 
+import math
 from collections.abc import Iterator
 
 import msgspec
@@ -73,6 +76,104 @@ def missed(objectives: tuple[Objective, ...], metrics: RunMetrics) -> list[str]:
 class Bracket(msgspec.Struct, frozen=True, kw_only=True):
     met_rps: float | None  # the highest rate that met the objectives (None: none did)
     missed_rps: float | None  # the lowest that did not (None: none missed, up to the ceiling)
+
+
+class CapacitySearch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a plan's capacity steps search: the keys of a plan file's [plan.capacity] table."""
+
+    slo: str = ""  # the objectives, "ttft_p99=500,tpot_p99=50" (parse_objectives)
+    start_rate: float = 1.0
+    precision: float = 0.1  # the bracket's width relative to the rate that held
+    min_rate: float = 0.05  # give up below this
+    max_rate: float = 256.0  # stop doubling here
+    # Without num_requests, a probe sends this long at its rate (at least 16 requests): a short burst would pass at
+    # any rate, since a queue takes time to show.
+    probe_seconds: float = 10.0
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        return parse_objectives(self.slo)
+
+    def check(self) -> None:
+        """ValueError naming what is off."""
+        self.objectives  # noqa: B018 - parsing is the check
+        for name in ("start_rate", "precision", "min_rate", "max_rate", "probe_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"capacity {name} must be positive")
+        if self.min_rate > self.max_rate or not self.min_rate <= self.start_rate <= self.max_rate:
+            raise ValueError(f"the start rate {self.start_rate:g} must lie within the min rate {self.min_rate:g} and "
+                             f"the max rate {self.max_rate:g}")
+
+    def rates(self) -> Iterator[float]:
+        return search(self.start_rate, self.precision, self.min_rate, self.max_rate)
+
+    def requests_at(self, rate_rps: float, asked: int | None) -> int:
+        return asked or max(16, math.ceil(rate_rps * self.probe_seconds))
+
+
+class Probe(msgspec.Struct, frozen=True, kw_only=True):
+    rate_rps: float
+    run_id: int | None
+    status: str
+    met: bool
+    missed: list[str]  # why not, in words
+    ttft_p99_ms: float | None = None
+    tpot_p99_ms: float | None = None
+    completed_rps: float | None = None
+    measured_ms: dict[str, float | None] = {}  # each objective's latency as this probe measured it, by its label
+
+
+class Capacity(msgspec.Struct, frozen=True, kw_only=True):
+    """A capacity step's outcome: every probe, and the bracket once the search ended."""
+
+    library: str
+    model: str = ""
+    dataset: str = ""  # the workload's label
+    slo: str = ""
+    probes: list[Probe] = []
+    bracket: Bracket | None = None
+    skipped: str | None = None  # why it was not probed, or stopped (unavailable here, interrupted)
+
+    @property
+    def capacity_rps(self) -> float | None:
+        return self.bracket.met_rps if self.bracket else None
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        return parse_objectives(self.slo)
+
+
+def judge(rate_rps: float, run_id: int | None, status: str, metrics: RunMetrics | None, error: str | None,
+          objectives: tuple[Objective, ...]) -> Probe:
+    """A probe's verdict from its run: met every objective, or what it missed."""
+    if metrics is None or not metrics.completed:
+        return Probe(rate_rps=rate_rps, run_id=run_id, status=status, met=False,
+                     missed=[error or "no request completed"])
+    why = missed(objectives, metrics)
+    return Probe(rate_rps=rate_rps, run_id=run_id, status=status, met=not why, missed=why,
+                 ttft_p99_ms=metrics.ttft_ms.p99 if metrics.ttft_ms else None,
+                 tpot_p99_ms=metrics.tpot_ms.p99 if metrics.tpot_ms else None,
+                 completed_rps=metrics.completion_rps or metrics.request_throughput_rps,
+                 measured_ms={o.label: o.value_ms(metrics) for o in objectives})
+
+
+def verdict(capacities: list[Capacity]) -> str:
+    """One line, the library that sustains the most first: 'vllm sustains 2.1 req/s under the SLO (…),
+    transformers 0.6 req/s'; then those that held at no rate, then those not measured."""
+    parts = []
+    ranked = sorted(capacities, key=lambda c: (c.bracket is None, -(c.capacity_rps or 0.0)))
+    for number, capacity in enumerate(ranked):
+        if capacity.bracket is None:
+            parts.append(f"{capacity.library} was not measured ({capacity.skipped or 'not run'})")
+        elif capacity.capacity_rps is None:
+            parts.append(f"{capacity.library} meets it at no rate tried (down to "
+                         f"{capacity.bracket.missed_rps:.3g} req/s)")
+        else:
+            at_least = "at least " if capacity.bracket.missed_rps is None else ""  # held up to the ceiling
+            sustains = "sustains " if number == 0 else ""
+            parts.append(f"{capacity.library} {sustains}{at_least}{capacity.capacity_rps:.3g} req/s")
+    slo = ", ".join(o.label for o in capacities[0].objectives) if capacities and capacities[0].slo else ""
+    return f"{parts[0]} under the SLO ({slo})" + "".join(f", {part}" for part in parts[1:]) if parts else ""
 
 
 def search(start_rps: float, precision: float, floor_rps: float, ceiling_rps: float) -> Iterator[float]:

@@ -12,11 +12,13 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from tuibench.core.capacity import Capacity, CapacitySearch, Probe
 from tuibench.core.metrics import Slo
 from tuibench.core.spec import RunSpec
 
-Scenario = Literal["offline", "serving", "profile"]
-SCENARIOS: tuple[Scenario, ...] = ("offline", "serving", "profile")
+# capacity: per library, the highest serving rate that meets every objective of [plan.capacity] (core/capacity.py)
+Scenario = Literal["offline", "serving", "profile", "capacity"]
+SCENARIOS: tuple[Scenario, ...] = ("offline", "serving", "profile", "capacity")
 
 _Positive = Annotated[int, msgspec.Meta(ge=1)]
 _Names = Annotated[tuple[str, ...], msgspec.Meta(min_length=1)]
@@ -75,6 +77,7 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     server_metrics: str | None = None  # the server's Prometheus /metrics URL (default: the endpoint's)
     ray_address: str | None = None  # a Ray cluster's head (host:port), or auto: the one this node is in
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
+    capacity: CapacitySearch = CapacitySearch()  # the capacity scenario's objectives and search
     # Profile.
     lengths: Annotated[tuple[_Positive, ...], msgspec.Meta(min_length=1)] = (32, 128, 512, 1024, 2048)
     decode_steps: _Positive = 4
@@ -121,15 +124,25 @@ class PlanStep(msgspec.Struct, frozen=True, kw_only=True):
     spec: RunSpec
     skip: str | None = None  # why this step cannot run here; None: it runs
     repeat: int = 1  # the round of the plan it belongs to (--repeat N)
+    # A capacity step: its spec is the serving run each probe makes at its own rate and length.
+    search: CapacitySearch | None = None
 
     @property
     def label(self) -> str:
-        return step_label(self.spec) + (f" · repeat {self.repeat}" if self.repeat > 1 else "")
+        return step_label(self.spec, self.search) + (f" · repeat {self.repeat}" if self.repeat > 1 else "")
+
+    @property
+    def no_capacity_yet(self) -> Capacity:
+        """A capacity step's outcome before its first probe: what is searched for, nothing found."""
+        spec = self.spec
+        return Capacity(library=spec.library, model=spec.model, dataset=spec.dataset.label, slo=self.search.slo)
 
 
-def step_label(spec: RunSpec) -> str:
+def step_label(spec: RunSpec, search: CapacitySearch | None = None) -> str:
     """'vllm · short2short · serving @ 2 req/s': what a step is, in one line."""
     where = "" if spec.scenario == "profile" else f" · {spec.dataset.label}"
+    if search is not None:
+        return f"{spec.library}{where} · capacity under {', '.join(o.label for o in search.objectives)}"
     rate = f" @ {rate_label(spec.serving.request_rate)} req/s" if spec.scenario == "serving" else ""
     return f"{spec.library}{where} · {spec.scenario}{rate}"
 
@@ -164,18 +177,26 @@ class StepStarted(_PlanEvent, tag="step_started"):
     run_id: int | None
 
 
+class StepProbed(_PlanEvent, tag="step_probed"):
+    """A capacity step's probe ended (its run is the step's run until the next probe starts)."""
+
+    index: int
+    probe: Probe
+
+
 class StepEnded(_PlanEvent, tag="step_ended"):
     index: int
     status: StepStatus
     run_id: int | None = None
     reason: str | None = None  # why it was skipped, failed or not run
+    capacity: Capacity | None = None  # a capacity step's outcome
 
 
 class PlanEnded(_PlanEvent, tag="plan_ended"):
     status: PlanStatus
 
 
-PlanEvent = PlanStarted | StepStarted | StepEnded | PlanEnded
+PlanEvent = PlanStarted | StepStarted | StepProbed | StepEnded | PlanEnded
 
 
 def plan_status(step_statuses: list[str]) -> PlanStatus:

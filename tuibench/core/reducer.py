@@ -10,8 +10,10 @@ import msgspec
 from tuibench.core import events as ev
 from tuibench.core.metrics import ColdStart, RunMetrics, compute_metrics, request_end_s
 from tuibench.core.modules import ModuleProfile
+from tuibench.core.capacity import Capacity, Probe
 from tuibench.core.plan import (
-    Plan, PlanEnded, PlanEvent, PlanStarted, PlanStatus, PlanStep, StepEnded, StepStarted, StepStatus, plan_status,
+    Plan, PlanEnded, PlanEvent, PlanStarted, PlanStatus, PlanStep, StepEnded, StepProbed, StepStarted, StepStatus,
+    plan_status,
 )
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec, gpus_used
@@ -148,7 +150,9 @@ class StepState:
         self.status: StepStatus = "skipped" if step.skip else "pending"
         self.reason = step.skip
         self.run_id: int | None = None
-        self.run = RunState()
+        self.run = RunState()  # a capacity step: its latest probe's
+        self.probes: list[Probe] = []  # a capacity step's, as they end
+        self.capacity: Capacity | None = None  # and its outcome
 
 
 class PlanState:
@@ -203,10 +207,13 @@ class PlanState:
                 self.current = self.steps[event.index - 1]
                 self.current.status, self.current.run_id = "running", event.run_id
                 self.current.run.run_id = event.run_id
+            case StepProbed():
+                self.steps[event.index - 1].probes.append(event.probe)
             case StepEnded():
                 step = self.steps[event.index - 1]
                 step.status, step.reason = event.status, event.reason
                 step.run_id = event.run_id if event.run_id is not None else step.run_id
+                step.capacity = event.capacity
             case PlanEnded():
                 self.status = event.status
                 self.current = None

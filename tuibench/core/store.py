@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 
+from tuibench.core.capacity import Capacity
 from tuibench.core.errors import UserError
 from tuibench.core.events import TelemetrySample
 from tuibench.core.metrics import RunMetrics
@@ -21,7 +22,7 @@ from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 from tuibench.core.validity import RunWarning
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -120,6 +121,15 @@ ALTER TABLE runs ADD COLUMN warnings_json TEXT NOT NULL DEFAULT '[]';
 """,  # the prompt length as the library or server counted it; what may make a run's numbers untrustworthy
     6: "ALTER TABLE requests ADD COLUMN worker INTEGER;",  # serving with --client-workers: the process that sent it
     7: "ALTER TABLE requests ADD COLUMN clock_offset_ms REAL;",  # a worker on another node: its clock against ours
+    8: """
+CREATE TABLE step_runs (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    plan_id INTEGER NOT NULL REFERENCES plans(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL
+);
+INSERT INTO step_runs (run_id, plan_id, step) SELECT run_id, plan_id, step FROM plan_steps WHERE run_id IS NOT NULL;
+ALTER TABLE plan_steps ADD COLUMN capacity_json TEXT;
+""",  # every run a step made (a capacity step makes one per probe), and a capacity step's outcome
 }
 
 
@@ -155,14 +165,15 @@ class StepRow(msgspec.Struct, frozen=True, kw_only=True):
     step: int
     status: StepStatus
     spec: RunSpec
-    run_id: int | None  # None: skipped, not run, or its run was deleted since
+    run_id: int | None  # None: skipped, not run, a capacity step (its runs are its probes'), or deleted since
     reason: str | None
+    capacity: Capacity | None = None  # a capacity step's probes, each with its run, and its bracket
 
 
 class StoredPlan(msgspec.Struct, frozen=True, kw_only=True):
     plan: PlanRow
     steps: list[StepRow]
-    runs: list[RunRow]  # the runs the steps made, in step order
+    runs: list[RunRow]  # each step's run, in step order (a capacity step's are its probes', in its StepRow)
 
 
 class StoredRun(msgspec.Struct, frozen=True, kw_only=True):
@@ -311,20 +322,33 @@ class ResultsStore:
                 (now, now, plan.label, msgspec.json.encode(plan.request).decode()),
             ).lastrowid)
             self._db.executemany(
-                "INSERT INTO plan_steps (plan_id, step, status, reason, spec_json) VALUES (?, ?, ?, ?, ?)",
-                ((plan_id, step.index, "skipped" if step.skip else "pending", step.skip, step.spec.to_json().decode())
+                "INSERT INTO plan_steps (plan_id, step, status, reason, spec_json, capacity_json)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                ((plan_id, step.index, "skipped" if step.skip else "pending", step.skip, step.spec.to_json().decode(),
+                  msgspec.json.encode(step.no_capacity_yet).decode() if step.search else None)
                  for step in plan.steps),
             )
         return plan_id
 
     def set_step(self, plan_id: int, step: int, status: StepStatus, run_id: int | None = None,
-                 reason: str | None = None) -> None:
+                 reason: str | None = None, capacity: Capacity | None = None) -> None:
+        """A step's status; its run (`run_id`) once it has one; a capacity step's outcome so far (`capacity`), whose
+        probes' runs are the step's runs, not its one run."""
         with self._db:
             self._db.execute(
-                "UPDATE plan_steps SET status = ?, run_id = COALESCE(?, run_id), reason = ? WHERE plan_id = ? AND step = ?",
-                (status, run_id, reason, plan_id, step),
+                "UPDATE plan_steps SET status = ?, run_id = COALESCE(?, run_id), reason = ?,"
+                " capacity_json = COALESCE(?, capacity_json) WHERE plan_id = ? AND step = ?",
+                (status, run_id, reason, msgspec.json.encode(capacity).decode() if capacity else None, plan_id, step),
             )
             self._db.execute("UPDATE plans SET updated_at = ? WHERE id = ?", (_now(), plan_id))
+        if run_id is not None:
+            self.add_step_run(plan_id, step, run_id)
+
+    def add_step_run(self, plan_id: int, step: int, run_id: int) -> None:
+        """`run_id` is one of the runs `step` made: its run, or one of a capacity step's probes."""
+        with self._db:
+            self._db.execute("INSERT OR IGNORE INTO step_runs (run_id, plan_id, step) VALUES (?, ?, ?)",
+                             (run_id, plan_id, step))
 
     def finish_plan(self, plan_id: int, status: str) -> None:
         with self._db:
@@ -332,7 +356,7 @@ class ResultsStore:
 
     _PLAN_COLUMNS = ("id, created_at, updated_at, label, status, request_json,"
                      " (SELECT COUNT(*) FROM plan_steps WHERE plan_id = plans.id),"
-                     " (SELECT COUNT(run_id) FROM plan_steps WHERE plan_id = plans.id)")
+                     " (SELECT COUNT(*) FROM step_runs WHERE plan_id = plans.id)")
 
     @staticmethod
     def _plan_row(row: tuple) -> PlanRow:
@@ -350,15 +374,26 @@ class ResultsStore:
         if row is None:
             raise UserError(f"no plan {plan_id} in {self.path}: `tuibench compare list` lists the stored plans")
         steps = [
-            StepRow(step=step, status=status, run_id=run_id, reason=reason, spec=RunSpec.from_json(spec))
-            for step, status, run_id, reason, spec in self._db.execute(
-                "SELECT step, status, run_id, reason, spec_json FROM plan_steps WHERE plan_id = ? ORDER BY step",
-                (plan_id,))
+            StepRow(step=step, status=status, run_id=run_id, reason=reason, spec=RunSpec.from_json(spec),
+                    capacity=msgspec.json.decode(capacity, type=Capacity) if capacity else None)
+            for step, status, run_id, reason, spec, capacity in self._db.execute(
+                "SELECT step, status, run_id, reason, spec_json, capacity_json FROM plan_steps WHERE plan_id = ?"
+                " ORDER BY step", (plan_id,))
         ]
         runs = [self._run_row(row) for row in self._db.execute(
             f"SELECT {self._RUN_COLUMNS} FROM runs JOIN plan_steps ON plan_steps.run_id = runs.id"
             " WHERE plan_steps.plan_id = ? ORDER BY plan_steps.step", (plan_id,))]
         return StoredPlan(plan=self._plan_row(row), steps=steps, runs=runs)
+
+    def capacities(self) -> dict[int, list[Capacity]]:
+        """Every plan's capacity steps that probed, by plan id, in step order."""
+        found: dict[int, list[Capacity]] = {}
+        for plan_id, capacity in self._db.execute("SELECT plan_id, capacity_json FROM plan_steps"
+                                                  " WHERE capacity_json IS NOT NULL ORDER BY plan_id, step"):
+            outcome = msgspec.json.decode(capacity, type=Capacity)
+            if outcome.probes:
+                found.setdefault(plan_id, []).append(outcome)
+        return found
 
     def delete_run(self, run_id: int) -> bool:
         with self._db:
@@ -368,7 +403,7 @@ class ResultsStore:
 
     _RUN_COLUMNS = ("runs.id, created_at, updated_at, runs.status, library, model, dataset, scenario, runs.spec_json,"
                     " environment_json, metrics_json, error, warnings_json,"
-                    " (SELECT plan_id FROM plan_steps WHERE plan_steps.run_id = runs.id)")
+                    " (SELECT plan_id FROM step_runs WHERE step_runs.run_id = runs.id)")
 
     @staticmethod
     def _run_row(row: tuple) -> RunRow:

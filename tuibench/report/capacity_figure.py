@@ -1,18 +1,16 @@
-"""`tuibench capacity --figures DIR`: each objective's latency against the probed rate, a line per library, the
-objective's limit as a dashed line and each library's capacity as a dotted one; a filled marker met every
-objective, a hollow one missed one. PNG and SVG, with matplotlib (Agg)."""
+"""The capacity figure of a workload searched under an SLO: each objective's latency against the probed rate, a
+line per library, the objective's limit as a dashed line and each library's capacity as a dotted one; a filled
+marker met every objective, a hollow one missed one. Drawn with matplotlib (Agg) by report/figures.py."""
 
-from pathlib import Path
+from collections.abc import Sequence
 
-from tuibench.core.capacity import Objective
-from tuibench.report.figures import pyplot, save_figure
-from tuibench.runner.capacity import Capacity
+from tuibench.core.capacity import Capacity
 
 
-def write_capacity_figure(capacities: list[Capacity], objectives: tuple[Objective, ...], out_dir: Path) -> list[Path]:
+def capacity_figure(plt, capacities: Sequence[Capacity]):
     from matplotlib.ticker import FuncFormatter
 
-    plt = pyplot()
+    objectives = capacities[0].objectives
     figure, axes = plt.subplots(1, len(objectives), figsize=(5.2 * len(objectives), 3.8), squeeze=False)
     colours = {c.library: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(capacities)}
     for axis, objective in zip(axes[0], objectives, strict=True):
@@ -36,5 +34,5 @@ def write_capacity_figure(capacities: list[Capacity], objectives: tuple[Objectiv
         axis.set_title(f"{objective.latency.upper()} {objective.quantile} (ms)")
         axis.grid(alpha=0.3)
     axes[0][0].legend(title="● met  ○ missed  ┆ capacity", fontsize=8, title_fontsize=8)
-    figure.suptitle("capacity under the SLO: latency against the probed rate", y=1.03)
-    return save_figure(figure, out_dir, "capacity")
+    figure.suptitle(f"{capacities[0].dataset}: capacity under the SLO, latency against the probed rate", y=1.03)
+    return figure

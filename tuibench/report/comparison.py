@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 from rich.table import Table
 
+from tuibench.core.capacity import Capacity, verdict
 from tuibench.core.comparison import METRICS, Comparison, Group, Sweep, compare, shown_digits
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.plan import rate_label
@@ -31,6 +32,7 @@ class StepResult(msgspec.Struct, frozen=True, kw_only=True):
     status: str
     run_id: int | None
     reason: str | None  # why it was skipped, failed or not run
+    capacity: Capacity | None = None  # a capacity step: its probes (each with its run) and bracket
 
 
 class RunResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,6 +64,16 @@ class ComparisonDocument(msgspec.Struct, frozen=True, kw_only=True):
     comparison: Comparison
     profiles: list[ProfileShares]
     datasets: list[DatasetSpec]  # the workloads the runs ran, once each
+    capacities: list[Capacity] = []  # the capacity steps', in step order
+    verdicts: list[str] = []  # a line per workload searched: each library's capacity under the SLO
+
+
+def verdicts_of(capacities: Sequence[Capacity]) -> list[tuple[tuple[str, str, str], list[Capacity], str]]:
+    """The capacity steps grouped by what they searched (model, workload, SLO), each group with its verdict."""
+    groups: dict[tuple[str, str, str], list[Capacity]] = {}
+    for capacity in capacities:
+        groups.setdefault((capacity.model, capacity.dataset, capacity.slo), []).append(capacity)
+    return [(key, group, verdict(group)) for key, group in groups.items()]
 
 
 def load_document(store: ResultsStore, plan_id: int,
@@ -79,12 +91,19 @@ def load_document(store: ResultsStore, plan_id: int,
 def document_of(runs: Sequence[RunRow], profiles: dict[int, list[ModuleProfile]], plan: PlanRow | None = None,
                 steps: Sequence[StepRow] = (), baseline: str | None = None) -> ComparisonDocument:
     comparison = compare(runs, baseline)
+    capacities = [s.capacity for s in steps if s.capacity is not None and (s.capacity.probes or s.capacity.skipped)]
+    many_models = len({c.model for c in capacities}) > 1
     return ComparisonDocument(
         plan=plan,
         steps=[StepResult(step=s.step, library=s.spec.library, model=s.spec.model,
                           dataset="" if s.spec.scenario == "profile" else s.spec.dataset.label,
-                          scenario=s.spec.scenario, rate=s.spec.rate, status=s.status, run_id=s.run_id, reason=s.reason)
+                          scenario="capacity" if s.capacity else s.spec.scenario,
+                          rate=None if s.capacity else s.spec.rate, status=s.status, run_id=s.run_id, reason=s.reason,
+                          capacity=s.capacity)
                for s in steps],
+        capacities=capacities,
+        verdicts=[f"{dataset}{f' · {model}' if many_models else ''}: {line}"
+                  for (model, dataset, _), _, line in verdicts_of(capacities)],
         results=[RunResult(run_id=r.id, library=r.library, model=r.model, dataset=r.dataset, scenario=r.scenario,
                            rate=r.spec.rate, status=r.status, warnings=r.warnings,
                            metrics={m.key: m.read(r.metrics) if r.metrics else None for m in METRICS})
@@ -116,9 +135,27 @@ def steps_table(document: ComparisonDocument) -> Table:
     for step in document.steps:
         result = by_run.get(step.run_id)
         throughput = result.metrics.get("output_throughput_tok_s") if result else None
+        runs, note = str(step.run_id or ""), step.reason or ""
+        if step.capacity and step.capacity.probes:  # its runs are its probes'; its outcome, the capacity found
+            ids = [p.run_id for p in step.capacity.probes if p.run_id is not None]
+            runs = f"{min(ids)}–{max(ids)}" if len(ids) > 1 else runs if not ids else str(ids[0])
+            found = step.capacity.capacity_rps
+            note = note or (f"{len(step.capacity.probes)} probes: " + (f"{found:.3g} req/s" if found else "no rate held"))
         table.add_row(str(step.step), step.library, step.dataset or "–", step.scenario,
                       rate_label(step.rate) if step.scenario == "serving" else "", status_markup(step.status),
-                      str(step.run_id or ""), fmt(throughput, 1) if result else "", step.reason or "")
+                      runs, fmt(throughput, 1) if result else "", note)
+    return table
+
+
+def probes_table(capacity: Capacity) -> Table:
+    """A capacity step's probes by rate: what each measured against the objectives."""
+    table = _table(f"{capacity.library} · {capacity.dataset}: capacity probes")
+    for column in ("req/s", "run", "status", *(o.label for o in capacity.objectives), "done req/s", "SLO"):
+        table.add_column(column, justify="left" if column == "SLO" else "right")
+    for p in sorted(capacity.probes, key=lambda p: p.rate_rps):
+        table.add_row(f"{p.rate_rps:.3g}", str(p.run_id or ""), status_markup(p.status),
+                      *(fmt(p.measured_ms.get(o.label), 1) for o in capacity.objectives), fmt(p.completed_rps, 2),
+                      "met" if p.met else "missed: " + "; ".join(p.missed))
     return table
 
 
@@ -238,7 +275,7 @@ def legend(comparison: Comparison) -> str:
 
 
 def print_document(console, document: ComparisonDocument, profiles: Sequence[ModuleProfile] = (),
-                   sections: Sequence[str] = ("steps", "groups", "repeats", "sweeps", "profiles")) -> None:
+                   sections: Sequence[str] = ("steps", "groups", "repeats", "sweeps", "capacity", "profiles")) -> None:
     """The comparison as `tuibench compare` prints it: the plan's steps, a table per workload, the sweeps with
     their knees, the module shares of the profiled libraries."""
     comparison = document.comparison
@@ -259,6 +296,14 @@ def print_document(console, document: ComparisonDocument, profiles: Sequence[Mod
         console.print(sweep_table(comparison.sweeps))
         for sweep in comparison.sweeps:
             console.print(f"[dim]· {knee_text(sweep)}[/]", highlight=False)
+    if "capacity" in sections and document.capacities:
+        for capacity in document.capacities:
+            if capacity.probes:
+                console.print()
+                console.print(probes_table(capacity))
+        console.print()
+        for line in document.verdicts:
+            console.print(f"[bold]{line}[/]", highlight=False)
     if "profiles" in sections and profiles:
         from tuibench.report.modules import shares_table
 

@@ -4,6 +4,7 @@
   library, its knee marked (the paper's Figures 1, 4 and 5);
 - offline: output throughput per library and dataset;
 - module-shares: each module's share of the step against the input length, per library and phase (Figure 2);
+- capacity (capacity-DATASET when several were searched): each objective against the probed rate, per library;
 - datasets: the input and output length distributions of the plan's datasets (Figure 3).
 """
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from tuibench.core.comparison import Sweep
 from tuibench.core.spec import DatasetSpec
-from tuibench.report.comparison import ComparisonDocument
+from tuibench.report.capacity_figure import capacity_figure
+from tuibench.report.comparison import ComparisonDocument, verdicts_of
 from tuibench.report.modules import CATEGORIES
 
 INF_LABEL = "all at\nonce"
@@ -55,6 +57,9 @@ def write_figures(document: ComparisonDocument, out_dir: Path) -> list[Path]:
         figures.append(("offline", _offline(document, colours)))
     if document.profiles:
         figures.append(("module-shares", _module_shares(document)))
+    searched = [(key, group) for key, group, _ in verdicts_of(document.capacities) if any(c.probes for c in group)]
+    for (_, dataset, _), group in searched:
+        figures.append(("capacity" if len(searched) == 1 else f"capacity-{_slug(dataset)}", capacity_figure(plt, group)))
     if document.datasets:
         figures.append(("datasets", _datasets(document.datasets)))
     return [path for name, figure in figures for path in save_figure(figure, out_dir, name)]

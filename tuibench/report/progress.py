@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuibench.core import events as ev
-from tuibench.core.plan import PlanEnded, PlanStarted, StepEnded, StepStarted
+from tuibench.core.plan import PlanEnded, PlanStarted, StepEnded, StepProbed, StepStarted
 from tuibench.core.reducer import PlanState, RunState, StepState
 from tuibench.report.tables import describe_spec
 from tuibench.core.units import fmt
@@ -78,13 +78,19 @@ class PlanProgress:
                 step = plan.steps[event.index - 1]
                 number = sum(s.run_id is not None for s in plan.steps)
                 where = f"step {number}/{self._steps}: " if self._steps > 1 else ""
-                self.console.print(f"{where}{describe_spec(step.step.spec)}  → run {event.run_id}", style="bold",
-                                   highlight=False)
+                what = describe_spec(step.step.spec) if step.step.search is None else \
+                    f"{step.step.label}, probe {len(step.probes) + 1}"
+                self.console.print(f"{where}{what}  → run {event.run_id}", style="bold", highlight=False)
                 self._view = ProgressView(self.console).__enter__()
+            case StepProbed():
+                self._close_view()
+                probe = event.probe
+                why = "meets the SLO" if probe.met else "misses: " + "; ".join(probe.missed)
+                library = plan.steps[event.index - 1].step.spec.library
+                self.console.print(f"[bold]{library} @ {probe.rate_rps:.3g} req/s[/] (run {probe.run_id}): {why}",
+                                   highlight=False)
             case StepEnded():
-                if self._view is not None:
-                    self._view.__exit__(None, None, None)
-                    self._view = None
+                self._close_view()
                 step = plan.steps[event.index - 1]
                 if event.status == "skipped":
                     self.console.print(f"[dim]· skipped {step.step.label}: {event.reason}[/]", highlight=False)
@@ -94,3 +100,8 @@ class PlanProgress:
                 pass
             case _ if self._view is not None:
                 self._view(event, plan.run)
+
+    def _close_view(self) -> None:
+        if self._view is not None:
+            self._view.__exit__(None, None, None)
+            self._view = None

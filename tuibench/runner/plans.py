@@ -54,7 +54,7 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
     _check(request)
     random = {model: resolve_model(model, request.random_weights).random_weights for model in request.models}
     datasets: list[DatasetSpec] = []
-    if set(request.scenarios) & {"offline", "serving"}:
+    if set(request.scenarios) & {"offline", "serving", "capacity"}:
         for name in request.datasets:
             dataset = dataset_from_arg(name, input_len=request.input_len, output_len=request.output_len,
                                        range_ratio=request.range_ratio, prefixes=request.prefixes,
@@ -67,17 +67,29 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
         for library in request.libraries:
             backend = backend_class(library)  # an unknown name is a UserError
             for scenario in request.scenarios:
-                skip = cannot_run(backend, scenario, random[model])
-                for spec in _specs(request, model, library, scenario, datasets, threads, backend.serving_overrides,
+                # A capacity step is a serving run made again at each probed rate: its spec is the first probe's.
+                search = request.capacity if scenario == "capacity" else None
+                runs_as = "serving" if search else scenario
+                skip = cannot_run(backend, runs_as, random[model])
+                part = msgspec.structs.replace(request, rates=(search.start_rate,)) if search else request
+                for spec in _specs(part, model, library, runs_as, datasets, threads, backend.serving_overrides,
                                    random[model]):
-                    steps.append(PlanStep(index=len(steps) + 1, spec=spec, skip=skip))
+                    steps.append(PlanStep(index=len(steps) + 1, spec=spec, skip=skip, search=search))
     return steps
 
 
 def _check(request: PlanRequest) -> None:
-    serving = "serving" in request.scenarios
+    serving = bool({"serving", "capacity"} & set(request.scenarios))
+    if "capacity" in request.scenarios:
+        if not request.capacity.slo:
+            raise UserError("the capacity scenario needs its objectives: --slo ttft_p99=500,tpot_p99=50 with "
+                            "`tuibench capacity`, or slo = \"ttft_p99=500\" in the plan file's [plan.capacity]")
+        try:
+            request.capacity.check()
+        except ValueError as exc:
+            raise UserError(f"capacity: {exc}") from None
     if request.endpoint and not serving:
-        raise UserError("--endpoint is for the serving scenario: add --scenario serving")
+        raise UserError("--endpoint is for the serving scenario: add --scenario serving (or capacity)")
     if request.endpoint and len(request.libraries) > 1:
         raise UserError("--endpoint names one server: give one library with it (endpoint, or vllm to send token ids), "
                         "or leave it out and tuibench launches each library's server")
@@ -175,7 +187,8 @@ def default_label(request: PlanRequest) -> str:
     scenarios = ", ".join(request.scenarios)
     datasets = "" if request.scenarios == ("profile",) else f" · {', '.join(Path(d).name for d in request.datasets)}"
     rates = f" @ {', '.join(map(rate_label, request.rates))} req/s" if "serving" in request.scenarios else ""
-    return f"{', '.join(request.libraries)}{datasets} · {scenarios}{rates}"
+    slo = f" under {request.capacity.slo}" if "capacity" in request.scenarios else ""
+    return f"{', '.join(request.libraries)}{datasets} · {scenarios}{rates}{slo}"
 
 
 def plan_of_spec(spec: RunSpec) -> Plan:

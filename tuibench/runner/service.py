@@ -13,10 +13,17 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
+
 from tuibench.core import events as ev
+from tuibench.core.capacity import Capacity, Probe
 from tuibench.core.errors import UserError
-from tuibench.core.plan import Plan, PlanEnded, PlanEvent, PlanStarted, PlanStep, StepEnded, StepStarted, plan_status
-from tuibench.core.reducer import PlanState
+from tuibench.core.plan import (
+    Plan, PlanEnded, PlanEvent, PlanStarted, PlanStep, StepEnded, StepProbed, StepStarted, plan_status,
+)
+from tuibench.core.reducer import PlanState, RunState
+from tuibench.core.spec import RunSpec
+from tuibench.runner.capacity import capacity_status, search_capacity
 from tuibench.core.store import ResultsStore
 from tuibench.runner.recorder import RunRecorder
 from tuibench.runner.serving import ServerFailed, ServerPool
@@ -62,20 +69,46 @@ def run_plan(plan: Plan, store: ResultsStore, *, state: PlanState | None = None,
                     store.set_step(plan_id, step.index, "not run", reason=stopped)
                     announce(StepEnded(index=step.index, status="not run", reason=stopped))
                     continue
-                events = _numbered(events_path, step.index) if events_path and len(runnable) > 1 else events_path
-                recorder = RunRecorder(step.spec, store, events, state=state.steps[step.index - 1].run, lock=state.lock,
-                                       observers=[lambda event, run: observer(event, state)])
-                store.set_step(plan_id, step.index, "running", recorder.run_id)
-                announce(StepStarted(index=step.index, run_id=recorder.run_id))
-                try:
-                    _run_step(step, recorder, servers, cancel, output_dir)
-                finally:
-                    recorder.close()
-                run = recorder.state
-                store.set_step(plan_id, step.index, run.status, reason=run.error)
-                announce(StepEnded(index=step.index, status=run.status, run_id=recorder.run_id, reason=run.error))
-                if run.status == "interrupted":
-                    stopped = f"the plan stopped at step {step.index}: {run.error}"
+                made = 0  # the runs this step has made: one, or a capacity step's probes
+
+                def run_once(spec: RunSpec) -> RunState:
+                    """One run of the step, recorded, stored under it and announced; its final state."""
+                    nonlocal made
+                    made += 1
+                    step_state = state.steps[step.index - 1]
+                    if made > 1:  # a capacity step's next probe: a run of its own
+                        with state.lock:
+                            step_state.run = RunState()
+                    events = events_path
+                    if events_path and (len(runnable) > 1 or step.search):
+                        events = _numbered(events_path, f"{step.index}.{made}" if step.search else step.index)
+                    recorder = RunRecorder(spec, store, events, state=step_state.run, lock=state.lock,
+                                           observers=[lambda event, run: observer(event, state)])
+                    store.set_step(plan_id, step.index, "running", None if step.search else recorder.run_id)
+                    store.add_step_run(plan_id, step.index, recorder.run_id)
+                    announce(StepStarted(index=step.index, run_id=recorder.run_id))
+                    try:
+                        _run_step(msgspec.structs.replace(step, spec=spec), recorder, servers, cancel, output_dir)
+                    finally:
+                        recorder.close()
+                    return recorder.state
+
+                if step.search is None:
+                    run = run_once(step.spec)
+                    status, reason = run.status, run.error
+                    store.set_step(plan_id, step.index, status, reason=reason)
+                    announce(StepEnded(index=step.index, status=status, run_id=run.run_id, reason=reason))
+                else:
+                    def probed(probe: Probe, so_far: Capacity) -> None:
+                        store.set_step(plan_id, step.index, "running", capacity=so_far)
+                        announce(StepProbed(index=step.index, probe=probe))
+
+                    capacity = search_capacity(step, run_once, probed)
+                    status, reason = capacity_status(capacity), capacity.skipped
+                    store.set_step(plan_id, step.index, status, reason=reason, capacity=capacity)
+                    announce(StepEnded(index=step.index, status=status, reason=reason, capacity=capacity))
+                if status == "interrupted":
+                    stopped = f"the plan stopped at step {step.index}: {reason}"
                 later = [s for s in runnable if s.index > step.index]
                 if later or stopped or owned:  # a caller's pool keeps its server for the caller's next plan
                     servers.release_unless(None if stopped or not later else later[0].spec)
@@ -125,5 +158,5 @@ def _fail(recorder: RunRecorder, kind: ev.FailureKind, error: str) -> None:
         recorder(ev.RunFailed(t_s=recorder.clock_s(), kind=kind, error=error))
 
 
-def _numbered(path: Path, index: int) -> Path:
+def _numbered(path: Path, index: int | str) -> Path:
     return path.with_name(f"{path.stem}.{index}{path.suffix}")

@@ -164,16 +164,21 @@ class TuibenchApp(App):
             self.screen.maybe_redraw()
         if isinstance(event, SessionFailed):
             self.notify(f"could not run: {event}", severity="error", timeout=10)
-        elif isinstance(event, ev.TERMINAL) and len(self.plan_state.steps) == 1:
+        elif isinstance(event, ev.TERMINAL) and len(self.plan_state.steps) == 1 and not self._searching():
             state = self.state
             self.notify(f"run {state.status}" + (f": {state.error}" if state.error else ""),
                         severity="information" if state.status == "finished" else "warning")
-        elif isinstance(event, PlanEnded) and len(self.plan_state.steps) > 1:
-            with self.plan_state.lock:
-                runs = [s.run_id for s in self.plan_state.steps if s.run_id is not None]
+        elif isinstance(event, PlanEnded) and (len(self.plan_state.steps) > 1 or self._searching()):
+            with self.plan_state.lock:  # every run of every step: a capacity step's are its probes'
+                runs = sorted({run for s in self.plan_state.steps
+                               for run in (s.run_id, *(p.run_id for p in s.probes)) if run is not None})
             self.notify(f"plan {self.plan_state.plan_id} {event.status}: {len(runs)} run(s) side by side",
                         severity="information" if event.status == "finished" else "warning")
             self.open_compare(runs)
+
+    def _searching(self) -> bool:
+        """The plan has a capacity step: its runs are probes, shown side by side once it ends."""
+        return any(s.step.search is not None for s in self.plan_state.steps)
 
     def open_compare(self, run_ids: list[int]) -> None:
         """Compare, with these runs picked (a plan that ended, a plan opened from History)."""

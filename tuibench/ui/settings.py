@@ -24,6 +24,7 @@ class SetupChoice(msgspec.Struct, kw_only=True):
     output_len: int = 64
     repeat: int = 1  # rounds of the whole plan (--repeat N)
     ray_address: str = ""  # a Ray cluster to run on (--ray-address): host:port, or auto; empty: this machine
+    slo: str = ""  # the capacity scenario's objectives, e.g. ttft_p99=1000,tpot_p99=200
 
     def request(self):
         """The PlanRequest this form asks for (the plan file's, when one is picked); UserError when it is off."""
@@ -45,6 +46,8 @@ class SetupChoice(msgspec.Struct, kw_only=True):
                  "rates": _numbers(self.rates, "rates", float) or [None], "lengths": _numbers(self.lengths, "lengths", int),
                  "input_len": self.input_len, "output_len": self.output_len, "repeat": self.repeat,
                  "ray_address": self.ray_address or None}
+        if "capacity" in self.scenarios:
+            table["capacity"] = {"slo": self.slo}
         try:
             return request_from_table(table)
         except msgspec.ValidationError as exc:

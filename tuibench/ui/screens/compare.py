@@ -3,9 +3,11 @@
 The runs are picked with space (a picks a whole plan); a plan that ends in the app opens here with its
 runs picked. g steps through the workloads (dataset, scenario, rate) the picks cover, b through the
 baselines, and f writes the paper's figures for the picks. The chart is TTFT against the achieved
-request rate of each library's serving sweep, or output throughput per library offline.
+request rate of each library's serving sweep, or output throughput per library offline; for the probes of a
+capacity search, the objective against the probed rate with the SLO's limit, under the verdict.
 """
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -13,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
+from tuibench.core.capacity import Capacity, verdict
 from tuibench.core.comparison import Comparison, Group, compare
 from tuibench.core.plan import rate_label
 from tuibench.core.units import fmt
@@ -32,8 +35,26 @@ def curves(comparison: Comparison, dataset: str) -> list[tuple[str, list[float],
     return lines
 
 
-def read_runs(db_path: Path) -> list:
-    return read_store(db_path, lambda store: [r for r in store.list_runs() if r.scenario != "profile"], [])
+def capacity_lines(capacities: Sequence[Capacity]) -> list[tuple[str, list[float], list[float]]]:
+    """Each library's probes: the first objective's latency against the probed rate, and the objective's limit
+    across them (the SLO line)."""
+    objective = capacities[0].objectives[0]
+    lines = []
+    for capacity in capacities:
+        points = sorted((p.rate_rps, p.measured_ms[objective.label]) for p in capacity.probes
+                        if p.measured_ms.get(objective.label) is not None)
+        if points:
+            lines.append((capacity.library, [x for x, _ in points], [y for _, y in points]))
+    rates = [x for _, xs, _ in lines for x in xs]
+    if rates:
+        lines.append((f"SLO {objective.label}", [min(rates), max(rates)], [objective.limit_ms] * 2))
+    return lines
+
+
+def read_runs(db_path: Path) -> tuple[list, dict[int, list[Capacity]]]:
+    """Every stored run but profiles, newest first, and the capacity steps of each plan."""
+    return read_store(db_path, lambda store: ([r for r in store.list_runs() if r.scenario != "profile"],
+                                              store.capacities()), ([], {}))
 
 
 class CompareScreen(TuibenchScreen):
@@ -63,6 +84,7 @@ class CompareScreen(TuibenchScreen):
         self.group_index = 0
         self.baseline: str | None = None
         self.runs: list = []  # every stored run but profiles, newest first, as last read
+        self.capacities: dict[int, list[Capacity]] = {}  # each plan's capacity steps, as last read
         self._seen_pick = -1  # the app's compare_generation these picks came from
         self.query_one("#compare-runs", DataTable).add_columns("", "id", "plan", "library", "dataset", "scenario",
                                                                 "rate", "status", "tok/s")
@@ -75,7 +97,8 @@ class CompareScreen(TuibenchScreen):
     def redraw(self) -> None:
         self.load(lambda: read_runs(self.app.db_path), self._loaded)
 
-    def _loaded(self, runs: list) -> None:
+    def _loaded(self, read: tuple[list, dict[int, list[Capacity]]]) -> None:
+        runs, self.capacities = read
         self.runs = runs
         ids = {r.id for r in runs}
         if self._seen_pick != self.app.compare_generation:
@@ -113,12 +136,18 @@ class CompareScreen(TuibenchScreen):
             self.query_one("#curves", Chart).show([])
             return
         group = groups[self.group_index % len(groups)]
-        title.update(f"[b]{group.title}[/b] · workload {self.group_index % len(groups) + 1}/{len(groups)} · "
-                     f"ratios to {comparison.baseline}, ≈ within noise · ★ best"
-                     + (" · ± 95 % CI over repeats" if any(len(c.run_ids) > 1 for c in group.columns) else "")
-                     + (" · ⚠ validity warnings: runs show" if any(c.warnings for c in group.columns) else ""))
+        text = (f"[b]{group.title}[/b] · workload {self.group_index % len(groups) + 1}/{len(groups)} · "
+                f"ratios to {comparison.baseline}, ≈ within noise · ★ best"
+                + (" · ± 95 % CI over repeats" if any(len(c.run_ids) > 1 for c in group.columns) else "")
+                + (" · ⚠ validity warnings: runs show" if any(c.warnings for c in group.columns) else ""))
+        plans = {r.plan_id for r in self.runs if r.id in self.picked}
+        searched = [c for plan in sorted(p for p in plans if p) for c in self.capacities.get(plan, [])
+                    if c.dataset == group.dataset] if group.scenario == "serving" else []
+        if searched:  # the picks are probes of a capacity search: the verdict says what they found
+            text += f"\n[b]{verdict(searched)}[/b]"
+        title.update(text)
         self._metrics(metrics, group)
-        self._chart(comparison, group)
+        self._chart(comparison, group, searched)
 
     def _metrics(self, table: DataTable, group: Group) -> None:
         table.add_column("metric")
@@ -127,10 +156,14 @@ class CompareScreen(TuibenchScreen):
         for row_index, row in enumerate(group.rows):
             table.add_row(row.label, *(cell_text(group, row_index, c) for c in range(len(group.columns))))
 
-    def _chart(self, comparison: Comparison, group: Group) -> None:
+    def _chart(self, comparison: Comparison, group: Group, searched: Sequence[Capacity] = ()) -> None:
         chart = self.query_one("#curves", Chart)
         lines = curves(comparison, group.dataset) if group.scenario == "serving" else []
-        if lines:
+        if searched:
+            objective = searched[0].objectives[0]
+            chart.set_labels(f"{objective.latency.upper()} {objective.quantile} vs probed req/s", "req/s", "ms")
+            chart.show(capacity_lines(searched))
+        elif lines:
             chart.set_labels("TTFT p50 vs req/s", "req/s", "ms")
             chart.show(lines)
         else:

@@ -159,14 +159,14 @@ class LiveScreen(TuibenchScreen):
         marks = {"records": (id(state), len(state.records)), "telemetry": (id(state), len(state.telemetry)),
                  "logs": (id(state), state.log_count),
                  "status": (id(state), state.status, state.phase, state.progress, id(plan), plan.status,
-                            tuple(s.status for s in plan.steps))}
+                            tuple((s.status, len(s.probes)) for s in plan.steps))}
         moved = {name for name, mark in marks.items() if self._marks.get(name) != mark}
         self._marks = marks
         return moved
 
     def _plan(self, plan: PlanState) -> None:
         """Step k of n and which library runs now; each step's outcome in the steps table."""
-        several = len(plan.steps) > 1
+        several = len(plan.steps) > 1 or any(s.step.search for s in plan.steps)  # probes are listed as steps are
         self.query_one("#plan-title", Static).display = several
         self.query_one("#steps", DataTable).display = several and not self.show_log
         self.query_one("#log", RichLog).display = not several or self.show_log
@@ -182,6 +182,14 @@ class LiveScreen(TuibenchScreen):
         table.clear()
         datasets = len({s.step.spec.dataset.label for s in plan.steps if s.step.spec.scenario != "profile"}) > 1
         for step in plan.steps:
+            if step.step.search is not None:  # a capacity step: a row, then one per probe with its verdict
+                found = step.capacity.capacity_rps if step.capacity else None
+                table.add_row(f"{short_label(step.step.spec, datasets).rsplit(' serve', 1)[0]} capacity",
+                              status_markup(step.status), f"{found:.3g} req/s" if found else "")
+                for probe in step.probes:
+                    table.add_row(f"  @{probe.rate_rps:.3g} req/s", "[green]met[/]" if probe.met else "[red]missed[/]",
+                                  fmt(probe.measured_ms.get(step.step.search.objectives[0].label), 0, "ms"))
+                continue
             run = step.run
             rate = run.metrics().output_throughput_tok_s if run.records and step.status != "running" else None
             table.add_row(short_label(step.step.spec, datasets), status_markup(step.status),

@@ -13,7 +13,7 @@ from tuibench.ui.screens.base import TuibenchScreen
 from tuibench.ui.settings import save_settings
 from tuibench.ui.widgets.charts import Chart
 
-SCENARIOS = ("offline", "serving", "profile")
+SCENARIOS = ("offline", "serving", "profile", "capacity")
 NO_PLAN = ""  # the Select value for "the choices on this screen"
 
 
@@ -83,6 +83,9 @@ class SetupScreen(TuibenchScreen):
                     yield Input(str(choice.repeat), id="repeat", type="integer")
                     yield Label("ray")  # a cluster to run on: its head's host:port, or auto
                     yield Input(choice.ray_address, id="ray-address", placeholder="host:port, auto")
+                with Horizontal(classes="params"):
+                    yield Label("slo")  # the capacity scenario's objectives
+                    yield Input(choice.slo, id="slo", placeholder="capacity: ttft_p99=1000,tpot_p99=200")
                 yield Button("Start (r)", id="start", variant="primary")
                 yield Static("", id="setup-error")
             with Vertical(id="setup-side"):
@@ -139,6 +142,7 @@ class SetupScreen(TuibenchScreen):
         choice.rates = self.query_one("#rates", Input).value.strip()
         choice.lengths = self.query_one("#lengths", Input).value.strip() or choice.lengths
         choice.ray_address = self.query_one("#ray-address", Input).value.strip()
+        choice.slo = self.query_one("#slo", Input).value.strip()
         return choice
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
