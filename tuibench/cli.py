@@ -111,6 +111,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text}: give 0 or more seconds")
+    return value
+
+
 def _switches(text: str) -> tuple[str, ...]:
     values = _names(text)
     if any(v not in ("on", "off") for v in values) or len(set(values)) < len(values):
@@ -192,15 +202,21 @@ def _engine_options(group) -> None:
 def _workload_options(group, several: bool = False) -> None:
     if several:
         group.add_argument("--dataset", "--datasets", dest="datasets", type=_names,
-                           help="comma list of short2short, short2long, long2short, short-16k, random, .jsonl/.json files",
+                           help="comma list of short2short, short2long, long2short, short-16k, random, shared-prefix, "
+                                "conversations, .jsonl/.json files",
                            **_FIELD)
     else:
         group.add_argument("--dataset", dest="datasets", type=_one(str), help="short2short (default), short2long, "
-                           "long2short, short-16k, random, or a .jsonl/.json file", **_FIELD)
+                           "long2short, short-16k, random, shared-prefix, conversations, or a .jsonl/.json file",
+                           **_FIELD)
     group.add_argument("--num-requests", type=_positive_int, help="sample this many requests (default: the whole "
                        "dataset)", **_FIELD)
-    group.add_argument("--input-len", type=_positive_int, help="random dataset: input tokens (default 128)", **_FIELD)
-    group.add_argument("--output-len", type=_positive_int, help="random dataset: output tokens (default 128)", **_FIELD)
+    group.add_argument("--input-len", type=_positive_int, help="random dataset: input tokens (default 128); "
+                       "shared-prefix: a request's own; conversations: a user message's", **_FIELD)
+    group.add_argument("--output-len", type=_positive_int, help="random dataset: output tokens (default 128); "
+                       "conversations: a reply's", **_FIELD)
+    group.add_argument("--turns", type=_positive_int, help="conversations dataset: turns per conversation (default "
+                       "4); each turn's prompt is the conversation so far, sent once the last reply came", **_FIELD)
     group.add_argument("--range-ratio", type=float, help="random dataset: lengths uniform in len*(1±ratio)", **_FIELD)
     group.add_argument("--prefixes", type=_positive_int, help="shared-prefix dataset: system prompts shared by the "
                        "requests (default 4); each request one of them, then --input-len tokens of its own", **_FIELD)
@@ -243,6 +259,8 @@ def _serving_options(group, several: bool = False, rates: bool = True) -> None:
                             "where the server takes them)", **_FIELD)
     group.add_argument("--server-metrics", metavar="URL", help="the server's Prometheus metrics (default: the "
                        "endpoint's /metrics, read when it has vLLM's; none is N/A)", **_FIELD)
+    group.add_argument("--think-time", dest="think_time_s", type=_seconds, help="conversations dataset: seconds "
+                       "from a reply to the user's next turn (default 0)", **_FIELD)
     group.add_argument("--client-workers", type=_positive_int, help="client processes one arrival schedule is split "
                        "over, for loads one process cannot send on time (default 1)", **_FIELD)
     group.add_argument("--timeout", dest="timeout_s", type=float, help="seconds before a request counts as failed "

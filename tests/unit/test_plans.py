@@ -67,6 +67,9 @@ def test_a_profile_step_is_one_per_library_whatever_the_datasets():
     (PlanRequest(libraries=("vllm", "vllm")), "libraries: vllm given twice"),
     (PlanRequest(datasets=("short-16k",), num_requests=81), "has 80 requests"),
     (PlanRequest(scenarios=("capacity",)), "the capacity scenario needs its objectives"),
+    (PlanRequest(datasets=("conversations",), num_requests=4), "the conversations dataset is for serving"),
+    (PlanRequest(datasets=("conversations",), scenarios=("serving",), num_requests=4, client_workers=2),
+     "a conversation's turns must come from one client"),
     (request_from_table({"scenarios": "capacity", "capacity": {"slo": "ttft_p99=500", "start_rate": 1000}}),
      "capacity: the start rate 1000 must lie within"),
 ])

@@ -322,3 +322,16 @@ def test_synthesize_reproducible_by_seed():
     a = synthesize_prompt_ids([50, 20], vocab, seed=42)
     assert a == synthesize_prompt_ids([50, 20], vocab, seed=42)
     assert a != synthesize_prompt_ids([50, 20], vocab, seed=43)  # 100^-70 chance of a collision
+
+
+def test_conversations_are_turns_whose_prompts_hold_every_turn_before():
+    from tuibench.core.workload import dataset_from_arg, load_requests
+
+    spec = dataset_from_arg("conversations", input_len=10, output_len=5, turns=3)
+    assert spec.label == "conversations(3 turns × 10/5)"
+    requests = load_requests(spec, 7, seed=0)  # two whole conversations and the first turn of a third
+    assert [(r.conversation, r.turn, r.input_tokens, r.prefix_tokens, r.output_tokens) for r in requests] == [
+        (0, 0, 10, 0, 5), (0, 1, 25, 15, 5), (0, 2, 40, 30, 5),
+        (1, 0, 10, 0, 5), (1, 1, 25, 15, 5), (1, 2, 40, 30, 5), (2, 0, 10, 0, 5)]
+    with pytest.raises(UserError, match="needs --num-requests"):
+        load_requests(spec, None, 0)

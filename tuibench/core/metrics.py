@@ -96,6 +96,15 @@ class ColdStart(msgspec.Struct, frozen=True, kw_only=True):
         return self.process_start_s + self.load_s + (self.first_request_s or 0.0)
 
 
+class TurnStat(msgspec.Struct, frozen=True, kw_only=True):
+    """A conversation turn across the run's conversations: its prompt carries every turn before it."""
+
+    turn: int  # from 0
+    completed: int
+    prompt_tokens: float  # mean, as the server counted them (else as planned)
+    ttft_ms: Stat
+
+
 class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     completed: int
     failed: int
@@ -140,6 +149,8 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     # The run's managed server was launched for it (the first serving step of its library): how long it took to
     # give a first token. None for a server reused from an earlier step, or one the user runs.
     cold_start: ColdStart | None = None
+    # The conversations dataset: TTFT per turn, as the context grows (flat where a prefix cache holds the turns).
+    turns: list[TurnStat] | None = None
 
 
 class Slo(msgspec.Struct, frozen=True, kw_only=True):
@@ -269,4 +280,18 @@ def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRec
                                 if r.counted_input_tokens is not None),
         output_drift=token_drift((r.target_output_tokens, r.output_tokens) for r in done),
         server=server_view(telemetry) if telemetry else None,
+        turns=by_turn(done) if any(r.turn is not None for r in done) else None,
     )
+
+
+def by_turn(done: Sequence[RequestRecord]) -> list[TurnStat]:
+    turns = sorted({r.turn for r in done if r.turn is not None})
+    stats = []
+    for turn in turns:
+        of_turn = [r for r in done if r.turn == turn]
+        ttft = describe(r.ttft_ms for r in of_turn if r.ttft_ms is not None)
+        if ttft is not None:
+            tokens = [r.counted_input_tokens if r.counted_input_tokens is not None else r.input_tokens for r in of_turn]
+            stats.append(TurnStat(turn=turn, completed=len(of_turn), prompt_tokens=sum(tokens) / len(tokens),
+                                  ttft_ms=ttft))
+    return stats

@@ -41,6 +41,7 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     range_ratio: Annotated[float, msgspec.Meta(ge=0.0, lt=1.0)] = 0.0
     prefixes: _Positive = 4  # the shared-prefix dataset: system prompts, and their length
     prefix_len: _Positive = 256
+    turns: _Positive = 4  # the conversations dataset: turns per conversation
     # vLLM's prefix caching: a step per value ("on", "off"); empty: the library's default.
     prefix_caching: tuple[Literal["on", "off"], ...] = ()
     speculative_tokens: Annotated[int, msgspec.Meta(ge=0)] = 0  # vLLM's n-gram speculator; 0: off
@@ -74,6 +75,7 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     prompts: Literal["ids", "text"] | None = None  # None: the library's own; a user's server is asked
     timeout_s: Annotated[float, msgspec.Meta(gt=0.0)] = 600.0
     client_workers: _Positive = 1  # processes sending one arrival schedule
+    think_time_s: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0  # conversations: from a reply to the next turn
     server_metrics: str | None = None  # the server's Prometheus /metrics URL (default: the endpoint's)
     ray_address: str | None = None  # a Ray cluster's head (host:port), or auto: the one this node is in
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None

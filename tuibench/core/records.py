@@ -29,6 +29,10 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     # moved onto the run's clock by this offset (theirs minus ours), kept with the record.
     worker: int | None = None
     clock_offset_ms: float | None = None
+    # The conversations dataset: the conversation this request is a turn of, and which turn (from 0). Its
+    # scheduled_s is when the turn was ready: the reply to the turn before had come (plus any think time).
+    conversation: int | None = None
+    turn: int | None = None
 
     @property
     def ok(self) -> bool:

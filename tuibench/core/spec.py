@@ -6,7 +6,7 @@ import msgspec
 
 from tuibench.core.metrics import Slo
 
-DatasetKind = Literal["builtin", "random", "jsonl", "sharegpt", "shared-prefix"]
+DatasetKind = Literal["builtin", "random", "jsonl", "sharegpt", "shared-prefix", "conversations"]
 
 
 class DatasetSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -21,9 +21,14 @@ class DatasetSpec(msgspec.Struct, frozen=True, kw_only=True):
     # input_len tokens of its own, as many requests to one deployment share a system prompt.
     prefixes: int = 4
     prefix_len: int = 256
+    # Conversations only: each of `turns` turns is a user message of input_len tokens and a reply of output_len; a
+    # turn's prompt is the conversation so far, so it is sent only once the reply to the turn before has come.
+    turns: int = 4
 
     @property
     def label(self) -> str:
+        if self.kind == "conversations":
+            return f"conversations({self.turns} turns × {self.input_len}/{self.output_len})"
         if self.kind == "shared-prefix":
             return f"shared-prefix({self.prefixes}×{self.prefix_len}+{self.input_len}/{self.output_len})"
         if self.kind == "random":
@@ -61,6 +66,8 @@ class ServingParams(msgspec.Struct, frozen=True, kw_only=True):
     client_workers: int = 1
     # The server's Prometheus metrics; None: the endpoint's /metrics, if it answers with any tuibench keeps.
     server_metrics: str | None = None
+    # Conversations: the pause between a reply and the user's next turn.
+    think_time_s: float = 0.0
 
 
 class ProfileParams(msgspec.Struct, frozen=True, kw_only=True):

@@ -129,7 +129,9 @@ CREATE TABLE step_runs (
 );
 INSERT INTO step_runs (run_id, plan_id, step) SELECT run_id, plan_id, step FROM plan_steps WHERE run_id IS NOT NULL;
 ALTER TABLE plan_steps ADD COLUMN capacity_json TEXT;
-""",  # every run a step made (a capacity step makes one per probe), and a capacity step's outcome
+ALTER TABLE requests ADD COLUMN conversation INTEGER;
+ALTER TABLE requests ADD COLUMN turn INTEGER;
+""",  # every run a step made (a capacity step makes one per probe), a capacity step's outcome; conversations' turns
 }
 
 
@@ -279,11 +281,12 @@ class ResultsStore:
             self._db.executemany(
                 "INSERT OR REPLACE INTO requests (run_id, idx, input_tokens, output_tokens, target_output_tokens,"
                 " start_s, ttft_ms, tpot_ms, e2el_ms, itl_ms_json, batch, error, scheduled_s, client_queue_ms,"
-                " counted_input_tokens, worker, clock_offset_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " counted_input_tokens, worker, clock_offset_ms, conversation, turn)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (run_id, r.index, r.input_tokens, r.output_tokens, r.target_output_tokens, r.start_s, r.ttft_ms,
                      r.tpot_ms, r.e2el_ms, msgspec.json.encode(r.itl_ms).decode(), r.batch, r.error, r.scheduled_s,
-                     r.client_queue_ms, r.counted_input_tokens, r.worker, r.clock_offset_ms)
+                     r.client_queue_ms, r.counted_input_tokens, r.worker, r.clock_offset_ms, r.conversation, r.turn)
                     for r in requests
                 ),
             )
@@ -431,10 +434,12 @@ class ResultsStore:
             RequestRecord(index=idx, input_tokens=i, output_tokens=o, target_output_tokens=t, start_s=s, ttft_ms=ttft,
                           e2el_ms=e2el, itl_ms=msgspec.json.decode(itl), batch=batch, error=error, scheduled_s=planned,
                           client_queue_ms=queued, counted_input_tokens=counted, worker=worker,
-                          clock_offset_ms=offset)
-            for idx, i, o, t, s, ttft, e2el, itl, batch, error, planned, queued, counted, worker, offset in self._db.execute(
+                          clock_offset_ms=offset, conversation=conversation, turn=turn)
+            for (idx, i, o, t, s, ttft, e2el, itl, batch, error, planned, queued, counted, worker, offset, conversation,
+                 turn) in self._db.execute(
                 "SELECT idx, input_tokens, output_tokens, target_output_tokens, start_s, ttft_ms, e2el_ms, itl_ms_json,"
-                " batch, error, scheduled_s, client_queue_ms, counted_input_tokens, worker, clock_offset_ms"
+                " batch, error, scheduled_s, client_queue_ms, counted_input_tokens, worker, clock_offset_ms,"
+                " conversation, turn"
                 " FROM requests WHERE run_id = ?"
                 " ORDER BY idx", (run_id,))
         ]

@@ -34,7 +34,15 @@ class RequestSpec(msgspec.Struct, frozen=True, kw_only=True):
     reference_output: str | None = None
     # Shared-prefix: which of the dataset's system prompts begins this one, and its length (within input_tokens).
     prefix: int | None = None
+    # The tokens of input_tokens that come before this request's own: a shared system prompt, or a conversation's
+    # turns so far (as planned: its user messages and its replies of their planned lengths).
     prefix_tokens: int = 0
+    # Conversations: the one this request is a turn of, and which turn (from 0).
+    conversation: int | None = None
+    turn: int = 0
+
+
+SYNTHETIC = ("random", "shared-prefix", "conversations")  # datasets of lengths drawn here, sized by --num-requests
 
 
 class BuiltinDataset(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,8 +74,14 @@ def builtin_datasets() -> dict[str, BuiltinDataset]:
 
 
 def dataset_from_arg(arg: str, *, input_len: int = 128, output_len: int = 128, range_ratio: float = 0.0,
-                     prefixes: int = 4, prefix_len: int = 256) -> DatasetSpec:
-    """Interprets `--dataset`: a builtin name, `random`, `shared-prefix`, or a .jsonl / ShareGPT .json file."""
+                     prefixes: int = 4, prefix_len: int = 256, turns: int = 4) -> DatasetSpec:
+    """Interprets `--dataset`: a builtin name, `random`, `shared-prefix`, `conversations`, or a .jsonl / ShareGPT
+    .json file."""
+    if arg == "conversations":
+        if min(input_len, output_len, turns) < 1:
+            raise UserError("conversations need --turns, --input-len and --output-len of at least 1")
+        return DatasetSpec(kind="conversations", source="conversations", input_len=input_len, output_len=output_len,
+                           turns=turns)
     if arg == "shared-prefix":
         if min(input_len, output_len, prefixes, prefix_len) < 1:
             raise UserError("shared-prefix needs --prefixes, --prefix-len, --input-len and --output-len of at least 1")
@@ -88,7 +102,7 @@ def dataset_from_arg(arg: str, *, input_len: int = 128, output_len: int = 128, r
         return DatasetSpec(kind="jsonl", source=str(path.resolve()))
     if path.suffix == ".json" and path.is_file():
         return DatasetSpec(kind="sharegpt", source=str(path.resolve()))
-    choices = ", ".join([*builtin_datasets(), "random", "shared-prefix"])
+    choices = ", ".join([*builtin_datasets(), *SYNTHETIC])
     if path.suffix in (".jsonl", ".json"):
         raise UserError(f"dataset file {arg} does not exist: give the path to an existing .jsonl or ShareGPT .json file")
     raise UserError(f"unknown dataset '{arg}': choose one of {choices}, or give a .jsonl or ShareGPT .json file")
@@ -99,9 +113,11 @@ def load_requests(spec: DatasetSpec, num_requests: int | None, seed: int) -> lis
     rng = random.Random(seed)
     if num_requests is not None and num_requests < 1:
         raise UserError(f"--num-requests must be at least 1, got {num_requests}")
-    if spec.kind in ("random", "shared-prefix"):
+    if spec.kind in SYNTHETIC:
         if num_requests is None:
             raise UserError(f"the {spec.kind} dataset needs --num-requests N")
+        if spec.kind == "conversations":
+            return _conversations(spec, num_requests)
         if spec.kind == "shared-prefix":
             # Each request one of the system prompts, drawn at random (so groups interleave, as users do).
             return [RequestSpec(input_tokens=spec.prefix_len + spec.input_len, output_tokens=spec.output_len,
@@ -115,6 +131,15 @@ def load_requests(spec: DatasetSpec, num_requests: int | None, seed: int) -> lis
     if num_requests > len(requests):
         raise UserError(f"{spec.label} has {len(requests)} requests; --num-requests {num_requests} asks for more")
     return [requests[i] for i in rng.sample(range(len(requests)), num_requests)]
+
+
+def _conversations(spec: DatasetSpec, num_requests: int) -> list[RequestSpec]:
+    """`num_requests` turns, conversation by conversation (the last may have fewer turns): turn t's prompt is the
+    t turns before it, each a user message and its reply, then a user message of its own."""
+    per_turn = spec.input_len + spec.output_len
+    return [RequestSpec(input_tokens=turn * per_turn + spec.input_len, output_tokens=spec.output_len,
+                        prefix_tokens=turn * per_turn, conversation=i // spec.turns, turn=turn)
+            for i in range(num_requests) for turn in (i % spec.turns,)]
 
 
 def _random_request(spec: DatasetSpec, rng: random.Random) -> RequestSpec:

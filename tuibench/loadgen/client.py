@@ -12,7 +12,9 @@ from typing import Literal
 import msgspec
 
 from tuibench.core.records import RequestRecord
-from tuibench.loadgen.sse import DONE, MalformedStream, carries_token, finish_reason, parse_line
+from tuibench.loadgen.sse import (
+    DONE, MalformedStream, carries_token, chunk_text, chunk_token_ids, finish_reason, parse_line,
+)
 
 Api = Literal["completions", "chat"]
 # How a server is asked to hold an output to its target length (none: max_tokens only, EOS may end it early).
@@ -39,20 +41,29 @@ class Prompted(msgspec.Struct, frozen=True):
     input_tokens: int  # as planned
     output_tokens: int
     counted_input_tokens: int | None = None  # the server's count of a text prompt, from its tokenize route
+    # A turn of a conversation (loadgen/conversations.py): which, and which turn. On the chat API its prompt is the
+    # conversation's messages so far, the last one the user's; `prompt` is then that last message alone.
+    conversation: int | None = None
+    turn: int | None = None
+    messages: list[dict[str, str]] | None = None
 
 
 def auth_headers(endpoint: Endpoint) -> dict[str, str]:
     return {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
 
 
-def request_body(endpoint: Endpoint, request: Prompted) -> dict:
+def request_body(endpoint: Endpoint, request: Prompted, token_ids: bool = False) -> dict:
+    """The request's JSON; `token_ids`: ask a vLLM server for the ids it generates (a conversation's next turn
+    then holds exactly those)."""
     body: dict = {"model": endpoint.model, "stream": True, "temperature": 0.0,
                   "stream_options": {"include_usage": True}}
+    if token_ids and endpoint.length_policy == "vllm":  # vLLM's extension, as ignore_eos is; others get the text
+        body["return_token_ids"] = True
     if endpoint.api == "completions":
         body["prompt"] = request.prompt
         body["max_tokens"] = request.output_tokens
     else:
-        body["messages"] = [{"role": "user", "content": request.prompt}]
+        body["messages"] = request.messages or [{"role": "user", "content": request.prompt}]
         body["max_completion_tokens"] = request.output_tokens
     if endpoint.length_policy == "vllm":
         body["ignore_eos"] = True
@@ -85,16 +96,20 @@ def _record(request: Prompted, scheduled_s: float, start: float, chunks: list[fl
         e2el_ms=(chunks[-1] - start) * 1000.0 if ok else None,
         itl_ms=[(b - a) * 1000.0 for a, b in zip(chunks, chunks[1:])] if ok else [],
         error=error,
+        conversation=request.conversation,
+        turn=request.turn,
     )
 
 
 async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: float, timeout_s: float,
-               clock, now=time.perf_counter, slot_wait_s: float | None = None) -> RequestRecord:
+               clock, now=time.perf_counter, slot_wait_s: float | None = None,
+               reply: list[str] | None = None, reply_ids: list[int] | None = None) -> RequestRecord:
     """Sends `request`, planned for `scheduled_s`, and returns its record.
 
     `now()` is the time source (perf_counter: a test scripts it); `clock` maps its readings to the run's clock.
     `slot_wait_s` is how long the request waited for a concurrency slot before this call (client queue time;
-    None without a limit).
+    None without a limit). `reply`, when given, gets the text of the answer, piece by piece, and `reply_ids` the
+    ids a vLLM server says it generated (a conversation's next turn holds the answer).
     """
     import aiohttp
 
@@ -105,7 +120,8 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
     start = now()
     try:
         async with asyncio.timeout(timeout_s):
-            async with session.post(endpoint.url, json=request_body(endpoint, request), headers=headers) as response:
+            body = request_body(endpoint, request, token_ids=reply_ids is not None)
+            async with session.post(endpoint.url, json=body, headers=headers) as response:
                 if response.status != 200:
                     text = (await response.text())[:300].replace("\n", " ")
                     error = f"HTTP {response.status}: {text}"
@@ -118,6 +134,10 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
                             continue
                         if carries_token(data):
                             chunks.append(now())
+                            if reply is not None:
+                                reply.append(chunk_text(data))
+                            if reply_ids is not None:
+                                reply_ids.extend(chunk_token_ids(data))
                         if usage := data.get("usage"):
                             usage_output = usage.get("completion_tokens", usage_output)
                             usage_prompt = usage.get("prompt_tokens", usage_prompt)

@@ -12,7 +12,7 @@ from tuibench.core.timing import sleep_until
 from tuibench.loadgen.arrivals import arrival_offsets_s
 from tuibench.loadgen.client import Endpoint, Prompted, send
 
-_START_LEAD_S = 0.01  # the first request is planned this far ahead, so it is not already late
+START_LEAD_S = 0.01  # the first request is planned this far ahead, so it is not already late
 
 
 class LoadPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,7 +43,7 @@ async def drive(endpoint: Endpoint, prompts: Sequence[Prompted], plan: LoadPlan,
             await before_measuring()
         on_measuring()
         offsets = arrival_offsets_s(len(prompts), plan.rate_rps, plan.burstiness, plan.seed)
-        origin = time.perf_counter() + _START_LEAD_S
+        origin = time.perf_counter() + START_LEAD_S
         limit = asyncio.Semaphore(plan.max_concurrency) if plan.max_concurrency else contextlib.nullcontext()
 
         async def one(prompt: Prompted, scheduled_s: float) -> None:

@@ -3,12 +3,16 @@
 import asyncio
 import os
 
+import msgspec
+
 from tuibench.backends.base import RunContext
 from tuibench.backends.prompts import materialize
 from tuibench.core.errors import UserError
 from tuibench.core.events import FirstRequest
+from tuibench.core.plan import rate_label
 from tuibench.core.workload import RequestSpec
 from tuibench.loadgen.client import Endpoint, auth_headers
+from tuibench.loadgen.conversations import drive_conversations
 from tuibench.loadgen.exact import prepare
 from tuibench.loadgen.driver import LoadPlan, drive
 
@@ -64,6 +68,22 @@ def run_serving(ctx: RunContext) -> None:
                 answered.append(record)
                 ctx.emit(FirstRequest(t_s=ctx.clock_s(), ttft_ms=record.ttft_ms))
 
+        if any(r.conversation is not None for r in ctx.requests):
+            await drive(endpoint, [], plan, ctx.request_done, ctx.clock_s, warmups=warm, on_warmup=on_warmup)
+            await server_histograms()
+            # Each turn as planned in full (the conversation so far and its own message), its own message the prompt.
+            turns = [msgspec.structs.replace(p, input_tokens=ctx.requests[p.index].input_tokens,
+                                             conversation=ctx.requests[p.index].conversation,
+                                             turn=ctx.requests[p.index].turn) for p in prepared.prompts]
+            ctx.log(f"{len({t.conversation for t in turns})} conversations start at {rate_label(params.request_rate)}/s;"
+                    " each turn is sent once the reply before it came" +
+                    (f", {params.think_time_s:g} s later" if params.think_time_s else ""))
+            ctx.phase("measuring")
+            await drive_conversations(endpoint, turns, plan, ctx.request_done, ctx.clock_s,
+                                      lambda text: tokenizer.encode(text, add_special_tokens=False),
+                                      params.think_time_s)
+            await server_histograms()
+            return
         if params.client_workers == 1:
             await drive(endpoint, prepared.prompts, plan, ctx.request_done, ctx.clock_s,
                         on_measuring=lambda: ctx.phase("measuring"), warmups=warm, before_measuring=server_histograms,

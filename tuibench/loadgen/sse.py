@@ -49,6 +49,12 @@ def chunk_text(data: dict) -> str:
     return (delta.get("content") or "") + (delta.get("reasoning_content") or "")
 
 
+def chunk_token_ids(data: dict) -> list[int]:
+    """The token ids a chunk adds, where the server says them (vLLM with return_token_ids); else none."""
+    choices = data.get("choices") or []
+    return list(choices[0].get("token_ids") or []) if choices else []
+
+
 def carries_token(data: dict) -> bool:
     """Whether a chunk stands for a generated token: one with text, or with an empty text or content field and no
     finish reason (a token whose text the server holds back, as at a partial UTF-8 character; vLLM's client times

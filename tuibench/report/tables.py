@@ -162,9 +162,23 @@ def _overhead(client: float | None, bucket: tuple[float, float] | None) -> str:
 
 
 def run_tables(metrics: RunMetrics, records: Sequence[RequestRecord], title: str | None = None) -> list[Table]:
-    """A run's result: its figures, its latencies, the server's view and the client workers, where they apply."""
+    """A run's result: its figures, its latencies, the server's view, the client workers and the conversations'
+    turns, where they apply."""
     tables = [metrics_table(metrics, title=title or ""), latency_table(metrics)]
-    return tables + [t for t in (server_table(metrics), workers_table(records)) if t is not None]
+    return tables + [t for t in (server_table(metrics), workers_table(records), turns_table(metrics)) if t is not None]
+
+
+def turns_table(metrics: RunMetrics) -> Table | None:
+    """The conversations dataset: TTFT per turn against the prompt it carried (the conversation so far)."""
+    if not metrics.turns:
+        return None
+    table = Table(title="conversations, by turn", box=None, pad_edge=False, header_style="bold")
+    for column in ("turn", "requests", "prompt tokens", "TTFT p50 ms", "TTFT p99 ms"):
+        table.add_column(column, justify="right")
+    for turn in metrics.turns:
+        table.add_row(str(turn.turn + 1), str(turn.completed), fmt(turn.prompt_tokens, 0), fmt(turn.ttft_ms.p50, 1),
+                      fmt(turn.ttft_ms.p99, 1))
+    return table
 
 
 def latency_table(metrics: RunMetrics) -> Table:

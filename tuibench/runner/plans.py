@@ -58,7 +58,7 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
         for name in request.datasets:
             dataset = dataset_from_arg(name, input_len=request.input_len, output_len=request.output_len,
                                        range_ratio=request.range_ratio, prefixes=request.prefixes,
-                                       prefix_len=request.prefix_len)
+                                       prefix_len=request.prefix_len, turns=request.turns)
             load_requests(dataset, request.num_requests, request.seed)  # a bad file or count fails now, not mid-plan
             datasets.append(dataset)
     threads = request.threads or default_threads()
@@ -95,6 +95,13 @@ def _check(request: PlanRequest) -> None:
                         "or leave it out and tuibench launches each library's server")
     if "endpoint" in request.libraries and serving and not request.endpoint:
         raise UserError("library 'endpoint' benchmarks a running server: give its URL with --endpoint")
+    if "conversations" in request.datasets:
+        if "offline" in request.scenarios:
+            raise UserError("the conversations dataset is for serving: each turn's prompt holds the reply to the turn "
+                            "before, which only a server answering it gives; use --scenario serving")
+        if request.client_workers > 1:
+            raise UserError("the conversations dataset with --client-workers: a conversation's turns must come from "
+                            "one client; use one worker")
     if request.client_workers > 1 and request.max_concurrency:
         raise UserError("--max-concurrency with --client-workers: a limit shared across client processes is not "
                         "built; use one worker, or no concurrency limit")
@@ -168,6 +175,7 @@ def _specs(request: PlanRequest, model: str, library: str, scenario: str, datase
         burstiness=request.burstiness, max_concurrency=request.max_concurrency, warmup_requests=request.warmup_requests,
         trim=request.trim, slo=request.slo, timeout_s=request.timeout_s, api=request.api, endpoint=request.endpoint,
         client_workers=request.client_workers, server_metrics=request.server_metrics,
+        think_time_s=request.think_time_s,
         served_model=request.served_model_name, api_key_env=request.api_key_env,
         **({"length_policy": request.length_policy} if request.length_policy else {}),
     )

@@ -18,9 +18,9 @@ NO_PLAN = ""  # the Select value for "the choices on this screen"
 
 
 def dataset_names() -> list[str]:
-    from tuibench.core.workload import builtin_datasets
+    from tuibench.core.workload import SYNTHETIC, builtin_datasets
 
-    return [*builtin_datasets(), "random"]
+    return [*builtin_datasets(), *SYNTHETIC]
 
 
 def libraries() -> list[tuple[str, bool, str]]:
@@ -105,14 +105,14 @@ class SetupScreen(TuibenchScreen):
             self._show_dataset(event.selection.value)
 
     def _show_dataset(self, name: str) -> None:
-        from tuibench.core.workload import dataset_from_arg, load_requests
+        from tuibench.core.workload import SYNTHETIC, dataset_from_arg, load_requests
 
         summary = self.query_one("#dataset-summary", Static)
         chart = self.query_one("#histogram", Chart)
         try:
             choice = self.app.settings.setup
             spec = dataset_from_arg(str(name), input_len=choice.input_len, output_len=choice.output_len)
-            requests = load_requests(spec, 200 if spec.kind == "random" else None, 0)
+            requests = load_requests(spec, 200 if spec.kind in SYNTHETIC else None, 0)
         except UserError as exc:
             summary.update(str(exc))
             return
