@@ -320,16 +320,25 @@ def test_live_shows_the_servers_queue_and_kv_cache_beside_the_device_when_it_exp
     with ResultsStore.open(sample_db) as store:
         events = list(stored_run_events(store, 1))
     end = events[-1]
+    from tuibench.core.server_view import bucket_key
+
     server = [ev.TelemetrySample(t_s=end.t_s - 0.5 + tick * 0.1, source="server",
                                  values={"waiting_requests": 2.0 * tick, "kv_cache_used_pct": 10.0 * tick})
               for tick in range(4)]
-    app = TuibenchApp(db_path=sample_db, replay=[*events[:-1], *server, end], replay_speed=50.0)
+    # Its TTFT histogram before and after the measured requests: 8 of them, 4 under 0.1 s and 4 under 0.25 s.
+    histograms = [ev.TelemetrySample(t_s=end.t_s - 0.6 + 0.5 * k, source="server_hist", values={
+        bucket_key("ttft", 0.1): 4.0 * k, bucket_key("ttft", 0.25): 8.0 * k, bucket_key("ttft", float("inf")): 8.0 * k,
+        bucket_key("e2el", 1.0): 8.0 * k, bucket_key("e2el", float("inf")): 8.0 * k}) for k in (0, 1)]
+    app = TuibenchApp(db_path=sample_db, replay=[*events[:-1], *server, *histograms, end], replay_speed=50.0)
 
     async def script(pilot):
         await played_to_the_end(pilot, app)
         shown = [w for w in app.screen.query(".server") if w.display]
         assert [w.query_one("Label").render().plain for w in shown] == ["waiting: 6", "KV cache: 30 %"]
         assert all(w.display for w in app.screen.query(".device"))  # beside the device's, not instead
+        # The server's own quantiles beside the client's: p50 at the top of the first bucket, p99 in the second.
+        by_label = {row[0]: row for row in rows(app.screen.query_one("#percentiles", DataTable))}
+        assert by_label["TTFT srv"] == ["TTFT srv", "100.0", "N/A", "247.0", "8"] and "TPOT srv" not in by_label
 
     drive(app, script)
 

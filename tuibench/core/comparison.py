@@ -52,6 +52,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("failed", "failed requests", "", False, lambda m: m.failed),
     # A managed server launched for the step: launch to first token (what a demo waits for first).
     Metric("cold_start_s", "cold start s", "s", False, lambda m: m.cold_start.total_s if m.cold_start else None),
+    # Conversations: the last turn carries the longest context; a prefix cache keeps its TTFT near the first's.
+    Metric("ttft_last_turn_p50_ms", "TTFT p50, last turn", "ms", False,
+           lambda m: m.turns[-1].ttft_ms.p50 if m.turns else None),
+    # The server's own counters, where it exports them: prompt tokens its prefix cache held.
+    Metric("prefix_cache_hit_pct", "prefix-cache hits %", "%", True,
+           lambda m: m.server.prefix_cache_hit_pct if m.server else None),
 )
 
 

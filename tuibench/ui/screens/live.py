@@ -271,6 +271,13 @@ class LiveScreen(TuibenchScreen):
             stat = getattr(metrics, field) if metrics else None
             table.add_row(label, *(fmt(getattr(stat, q), 1) if stat else NA for q in ("p50", "p90", "p99")),
                           str(stat.n) if stat else "0")
+        server = metrics.server if metrics else None
+        if server is not None and server.requests:  # once the run has ended: the server's view of the same requests
+            for label, p50, p99 in (("TTFT srv", server.ttft_p50_ms, server.ttft_p99_ms),
+                                    ("TPOT srv", server.tpot_p50_ms, server.tpot_p99_ms),
+                                    ("E2EL srv", server.e2el_p50_ms, server.e2el_p99_ms)):
+                if p50 is not None:
+                    table.add_row(label, fmt(p50, 1), NA, fmt(p99, 1), str(server.requests))
 
     def _log(self, state: RunState) -> None:
         log = self.query_one("#log", RichLog)
