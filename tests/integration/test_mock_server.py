@@ -61,3 +61,31 @@ def test_a_concurrency_limit_shows_as_client_queue_not_as_lag(mock_servers, cli_
     metrics = _serve(cli_env, tmp_path, mock_servers["set"].url, 1000, 6, "--max-concurrency", "2")
     # Two at a time, each ~160 ms: the later requests wait for a slot, and that wait is not the client being late.
     assert metrics["client_queue_ms"]["max"] > 100 and metrics["schedule_lag_ms"]["p99"] < 10
+
+
+def test_a_conversations_turns_wait_for_the_reply_and_the_think_time_and_end_at_a_failed_turn(mock_servers, cli_env,
+                                                                                               tmp_path):
+    """Three conversations of three turns against a server whose replies take 40 + 15 × 8 = 160 ms: each later turn
+    is ready 0.1 s after the reply before it ended, and sent then. With a timeout under the TTFT every first turn
+    fails, and the turns after it are failed unsent: their prompts would hold a reply that never came."""
+    def converse(out, *extra: str):
+        return tuibench("run", "--scenario", "serving", "--endpoint", mock_servers["set"].url, "--served-model-name",
+                        "mock", "--dataset", "conversations", "--turns", "3", "--input-len", "8", "--output-len",
+                        str(TOKENS), "--json", str(out), *extra, env=cli_env)
+
+    result = converse(tmp_path / "run.json", "--num-requests", "9", "--request-rate", "50", "--think-time", "0.1")
+    assert result.returncode == 0, result.stderr
+    requests = json.loads((tmp_path / "run.json").read_text())["requests"]
+    assert {r["conversation"] for r in requests} == {0, 1, 2} and all(r["error"] is None for r in requests)
+    for conversation in (0, 1, 2):
+        turns = sorted((r for r in requests if r["conversation"] == conversation), key=lambda r: r["turn"])
+        for before, after in zip(turns, turns[1:]):
+            reply_end_s = before["start_s"] + before["e2el_ms"] / 1000.0
+            assert 0.1 <= after["scheduled_s"] - reply_end_s < 0.13  # the think time, then a loop's turn
+            assert after["start_s"] - after["scheduled_s"] < 0.02
+        assert all(abs(r["ttft_ms"] - TTFT_MS) < 15 for r in turns)  # the mock's TTFT, whatever the context
+    result = converse(tmp_path / "timeouts.json", "--num-requests", "6", "--timeout", "0.02")
+    assert result.returncode != 0
+    failed = json.loads((tmp_path / "timeouts.json").read_text())["requests"]
+    assert len(failed) == 6 and all(r["error"] for r in failed)
+    assert {r["error"] for r in failed if r["turn"] > 0} == {"turn 0 of this conversation failed: timeout after 0.02 s"}

@@ -148,3 +148,19 @@ def test_every_shipped_plan_builds_and_quick_skips_what_cannot_run_here():
 ])
 def test_a_plans_outcome_comes_from_the_steps_that_ran(statuses, outcome):
     assert plan_status(statuses) == outcome
+
+
+def test_capacity_probes_size_themselves_where_a_dataset_needs_a_count():
+    from tuibench.core.capacity import CapacitySearch
+    from tuibench.runner.capacity import probe_spec
+
+    plan = build_plan(PlanRequest(libraries=("transformers", "vllm"), datasets=("random",), scenarios=("capacity",),
+                                  capacity=CapacitySearch(slo="ttft_p99=500", probe_seconds=8)))
+    step = plan.steps[0]
+    assert step.spec.num_requests is None and step.search.probe_seconds == 8
+    probe = probe_spec(step, 4.0)  # 8 s at 4 req/s
+    assert probe.num_requests == 32 and probe.serving.request_rate == 4.0
+    assert probe_spec(step, 0.5).num_requests == 16  # never fewer than 16
+    with pytest.raises(UserError, match="needs --num-requests"):  # a serving step beside it still needs one
+        build_plan(PlanRequest(datasets=("random",), scenarios=("serving", "capacity"),
+                               capacity=CapacitySearch(slo="ttft_p99=500")))

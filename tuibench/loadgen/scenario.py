@@ -16,6 +16,7 @@ from tuibench.loadgen.conversations import drive_conversations
 from tuibench.loadgen.exact import prepare
 from tuibench.loadgen.driver import LoadPlan, drive
 
+PREPARE_TIMEOUT_S = 60.0
 WARMUP_SEED = 1_000_003  # warm-up token ids are drawn with the run's seed plus this: never the measured ones
 
 
@@ -50,10 +51,17 @@ def run_serving(ctx: RunContext) -> None:
         import aiohttp
 
         ctx.phase("loading", "prompts of the planned lengths")
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=params.timeout_s)) as session:
-            prepared, warm = await prepare(session, endpoint, [(p.index, p.ids, p.output_tokens) for p in measured],
-                                           [(p.index, p.ids, p.output_tokens) for p in warmups], tokenizer,
-                                           params.prompt_ids, auth_headers(endpoint))
+        # Asking the server how to send prompts is no measured request: --timeout (which may be meant to fail slow
+        # requests) does not bound it, a minute does.
+        asking_s = max(params.timeout_s, PREPARE_TIMEOUT_S)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=asking_s)) as session:
+                prepared, warm = await prepare(session, endpoint, [(p.index, p.ids, p.output_tokens) for p in measured],
+                                               [(p.index, p.ids, p.output_tokens) for p in warmups], tokenizer,
+                                               params.prompt_ids, auth_headers(endpoint))
+        except TimeoutError:
+            raise RuntimeError(f"{endpoint.base_url} did not answer within {asking_s:g} s when asked how it takes "
+                               "prompts (token ids or text), before any request was measured") from None
         unfitted = f"; {prepared.unfitted} could not be fitted exactly" if prepared.unfitted else ""
         ctx.log(f"prompts sent as {prepared.mode}{unfitted}")
         ctx.phase("warmup", f"{len(warm)} request(s) of the same shapes, not counted")

@@ -47,7 +47,7 @@ def build_plan(request: PlanRequest) -> Plan:
 def _steps(request: PlanRequest) -> list[PlanStep]:
     """The steps of one cross product, numbered from 1."""
     from tuibench.backends import backend_class, cannot_run
-    from tuibench.core.workload import dataset_from_arg, load_requests
+    from tuibench.core.workload import SYNTHETIC, dataset_from_arg, load_requests
     from tuibench.models.resolve import resolve_model
     from tuibench.runner.environment import default_threads
 
@@ -59,7 +59,9 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
             dataset = dataset_from_arg(name, input_len=request.input_len, output_len=request.output_len,
                                        range_ratio=request.range_ratio, prefixes=request.prefixes,
                                        prefix_len=request.prefix_len, turns=request.turns)
-            load_requests(dataset, request.num_requests, request.seed)  # a bad file or count fails now, not mid-plan
+            # A bad file or count fails now, not mid-plan. Capacity probes alone size themselves (--probe-seconds).
+            probed = request.scenarios == ("capacity",) and request.num_requests is None
+            load_requests(dataset, 16 if probed and dataset.kind in SYNTHETIC else request.num_requests, request.seed)
             datasets.append(dataset)
     threads = request.threads or default_threads()
     steps: list[PlanStep] = []

@@ -7,7 +7,6 @@ goes on; an interrupted one (Ctrl-C, the app's cancel, even while a server start
 the steps left are stored as not run. The front ends only build plans and watch the events.
 """
 
-import contextlib
 import time
 import traceback
 from collections.abc import Callable
@@ -19,12 +18,12 @@ from tuibench.core import events as ev
 from tuibench.core.capacity import Capacity, Probe
 from tuibench.core.errors import UserError
 from tuibench.core.plan import (
-    Plan, PlanEnded, PlanEvent, PlanStarted, PlanStep, StepEnded, StepProbed, StepStarted, plan_status,
+    Plan, PlanEnded, PlanEvent, PlanStarted, PlanStep, StepEnded, StepProbed, StepStarted, StepStatus, plan_status,
 )
 from tuibench.core.reducer import PlanState, RunState
 from tuibench.core.spec import RunSpec
-from tuibench.runner.capacity import capacity_status, search_capacity
 from tuibench.core.store import ResultsStore
+from tuibench.runner.capacity import capacity_status, search_capacity
 from tuibench.runner.recorder import RunRecorder
 from tuibench.runner.serving import ServerFailed, ServerPool
 from tuibench.runner.supervisor import Cancelled, no_tick, run_in_child
@@ -34,92 +33,107 @@ PlanObserver = Callable[[ev.Event | PlanEvent, PlanState], None]
 
 def run_plan(plan: Plan, store: ResultsStore, *, state: PlanState | None = None,
              observer: PlanObserver = lambda event, state: None, cancel: Callable[[], bool] = lambda: False,
-             events_path: Path | None = None, output_dir: Path | None = None, port: int | None = None,
-             servers: ServerPool | None = None) -> PlanState:
+             events_path: Path | None = None, output_dir: Path | None = None, port: int | None = None) -> PlanState:
     """Runs every step of `plan`, storing each run under one plan id; returns the plan's final state.
 
     `state` (a fresh PlanState by default) is reduced here as events arrive: pass one to read it from
     another thread under its lock. `observer(event, state)` sees every plan and run event after it is
     reduced. `cancel()` turning true stops the plan as Ctrl-C does. With `events_path`, each run's events
-    go to that JSONL file (numbered per step when the plan has several); with `output_dir`, each child's
-    stdout and stderr go to a log file there instead of the terminal. `port`: the managed servers' port.
-    `servers`: a pool the caller owns and keeps across plans (a capacity search's probes share one server); by
-    default the plan has its own, stopped when it ends.
+    go to that JSONL file (numbered per step when the plan has several, per probe of a capacity step); with
+    `output_dir`, each child's stdout and stderr go to a log file there instead of the terminal. `port`: the
+    managed servers' port.
     """
     state = state if state is not None else PlanState()
-
-    def announce(event: PlanEvent) -> None:
-        with state.lock:
-            state.apply(event)
-        observer(event, state)
-
-    plan_id = store.begin_plan(plan)
-    announce(PlanStarted(plan_id=plan_id, plan=plan))
+    steps = _Steps(plan, store, state, observer, cancel, events_path, output_dir)
     runnable = plan.runnable
     stopped: str | None = None  # why the steps left will not run
     outcome = None  # set only when something outside every step broke the plan off
-    owned = servers is None
     try:
-        with ServerPool(port) if owned else contextlib.nullcontext(servers) as servers:
+        with ServerPool(port) as servers:
             for step in plan.steps:
                 if step.skip is not None:
-                    announce(StepEnded(index=step.index, status="skipped", reason=step.skip))  # stored as such already
+                    steps.announce(StepEnded(index=step.index, status="skipped", reason=step.skip))  # stored already
                     continue
                 if stopped:
-                    store.set_step(plan_id, step.index, "not run", reason=stopped)
-                    announce(StepEnded(index=step.index, status="not run", reason=stopped))
+                    store.set_step(steps.plan_id, step.index, "not run", reason=stopped)
+                    steps.announce(StepEnded(index=step.index, status="not run", reason=stopped))
                     continue
-                made = 0  # the runs this step has made: one, or a capacity step's probes
-
-                def run_once(spec: RunSpec) -> RunState:
-                    """One run of the step, recorded, stored under it and announced; its final state."""
-                    nonlocal made
-                    made += 1
-                    step_state = state.steps[step.index - 1]
-                    if made > 1:  # a capacity step's next probe: a run of its own
-                        with state.lock:
-                            step_state.run = RunState()
-                    events = events_path
-                    if events_path and (len(runnable) > 1 or step.search):
-                        events = _numbered(events_path, f"{step.index}.{made}" if step.search else step.index)
-                    recorder = RunRecorder(spec, store, events, state=step_state.run, lock=state.lock,
-                                           observers=[lambda event, run: observer(event, state)])
-                    store.set_step(plan_id, step.index, "running", None if step.search else recorder.run_id)
-                    store.add_step_run(plan_id, step.index, recorder.run_id)
-                    announce(StepStarted(index=step.index, run_id=recorder.run_id))
-                    try:
-                        _run_step(msgspec.structs.replace(step, spec=spec), recorder, servers, cancel, output_dir)
-                    finally:
-                        recorder.close()
-                    return recorder.state
-
-                if step.search is None:
-                    run = run_once(step.spec)
-                    status, reason = run.status, run.error
-                    store.set_step(plan_id, step.index, status, reason=reason)
-                    announce(StepEnded(index=step.index, status=status, run_id=run.run_id, reason=reason))
-                else:
-                    def probed(probe: Probe, so_far: Capacity) -> None:
-                        store.set_step(plan_id, step.index, "running", capacity=so_far)
-                        announce(StepProbed(index=step.index, probe=probe))
-
-                    capacity = search_capacity(step, run_once, probed)
-                    status, reason = capacity_status(capacity), capacity.skipped
-                    store.set_step(plan_id, step.index, status, reason=reason, capacity=capacity)
-                    announce(StepEnded(index=step.index, status=status, reason=reason, capacity=capacity))
+                status, reason = (steps.run if step.search is None else steps.search)(step, servers)
                 if status == "interrupted":
                     stopped = f"the plan stopped at step {step.index}: {reason}"
                 later = [s for s in runnable if s.index > step.index]
-                if later or stopped or owned:  # a caller's pool keeps its server for the caller's next plan
-                    servers.release_unless(None if stopped or not later else later[0].spec)
+                servers.release_unless(None if stopped or not later else later[0].spec)
     except BaseException as exc:
         outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         raise
     finally:
         status = outcome or plan_status([s.status for s in state.steps])
-        store.finish_plan(plan_id, status)
-        announce(PlanEnded(status=status))
+        store.finish_plan(steps.plan_id, status)
+        steps.announce(PlanEnded(status=status))
     return state
+
+
+class _Steps:
+    """A plan's steps as they run: each run recorded, stored under its step and announced to the plan's state."""
+
+    def __init__(self, plan: Plan, store: ResultsStore, state: PlanState, observer: PlanObserver,
+                 cancel: Callable[[], bool], events_path: Path | None, output_dir: Path | None):
+        self.store, self.state, self.observer, self.cancel = store, state, observer, cancel
+        self.events_path, self.output_dir = events_path, output_dir
+        self.numbered = len(plan.runnable) > 1
+        self.plan_id = store.begin_plan(plan)
+        self.announce(PlanStarted(plan_id=self.plan_id, plan=plan))
+
+    def announce(self, event: PlanEvent) -> None:
+        with self.state.lock:
+            self.state.apply(event)
+        self.observer(event, self.state)
+
+    def run(self, step: PlanStep, servers: ServerPool) -> tuple[StepStatus, str | None]:
+        """A step of one run; its outcome is the run's."""
+        run = self._run_once(step, step.spec, servers)
+        self.store.set_step(self.plan_id, step.index, run.status, reason=run.error)
+        self.announce(StepEnded(index=step.index, status=run.status, run_id=run.run_id, reason=run.error))
+        return run.status, run.error
+
+    def search(self, step: PlanStep, servers: ServerPool) -> tuple[StepStatus, str | None]:
+        """A capacity step: a run per probe, on the one server the pool keeps for them (only the rate and the request
+        count change between probes); its outcome stored after each probe."""
+        probes = 0
+
+        def probe(spec: RunSpec) -> RunState:
+            nonlocal probes
+            probes += 1
+            if probes > 1:  # the step's state shows its latest probe's run
+                with self.state.lock:
+                    self.state.steps[step.index - 1].run = RunState()
+            return self._run_once(step, spec, servers, probe=probes)
+
+        def probed(found: Probe, so_far: Capacity) -> None:
+            self.store.set_step(self.plan_id, step.index, "running", capacity=so_far)
+            self.announce(StepProbed(index=step.index, probe=found))
+
+        capacity = search_capacity(step, probe, probed)
+        status = capacity_status(capacity)
+        self.store.set_step(self.plan_id, step.index, status, reason=capacity.skipped, capacity=capacity)
+        self.announce(StepEnded(index=step.index, status=status, reason=capacity.skipped, capacity=capacity))
+        return status, capacity.skipped
+
+    def _run_once(self, step: PlanStep, spec: RunSpec, servers: ServerPool, probe: int | None = None) -> RunState:
+        events = self.events_path
+        if events is not None and (self.numbered or probe is not None):
+            events = _numbered(events, step.index if probe is None else f"{step.index}.{probe}")
+        recorder = RunRecorder(spec, self.store, events, state=self.state.steps[step.index - 1].run,
+                               lock=self.state.lock, observers=[lambda event, run: self.observer(event, self.state)])
+        # A capacity step's runs are its probes': they are listed with it, none is its one run.
+        self.store.set_step(self.plan_id, step.index, "running", recorder.run_id if probe is None else None)
+        self.store.add_step_run(self.plan_id, step.index, recorder.run_id)
+        self.announce(StepStarted(index=step.index, run_id=recorder.run_id))
+        try:
+            _run_step(msgspec.structs.replace(step, spec=spec), recorder, servers, self.cancel, self.output_dir)
+        finally:
+            recorder.close()
+        return recorder.state
 
 
 def _run_step(step: PlanStep, recorder: RunRecorder, servers: ServerPool, cancel: Callable[[], bool],
