@@ -265,7 +265,7 @@ def _serving_options(group, several: bool = False, rates: bool = True) -> None:
                        "over, for loads one process cannot send on time (default 1)", **_FIELD)
     group.add_argument("--timeout", dest="timeout_s", type=float, help="seconds before a request counts as failed "
                        "(default 600)", **_FIELD)
-    group.add_argument("--port", type=_positive_int, help="port for a server tuibench launches (default: a free one)",
+    group.add_argument("--port", type=_port, help="port for a server tuibench launches (default: a free one)",
                        **_FIELD)
 
 
@@ -420,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("id", type=int)
     export.add_argument("--format", choices=["csv", "json"], default="json")
     export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    for command in (listing, show, diff, shares, export):  # `runs show 3 --db X` as well as `runs --db X show 3`
+        command.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="results database (default: "
+                             "$XDG_DATA_HOME/tuibench/results.db)")
     return parser
 
 

@@ -72,6 +72,9 @@ def test_newer_database_is_refused(cli_env, tmp_path):
     (["--num-requests", "ten"], "expected a whole number, got 'ten'"),
     (["--warmup-batches", "-1"], "at least 0"),
     (["--dtype", "int3"], "invalid choice: 'int3'"),
+    (["--port", "70000", "--scenario", "serving"], "a port is 1 to 65535, got 70000"),
+    (["--device", "tpu9"], "not a device tuibench runs on"),
+    (["--dataset", "conversations", "--num-requests", "4"], "conversations is for serving"),
 ])
 def test_bad_argument_value(cli_env, args, fragment):
     _one_line_error(tuibench("run", *args, env=cli_env), args[0], fragment)
@@ -79,6 +82,12 @@ def test_bad_argument_value(cli_env, args, fragment):
 
 def test_runs_without_database(cli_env, tmp_path):
     _one_line_error(tuibench("runs", "--db", str(tmp_path / "none.db"), env=cli_env), "no results database")
+
+
+def test_a_folder_as_the_database_is_one_line_and_db_goes_after_a_runs_command_too(cli_env, tmp_path):
+    _one_line_error(tuibench("run", "--db", str(tmp_path), env=cli_env), "is a folder: give a file")
+    _one_line_error(tuibench("runs", "show", "1", "--db", str(tmp_path / "none.db"), env=cli_env),
+                    "no results database")  # the option was taken after `show`, not refused
 
 
 def test_help_is_fast_and_lists_commands(cli_env):

@@ -67,7 +67,7 @@ def test_a_profile_step_is_one_per_library_whatever_the_datasets():
     (PlanRequest(libraries=("vllm", "vllm")), "libraries: vllm given twice"),
     (PlanRequest(datasets=("short-16k",), num_requests=81), "has 80 requests"),
     (PlanRequest(scenarios=("capacity",)), "the capacity scenario needs its objectives"),
-    (PlanRequest(datasets=("conversations",), num_requests=4), "the conversations dataset is for serving"),
+    (PlanRequest(datasets=("conversations",), num_requests=4), "--dataset conversations is for serving"),
     (PlanRequest(datasets=("conversations",), scenarios=("serving",), num_requests=4, client_workers=2),
      "a conversation's turns must come from one client"),
     (request_from_table({"scenarios": "capacity", "capacity": {"slo": "ttft_p99=500", "start_rate": 1000}}),
@@ -164,3 +164,15 @@ def test_capacity_probes_size_themselves_where_a_dataset_needs_a_count():
     with pytest.raises(UserError, match="needs --num-requests"):  # a serving step beside it still needs one
         build_plan(PlanRequest(datasets=("random",), scenarios=("serving", "capacity"),
                                capacity=CapacitySearch(slo="ttft_p99=500")))
+
+
+def test_a_device_that_is_not_one_or_not_here_is_refused_before_any_run():
+    from tuibench.telemetry.devices import detect_gpus
+
+    with pytest.raises(UserError, match="--device tpu9: not a device tuibench runs on; use auto, cpu, cuda or cuda:N"):
+        build_plan(PlanRequest(device="tpu9", num_requests=2))
+    if not detect_gpus():  # this machine, and CI: no GPU
+        for device in ("cuda", "cuda:1"):
+            with pytest.raises(UserError, match=f"--device {device}: no CUDA GPU is visible here"):
+                build_plan(PlanRequest(device=device, num_requests=2))
+    assert build_plan(PlanRequest(device="cpu", num_requests=2)).steps[0].spec.device == "cpu"

@@ -135,6 +135,18 @@ ALTER TABLE requests ADD COLUMN turn INTEGER;
 }
 
 
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """`script`'s statements one by one, inside the caller's transaction."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        db.execute(statement)
+
+
 class RunRow(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     created_at: str
@@ -197,6 +209,8 @@ class ResultsStore:
     def open(cls, path: Path | str, *, create: bool = True) -> "ResultsStore":
         """Opens (and, with `create`, makes) the store at `path`; UserError if it is not usable."""
         path = Path(path).expanduser()
+        if path.is_dir():
+            raise UserError(f"--db {path} is a folder: give a file, e.g. {path / 'results.db'}")
         if not path.exists():
             if not create:
                 raise UserError(f"no results database at {path}: run a benchmark first, or pass --db PATH")
@@ -217,13 +231,39 @@ class ResultsStore:
 
     def _prepare(self) -> None:
         self._db.execute("PRAGMA foreign_keys = ON")
+        if self._version() == SCHEMA_VERSION:
+            return
+        # Creating or migrating: one process at a time. Two runs started at once on a new file would otherwise both
+        # create the tables, or both add a column; the second waits for the first's write lock, then finds the work
+        # done. (executescript would commit the lock away: statements go one by one.)
+        created = False
+        self._db.isolation_level = None
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            version = self._version()
+            if version is None:
+                _run_script(self._db, _SCHEMA_V1)
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+                version, created = 1, True
+            while version < SCHEMA_VERSION:
+                _run_script(self._db, MIGRATIONS[version])
+                version += 1
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        finally:
+            self._db.isolation_level = ""  # back to sqlite3's implicit transactions, which `with self._db` uses
+        if created:
+            self._db.execute("PRAGMA journal_mode = WAL")
+
+    def _version(self) -> int | None:
+        """The file's schema version; None for a file with no tables yet; UserError for anything not ours, or newer."""
         tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not tables:
-            with self._db:
-                self._db.executescript(_SCHEMA_V1)
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            tables = {"meta", "runs"}
+            return None
         if "meta" not in tables or "runs" not in tables:
             raise UserError(f"{self.path} is an SQLite file but not a tuibench results database: pass --db another file")
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -235,11 +275,7 @@ class ResultsStore:
                 f"{self.path} was written by a newer tuibench (schema {version}, this one reads up to "
                 f"{SCHEMA_VERSION}): upgrade tuibench or pass --db another file"
             )
-        while version < SCHEMA_VERSION:
-            with self._db:
-                self._db.executescript(MIGRATIONS[version])
-                version += 1
-                self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+        return version
 
     def close(self) -> None:
         self._db.close()

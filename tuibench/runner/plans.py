@@ -5,6 +5,7 @@ UserError. A library that cannot run a step here (not installed, no GPU, no such
 error: its steps are kept in the plan, marked skipped with the reason, unless nothing at all can run.
 """
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def _check(request: PlanRequest) -> None:
         raise UserError("library 'endpoint' benchmarks a running server: give its URL with --endpoint")
     if "conversations" in request.datasets:
         if "offline" in request.scenarios:
-            raise UserError("the conversations dataset is for serving: each turn's prompt holds the reply to the turn "
+            raise UserError("--dataset conversations is for serving: each turn's prompt holds the reply to the turn "
                             "before, which only a server answering it gives; use --scenario serving")
         if request.client_workers > 1:
             raise UserError("the conversations dataset with --client-workers: a conversation's turns must come from "
@@ -115,7 +116,28 @@ def _check(request: PlanRequest) -> None:
         repeated = sorted({v for v in values if values.count(v) > 1})
         if repeated:
             raise UserError(f"{name}: {', '.join(repeated)} given twice")
+    _check_device(request)
     _check_parallel(request)
+
+
+def _check_device(request: PlanRequest) -> None:
+    """A device that is no device, or a GPU this machine does not have, is one line before any run starts (not a
+    failed run per step). On a Ray cluster the cluster's GPUs count, and the run's child checks them."""
+    device = request.device
+    if device in ("auto", "cpu"):
+        return
+    found = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if found is None:
+        raise UserError(f"--device {device}: not a device tuibench runs on; use auto, cpu, cuda or cuda:N")
+    if request.ray_address:
+        return
+    from tuibench.telemetry.devices import detect_gpus
+
+    gpus = detect_gpus()
+    if not gpus:
+        raise UserError(f"--device {device}: no CUDA GPU is visible here; use --device cpu (or auto)")
+    if found.group(1) is not None and int(found.group(1)) >= len(gpus):
+        raise UserError(f"--device {device}: this machine has {len(gpus)} GPU(s), cuda:0 to cuda:{len(gpus) - 1}")
 
 
 def _check_parallel(request: PlanRequest) -> None:
