@@ -249,3 +249,14 @@ def test_a_server_launched_for_the_run_gives_its_cold_start_and_a_reused_one_non
     for event in started[1:]:  # no ServerStarted: the server was already up
         reused.apply(event)
     assert reused.metrics().cold_start is None
+
+
+def test_a_run_that_ended_with_every_request_failed_is_failed_not_partial():
+    failed = [_rec(i, start_s=2.0, input_tokens=10, output_tokens=0, ttft_ms=None, e2el_ms=None, itl_ms=[], batch=None,
+                   error="connection failed: Connection refused") for i in range(3)]
+    state = _run([SCRIPT[0], *(ev.RequestDone(t_s=2.5, record=r) for r in failed), ev.RunFinished(t_s=3.0)])
+    assert state.status == "failed" and state.metrics().failed == 3
+    assert state.error == "none of its 3 requests succeeded; the first: connection failed: Connection refused"
+    one_ok = _run([SCRIPT[0], ev.RequestDone(t_s=2.5, record=R0), ev.RequestDone(t_s=2.6, record=failed[1]),
+                   ev.RunFinished(t_s=3.0)])
+    assert one_ok.status == "partial" and one_ok.error is None

@@ -273,10 +273,15 @@ def test_sharegpt_valid_skips_unusable(tmp_path):
         {"id": "d", "conversations": [{"from": "human", "value": ""}, {"from": "gpt", "value": "x"}]},
         {"id": "e", "conversations": ["not", "dicts"]},
         {"id": "f", "conversations": [{"from": "human", "value": "Q2"}, {"from": "gpt", "value": "A2"}]},
+        # No human turn: an assistant's turn is no user's prompt (it was taken as one before).
+        {"id": "g", "conversations": [{"from": "gpt", "value": "I start"}, {"from": "gpt", "value": "and go on"}]},
+        {"id": "h", "conversations": [{"from": "system", "value": "be brief"}, {"from": "human", "value": "Q3"},
+                                      {"from": "gpt", "value": "A3"}]},
     ])
     assert load_requests(spec, None, seed=0) == [
         RequestSpec(prompt="Hi there", reference_output="Hello!", output_tokens=None, input_tokens=None),
         RequestSpec(prompt="Q2", reference_output="A2"),
+        RequestSpec(prompt="Q3", reference_output="A3"),  # the first human turn, after the system prompt
     ]
 
 
@@ -286,10 +291,11 @@ def test_sharegpt_not_a_list(tmp_path):
         load_requests(spec, None, seed=0)
 
 
-@pytest.mark.parametrize("data", [[], [{"conversations": [{"value": "lonely"}]}], [1, 2, 3]])
+@pytest.mark.parametrize("data", [[], [{"conversations": [{"value": "lonely"}]}], [1, 2, 3],
+                                  [{"conversations": [{"from": "gpt", "value": "a"}, {"from": "gpt", "value": "b"}]}]])
 def test_sharegpt_no_usable_conversation(tmp_path, data):
     spec, path = _sharegpt(tmp_path, data)
-    with pytest.raises(UserError, match=re.escape(f"{path}: no conversation with two turns")):
+    with pytest.raises(UserError, match=re.escape(f"{path}: no conversation with a human turn and an answer")):
         load_requests(spec, None, seed=0)
 
 

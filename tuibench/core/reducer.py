@@ -106,7 +106,12 @@ class RunState:
                 self.logs.append(event)
                 self.log_count += 1
             case ev.RunFinished():
-                self.status = "partial" if any(not r.ok for r in self.records) else "finished"
+                failed = [r for r in self.records if not r.ok]
+                if failed and len(failed) == len(self.records):  # it ran to its end, and measured nothing
+                    self.status = "failed"
+                    self.error = f"none of its {len(failed)} requests succeeded; the first: {failed[0].error}"
+                else:
+                    self.status = "partial" if failed else "finished"
             case ev.RunFailed():
                 self.status = _STATUS_OF_FAILURE.get(event.kind, "failed")
                 self.failure_kind = event.kind

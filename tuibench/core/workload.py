@@ -186,8 +186,9 @@ def _load_jsonl(path: str) -> list[RequestSpec]:
 def _load_sharegpt(path: str) -> list[RequestSpec]:
     """ShareGPT: a list of {"conversations": [{"from": "human"|..., "value": ...}, ...]}.
 
-    Like vLLM's benchmark, each conversation gives one request: its first turn is the prompt and
-    the second turn's length in tokens is the output target.
+    Like vLLM's benchmark, each conversation gives one request: its first human turn is the prompt, and the length
+    in tokens of the answer after it is the output target. A conversation without a human turn (a system prompt
+    and a model's turns alone) gives none: its first turn is no user's prompt.
     """
     try:
         data = json.loads(_read_text(path))
@@ -198,14 +199,19 @@ def _load_sharegpt(path: str) -> list[RequestSpec]:
     requests = []
     for item in data:
         turns = item.get("conversations") if isinstance(item, dict) else None
-        if not isinstance(turns, list) or len(turns) < 2:
+        if not isinstance(turns, list):
             continue
-        prompt, answer = (turn.get("value") if isinstance(turn, dict) else None for turn in turns[:2])
-        if isinstance(prompt, str) and isinstance(answer, str) and prompt and answer:
-            requests.append(RequestSpec(prompt=prompt, reference_output=answer))
+        turns = [t for t in turns if isinstance(t, dict) and isinstance(t.get("value"), str) and t["value"]]
+        asked = next((i for i, t in enumerate(turns) if t.get("from") in _HUMAN), None)
+        if asked is not None and asked + 1 < len(turns) and turns[asked + 1].get("from") not in _HUMAN:
+            requests.append(RequestSpec(prompt=turns[asked]["value"], reference_output=turns[asked + 1]["value"]))
     if not requests:
-        raise UserError(f'{path}: no conversation with two turns ({{"conversations": [{{"value": ...}}, ...]}})')
+        raise UserError(f'{path}: no conversation with a human turn and an answer after it ({{"conversations": '
+                        f'[{{"from": "human", "value": ...}}, {{"from": "gpt", "value": ...}}]}})')
     return requests
+
+
+_HUMAN = ("human", "user")  # ShareGPT's name for the user's turns, and the OpenAI-style one
 
 
 def _read_text(path: str) -> str:
