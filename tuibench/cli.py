@@ -233,6 +233,9 @@ def _workload_options(group, several: bool = False) -> None:
 def _serving_options(group, several: bool = False, rates: bool = True) -> None:
     """rates=False: the rates are the command's to choose (capacity), and its --slo is its own."""
     group.add_argument("--endpoint", help="benchmark a server someone else runs, e.g. http://127.0.0.1:8000", **_FIELD)
+    group.add_argument("--wait-for-endpoint", dest="wait_for_endpoint_s", type=_seconds, metavar="SECONDS",
+                       help="the endpoint may still be starting: wait up to this long for it to answer (default 0: "
+                            "fail at once)", **_FIELD)
     if not several and rates:
         group.add_argument("--request-rate", dest="rates", type=_one(_rate),
                            help="requests/s, Poisson arrivals (default: inf, all at once)", **_FIELD)

@@ -89,3 +89,31 @@ def test_a_conversations_turns_wait_for_the_reply_and_the_think_time_and_end_at_
     failed = json.loads((tmp_path / "timeouts.json").read_text())["requests"]
     assert len(failed) == 6 and all(r["error"] for r in failed)
     assert {r["error"] for r in failed if r["turn"] > 0} == {"turn 0 of this conversation failed: timeout after 0.02 s"}
+
+
+def test_an_endpoint_still_starting_is_waited_for_when_asked_and_refused_at_once_otherwise(cli_env, tmp_path):
+    """Nothing listens yet: without --wait-for-endpoint the run is one line at once (before, every request was sent
+    and failed); with it, the run waits, says so, and measures once the server is up 6 s later."""
+    import subprocess
+    import sys
+    import time
+
+    from helpers import REPO, start_tuibench
+    from tuibench.servers.managed import free_port
+
+    port = free_port()
+    args = ["run", "--scenario", "serving", "--endpoint", f"http://127.0.0.1:{port}", "--served-model-name", "mock",
+            "--dataset", "random", "--input-len", "8", "--output-len", "4", "--num-requests", "3"]
+    refused = tuibench(*args, env=cli_env)
+    assert refused.returncode != 0 and "nothing answers at" in refused.stderr and "--wait-for-endpoint" in refused.stderr
+    waiting = start_tuibench(*args, "--wait-for-endpoint", "60", env=cli_env)
+    time.sleep(6)
+    server = subprocess.Popen([sys.executable, "-m", "tuibench", "mock-server", "--port", str(port)], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        out, err = waiting.communicate(timeout=120)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert waiting.returncode == 0, err
+    assert f"waiting for http://127.0.0.1:{port} to answer" in out and "3 / 0" in out

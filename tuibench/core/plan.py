@@ -69,6 +69,7 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     slo: Slo = Slo()
     api: Literal["completions", "chat"] = "completions"
     endpoint: str | None = None
+    wait_for_endpoint_s: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0  # the endpoint may still be starting
     served_model_name: str | None = None
     api_key_env: str | None = None
     length_policy: Literal["vllm", "transformers", "none"] | None = None  # None: the library's own

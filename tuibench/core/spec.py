@@ -54,6 +54,7 @@ class ServingParams(msgspec.Struct, frozen=True, kw_only=True):
     api: Literal["completions", "chat"] = "completions"
     # Where to send requests: filled in by tuibench for a server it manages, or given with --endpoint.
     endpoint: str | None = None
+    endpoint_wait_s: float = 0.0  # a user's endpoint not answering yet: wait this long for it (0: fail at once)
     served_model: str | None = None  # the name the server knows the model by
     managed: bool = False  # tuibench launched the server at `endpoint` (rather than the user)
     api_key_env: str | None = None  # the key is read from this variable in the child, never stored

@@ -199,7 +199,7 @@ def _specs(request: PlanRequest, model: str, library: str, scenario: str, datase
         burstiness=request.burstiness, max_concurrency=request.max_concurrency, warmup_requests=request.warmup_requests,
         trim=request.trim, slo=request.slo, timeout_s=request.timeout_s, api=request.api, endpoint=request.endpoint,
         client_workers=request.client_workers, server_metrics=request.server_metrics,
-        think_time_s=request.think_time_s,
+        think_time_s=request.think_time_s, endpoint_wait_s=request.wait_for_endpoint_s,
         served_model=request.served_model_name, api_key_env=request.api_key_env,
         **({"length_policy": request.length_policy} if request.length_policy else {}),
     )

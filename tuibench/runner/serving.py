@@ -9,6 +9,7 @@ competes with an offline run for the cores.
 import datetime as dt
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -45,7 +46,9 @@ class ServerPool:
         from tuibench.backends import backend_class
 
         if spec.serving.endpoint:
-            check_served_model(spec)
+            check_served_model(spec, lambda waited_s: emit(ev.Log(
+                t_s=clock(), message=f"waiting for {spec.serving.endpoint} to answer ({waited_s:.0f} s of "
+                                     f"{spec.serving.endpoint_wait_s:g})")), cancel)
             return spec, no_tick
         key = _server_key(spec)
         backend = backend_class(spec.library)
@@ -123,23 +126,40 @@ def _server_key(spec: RunSpec) -> tuple:
     return spec.model, spec.library, spec.prefix_caching, spec.speculative_tokens
 
 
-def check_served_model(spec: RunSpec) -> None:
+def check_served_model(spec: RunSpec, on_wait: Callable[[float], None] = lambda waited_s: None,
+                       cancel: Callable[[], bool] = lambda: False) -> None:
     """One look at a user's endpoint before the run: nothing listening, or a model name it does not serve, is one
-    line now rather than a failure on every request. A server without /v1/models is left to the run to judge."""
+    line now rather than a failure on every request. With `endpoint_wait_s`, a server still starting is waited for
+    that long (`on_wait(seconds so far)` every few seconds; `cancel()` stops the wait). A server without
+    /v1/models is left to the run to judge."""
     serving = spec.serving
     url = serving.endpoint.rstrip("/") + "/v1/models"
     key = os.environ.get(serving.api_key_env) if serving.api_key_env else None
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            listed = json.loads(response.read()).get("data")
-    except urllib.error.HTTPError:
-        return  # no such route (or it wants something else): the requests will say
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise UserError(f"nothing answers at {serving.endpoint} ({reason}): start the server first, or check --endpoint")
-    except (ValueError, AttributeError):
-        return  # not an OpenAI-style listing
+    started = time.monotonic()
+    told = 0.0
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                listed = json.loads(response.read()).get("data")
+            break
+        except urllib.error.HTTPError:
+            return  # no such route (or it wants something else): the requests will say
+        except (urllib.error.URLError, OSError) as exc:
+            waited_s = time.monotonic() - started
+            if waited_s >= serving.endpoint_wait_s:
+                reason = getattr(exc, "reason", exc)
+                waited = f" for {serving.endpoint_wait_s:g} s" if serving.endpoint_wait_s else ""
+                raise UserError(f"nothing answers at {serving.endpoint}{waited} ({reason}): start the server first, "
+                                "check --endpoint, or give it time with --wait-for-endpoint SECONDS") from None
+            if cancel():
+                raise Cancelled from None
+            if waited_s - told >= 5.0:
+                told = waited_s
+                on_wait(waited_s)
+            time.sleep(0.5)
+        except (ValueError, AttributeError):
+            return  # not an OpenAI-style listing
     names = [m.get("id") for m in listed if isinstance(m, dict) and m.get("id")] if isinstance(listed, list) else []
     model = serving.served_model or resolve_model(spec.model, spec.random_weights).path
     if names and model not in names:
