@@ -1,6 +1,7 @@
 """--model as a local folder and as an id in the local HF cache; user prompt files through the real tokenizer."""
 
 import json
+import os
 
 import pytest
 
@@ -60,3 +61,21 @@ def test_sharegpt_output_target_is_the_reference_answer_length(cli_env, tmp_path
     expected = [len(tokenizer.encode(a, add_special_tokens=False)) for a in answers]
     assert [r["output_tokens"] for r in _requests_of(out)] == expected
     assert [r["input_tokens"] for r in _requests_of(out)] == [len(tokenizer.encode(f"question {i}")) for i in range(2)]
+
+
+def test_the_first_use_conversion_says_one_line_and_draws_no_progress_bar(tmp_path):
+    """The embedded GGUF converted into a fresh cache: one line on stderr, and no carriage-return bar (the GGUF
+    reader's tqdm drew one into every log and pipe)."""
+    import subprocess
+    import sys
+
+    code = ("from tuibench.models.convert import convert_in_subprocess; from tuibench.models.resolve import "
+            "resolve_model; print(convert_in_subprocess(resolve_model('smollm2-135m')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "tuibench" / "models" / "smollm2-135m-instruct" / "config.json").is_file()
+    assert "\r" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        f"converting smollm2-135m from its GGUF into {tmp_path}/tuibench/models/smollm2-135m-instruct (once; about "
+        "half a minute)"]

@@ -35,6 +35,9 @@ def _convert(gguf_path: Path, out: Path) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the weight-loading bars; the GGUF reader's obeys TQDM_DISABLE alone
     folder, name = gguf_path.parent, gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     # Loading with gguf_file keeps the weights marked as quantised and refuses save_pretrained, so we
@@ -64,12 +67,16 @@ def _write_architecture(config_path: Path, out: Path) -> None:
 
 def convert_in_subprocess(ref: ModelRef) -> Path:
     """The same conversion, in a separate interpreter: for callers that must not import torch (the CLI, the app)."""
+    import os
     import subprocess
     import sys
 
     if ref.needs_conversion:
-        subprocess.run([sys.executable, "-m", "tuibench.models.convert", ref.name, *(["--random-weights"] if ref.random_weights else [])],
-                       check=True)
+        # The GGUF reader draws a tqdm bar of carriage returns: in a log or a pipe that is noise, so none is drawn
+        # (tqdm reads TQDM_DISABLE when it is imported, hence the variable, set for that interpreter only).
+        subprocess.run([sys.executable, "-m", "tuibench.models.convert", ref.name,
+                        *(["--random-weights"] if ref.random_weights else [])],
+                       check=True, env={**os.environ, "TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
     return Path(ref.path)
 
 
