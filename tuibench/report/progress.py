@@ -1,5 +1,6 @@
 """Live progress of a run in the terminal: a bar on a TTY, plain lines elsewhere (CI, pipes)."""
 
+import time
 from collections.abc import Callable
 
 from rich.console import Console
@@ -12,16 +13,22 @@ from tuibench.report.tables import describe_spec
 from tuibench.core.units import fmt
 
 
+PLAIN_EVERY_S = 5.0  # without a terminal (a pipe, CI, a log): a plain progress line this often, not a bar
+
+
 class ProgressView:
     """An observer for RunRecorder. Use as a context manager around the run."""
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console, clock=time.monotonic):
         self.console = console
         self._bar = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("requests"),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console, transient=True,
         ) if console.is_terminal else None
         self._task = None
+        self._clock = clock
+        self._total: int | None = None
+        self._said_at = clock()  # the last plain progress line (or the start)
 
     def __enter__(self) -> "ProgressView":
         if self._bar:
@@ -46,11 +53,24 @@ class ProgressView:
             case ev.RequestDone():
                 self._update(state)
 
+    def _plain(self, state: RunState) -> None:
+        """A pipe's progress: requests done of planned, and the live output rate, every few seconds."""
+        if not state.records or self._clock() - self._said_at < PLAIN_EVERY_S:
+            return
+        self._said_at = self._clock()
+        rate = state.live_output_tok_s()
+        of = f" of {self._total}" if self._total else ""
+        self._say(f"{len(state.records)}{of} requests done" + (f", {rate:,.1f} output tok/s" if rate else ""))
+
     def _say(self, text: str, style: str = "dim") -> None:
         self.console.print(f"[{style}]· {text}[/]", highlight=False)
 
     def _update(self, state: RunState, **fields) -> None:
-        if self._bar is None or self._task is None:
+        self._total = fields.get("total", self._total)
+        if self._bar is None:
+            self._plain(state)
+            return
+        if self._task is None:
             return
         rate = state.live_output_tok_s()
         self._bar.update(self._task, completed=len(state.records), rate=fmt(rate, 1, "tok/s") if rate else "", **fields)
