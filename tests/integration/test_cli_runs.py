@@ -94,16 +94,23 @@ def test_killed_child_keeps_partial_results_and_fails_the_run(cli_env, tmp_path,
     assert logged[-1]["type"] == "run_failed" and logged[-1]["kind"] == "crashed"
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
-def test_ctrl_c_or_kill_stops_the_child_keeps_partial_results_and_marks_interrupted(cli_env, tmp_path, model_path, how):
+@pytest.mark.parametrize("signals", [(signal.SIGINT,), (signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)],
+                         ids=["ctrl-c", "kill", "ctrl-c-twice"])
+def test_ctrl_c_or_kill_stops_the_child_keeps_partial_results_and_marks_interrupted(cli_env, tmp_path, model_path,
+                                                                                   signals):
+    """A second Ctrl-C while the first stops the child used to cut the stopping short: the run's last line and
+    its stored status were lost. It now waits for them."""
     events = tmp_path / "events.jsonl"
     process = start_tuibench("run", *LONG, "--events", str(events), env=cli_env)
     seen = wait_for_events(events, "request_done", count=2)
     child_pid = next(e["pid"] for e in seen if e["type"] == "run_started")
-    process.send_signal(how)
+    for number, how in enumerate(signals):
+        if number:
+            time.sleep(0.05)  # while the child is being stopped
+        process.send_signal(how)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    assert "interrupted" in stderr
+    assert "tuibench: run 1 interrupted: interrupted by the user (Ctrl-C)\n" in stderr, stderr
     assert _pid_gone(child_pid), "the child outlived the interrupted run"
     assert "requests done / failed" in stdout  # the table of what was measured is still printed
 

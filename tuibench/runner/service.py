@@ -143,10 +143,14 @@ def _run_step(step: PlanStep, recorder: RunRecorder, servers: ServerPool, cancel
 
     spec = step.spec
     clock = recorder.clock_s
+    where = ""  # what was going on, for a stop outside the child
     try:
         tick = no_tick
         if spec.scenario == "serving":
+            where = f" while the {spec.library} server was starting" if not spec.serving.endpoint else \
+                f" while waiting for {spec.serving.endpoint}"
             spec, tick = servers.endpoint(spec, recorder, clock, cancel)
+            where = ""
         requests = [] if spec.scenario == "profile" else load_requests(spec.dataset, spec.num_requests, spec.seed)
         output = None
         if output_dir is not None:
@@ -155,9 +159,9 @@ def _run_step(step: PlanStep, recorder: RunRecorder, servers: ServerPool, cancel
             recorder(ev.Log(t_s=clock(), message=f"engine output: {output}"))
         run_in_child(spec, requests, recorder, tick, cancel, str(output) if output else None, origin=recorder.origin)
     except Cancelled:
-        _fail(recorder, "interrupted", f"cancelled in the app while the {spec.library} server was starting")
+        _fail(recorder, "interrupted", f"cancelled in the app{where}")
     except KeyboardInterrupt:
-        _fail(recorder, "interrupted", f"interrupted by the user (Ctrl-C) while the {spec.library} server was starting")
+        _fail(recorder, "interrupted", f"interrupted by the user (Ctrl-C){where}")
     except UserError as exc:
         _fail(recorder, "input", str(exc))
     except ServerFailed as exc:

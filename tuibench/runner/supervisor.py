@@ -4,8 +4,11 @@ Whatever happens to the child (an exception, a kill, an OOM) or to us (Ctrl-C), 
 ends with exactly one RunFinished or RunFailed, so what was measured before it is kept.
 """
 
+import contextlib
 import multiprocessing as mp
 import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -96,10 +99,11 @@ def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Calla
             except (EOFError, OSError):
                 break
     except (KeyboardInterrupt, Cancelled) as stop:
-        stop_child(process)
-        drain()
-        how = "cancelled in the app" if isinstance(stop, Cancelled) else "interrupted by the user (Ctrl-C)"
-        relay(ev.RunFailed(t_s=last_t_s, kind="interrupted", error=how))
+        with _interrupts_deferred():
+            stop_child(process)
+            drain()
+            how = "cancelled in the app" if isinstance(stop, Cancelled) else "interrupted by the user (Ctrl-C)"
+            relay(ev.RunFailed(t_s=last_t_s, kind="interrupted", error=how))
     finally:
         process.join(TERMINATE_GRACE_S)
         if process.is_alive():
@@ -108,6 +112,26 @@ def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Calla
     if terminal is None:
         relay(ev.RunFailed(t_s=last_t_s, kind="crashed", error=f"the run's child process died: {describe_exit(process.exitcode)}"))
     return terminal
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """While an interrupted run's child is stopped and its last events stored (a few seconds at most), another
+    Ctrl-C or kill waits for that, saying so, instead of cutting it short and losing the run's end. Signals are
+    the main thread's alone: elsewhere (the app's run thread) there is nothing to defer."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def wait(signum, frame) -> None:
+        sys.stderr.write("tuibench: stopping the run; what it measured is being stored\n")
+
+    previous = {sig: signal.signal(sig, wait) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def stop_child(process: mp.process.BaseProcess) -> None:
