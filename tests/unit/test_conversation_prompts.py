@@ -39,3 +39,14 @@ def test_the_servers_own_reply_ids_win_over_the_text_encoded_again():
     assert request_body(vllm, first, token_ids=True)["return_token_ids"] is True
     other = Endpoint(base_url="http://127.0.0.1:1", model="m", length_policy="transformers")  # rejects unknown fields
     assert "return_token_ids" not in request_body(other, first, token_ids=True)
+
+
+def test_a_count_of_the_turns_own_message_is_not_kept_as_the_count_of_the_whole_prompt():
+    """A text prompt fitted against the server's tokenizer comes with its count; a later turn's prompt is longer,
+    and a server that reports no usage (llama.cpp's) must leave it uncounted, not counted as the message alone."""
+    fitted = Prompted(index=1, prompt=" next", input_tokens=40, output_tokens=4, counted_input_tokens=2,
+                      conversation=0, turn=1)
+    first = Prompted(index=0, prompt="hello", input_tokens=2, output_tokens=4, counted_input_tokens=2,
+                     conversation=0, turn=0)
+    assert next_prompt(first, None, "", _encode, chat=False).counted_input_tokens == 2
+    assert next_prompt(fitted, first, " reply", _encode, chat=False).counted_input_tokens is None

@@ -33,11 +33,13 @@ def next_prompt(turn: Prompted, history: Prompted | None, reply: str, encode: En
     message; the first turn as it is (on the chat API, as the conversation's first message). Token ids hold the
     reply's own ids where the server gave them (`reply_ids`), else its text encoded again, which may differ by a
     token or two and then shares less with what the server cached."""
-    if chat:
-        before = [] if history is None else [*history.messages, {"role": "assistant", "content": reply}]
-        return msgspec.structs.replace(turn, messages=[*before, {"role": "user", "content": str(turn.prompt)}])
     if history is None:
-        return turn
+        return msgspec.structs.replace(turn, messages=[{"role": "user", "content": str(turn.prompt)}]) if chat else turn
+    # Whatever was counted of the turn's own message alone is no count of this prompt: only the server's usage is.
+    turn = msgspec.structs.replace(turn, counted_input_tokens=None)
+    if chat:
+        messages = [*history.messages, {"role": "assistant", "content": reply}, {"role": "user", "content": str(turn.prompt)}]
+        return msgspec.structs.replace(turn, messages=messages)
     if isinstance(turn.prompt, str):
         return msgspec.structs.replace(turn, prompt=f"{history.prompt}{reply}{turn.prompt}")
     return msgspec.structs.replace(turn, prompt=[*history.prompt, *(reply_ids or encode(reply)), *turn.prompt])
