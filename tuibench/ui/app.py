@@ -14,8 +14,10 @@ from textual.binding import Binding
 from textual.message import Message
 
 from tuibench.core import events as ev
+from tuibench.core.paths import data_dir
 from tuibench.core.plan import PlanEnded
 from tuibench.core.reducer import PlanState, RunState
+from tuibench.ui.run_lock import RunLock
 from tuibench.ui.screens.base import TuibenchScreen
 from tuibench.ui.settings import Settings, load_settings, save_settings
 from tuibench.ui.themes import DEFAULT_THEME, load_themes
@@ -61,7 +63,7 @@ class TuibenchApp(App):
     ]
 
     def __init__(self, db_path: Path, replay: list[ev.Event] | None = None, replay_speed: float = 1.0,
-                 settings: Settings | None = None, plan=None):
+                 settings: Settings | None = None, plan=None, read_only: bool = False):
         super().__init__()
         # multiprocessing starts its resource tracker with our stderr's file descriptor, which Textual replaces
         # while the app runs: start it now, while stderr is still the terminal, or spawning a run fails.
@@ -79,6 +81,9 @@ class TuibenchApp(App):
         self.state_version = 0  # bumped per event: screens redraw only when it moved
         self.compare_runs: list[int] = []  # the runs Compare picks when compare_generation moves
         self.compare_generation = 0
+        # Showing a room stored results (`tuibench web --read-only`): nothing is started or deleted.
+        self.read_only = read_only
+        self.run_lock = RunLock(data_dir() / "app-run.lock")
 
     @property
     def state(self) -> RunState:
@@ -105,8 +110,20 @@ class TuibenchApp(App):
     def start_plan(self, plan) -> None:
         from tuibench.ui.session import PlanSession
 
+        if self.refuses("start a run"):
+            return
+        if not self.running and not self.run_lock.acquire(plan.label):
+            self.notify("a run is in progress (started from another tab, or another tuibench app): wait for it to "
+                        "end", severity="warning", timeout=8)
+            return
         if self._start(PlanState(), lambda state, notify: PlanSession(plan, self.db_path, state, notify)):
             self.switch_mode("live")
+
+    def refuses(self, what: str) -> bool:
+        """In read-only mode: says so, and True."""
+        if self.read_only:
+            self.notify(f"read-only: this app shows stored results and does not {what}", severity="warning")
+        return self.read_only
 
     def show_stored_run(self, run_id: int) -> None:
         """A stored run on Live (a profile on Modules), rebuilt from the store in a thread by the same reducer."""
@@ -162,6 +179,8 @@ class TuibenchApp(App):
         event = message.event
         if isinstance(event, (*ev.TERMINAL, PlanEnded)) and isinstance(self.screen, TuibenchScreen):
             self.screen.maybe_redraw()
+        if isinstance(event, (PlanEnded, SessionFailed)):
+            self.run_lock.release()  # the next tab may start one
         if isinstance(event, SessionFailed):
             self.notify(f"could not run: {event}", severity="error", timeout=10)
         elif isinstance(event, ev.TERMINAL) and len(self.plan_state.steps) == 1 and not self._searching():

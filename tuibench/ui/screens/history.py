@@ -146,7 +146,7 @@ class HistoryScreen(TuibenchScreen):
 
     def action_delete(self) -> None:
         key = self._selected()
-        if key is None:
+        if key is None or self.app.refuses("delete runs"):
             return
         if key.startswith("p"):
             self.notify("a plan is deleted run by run: pick one of its runs")
