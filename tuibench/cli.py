@@ -378,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--attn", choices=["fused", "eager"], default="fused",
                          help="fused keeps attention scores on chip (sdpa, flash); eager writes them out")
     analyze.add_argument("--threads", type=_positive_int, help="CPU roofline: threads to measure with (default: cores - 1)")
+    analyze.add_argument("--per-layer", action="store_true", help="a layer's modules for one layer, not summed over "
+                         "the layers (the same intensity and bound, 1/L of the work)")
 
     check = commands.add_parser("check", help="sanity check: the same greedy prompts through every library, tokens compared")
     check.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder, or HF id in the local cache")
@@ -709,7 +711,10 @@ def _analyze(args: argparse.Namespace) -> int:
     on_gpu = device != "cpu"
     dtype = args.dtype if args.dtype != "auto" else ("bfloat16" if on_gpu else "float32")
     if on_gpu:
-        roofline = gpu_by_key(device).roofline(dtype)
+        gpu = gpu_by_key(device)
+        if gpu.key != device:  # a name users type: say which card it is taken for
+            _console().print(f"[dim]--device {args.device}: the {gpu.name} ({gpu.key})[/]", highlight=False)
+        roofline = gpu.roofline(dtype)
     else:
         if dtype == "float8":
             raise UserError("--dtype float8: the CPU roofline is measured at float32, bfloat16 or float16")
@@ -725,10 +730,10 @@ def _analyze(args: argparse.Namespace) -> int:
     for work in (Workload.prefill(args.batch, args.seq, dtype, args.attn),
                  Workload.decode(args.batch, args.seq, dtype, args.attn)):
         console.print()
-        console.print(theory_table(breakdown(shape, work), roofline))
+        console.print(theory_table(breakdown(shape, work), roofline, per_layer=args.per_layer))
         console.print(f"[dim]{paper_forms_legend(work.phase)}[/]")
     console.print()
-    console.print(intensity_sweep_table(shape, args.seq, dtype, args.attn, roofline))
+    console.print(intensity_sweep_table(shape, args.seq, dtype, args.attn, roofline, batch=args.batch))
     return EXIT_OK
 
 

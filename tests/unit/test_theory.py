@@ -9,6 +9,7 @@ from tuibench.analysis.theory import (
 )
 from tuibench.core.errors import UserError
 from tuibench.core.roofline import Cost, Roofline, ridge_point
+from tuibench.core.units import fmt_si
 
 # Small enough to work by hand: h=8, h'=16, 2 heads of 4, 1 KV head, 2 layers, vocab 10.
 TINY = ModelShape(hidden=8, intermediate=16, heads=2, kv_heads=1, head_dim=4, layers=2, vocab=10)
@@ -141,3 +142,33 @@ def test_unknown_gpu_and_dtype():
         gpu_by_key("tpu-v5")
     with pytest.raises(UserError, match="no bfloat16"):
         gpu_by_key("t4").roofline("bfloat16")
+
+
+def test_the_names_users_type_for_a_gpu_resolve_to_the_usual_card():
+    assert gpu_by_key("a100").name == "NVIDIA A100 SXM4 80GB" and gpu_by_key("A100").key == "a100-80gb"
+    assert gpu_by_key("h100").name == "NVIDIA H100 SXM5 80GB"
+    with pytest.raises(UserError, match="not a known device"):
+        gpu_by_key("tpu-v5")
+
+
+def test_analyze_tables_show_one_layer_when_asked_and_sweep_the_asked_batch():
+    from rich.console import Console
+
+    from tuibench.report.modules import intensity_sweep_table, theory_table
+
+    shape = ModelShape.from_config(SMOLLM2_CONFIG)
+    costs = breakdown(shape, Workload.decode(16, 1024))
+
+    def text(table) -> str:
+        console = Console(width=200, record=True)
+        console.print(table)
+        return console.export_text()
+
+    summed, one = text(theory_table(costs, None)), text(theory_table(costs, None, per_layer=True))
+    assert "q proj (×L)" in summed and "q proj (1 layer)" in one and "one layer of 30" in one
+    q_proj = costs.module("q_proj")
+    assert fmt_si(q_proj.flops) in summed and fmt_si(q_proj.flops / 30) in one
+    assert "lm head" in one.lower()  # the model's own modules stay whole
+    rows = [line.split()[0] for line in text(intensity_sweep_table(shape, 1024, "bfloat16", "fused", None,
+                                                                   batch=16)).splitlines()[2:]]
+    assert rows == ["1", "8", "16", "32", "128", "512"]  # --batch 16 among the swept sizes

@@ -97,11 +97,16 @@ GPUS: tuple[DeviceSpec, ...] = (
 )
 
 BY_KEY = {gpu.key: gpu for gpu in GPUS}
+# What users type for the usual card of a name: the SXM part, the larger memory.
+ALIASES = {"a100": "a100-80gb", "a100-80": "a100-80gb", "a100-40": "a100-40gb", "h100-sxm": "h100", "h200-sxm": "h200",
+           "a100-sxm": "a100-80gb", "3090": "rtx3090", "4090": "rtx4090"}
 
 
 def gpu_by_key(key: str) -> DeviceSpec:
+    """A listed GPU by its key, or a name users type for it (`a100` is the A100 80GB SXM)."""
+    key = key.lower()
     try:
-        return BY_KEY[key.lower()]
+        return BY_KEY[ALIASES.get(key, key)]
     except KeyError:
         raise UserError(f"--device {key}: not a known device; choose cpu, auto or one of {', '.join(BY_KEY)}") from None
 

@@ -128,12 +128,14 @@ def shares_table(profiles: Sequence[ModuleProfile], title: str = "share of step 
     return table
 
 
-def theory_table(costs: Breakdown, roofline: Roofline | None) -> Table:
-    """Per-module theory of one phase: every layer module summed over the layers, then the rest."""
+def theory_table(costs: Breakdown, roofline: Roofline | None, per_layer: bool = False) -> Table:
+    """Per-module theory of one phase: every layer module summed over the layers (or, `per_layer`, for one layer:
+    the same intensity and bound, 1/L of the work and time), then the rest."""
     work, shape = costs.work, costs.shape
     seq = work.query_tokens if work.phase == "prefill" else work.context
     title = (f"{work.phase}: batch {work.batch}, {'input' if work.phase == 'prefill' else 'context'} {seq:g}, "
-             f"{work.dtype}, attention {work.attn} · {shape.layers} layers")
+             f"{work.dtype}, attention {work.attn} · "
+             + (f"one layer of {shape.layers}" if per_layer else f"{shape.layers} layers"))
     table = Table(title=title, box=None, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0),
                   title_justify="left")
     for column in ("module", "FLOPs", "bytes", "FLOP/B", "O() form", "O() FLOP/B", "bound", "roofline"):
@@ -142,12 +144,13 @@ def theory_table(costs: Breakdown, roofline: Roofline | None) -> Table:
     rows.insert(rows.index("kv_write") + 1, "attn_core")
     order = ["embed", *rows, "final_norm", "lm_head"]
     for key in order:
-        cost = costs.module(key)
+        in_layers = key not in MODEL_MODULES
+        cost = costs.module(key) * (1 / shape.layers if per_layer and in_layers else 1)
         # The LM head sees only the last position of each sequence: s = 1 in its O() form too.
         paper = paper_intensity(key, work.phase, work.batch, 1 if key == "lm_head" else int(seq), shape.hidden,
                                 shape.heads)
         table.add_row(
-            LABELS[key] + (" (×L)" if key not in MODEL_MODULES else ""),
+            LABELS[key] + ("" if not in_layers else " (1 layer)" if per_layer else " (×L)"),
             fmt_si(cost.flops), fmt_si(cost.bytes_moved, "B"), _intensity(cost),
             FAMILY.get(key, NA), fmt(paper, 1),
             _bound(roofline.bound(cost)) if roofline else NA,
@@ -163,24 +166,27 @@ def theory_table(costs: Breakdown, roofline: Roofline | None) -> Table:
 SWEEP_BATCHES = (1, 8, 32, 128, 512)
 
 
-def intensity_sweep_table(shape: ModelShape, seq: int, dtype: str, attn: str, roofline: Roofline | None) -> Table:
+def intensity_sweep_table(shape: ModelShape, seq: int, dtype: str, attn: str, roofline: Roofline | None,
+                          batch: int | None = None) -> Table:
     """The paper's point in numbers: in decode, the linear layers' intensity grows with the batch while
-    attention's stays near 1 (each sequence reads its own KV cache), so attention stays memory-bound."""
+    attention's stays near 1 (each sequence reads its own KV cache), so attention stays memory-bound. The batch
+    asked for (`batch`) is among the rows, in bold."""
     table = Table(title=f"decode intensity (FLOP/B) against batch, context {seq}", box=None, pad_edge=False,
                   header_style="bold", padding=(0, 1, 0, 0), title_justify="left")
     for column in ("batch", "linear", "O() linear", "attention", "O() attention", "linear bound", "attention bound"):
         table.add_column(column, justify="right", no_wrap=True)
-    for batch in SWEEP_BATCHES:
-        costs = breakdown(shape, Workload.decode(batch, seq, dtype, attn))
+    for size in sorted({*SWEEP_BATCHES, *([batch] if batch else [])}):
+        costs = breakdown(shape, Workload.decode(size, seq, dtype, attn))
         linear = total(costs.module(k) for k in LINEAR_MODULES)
         attention = costs.module("attn_core")
         table.add_row(
-            str(batch), _intensity(linear),
-            fmt(paper_intensity("q_proj", "decode", batch, seq, shape.hidden, shape.heads), 1),
+            str(size), _intensity(linear),
+            fmt(paper_intensity("q_proj", "decode", size, seq, shape.hidden, shape.heads), 1),
             _intensity(attention),
-            fmt(paper_intensity("attn_core", "decode", batch, seq, shape.hidden, shape.heads), 1),
+            fmt(paper_intensity("attn_core", "decode", size, seq, shape.hidden, shape.heads), 1),
             _bound(roofline.bound(linear)) if roofline else NA,
             _bound(roofline.bound(attention)) if roofline else NA,
+            style="bold" if size == batch else None,
         )
     return table
 
