@@ -200,6 +200,9 @@ def test_help_lists_every_screens_keys_and_closes(sample_db):
         for line in ("Cancel run", "Log/steps", "Prefill/decode", "Pick plan", "Baseline", "Figures", "Delete",
                      "Theme"):
             assert line in text
+        lines = text.splitlines()
+        for key, what in (("[", "Older run"), ("]", "Newer run"), ("escape", "Leave field")):  # `[` was eaten as markup
+            assert any(line.split()[:1] == [key] and what in line for line in lines), (key, what)
         await pilot.press("escape")
         await pilot.pause()
         assert app.current_mode == "setup" and not app.screen.query("#help-text")
@@ -451,5 +454,40 @@ def test_live_lists_a_capacity_steps_probes_as_they_end(sample_db):
         shown = [[Text.from_markup(cell).plain for cell in row] for row in rows(app.screen.query_one("#steps", DataTable))]
         assert shown == [["vllm capacity", "running", ""], ["  @1 req/s", "met", "120 ms"],
                          ["  @2 req/s", "missed", "450 ms"]]
+
+    drive(app, script)
+
+
+def test_escape_leaves_a_field_so_the_screen_keys_act_again(sample_db):
+    app = TuibenchApp(db_path=sample_db)
+
+    async def script(pilot):
+        field = app.screen.query_one("#rates", Input)
+        field.focus()
+        await settle(pilot, "5")
+        assert field.value == "5" and app.current_mode == "setup"  # typed into the field, as a field should
+        await settle(pilot, "escape", "5")
+        assert app.current_mode == "history" and field.value == "5"
+
+    drive(app, script)
+
+
+def test_q_while_a_run_goes_asks_once_more(sample_db, tmp_path):
+    from tuibench.core.store import ResultsStore
+    from tuibench.ui.session import stored_run_events
+
+    with ResultsStore.open(sample_db) as store:
+        events = list(stored_run_events(store, 1))
+    app = TuibenchApp(db_path=sample_db, replay=events, replay_speed=0.05)  # a replay that is still going
+
+    async def script(pilot):
+        await settle(pilot)
+        assert app.running
+        await settle(pilot, "q")
+        assert app.is_running and any("q again" in str(n.message) for n in app._notifications)
+        assert app.return_code is None  # still running
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0  # the second q quit
 
     drive(app, script)

@@ -23,6 +23,9 @@ from tuibench.ui.settings import Settings, load_settings, save_settings
 from tuibench.ui.themes import DEFAULT_THEME, load_themes
 
 
+QUIT_AGAIN_S = 5.0  # q mid-run: a second q within this quits
+
+
 class StateMoved(Message):
     """The session reduced an event (or failed): posted from its thread."""
 
@@ -51,12 +54,15 @@ class TuibenchApp(App):
         "compare": _screen("compare", "CompareScreen"),
         "history": _screen("history", "HistoryScreen"),
     }
+    # The screens' keys are in the header (SUB_TITLE), not the footer: at 80 columns the footer then still holds
+    # the screen's own keys, Help, Theme and Quit.
+    SUB_TITLE = "1 Setup  2 Live  3 Modules  4 Compare  5 History"
     BINDINGS = [
-        Binding("1", "switch_mode('setup')", "Setup"),
-        Binding("2", "switch_mode('live')", "Live"),
-        Binding("3", "switch_mode('modules')", "Modules"),
-        Binding("4", "switch_mode('compare')", "Compare"),
-        Binding("5", "switch_mode('history')", "History"),
+        Binding("1", "switch_mode('setup')", "Setup", show=False),
+        Binding("2", "switch_mode('live')", "Live", show=False),
+        Binding("3", "switch_mode('modules')", "Modules", show=False),
+        Binding("4", "switch_mode('compare')", "Compare", show=False),
+        Binding("5", "switch_mode('history')", "History", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("t", "toggle_theme", "Theme"),
         Binding("q", "quit", "Quit"),
@@ -84,6 +90,7 @@ class TuibenchApp(App):
         # Showing a room stored results (`tuibench web --read-only`): nothing is started or deleted.
         self.read_only = read_only
         self.run_lock = RunLock(data_dir() / "app-run.lock")
+        self._quit_asked_at = float("-inf")
 
     @property
     def state(self) -> RunState:
@@ -212,6 +219,18 @@ class TuibenchApp(App):
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        """q while a run goes asks once more: quitting stops the run (what it measured is kept)."""
+        import time
+
+        measuring = self.running and not self.state.ended  # not the moment after its end, while the session closes
+        if measuring and time.monotonic() - self._quit_asked_at > QUIT_AGAIN_S:
+            self._quit_asked_at = time.monotonic()
+            self.notify(f"a run is in progress: q again within {QUIT_AGAIN_S:g} s quits, stopping it (what it "
+                        "measured is kept)", severity="warning", timeout=QUIT_AGAIN_S)
+            return
+        self.exit()
 
     def action_toggle_theme(self) -> None:
         self.theme = "tuibench-light" if self.theme == "tuibench-dark" else "tuibench-dark"

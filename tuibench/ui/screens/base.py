@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Input
 
 REDRAW_HZ = 2.0  # live charts at 10 Hz cost a quarter of a core; 2 Hz still reads as live
 
@@ -18,10 +19,17 @@ T = TypeVar("T")
 
 
 class TuibenchScreen(Screen):
+    # Esc leaves a text field, so that 1-5, q and ? act again instead of being typed into it.
+    BINDINGS = [Binding("escape", "leave_field", "Leave field", show=False)]
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield from self.compose_body()
-        yield Footer()
+        yield Footer(compact=True)  # at 80 columns, every screen's keys and the app's fit on its one line
+
+    def action_leave_field(self) -> None:
+        if isinstance(self.focused, Input):
+            self.set_focus(None)
 
     def compose_body(self) -> ComposeResult:
         yield from ()

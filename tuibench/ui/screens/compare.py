@@ -61,10 +61,11 @@ class CompareScreen(TuibenchScreen):
     AUTO_FOCUS = "#compare-runs"  # the list, not the first input: keys act on it at once
     # Under 120 columns the side-by-side table takes the whole width; the chart comes back on a wider terminal.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    # Picking is spelled out in the line under the tables: the footer keeps room for Help, Theme and Quit at 80.
     BINDINGS = [
-        Binding("space", "toggle", "Pick"),
-        Binding("a", "pick_plan", "Pick plan"),
-        Binding("c", "clear", "Clear"),
+        Binding("space", "toggle", "Pick", show=False),
+        Binding("a", "pick_plan", "Pick plan", show=False),
+        Binding("c", "clear", "Clear", show=False),
         Binding("g", "next_group", "Workload"),
         Binding("b", "next_baseline", "Baseline"),
         Binding("f", "figures", "Figures"),
@@ -77,7 +78,8 @@ class CompareScreen(TuibenchScreen):
             with Horizontal(id="compare-bottom"):
                 yield DataTable(id="compare-metrics", show_cursor=False)
                 yield Chart("", id="curves")
-            yield Static("space picks a run, a its plan · g workload, b baseline · f figures", id="compare-help")
+            yield Static("space picks a run, a its plan, c clears · g workload, b baseline · f figures",
+                         id="compare-help")
 
     def on_mount(self) -> None:
         self.picked: list[int] = []

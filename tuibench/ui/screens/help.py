@@ -14,8 +14,10 @@ SCREENS = (("everywhere", None), ("Setup", "setup.SetupScreen"), ("Live", "live.
 
 
 def _bindings(target: str | None, app) -> list[Binding]:
-    if target is None:
-        return [b for b in type(app).BINDINGS if isinstance(b, Binding)]
+    if target is None:  # the app's keys, and those every screen shares
+        from tuibench.ui.screens.base import TuibenchScreen
+
+        return [b for b in (*type(app).BINDINGS, *TuibenchScreen.BINDINGS) if isinstance(b, Binding)]
     module, name = target.split(".")
     screen = getattr(importlib.import_module(f"tuibench.ui.screens.{module}"), name)
     return [b for b in screen.BINDINGS if isinstance(b, Binding)]
@@ -31,7 +33,8 @@ def help_text(app) -> str:
             if (key, binding.description) in seen or not binding.description:
                 continue
             seen.add((key, binding.description))
-            lines.append(f"  {key:<8} {binding.description}")
+            # `[` opens a markup tag (one that ran to the next line's `]`, and both keys were lost): escaped, always.
+            lines.append(f"  {key.replace('[', chr(92) + '[')}{' ' * max(1, 9 - len(key))}{binding.description}")
         lines.append("")
     lines.append("Esc or ? closes this help.")
     return "\n".join(lines)

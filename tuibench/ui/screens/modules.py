@@ -32,8 +32,9 @@ class ModulesScreen(TuibenchScreen):
         Binding("l", "next_length", "Length"),
         Binding("s", "next_sort", "Sort"),
         Binding("x", "toggle_layers", "Per layer"),
-        Binding("left_square_bracket", "other_run(1)", "Older run", key_display="["),
-        Binding("right_square_bracket", "other_run(-1)", "Newer run", key_display="]"),
+        # In Help and the line under the tree: the footer keeps room for Help, Theme and Quit at 80 columns.
+        Binding("left_square_bracket", "other_run(1)", "Older run", key_display="[", show=False),
+        Binding("right_square_bracket", "other_run(-1)", "Newer run", key_display="]", show=False),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -90,7 +91,7 @@ class ModulesScreen(TuibenchScreen):
             "no roofline for this device"
         self.query_one("#modules-legend", Static).update(
             f"{legend} · [{bound_colour['memory']}]memory-bound[/] [{bound_colour['compute']}]compute-bound[/] · "
-            f"{profile.coverage:.0%} of the step in named modules")
+            f"{profile.coverage:.0%} of the step in named modules · \\[ ] older, newer run")
 
     # -- keys --------------------------------------------------------------------------------------
 
