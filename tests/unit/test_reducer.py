@@ -78,7 +78,6 @@ def test_status_transitions_pending_running_finished():
 def test_run_started_fields():
     state = _run(SCRIPT[:1])
     assert state.spec == SPEC
-    assert state.child_pid == 4242
     assert state.num_requests == 3
     assert state.environment == {"torch": "2.5.0", "threads": 4}
 

@@ -46,7 +46,6 @@ class ModelShape(msgspec.Struct, frozen=True, kw_only=True):
     vocab: int  # V
     tied_embeddings: bool = False
     qkv_bias: bool = False
-    max_positions: int | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> "ModelShape":
@@ -65,7 +64,6 @@ class ModelShape(msgspec.Struct, frozen=True, kw_only=True):
                 tied_embeddings=bool(config.get("tie_word_embeddings", False)),
                 # Qwen2 has biases on q/k/v and none elsewhere; LLaMA's attention_bias covers all four.
                 qkv_bias=bool(config.get("attention_bias", False)) or config.get("model_type") == "qwen2",
-                max_positions=config.get("max_position_embeddings"),
             )
         except KeyError as exc:
             raise ValueError(f"config has no {exc.args[0]}: not a LLaMA-family decoder config") from None

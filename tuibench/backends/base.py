@@ -96,7 +96,6 @@ class Backend(ABC):
     scenarios: ClassVar[frozenset[str]]  # of "offline", "serving", "profile" (per-module timing)
     # The scenarios in which it can build a model from its config with random weights (no weights read).
     random_weight_scenarios: ClassVar[frozenset[str]] = frozenset()
-    requires: ClassVar[str]  # what it needs, in words
 
     @classmethod
     @abstractmethod

@@ -6,7 +6,6 @@ from tuibench.backends.base import Availability, Backend
 class EndpointBackend(Backend):
     name = "endpoint"
     scenarios = frozenset({"serving"})
-    requires = "a running OpenAI-compatible server, given with --endpoint URL"
     # Unknown servers get text prompts; ignore_eos/min_tokens are sent unless --length-policy none.
     serving_overrides = {}
 

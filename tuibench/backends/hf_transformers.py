@@ -182,7 +182,6 @@ class TransformersBackend(Backend):
     name = "transformers"
     scenarios = frozenset({"offline", "serving", "profile"})
     random_weight_scenarios = frozenset({"offline", "profile"})  # `transformers serve` reads weights
-    requires = "torch and transformers (serving: transformers[serving])"
     # transformers serve takes text prompts only and rejects ignore_eos/min_tokens: length goes in generation_config.
     serving_overrides = {"prompt_ids": False, "length_policy": "transformers"}
 

@@ -58,7 +58,6 @@ def evaluated_prompt_tokens(llm, generated: int) -> int:
 class LlamaCppBackend(Backend):
     name = "llamacpp"
     scenarios = frozenset({"offline", "serving"})
-    requires = "llama-cpp-python (built from source) and a GGUF model"
     # Its server takes text prompts only, and holds lengths with min_tokens (it ignores ignore_eos).
     serving_overrides = {"prompt_ids": False, "length_policy": "vllm"}
 

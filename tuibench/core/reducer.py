@@ -31,7 +31,6 @@ class RunState:
         self.status: Status = "pending"
         self.spec: RunSpec | None = None
         self.environment: dict[str, object] = {}
-        self.child_pid: int | None = None
         self.num_requests = 0
         self.phase: str | None = None
         self.phase_started_s: dict[str, float] = {}
@@ -69,7 +68,6 @@ class RunState:
                 self.status = "running"
                 self.spec = event.spec
                 self.environment = dict(event.environment)
-                self.child_pid = event.pid
                 self.num_requests = event.num_requests
             case ev.Phase():
                 self.phase = event.name

@@ -56,9 +56,6 @@ class Roofline(msgspec.Struct, frozen=True, kw_only=True):
     def time_s(self, cost: Cost) -> float:
         return max(cost.flops / self.peak_flops_s, cost.bytes_moved / self.bandwidth_bytes_s)
 
-    def attainable_flops_s(self, intensity: float) -> float:
-        return min(self.peak_flops_s, intensity * self.bandwidth_bytes_s)
-
     def judge(self, cost: Cost, measured_s: float | None) -> "Verdict":
         """The theory of one module against this device, and, with a measured time, what it achieved."""
         roofline_s = self.time_s(cost)
