@@ -901,7 +901,8 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _show(console, stored, profiles) -> None:
-    from tuibench.report.tables import cluster_lines, describe_spec, print_warnings, run_tables, status_markup
+    from tuibench.cluster.describe import cluster_lines
+    from tuibench.report.tables import describe_spec, print_warnings, run_tables, status_markup
 
     run = stored.run
     console.print(f"[bold]run {run.id}[/] {status_markup(run.status)}  {run.created_at}"

@@ -14,7 +14,7 @@ import time
 
 from tuibench.core.roofline import Roofline
 from tuibench.core.paths import cache_dir
-from tuibench.runner.environment import cpu_model
+from tuibench.telemetry.devices import cpu_model
 
 MATMUL_N = 1024
 COPY_BYTES = 256 * 2**20

@@ -94,7 +94,7 @@ def child_main(spec_json: bytes, requests: list, conn, clock_origin: float | Non
         emit(ev.RunStarted(t_s=ctx.clock_s(), spec=spec, num_requests=len(requests), pid=os.getpid(),
                            environment=environment))
         if cluster is not None:
-            from tuibench.report.tables import cluster_lines
+            from tuibench.cluster.describe import cluster_lines
 
             for line in cluster_lines(environment):
                 ctx.log(line.strip())

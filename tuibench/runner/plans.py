@@ -213,6 +213,13 @@ def _specs(request: PlanRequest, model: str, library: str, scenario: str, datase
             for cached in caching for dataset in datasets for rate in request.rates]
 
 
+def library_choices() -> list[tuple[str, bool, str]]:
+    """(name, available here, why not) for every library, as a form lists them (the app's Setup)."""
+    from tuibench.backends import backend_class, backend_names
+
+    return [(name, (found := backend_class(name).availability()).ok, found.reason) for name in backend_names()]
+
+
 def default_label(request: PlanRequest) -> str:
     if request.parts:
         return " + ".join(default_label(part) for part in request.part_requests())

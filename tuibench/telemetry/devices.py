@@ -4,6 +4,7 @@ Nothing here imports torch or a library; without a GPU every answer is "none", n
 """
 
 import os
+import platform
 
 import msgspec
 
@@ -57,3 +58,14 @@ def detect_gpus() -> list[GpuInfo]:
         return gpus
     finally:
         pynvml.nvmlShutdown()
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

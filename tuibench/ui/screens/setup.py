@@ -25,15 +25,9 @@ def dataset_names() -> list[str]:
 
 def libraries() -> list[tuple[str, bool, str]]:
     """(name, available, reason) for every library the app can run (an endpoint needs the CLI's --endpoint)."""
-    from tuibench.backends import backend_class, backend_names
+    from tuibench.runner.plans import library_choices
 
-    rows = []
-    for name in backend_names():
-        if name == "endpoint":
-            continue
-        availability = backend_class(name).availability()
-        rows.append((name, availability.ok, availability.reason))
-    return rows
+    return [row for row in library_choices() if row[0] != "endpoint"]
 
 
 class SetupScreen(TuibenchScreen):
