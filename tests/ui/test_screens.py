@@ -52,7 +52,7 @@ def test_setup_ticks_libraries_shows_the_dataset_histogram_and_refuses_bad_input
         libraries = app.screen.query_one("#libraries", SelectionList)
         options = {libraries.get_option_at_index(i).value: libraries.get_option_at_index(i)
                    for i in range(libraries.option_count)}
-        assert "transformers" in options and options["mii"].disabled and "CUDA" in str(options["mii"].prompt)
+        assert "transformers" in options and options["mii"].disabled and "CUDA" in text_of(app, "#library-notes")
         # The profile scenario ticked with lengths that are not numbers: one line on the screen, no run started.
         app.screen.query_one("#scenarios", SelectionList).select("profile")
         app.screen.query_one("#lengths", Input).value = "32,abc"
@@ -491,3 +491,23 @@ def test_q_while_a_run_goes_asks_once_more(sample_db, tmp_path):
         assert app.return_code == 0  # the second q quit
 
     drive(app, script)
+
+
+def test_setup_at_80x24_keeps_start_and_its_error_in_sight_and_ticks_read_without_colour(sample_db):
+    from textual.widgets import Button
+
+    app = TuibenchApp(db_path=sample_db)
+
+    async def script(pilot):
+        screen = app.screen
+        for selector in ("#start", "#setup-error"):
+            region = screen.query_one(selector).region
+            assert region.bottom <= 24 - 1 and region.height > 0, (selector, region)  # above the footer
+        ticks = screen.query_one("#libraries", SelectionList)
+        line = "".join(segment.text for segment in ticks.render_line(0))
+        assert "✓" in line.split("transformers")[0] and "X" not in line  # picked: a tick, not a coloured X
+        assert "✓" not in "".join(segment.text for segment in ticks.render_line(1))  # vllm: not picked
+        assert "needs a CUDA GPU" in text_of(app, "#library-notes")  # MII's reason in full
+        assert isinstance(screen.query_one("#start"), Button)
+
+    drive(app, script, size=(80, 24))

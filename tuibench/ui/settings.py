@@ -25,6 +25,7 @@ class SetupChoice(msgspec.Struct, kw_only=True):
     repeat: int = 1  # rounds of the whole plan (--repeat N)
     ray_address: str = ""  # a Ray cluster to run on (--ray-address): host:port, or auto; empty: this machine
     slo: str = ""  # the capacity scenario's objectives, e.g. ttft_p99=1000,tpot_p99=200
+    max_concurrency: int | None = None  # serving: requests in flight at most
 
     def request(self):
         """The PlanRequest this form asks for (the plan file's, when one is picked); UserError when it is off."""
@@ -48,6 +49,8 @@ class SetupChoice(msgspec.Struct, kw_only=True):
                  "ray_address": self.ray_address or None}
         if "capacity" in self.scenarios:
             table["capacity"] = {"slo": self.slo}
+        if self.max_concurrency:
+            table["max_concurrency"] = self.max_concurrency
         try:
             return request_from_table(table)
         except msgspec.ValidationError as exc:

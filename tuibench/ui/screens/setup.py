@@ -12,6 +12,7 @@ from tuibench.core.errors import UserError
 from tuibench.ui.screens.base import TuibenchScreen
 from tuibench.ui.settings import save_settings
 from tuibench.ui.widgets.charts import Chart
+from tuibench.ui.widgets.ticks import TickList
 
 SCENARIOS = ("offline", "serving", "profile", "capacity")
 NO_PLAN = ""  # the Select value for "the choices on this screen"
@@ -42,46 +43,56 @@ class SetupScreen(TuibenchScreen):
         if choice.model not in models:
             models.append(choice.model)
         plans = shipped_plans()
+        found = libraries()
         with Horizontal(id="setup"):
-            with VerticalScroll(id="setup-form"):
-                yield Label("plan file (or the choices below)")
-                yield Select([("the choices below", NO_PLAN), *((f"{name}: {label}", name) for name, label in plans.items())],
-                             value=choice.plan if choice.plan in plans else NO_PLAN, allow_blank=False, id="plan")
-                yield Label("model")
-                yield Select([(m, m) for m in models], value=choice.model, allow_blank=False, id="model")
-                with Horizontal(id="setup-picks"):
-                    with Vertical():
-                        yield Label("libraries (space ticks)")
-                        yield SelectionList[str](
-                            *(Selection(name if ok else f"{name} · {reason}", name, ok and name in choice.libraries,
-                                        disabled=not ok) for name, ok, reason in libraries()), id="libraries")
-                    with Vertical():
-                        yield Label("scenarios")
-                        yield SelectionList[str](*(Selection(name, name, name in choice.scenarios) for name in SCENARIOS),
-                                                 id="scenarios")
-                yield Label("datasets")
-                yield SelectionList[str](*(Selection(name, name, name in choice.datasets) for name in dataset_names()),
-                                         id="datasets")
-                with Horizontal(classes="params"):
-                    yield Label("requests")
-                    yield Input(str(choice.num_requests), id="num-requests", type="integer")
-                    yield Label("batch")
-                    yield Input(str(choice.batch_size), id="batch-size", type="integer")
-                with Horizontal(classes="params"):
-                    yield Label("rates/s")
-                    yield Input(choice.rates, id="rates", placeholder="inf, or 1,2,4")
-                    yield Label("lengths")
-                    yield Input(choice.lengths, id="lengths", placeholder="32,128")
-                with Horizontal(classes="params"):
-                    yield Label("repeat")  # rounds of the plan: every figure then with its 95 % interval
-                    yield Input(str(choice.repeat), id="repeat", type="integer")
-                    yield Label("ray")  # a cluster to run on: its head's host:port, or auto
-                    yield Input(choice.ray_address, id="ray-address", placeholder="host:port, auto")
-                with Horizontal(classes="params"):
-                    yield Label("slo")  # the capacity scenario's objectives
-                    yield Input(choice.slo, id="slo", placeholder="capacity: ttft_p99=1000,tpot_p99=200")
-                yield Button("Start (r)", id="start", variant="primary")
-                yield Static("", id="setup-error")
+            with Vertical(id="setup-left"):
+                with VerticalScroll(id="setup-form"):
+                    yield Label("plan file (or the choices below)")
+                    yield Select([("the choices below", NO_PLAN), *((f"{name}: {label}", name) for name, label in plans.items())],
+                                 value=choice.plan if choice.plan in plans else NO_PLAN, allow_blank=False, id="plan")
+                    yield Label("model")
+                    yield Select([(m, m) for m in models], value=choice.model, allow_blank=False, id="model")
+                    with Horizontal(id="setup-picks"):
+                        with Vertical():
+                            yield Label("libraries")  # space ticks
+                            yield TickList(
+                                *(Selection(name if ok else f"{name} (not here)", name, ok and name in choice.libraries,
+                                            disabled=not ok) for name, ok, _ in found), id="libraries")
+                        with Vertical():
+                            yield Label("scenarios")
+                            yield TickList(*(Selection(name, name, name in choice.scenarios) for name in SCENARIOS),
+                                                     id="scenarios")
+                    # Why a library cannot run here, in full: a column of the picks is too narrow for it.
+                    yield Static("\n".join(f"{name}: {reason}" for name, ok, reason in found if not ok),
+                                 id="library-notes")
+                    yield Label("datasets")
+                    yield TickList(*(Selection(name, name, name in choice.datasets) for name in dataset_names()),
+                                             id="datasets")
+                    with Horizontal(classes="params"):
+                        yield Label("requests")
+                        yield Input(str(choice.num_requests), id="num-requests", type="integer")
+                        yield Label("batch")
+                        yield Input(str(choice.batch_size), id="batch-size", type="integer")
+                    with Horizontal(classes="params"):
+                        yield Label("rates/s")
+                        yield Input(choice.rates, id="rates", placeholder="inf, or 1,2,4")
+                        yield Label("lengths")
+                        yield Input(choice.lengths, id="lengths", placeholder="32,128")
+                    with Horizontal(classes="params"):
+                        yield Label("repeat")  # rounds of the plan: every figure then with its 95 % interval
+                        yield Input(str(choice.repeat), id="repeat", type="integer")
+                        yield Label("ray")  # a cluster to run on: its head's host:port, or auto
+                        yield Input(choice.ray_address, id="ray-address", placeholder="host:port, auto")
+                    with Horizontal(classes="params"):
+                        yield Label("slo")  # the capacity scenario's objectives
+                        yield Input(choice.slo, id="slo", placeholder="ttft_p99=1000,tpot_p99=200")
+                        yield Label("conc.")  # serving: requests in flight at most (empty: no limit)
+                        yield Input(str(choice.max_concurrency or ""), id="max-concurrency", type="integer",
+                                    placeholder="no limit")
+                # Under the form, not at its end: at 80x24 the form scrolls, and Start and what is wrong stay in sight.
+                with Horizontal(id="setup-actions"):
+                    yield Button("Start (r)", id="start", variant="primary")
+                    yield Static("", id="setup-error")
             with Vertical(id="setup-side"):
                 yield Chart("input / output tokens", xlabel="tokens", id="histogram")
                 yield Static("", id="dataset-summary")
@@ -137,6 +148,7 @@ class SetupScreen(TuibenchScreen):
         choice.lengths = self.query_one("#lengths", Input).value.strip() or choice.lengths
         choice.ray_address = self.query_one("#ray-address", Input).value.strip()
         choice.slo = self.query_one("#slo", Input).value.strip()
+        choice.max_concurrency = number("#max-concurrency")
         return choice
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
