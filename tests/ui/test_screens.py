@@ -89,7 +89,7 @@ def test_history_groups_runs_by_plan_filters_deletes_on_second_press_and_exports
         await settle(pilot, "5")
         table = app.screen.query_one("#runs", DataTable)
         assert [r[0] for r in rows(table)] == ["8", "7", "plan 1", "├ 1", "├ 2", "├ 3", "├ 4", "├ 5", "└ 6"]
-        assert "demo: transformers vs vllm" in rows(table)[2][3]
+        assert "demo: transformers vs vllm" in rows(table)[2][6]
         app.screen.query_one("#history-filter", Input).value = "vllm"
         await pilot.pause()
         assert [r[0] for r in rows(table)] == ["plan 1", "├ 4", "├ 5", "└ 6"]
@@ -511,3 +511,35 @@ def test_setup_at_80x24_keeps_start_and_its_error_in_sight_and_ticks_read_withou
         assert isinstance(screen.query_one("#start"), Button)
 
     drive(app, script, size=(80, 24))
+
+
+def test_live_names_the_step_whose_server_is_starting_not_the_run_before(sample_db):
+    from tuibench.core import events as ev
+    from tuibench.core.plan import Plan, PlanRequest, PlanStarted, PlanStep, StepStarted
+    from tuibench.core.reducer import PlanState
+    from tuibench.core.spec import DatasetSpec, RunSpec
+
+    step = PlanStep(index=1, spec=RunSpec(library="vllm", scenario="serving",
+                                          dataset=DatasetSpec(kind="builtin", source="short2short")))
+    state = PlanState()
+    for event in (PlanStarted(plan_id=3, plan=Plan(label="p", request=PlanRequest(), steps=(step,))),
+                  StepStarted(index=1, run_id=12), ev.Phase(t_s=0.1, name="loading", detail="starting the vllm server")):
+        state.apply(event)
+    app = TuibenchApp(db_path=sample_db)
+
+    async def script(pilot):
+        await settle(pilot, "2")
+        app.plan_state = state
+        app.state_version += 1
+        app.screen.maybe_redraw()
+        await settle(pilot)
+        title = text_of(app, "#run-title")
+        assert title.startswith("run 12 · pending · loading · vllm") and "short2short" in title
+
+    drive(app, script)
+
+
+def test_a_count_keeps_to_five_characters():
+    from tuibench.ui.screens.live import count_text
+
+    assert [count_text(n) for n in (7, 9_999, 14_948, 123_456, 2_500_000)] == ["7", "9,999", "14.9k", "123k", "2.5M"]

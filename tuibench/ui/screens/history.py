@@ -11,7 +11,8 @@ from textual.widgets import DataTable, Input, Static
 from tuibench.core.units import NA, fmt
 from tuibench.ui.screens.base import TuibenchScreen, read_store
 
-COLUMNS = ("id", "when (UTC)", "status", "library", "model", "dataset", "scenario", "reqs", "tok/s")
+# The figures before the names: at 80 columns a long plan label or dataset name must not push tok/s off screen.
+COLUMNS = ("id", "when (UTC)", "status", "tok/s", "reqs", "scenario", "library", "dataset", "model")
 
 
 def run_matches(run, text: str) -> bool:
@@ -93,8 +94,8 @@ class HistoryScreen(TuibenchScreen):
             if kind == "plan":
                 if row is None:
                     continue
-                table.add_row(f"plan {row.id}", row.created_at[5:16].replace("T", " "), row.status,
-                              f"[b]{row.label}[/b]", "", "", "", str(row.runs), "", key=f"p{row.id}")
+                table.add_row(f"plan {row.id}", row.created_at[5:16].replace("T", " "), row.status, "", str(row.runs),
+                              "", f"[b]{row.label}[/b]", "", "", key=f"p{row.id}")
                 continue
             metrics = row.metrics
             branch = ""
@@ -103,8 +104,8 @@ class HistoryScreen(TuibenchScreen):
             table.add_row(
                 branch + str(row.id), row.created_at[5:16].replace("T", " "),
                 row.status + (f" ⚠{len(row.warnings)}" if row.warnings else ""),  # what they are: Enter opens it
-                row.library, row.model, row.dataset, row.scenario, str(metrics.completed) if metrics else NA,
-                fmt(metrics.output_throughput_tok_s if metrics else None, 1), key=str(row.id),
+                fmt(metrics.output_throughput_tok_s if metrics else None, 1), str(metrics.completed) if metrics else NA,
+                row.scenario, row.library, row.dataset, row.model, key=str(row.id),
             )
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))

@@ -48,6 +48,12 @@ def latency_series(state: RunState, field: str) -> tuple[list[float], list[float
     return [x for x, _ in points], [y for _, y in points]
 
 
+def count_text(n: int) -> str:
+    """A count in at most 5 characters (the percentiles' n column): 14,948 ITL gaps as 14.9k, never cut to 149."""
+    return f"{n:,}" if n < 10_000 else f"{n / 1000:.1f}k" if n < 100_000 else f"{n // 1000}k" if n < 10**6 \
+        else f"{n / 1e6:.1f}M"
+
+
 def short_label(spec, with_dataset: bool) -> str:
     """A step in a narrow column: 'vllm serve @4', 'llamacpp short2long offline'."""
     what = f"serve @{rate_label(spec.serving.request_rate)}" if spec.scenario == "serving" else spec.scenario
@@ -109,7 +115,7 @@ class LiveScreen(TuibenchScreen):
             with Horizontal(id="bottom"):
                 yield DataTable(id="percentiles", show_cursor=False, zebra_stripes=False)
                 yield DataTable(id="steps", show_cursor=False, zebra_stripes=False)
-                yield RichLog(id="log", max_lines=500, wrap=False, markup=False)
+                yield RichLog(id="log", max_lines=500, wrap=True, markup=False)  # a long line wraps, never cut
 
     def on_mount(self) -> None:
         table = self.query_one("#percentiles", DataTable)
@@ -211,11 +217,16 @@ class LiveScreen(TuibenchScreen):
 
     def _title(self, state: RunState) -> None:
         title = self.query_one("#run-title", Static)
-        if state.spec is None:
+        spec = state.spec
+        current = self.app.plan_state.current
+        if spec is None and current is not None:  # its child not started yet (a server starting): the step's own
+            spec = current.step.spec
+        if spec is None:
+            title.update("no run yet: r on Setup starts one, Enter on a run in History shows it")
             return
         run = f"run {state.run_id} · " if state.run_id else ""
         phase = f" · {state.phase}" if state.phase and not state.ended else ""
-        title.update(f"{run}{status_markup(state.status)}{phase} · {describe_spec(state.spec)}")
+        title.update(f"{run}{status_markup(state.status)}{phase} · {describe_spec(spec)}")
 
     def _warnings(self, state: RunState) -> None:
         """Why the numbers may not be the library's alone (core/validity.py): one line each, hidden when none."""
@@ -270,7 +281,7 @@ class LiveScreen(TuibenchScreen):
         for label, field in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"), ("E2EL", "e2el_ms")):
             stat = getattr(metrics, field) if metrics else None
             table.add_row(label, *(fmt(getattr(stat, q), 1) if stat else NA for q in ("p50", "p90", "p99")),
-                          str(stat.n) if stat else "0")
+                          count_text(stat.n) if stat else "0")
         server = metrics.server if metrics else None
         if server is not None and server.requests:  # once the run has ended: the server's view of the same requests
             for label, p50, p99 in (("TTFT srv", server.ttft_p50_ms, server.ttft_p99_ms),
