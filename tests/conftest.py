@@ -1,8 +1,12 @@
 """Fixtures every test directory shares. Helpers that tests import live in helpers.py."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from helpers import cli_env_for
+from helpers import FIRST_CONVERSION, cli_env_for
 
 
 @pytest.fixture
@@ -13,8 +17,15 @@ def cli_env(tmp_path):
 
 @pytest.fixture(scope="session")
 def model_path():
-    """The embedded SmolLM2, converted once into the user cache (about half a minute the first time)."""
-    from tuibench.models.convert import ensure_converted
+    """The embedded SmolLM2, converted once into the user cache (about half a minute the first time), the way the
+    CLI and the app convert it: in an interpreter of its own, its output kept for the test of that output."""
     from tuibench.models.resolve import resolve_model
 
-    return ensure_converted(resolve_model("smollm2-135m"), print)
+    ref = resolve_model("smollm2-135m")
+    if ref.needs_conversion:
+        code = ("from tuibench.models.convert import convert_in_subprocess; from tuibench.models.resolve import "
+                "resolve_model; convert_in_subprocess(resolve_model('smollm2-135m'))")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        FIRST_CONVERSION.update(stderr=result.stderr, path=ref.path)
+    return Path(ref.path)
