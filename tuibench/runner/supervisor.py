@@ -4,7 +4,6 @@ Whatever happens to the child (an exception, a kill, an OOM) or to us (Ctrl-C), 
 ends with exactly one RunFinished or RunFailed, so what was measured before it is kept.
 """
 
-import contextlib
 import multiprocessing as mp
 import signal
 import sys
@@ -99,11 +98,12 @@ def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Calla
             except (EOFError, OSError):
                 break
     except (KeyboardInterrupt, Cancelled) as stop:
-        with _interrupts_deferred():
-            stop_child(process)
-            drain()
-            how = "cancelled in the app" if isinstance(stop, Cancelled) else "interrupted by the user (Ctrl-C)"
-            relay(ev.RunFailed(t_s=last_t_s, kind="interrupted", error=how))
+        if isinstance(stop, KeyboardInterrupt):
+            _hold_interrupts()
+        stop_child(process)
+        drain()
+        how = "cancelled in the app" if isinstance(stop, Cancelled) else "interrupted by the user (Ctrl-C)"
+        relay(ev.RunFailed(t_s=last_t_s, kind="interrupted", error=how))
     finally:
         process.join(TERMINATE_GRACE_S)
         if process.is_alive():
@@ -114,24 +114,24 @@ def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Calla
     return terminal
 
 
-@contextlib.contextmanager
-def _interrupts_deferred():
-    """While an interrupted run's child is stopped and its last events stored (a few seconds at most), another
-    Ctrl-C or kill waits for that, saying so, instead of cutting it short and losing the run's end. Signals are
-    the main thread's alone: elsewhere (the app's run thread) there is nothing to defer."""
+def _hold_interrupts() -> None:
+    """Once a run is interrupted, the command stops its child, stores what it measured and says so; another Ctrl-C
+    (or kill) meanwhile says that it is doing this and waits, instead of cutting it short and losing the run's last
+    line. A third forces the exit. Signals are the main thread's alone: elsewhere (the app's run thread) there is
+    nothing to hold, and nothing is changed."""
     if threading.current_thread() is not threading.main_thread():
-        yield
         return
+    asked = 0
 
     def wait(signum, frame) -> None:
-        sys.stderr.write("tuibench: stopping the run; what it measured is being stored\n")
+        nonlocal asked
+        asked += 1
+        if asked > 1:
+            raise KeyboardInterrupt
+        sys.stderr.write("tuibench: stopping the run; what it measured is being stored (Ctrl-C again forces it)\n")
 
-    previous = {sig: signal.signal(sig, wait) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, wait)
 
 
 def stop_child(process: mp.process.BaseProcess) -> None:
