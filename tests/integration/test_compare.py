@@ -34,6 +34,15 @@ def test_three_libraries_offline_and_served_are_one_plan_side_by_side(cli_env, t
     results = {(r["library"], r["scenario"]): r["metrics"] for r in document["results"]}
     for metrics in results.values():
         assert metrics["output_throughput_tok_s"] > 0 and metrics["ttft_p50_ms"] > 0 and metrics["failed"] == 0
+    # vLLM offline (LLM.generate on token prompts): every request held to its mixed target, its prompt counted as
+    # planned, and no per-token times (N/A, not 0).
+    vllm_offline = next(s["run_id"] for s in steps if (s["library"], s["scenario"]) == ("vllm", "offline"))
+    stored = json.loads(tuibench("runs", "export", str(vllm_offline), env=cli_env).stdout)
+    requests = stored["requests"]
+    assert [r["output_tokens"] for r in requests] == [r["target_output_tokens"] for r in requests]
+    assert len({r["target_output_tokens"] for r in requests}) > 1
+    assert [r["counted_input_tokens"] for r in requests] == [r["input_tokens"] for r in requests]
+    assert stored["run"]["metrics"]["itl_ms"] is None
     listing = tuibench("runs", env=cli_env).stdout
     plan_id = document["plan"]["id"]
     assert sum(re.match(rf"\s*\d+\s+{plan_id}\s", line) is not None for line in listing.splitlines()) == 6

@@ -11,7 +11,7 @@ from helpers import cli_env_for, tuibench
 
 pytestmark = pytest.mark.slow
 
-RUN = ["run", "--dataset", "random", "--input-len", "16", "--output-len", "16", "--num-requests", "8",
+RUN = ["run", "--dataset", "random", "--input-len", "16", "--output-len", "8", "--num-requests", "8",
        "--threads", "1", "--repeat", "3"]
 
 
