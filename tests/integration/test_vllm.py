@@ -124,10 +124,10 @@ def test_the_servers_metrics_are_stored_and_move_with_the_load(cli_env, tmp_path
 
 def test_shared_prefixes_hit_the_prefix_cache_only_when_on_and_each_step_starts_with_it_empty(cli_env, tmp_path,
                                                                                             model_path):
-    """12 requests over 2 system prompts of 256 tokens (+16 of their own): with vLLM's prefix cache on, all but the
-    first of each prompt hit it (10 × 256 of 12 × 272 tokens, 78 %) and their TTFT drops; off, nothing hits. The
-    second rate reuses the server with its cache emptied first, so it hits no more than the first did (without
-    the reset it would hit every prompt, 94 %)."""
+    """8 requests over 2 system prompts of 256 tokens (+16 of their own): with vLLM's prefix cache on, all but the
+    first of each prompt hit it (6 × 256 of 8 × 272 tokens, 71 %; 63 % measured, as vLLM counts) and their TTFT
+    drops; off, nothing hits. The second rate reuses the server with its cache emptied first, so it hits no more
+    than the first did (without the reset it would hit every prompt, 94 %)."""
     out = tmp_path / "runs.json"
     result = tuibench("run", "--scenario", "serving", "--library", "vllm", "--dataset", "shared-prefix", "--prefixes",
                       "2", "--prefix-len", "256", "--input-len", "16", "--output-len", "4", "--num-requests", "8",
@@ -137,7 +137,7 @@ def test_shared_prefixes_hit_the_prefix_cache_only_when_on_and_each_step_starts_
             for d in json.loads(out.read_text())}
     assert result.stdout.count("prefix cache emptied before this step") == 2  # the second rate of each server
     hits = {key: metrics["server"]["prefix_cache_hit_pct"] for key, metrics in runs.items()}
-    assert 65 < hits[True, 2.0] < 85 and abs(hits[True, 3.0] - hits[True, 2.0]) < 8, hits
+    assert 55 < hits[True, 2.0] < 80 and abs(hits[True, 3.0] - hits[True, 2.0]) < 8, hits
     assert all(not hits[False, rate] for rate in (2.0, 3.0)), hits  # off: no hit (or no lookup at all)
     for rate in (2.0, 3.0):
         assert runs[True, rate]["ttft_ms"]["p50"] < 0.8 * runs[False, rate]["ttft_ms"]["p50"]
