@@ -11,7 +11,6 @@ and assistant turns, the server's chat template around them).
 """
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from itertools import groupby
@@ -21,8 +20,8 @@ import msgspec
 from tuibench.core.records import RequestRecord
 from tuibench.core.timing import sleep_until
 from tuibench.loadgen.arrivals import arrival_offsets_s
-from tuibench.loadgen.client import Endpoint, Prompted, send
-from tuibench.loadgen.driver import START_LEAD_S, LoadPlan
+from tuibench.loadgen.client import Endpoint, Prompted
+from tuibench.loadgen.driver import START_LEAD_S, LoadPlan, client
 
 Encode = Callable[[str], list[int]]
 
@@ -51,15 +50,11 @@ async def drive_conversations(endpoint: Endpoint, turns: Sequence[Prompted], pla
     """Sends every conversation of `turns` (grouped by `conversation`, in turn order): the first turns on the
     arrival schedule, each later turn once the reply before it has come. A failed turn ends its conversation: the
     turns left are recorded as failed, since their prompts would hold a reply that never came."""
-    import aiohttp
-
     conversations = [sorted(group, key=lambda t: t.turn or 0)
                      for _, group in groupby(sorted(turns, key=lambda t: (t.conversation, t.turn or 0)),
                                              key=lambda t: t.conversation)]
     offsets = arrival_offsets_s(len(conversations), plan.rate_rps, plan.burstiness, plan.seed)
-    connector = aiohttp.TCPConnector(limit=plan.max_concurrency or 0, force_close=False)
-    limit = asyncio.Semaphore(plan.max_concurrency) if plan.max_concurrency else contextlib.nullcontext()
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as session:
+    async with client(endpoint, plan, clock) as (_, in_slot):
         origin = time.perf_counter() + START_LEAD_S
 
         async def converse(conversation: list[Prompted], start: float) -> None:
@@ -69,11 +64,7 @@ async def drive_conversations(endpoint: Endpoint, turns: Sequence[Prompted], pla
                 sent = next_prompt(turn, history, reply, encode, endpoint.api == "chat", reply_ids)
                 pieces: list[str] = []
                 ids: list[int] | None = [] if isinstance(turn.prompt, list) else None
-                waiting_since = time.perf_counter()
-                async with limit:
-                    waited_s = time.perf_counter() - waiting_since if plan.max_concurrency else None
-                    record = await send(session, endpoint, sent, ready, plan.timeout_s, clock, slot_wait_s=waited_s,
-                                        reply=pieces, reply_ids=ids)
+                record = await in_slot(sent, ready, reply=pieces, reply_ids=ids)
                 on_record(record)
                 if not record.ok:
                     for left in conversation[number + 1:]:

@@ -33,10 +33,7 @@ async def drive(endpoint: Endpoint, prompts: Sequence[Prompted], plan: LoadPlan,
 
     The warm-ups should not be measured prompts: on a server with a prefix cache the measured request would then
     be a cache hit."""
-    import aiohttp
-
-    connector = aiohttp.TCPConnector(limit=plan.max_concurrency or 0, force_close=False)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as session:
+    async with client(endpoint, plan, clock) as (session, in_slot):
         for prompt in warmups:
             on_warmup(await send(session, endpoint, prompt, time.perf_counter(), plan.timeout_s, clock))
         if before_measuring is not None:
@@ -44,18 +41,33 @@ async def drive(endpoint: Endpoint, prompts: Sequence[Prompted], plan: LoadPlan,
         on_measuring()
         offsets = arrival_offsets_s(len(prompts), plan.rate_rps, plan.burstiness, plan.seed)
         origin = time.perf_counter() + START_LEAD_S
-        limit = asyncio.Semaphore(plan.max_concurrency) if plan.max_concurrency else contextlib.nullcontext()
 
         async def one(prompt: Prompted, scheduled_s: float) -> None:
-            # The wait for a slot is the client's queue, not lateness: it is recorded apart from the schedule lag.
-            waiting_since = time.perf_counter()
-            async with limit:
-                waited_s = time.perf_counter() - waiting_since if plan.max_concurrency else None
-                on_record(await send(session, endpoint, prompt, scheduled_s, plan.timeout_s, clock,
-                                     slot_wait_s=waited_s))
+            on_record(await in_slot(prompt, scheduled_s))
 
         tasks = []
         for prompt, offset in zip(prompts, offsets, strict=True):
             await sleep_until(origin + offset)
             tasks.append(asyncio.create_task(one(prompt, origin + offset)))
         await asyncio.gather(*tasks)
+
+
+@contextlib.asynccontextmanager
+async def client(endpoint: Endpoint, plan: LoadPlan, clock: Callable[[float], float]):
+    """The load's HTTP session, and `in_slot(prompt, scheduled_s, **send_options)`: the request sent once one of
+    the plan's concurrency slots is free, its record returned."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=plan.max_concurrency or 0, force_close=False)
+    limit = asyncio.Semaphore(plan.max_concurrency) if plan.max_concurrency else contextlib.nullcontext()
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as session:
+
+        async def in_slot(prompt: Prompted, scheduled_s: float, **options) -> RequestRecord:
+            # The wait for a slot is the client's queue, not lateness: it is recorded apart from the schedule lag.
+            waiting_since = time.perf_counter()
+            async with limit:
+                waited_s = time.perf_counter() - waiting_since if plan.max_concurrency else None
+                return await send(session, endpoint, prompt, scheduled_s, plan.timeout_s, clock,
+                                  slot_wait_s=waited_s, **options)
+
+        yield session, in_slot

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Label, ProgressBar, RichLog, Sparkline, S
 from tuibench.core import events as ev
 from tuibench.core.plan import rate_label
 from tuibench.core.reducer import PlanState, RunState, StepState
-from tuibench.core.units import NA, fmt
+from tuibench.core.units import NA, fmt, fmt_si
 from tuibench.report.gpus import gpu_rows
 from tuibench.report.tables import describe_spec, status_markup
 from tuibench.ui.screens.base import TuibenchScreen
@@ -50,8 +50,7 @@ def latency_series(state: RunState, field: str) -> tuple[list[float], list[float
 
 def count_text(n: int) -> str:
     """A count in at most 5 characters (the percentiles' n column): 14,948 ITL gaps as 14.9k, never cut to 149."""
-    return f"{n:,}" if n < 10_000 else f"{n / 1000:.1f}k" if n < 100_000 else f"{n // 1000}k" if n < 10**6 \
-        else f"{n / 1e6:.1f}M"
+    return f"{n:,}" if n < 10_000 else fmt_si(n)
 
 
 def short_label(spec, with_dataset: bool) -> str:
