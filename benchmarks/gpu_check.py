@@ -58,7 +58,7 @@ def summary(out: Path, db: Path) -> dict:
     with ResultsStore.open(db, create=False) as store:
         offline = store.get_run(1)
         profiles = store.module_profiles(2)
-        telemetry = store.telemetry(1)
+        telemetry = list(store.telemetry(1))
     spec, metrics = offline.run.spec, offline.run.metrics
     config = json.loads((ensure_converted(resolve_model(spec.model, spec.random_weights), print) / "config.json")
                         .read_text())

@@ -25,7 +25,8 @@ from loadgen_capacity import serve
 
 def measure(url: str, rate: float, seconds: float, chunks: int, workers: int, pool: str) -> tuple[float, float, int]:
     """(p99 lag ms over all requests, the worst worker's p99 lag ms, failed requests) at `rate`."""
-    from tuibench.core.metrics import describe, lag_by_worker, schedule_lag_ms
+    from tuibench.core.aggregate import compute_metrics
+    from tuibench.core.metrics import describe, schedule_lag_ms
     from tuibench.loadgen.arrivals import arrival_offsets_s
     from tuibench.loadgen.client import Endpoint, Prompted
     from tuibench.loadgen.workers import drive_split
@@ -41,7 +42,7 @@ def measure(url: str, rate: float, seconds: float, chunks: int, workers: int, po
     drive_split(Endpoint(base_url=url, model="m", length_policy="none"), prompts,
                 arrival_offsets_s(count, rate, 1.0, seed=1), workers, 60.0, records.append, lambda t: t, pool=ray_pool)
     lag = describe(lag for r in records if (lag := schedule_lag_ms(r)) is not None)
-    worst = max(stat.p99 for stat in lag_by_worker(records).values())
+    worst = max(w.lag_ms.p99 for w in compute_metrics(records).workers)
     return lag.p99, worst, sum(not r.ok for r in records)
 
 

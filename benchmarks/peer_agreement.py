@@ -98,7 +98,7 @@ def run_vllm(url: str, model: str, warmups: list, prompts: list, output_len: int
 
 def summary(records: list) -> dict[str, float]:
     """The compared metrics of one round. Throughput is over the round's span: first send to last token."""
-    from tuibench.core.metrics import compute_metrics
+    from tuibench.core.aggregate import compute_metrics
 
     m = compute_metrics(records)
     if m.failed:

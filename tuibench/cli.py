@@ -76,7 +76,7 @@ def _lengths(text: str) -> tuple[int, ...]:
 
 
 def _slo(text: str):
-    from tuibench.core.metrics import Slo
+    from tuibench.core.spec import Slo
 
     objectives = {}
     for part in filter(None, text.split(",")):
@@ -566,8 +566,8 @@ def _run(args: argparse.Namespace) -> int:
         state = step.run
         if state.spec is not None and state.spec.scenario == "profile":
             _print_profiles(console, state.profiles, args.per_layer)
-        elif state.records:
-            for table in run_tables(state.metrics(), state.records, title=f"run {step.run_id}: {state.status}"):
+        elif state.requests_done:
+            for table in run_tables(state.metrics(), title=f"run {step.run_id}: {state.status}"):
                 console.print(table)
         print_warnings(console, state.warnings())
 
@@ -627,7 +627,7 @@ def _compare(args: argparse.Namespace) -> int:
         state = step.run
         if state.spec is not None and state.spec.scenario == "profile":
             console.print(f"[dim]· {len(state.profiles)} module profile(s) stored[/]")
-        elif state.records:
+        elif state.requests_done:
             m = state.metrics()
             console.print(f"[dim]· {step.step.label}: {state.status}, {m.completed} ok / {m.failed} failed, "
                           f"{m.output_throughput_tok_s or 0:,.1f} out tok/s[/]", highlight=False)
@@ -792,10 +792,10 @@ def _check(args: argparse.Namespace) -> int:
 def _app(args: argparse.Namespace) -> int:
     from tuibench.core.paths import default_db_path
     from tuibench.ui.app import TuibenchApp
-    from tuibench.ui.session import read_events
+    from tuibench.ui.session import EventLog
     from tuibench.ui.settings import load_settings, save_settings
 
-    replay = read_events(args.replay) if args.replay else None
+    replay = EventLog(args.replay) if args.replay else None
     if args.speed <= 0:
         raise UserError(f"--speed must be positive, got {args.speed:g}")
     plan = None
@@ -855,8 +855,8 @@ def _report_outcome(step) -> int:
         return EXIT_OK
     error = state.error
     if state.status == "partial":
-        failed = [r for r in state.records if not r.ok]
-        error = f"{len(failed)} of {len(state.records)} requests failed (first: {failed[0].error})"
+        failed = state.requests_done - state.requests_ok
+        error = f"{failed} of {state.requests_done} requests failed (first: {state.first_error})"
     sys.stderr.write(f"tuibench: run {step.run_id} {state.status}: {error}\n")
     if state.status == "interrupted":
         return EXIT_INTERRUPTED
@@ -876,7 +876,7 @@ def _runs(args: argparse.Namespace) -> int:
             else:
                 console.print(runs_table(runs, console.width))
         elif command == "show":
-            _show(console, store.get_run(args.id), store.module_profiles(args.id))
+            _show(console, store.run_row(args.id), store.module_profiles(args.id))
         elif command == "export":
             _export(store.get_run(args.id), args.format, args.output)
         elif command == "diff":
@@ -892,7 +892,7 @@ def _runs(args: argparse.Namespace) -> int:
 
             profiles = []
             for run_id in args.ids:
-                found = store.module_profiles(store.get_run(run_id).run.id)
+                found = store.module_profiles(store.run_row(run_id).id)
                 if not found:
                     raise UserError(f"run {run_id} has no module profile: `tuibench profile` makes one")
                 profiles += found
@@ -900,11 +900,10 @@ def _runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _show(console, stored, profiles) -> None:
+def _show(console, run, profiles) -> None:
     from tuibench.cluster.describe import cluster_lines
     from tuibench.report.tables import describe_spec, print_warnings, run_tables, status_markup
 
-    run = stored.run
     console.print(f"[bold]run {run.id}[/] {status_markup(run.status)}  {run.created_at}"
                   + (f"  · plan {run.plan_id}" if run.plan_id else ""))
     console.print(describe_spec(run.spec))
@@ -919,7 +918,7 @@ def _show(console, stored, profiles) -> None:
     if run.spec.scenario == "profile":
         _print_profiles(console, profiles)
     elif run.metrics:
-        for table in run_tables(run.metrics, stored.requests):
+        for table in run_tables(run.metrics):
             console.print(table)
     print_warnings(console, run.warnings)
 

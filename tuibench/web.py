@@ -7,11 +7,10 @@ websocket to an address it cannot reach (textual-serve issue #42). Here each pag
 """
 
 import shlex
-import socket
 import sys
 from pathlib import Path
 
-from tuibench.core.errors import UserError
+from tuibench.servers.managed import check_port_free
 
 
 def app_command(db: Path, replay: Path | None, read_only: bool) -> str:
@@ -24,16 +23,9 @@ def app_command(db: Path, replay: Path | None, read_only: bool) -> str:
     return shlex.join(argv)
 
 
-def check_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise UserError(f"cannot serve on {host}:{port} ({exc.strerror or exc}): pick another with --port") from None
-
-
 def serve(host: str, port: int, db: Path, replay: Path | None, read_only: bool) -> None:
-    check_free(host, port)
+    # The reason as the system gives it: on a host of the user's choosing, a busy port is not the only refusal.
+    check_port_free(port, host, "cannot serve on {host}:{port} ({reason}): pick another with --port")
     _server_class()(app_command(db, replay, read_only), host=host, port=port, title="tuibench").serve()
 
 

@@ -25,7 +25,7 @@ def mock_server():
 
 
 def test_two_workers_send_one_schedule_and_their_records_make_one_run(mock_server, cli_env, tmp_path, model_path):
-    from tuibench.core.metrics import compute_metrics
+    from tuibench.core.aggregate import compute_metrics
     from tuibench.core.store import ResultsStore
 
     db = tmp_path / "results.db"

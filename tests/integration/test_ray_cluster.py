@@ -45,7 +45,7 @@ def ray_env(cli_env):
 
 def test_ray_workers_send_one_schedule_with_their_clock_offsets_and_every_node_is_sampled(
         cluster, mock_server, ray_env, tmp_path, model_path):
-    from tuibench.core.metrics import compute_metrics
+    from tuibench.core.aggregate import compute_metrics
     from tuibench.core.store import ResultsStore
 
     db, events = tmp_path / "results.db", tmp_path / "events.jsonl"
@@ -56,7 +56,7 @@ def test_ray_workers_send_one_schedule_with_their_clock_offsets_and_every_node_i
     assert "2 Ray actors on the cluster (1 node(s))" in result.stdout
     assert "clock offset ms" in result.stdout  # the workers table shows each actor's clock
     with ResultsStore.open(db) as store:
-        stored, telemetry = store.get_run(1), store.telemetry(1)
+        stored, telemetry = store.get_run(1), list(store.telemetry(1))
     assert stored.run.spec.ray_address == cluster.address  # `auto` is stored as the cluster it found
     assert [r.index for r in stored.requests] == list(range(40))
     assert [r.worker for r in stored.requests] == [i % 2 for i in range(40)]

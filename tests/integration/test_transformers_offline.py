@@ -78,17 +78,16 @@ def test_run_through_child_process_matches_targets_and_is_stored(tmp_path, model
         stored = store.get_run(step.run_id)
     state = step.run
     assert state.status == "finished", state.error
-    assert sorted(r.index for r in state.records) == list(range(7))
-    by_index = {r.index: r for r in state.records}
+    assert sorted(r.index for r in stored.requests) == list(range(7)) and state.requests_done == 7
+    by_index = {r.index: r for r in stored.requests}
     for i, request in enumerate(requests):
         assert by_index[i].output_tokens == request.output_tokens
         assert by_index[i].input_tokens == by_index[i].counted_input_tokens == request.input_tokens
-    assert len(state.batches) == 3  # 3 + 3 + 1
+    assert len(stored.batches) == 3  # 3 + 3 + 1
     metrics = state.metrics()
     assert metrics.output_tokens == sum(r.output_tokens for r in requests)
     assert metrics.output_throughput_tok_s > 0 and metrics.prefill_s > 0 and metrics.decode_s > 0
     assert stored.run.status == "finished" and stored.run.metrics == metrics
-    assert sorted(stored.requests, key=lambda r: r.index) == sorted(state.records, key=lambda r: r.index)
     assert stored.run.environment["threads"] == 1 and "torch" in stored.run.environment["versions"]
     assert metrics.input_drift.off == 0 and not [w for w in stored.run.warnings if w.kind.endswith("drift")]
     assert list(state.phase_started_s) == ["loading", "warmup", "measuring"]

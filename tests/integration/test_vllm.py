@@ -3,11 +3,12 @@
 import importlib.util
 import json
 import re
+import signal
 import socket
 
 import pytest
 
-from helpers import tuibench
+from helpers import start_tuibench, tuibench, wait_for_events
 
 pytestmark = [
     pytest.mark.slow,
@@ -109,7 +110,7 @@ def test_the_servers_metrics_are_stored_and_move_with_the_load(cli_env, tmp_path
     assert f"server metrics: {vllm_server.command.base_url}/metrics" in result.stdout
     assert "the server's view" in result.stdout
     with ResultsStore.open(db) as store:
-        run, telemetry = store.get_run(1).run, store.telemetry(1)
+        run, telemetry = store.get_run(1).run, list(store.telemetry(1))
     series = [s.values for s in telemetry if s.source == "server"]
     assert len(series) >= 5
     assert max(v["waiting_requests"] for v in series) >= 4  # a burst of 10, 2 admitted at a time
@@ -170,3 +171,24 @@ def test_conversations_send_each_turn_after_the_last_reply_with_it_in_the_prompt
     assert [t["turn"] for t in metrics["turns"]] == [0, 1, 2]
     assert metrics["server"]["prefix_cache_hit_pct"] > 0  # the later turns' prompts begin with the earlier ones
     assert "conversations, by turn" in result.stdout
+
+
+def test_an_interrupted_offline_run_leaves_no_leaked_semaphore_warning(cli_env, tmp_path, model_path):
+    """vLLM's weight loading makes tqdm create a multiprocessing RLock in the run's child: a named semaphore, registered
+    with the resource tracker it shares with the CLI. The child killed by SIGTERM's default action never unlinked it,
+    and at the CLI's exit the tracker printed "There appear to be 1 leaked semaphore objects". Interrupted once the
+    engine is up (its warm-up phase), the run is still stored as interrupted, and nothing of the kind is printed."""
+    events = tmp_path / "events.jsonl"
+    process = start_tuibench("run", *SMALL, "--output-len", "32", "--num-requests", "128", "--events", str(events),
+                             env=cli_env)
+    try:
+        wait_for_events(events, "phase", count=2, timeout=120)  # loading, then warmup: the engine is up
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "tuibench: run 1 interrupted: interrupted by the user (Ctrl-C)\n" in stderr, stderr
+    assert "leaked semaphore" not in stderr and "resource_tracker" not in stderr, stderr
+    exported = tuibench("runs", "export", "1", "--format", "json", env=cli_env)
+    assert exported.returncode == 0 and json.loads(exported.stdout)["run"]["status"] == "interrupted", exported.stderr

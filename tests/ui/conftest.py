@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tuibench.core.metrics import compute_metrics
+from tuibench.core.aggregate import compute_metrics
 from tuibench.core.modules import ModuleNode, ModuleProfile
 from tuibench.core.plan import Plan, PlanRequest, PlanStep
 from tuibench.core.records import RequestRecord

@@ -56,7 +56,7 @@ def test_cancel_stops_the_run_and_keeps_what_it_measured(tmp_path, model_path):
         async with app.run_test(size=(100, 32)) as pilot:
             await pilot.pause()
             await pilot.press("r")
-            await _wait(pilot, lambda: len(app.state.records) >= 2, 180)
+            await _wait(pilot, lambda: app.state.requests_done >= 2, 180)
             await pilot.press("c")
             await _wait(pilot, lambda: app.state.ended, 60)
             assert app.state.status == "interrupted" and "cancelled" in app.state.error

@@ -241,7 +241,7 @@ def test_replay_drives_the_live_screen_to_the_recorded_end(sample_db, tmp_path):
     async def script(pilot):
         assert app.current_mode == "live"
         await played_to_the_end(pilot, app)
-        assert app.state.status == "finished" and len(app.state.records) == 8
+        assert app.state.status == "finished" and app.state.requests_done == 8
         assert app.plan_state.status == "finished"
         assert "finished" in text_of(app, "#run-title")
         assert rows(app.screen.query_one("#percentiles", DataTable))[0][-1] == "8"
@@ -366,7 +366,7 @@ def add_capacity_plan(db) -> tuple[int, str]:
 
     from conftest import _records
     from tuibench.core.capacity import Bracket, CapacitySearch, judge, verdict
-    from tuibench.core.metrics import compute_metrics
+    from tuibench.core.aggregate import compute_metrics
     from tuibench.core.plan import Plan, PlanRequest, PlanStep
     from tuibench.core.spec import DatasetSpec, RunSpec, ServingParams
     from tuibench.core.store import ResultsStore

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tuibench.core.errors import UserError
-from tuibench.core.metrics import lag_by_worker
+from tuibench.core.aggregate import compute_metrics
 from tuibench.core.plan import PlanRequest
 from tuibench.core.records import RequestRecord
 from tuibench.loadgen.client import Endpoint, Prompted
@@ -32,9 +32,10 @@ def test_each_workers_lag_is_its_own():
                              scheduled_s=10.0, start_s=10.0 + late_ms / 1000.0, worker=worker)
 
     records = [sent(0, 0, 0.1), sent(1, 1, 30.0), sent(2, 0, 0.3), sent(3, 1, 50.0)]
-    lags = lag_by_worker(records)
-    assert lags[0].p99 < 1.0 and lags[1].p50 == pytest.approx(40.0)
-    assert lag_by_worker([sent(0, None, 5.0)]) == {}  # one client: nothing per worker
+    workers = compute_metrics(records).workers
+    assert [w.worker for w in workers] == [0, 1] and [w.requests for w in workers] == [2, 2]
+    assert workers[0].lag_ms.p99 < 1.0 and workers[1].lag_ms.p50 == pytest.approx(40.0)
+    assert compute_metrics([sent(0, None, 5.0)]).workers is None  # one client: nothing per worker
 
 
 def test_a_concurrency_limit_cannot_be_split_over_workers_yet():

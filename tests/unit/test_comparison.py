@@ -7,8 +7,9 @@ import io
 import pytest
 from rich.console import Console
 
-from tuibench.core.comparison import METRICS, compare, knee
-from tuibench.core.metrics import compute_metrics
+from tuibench.core.catalogue import METRICS
+from tuibench.core.comparison import compare, knee
+from tuibench.core.aggregate import compute_metrics
 from tuibench.core.records import RequestRecord
 from tuibench.core.spec import DatasetSpec, RunSpec, ServingParams
 from tuibench.core.store import RunRow

@@ -5,7 +5,8 @@ import math
 import msgspec
 import pytest
 
-from tuibench.core.metrics import Stat, compute_metrics, describe, percentile, request_end_s
+from tuibench.core.aggregate import compute_metrics
+from tuibench.core.metrics import Stat, describe, percentile, request_end_s
 from tuibench.core.records import BatchRecord, RequestRecord
 
 approx = pytest.approx

@@ -95,8 +95,9 @@ def test_phases_progress_logs_telemetry():
 
 def test_records_and_tokens_done():
     state = _run(SCRIPT)
-    assert state.records == [R0, R1, R2]
-    assert state.batches == [B0, B1]
+    assert state.requests_done == state.requests_ok == 3
+    assert state.metrics().completed == 3
+    assert state.metrics().prefill_s == (B0.prefill_ms + B1.prefill_ms) / 1000  # both batches folded in
     assert state.output_tokens_done == 12  # 4 + 2 + 6
 
 
@@ -155,7 +156,7 @@ def test_run_failed_kinds(kind, status):
     assert state.failure_kind == kind
     assert state.error == "child exited with signal 9"
     # records before the failure are kept and measured
-    assert state.records == [R0, failed]
+    assert (state.requests_done, state.requests_ok, state.first_error) == (2, 1, failed.error)
     m = state.metrics()
     assert m.completed == 1
     assert m.failed == 1
@@ -201,7 +202,7 @@ def test_a_plans_events_move_its_steps_and_each_run_event_reaches_the_running_st
     for event in SCRIPT:
         state.apply(event)
     first = state.steps[0].run
-    assert state.run is first and first.run_id == 10 and first.status == "finished" and len(first.records) == 3
+    assert state.run is first and first.run_id == 10 and first.status == "finished" and first.requests_done == 3
     state.apply(StepEnded(index=1, status="finished", run_id=10))
     state.apply(StepStarted(index=2, run_id=11))
     state.apply(ev.RunFailed(t_s=0.1, kind="error", error="the server died"))

@@ -2,7 +2,7 @@
 tests/integration/test_validity.py; GPU samples cannot be made here, so those below are written by hand."""
 
 from tuibench.core.events import TelemetrySample
-from tuibench.core.metrics import compute_metrics
+from tuibench.core.aggregate import RunAggregate, compute_metrics
 from tuibench.core.records import RequestRecord
 from tuibench.core.spec import DatasetSpec, OfflineParams, RunSpec, ServingParams
 from tuibench.core.validity import run_warnings
@@ -21,7 +21,14 @@ def _records(count=4, lag_ms=0.0, counted=None, out=8, target=8, failed=0):
 
 
 def _kinds(spec, records, telemetry=(), environment=QUIET):
-    return [w.kind for w in run_warnings(spec, environment, compute_metrics(records), records, telemetry)]
+    return [w.kind for w in run_warnings(spec, environment, compute_metrics(records), _window(records), telemetry)]
+
+
+def _window(records):
+    aggregate = RunAggregate()
+    for record in records:
+        aggregate.add(record)
+    return aggregate.window_s
 
 
 def test_a_clean_run_has_no_warning():
@@ -31,7 +38,7 @@ def test_a_clean_run_has_no_warning():
 
 def test_failures_drift_and_a_late_client_are_each_named():
     serving = RunSpec(dataset=DATASET, scenario="serving")
-    warnings = run_warnings(serving, QUIET, compute_metrics(records := _records(counted=17, failed=1)), records, ())
+    warnings = run_warnings(serving, QUIET, compute_metrics(records := _records(counted=17, failed=1)), _window(records), ())
     assert [w.kind for w in warnings] == ["failed", "input_drift"]
     assert "1 of 5 requests failed (first: HTTP 500: boom)" in warnings[0].message
     assert "planned 16.0, counted 17.0 (+6.2 %) on 4 of 4" in warnings[1].message
@@ -64,7 +71,7 @@ def test_fake_gpu_samples_throttled_and_shared_are_named():
     spec = RunSpec(dataset=DATASET, device="cuda")
     samples = [TelemetrySample(t_s=0.1, source="gpu0", values={"throttle_reasons": 0x4, "other_processes": 1.0}),
                TelemetrySample(t_s=0.2, source="gpu0", values={"throttle_reasons": 0x1, "other_processes": 0.0})]
-    warnings = run_warnings(spec, {**QUIET, "gpus": [{"name": "H200"}]}, compute_metrics(_records()), _records(),
+    warnings = run_warnings(spec, {**QUIET, "gpus": [{"name": "H200"}]}, compute_metrics(_records()), _window(_records()),
                             samples)
     assert [w.kind for w in warnings] == ["gpu_contention", "gpu_throttled"]
     assert "1 of 2 samples (power cap)" in warnings[1].message

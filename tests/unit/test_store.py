@@ -9,7 +9,7 @@ import pytest
 
 from tuibench.core.errors import UserError
 from tuibench.core.events import TelemetrySample
-from tuibench.core.metrics import compute_metrics
+from tuibench.core.aggregate import compute_metrics
 from tuibench.core.plan import Plan, PlanRequest, PlanStep
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import DatasetSpec, OfflineParams, RunSpec
@@ -102,7 +102,7 @@ def test_full_run_round_trip(store):
     assert stored.requests[0].itl_ms == [0.1, 12.345678901234567, 25.0]
     assert stored.batches == BATCHES
     # ordered by t_s: cpu (0.25) before gpu0 (0.5)
-    assert store.telemetry(run_id) == [TELEMETRY[1], TELEMETRY[0]]
+    assert list(store.telemetry(run_id)) == [TELEMETRY[1], TELEMETRY[0]]
 
 
 def test_round_trip_survives_reopen(db_path):
@@ -114,7 +114,7 @@ def test_round_trip_survives_reopen(db_path):
         assert stored.run.metrics == metrics
         assert stored.requests == REQUESTS
         assert stored.batches == BATCHES
-        assert len(s.telemetry(run_id)) == 2
+        assert len(list(s.telemetry(run_id))) == 2
 
 
 def test_run_in_progress_and_failed_run(store):
@@ -157,7 +157,7 @@ def test_delete_run_cascades(store, db_path):
     assert [r.id for r in store.list_runs()] == [keep]
     with pytest.raises(UserError, match=f"no run {gone}"):
         store.get_run(gone)
-    assert store.telemetry(gone) == []
+    assert list(store.telemetry(gone)) == []
     c = sqlite3.connect(db_path)
     try:
         for table in ("requests", "batches", "telemetry"):
@@ -181,8 +181,8 @@ def test_telemetry_round_trip_per_run(store):
     b = store.begin_run(SPEC)
     store.add_records(a, telemetry=TELEMETRY)
     store.add_records(b, telemetry=[TelemetrySample(t_s=9.0, source="gpu1", values={"mem_gib": 3.5})])
-    assert store.telemetry(a) == [TELEMETRY[1], TELEMETRY[0]]
-    assert store.telemetry(b) == [TelemetrySample(t_s=9.0, source="gpu1", values={"mem_gib": 3.5})]
+    assert list(store.telemetry(a)) == [TELEMETRY[1], TELEMETRY[0]]
+    assert list(store.telemetry(b)) == [TelemetrySample(t_s=9.0, source="gpu1", values={"mem_gib": 3.5})]
 
 
 # -- refusing what is not ours ---------------------------------------------------------------------

@@ -9,7 +9,8 @@ from collections import namedtuple
 import pytest
 
 from tuibench.core import events as ev
-from tuibench.core.metrics import compute_metrics, gpu_energy_j
+from tuibench.core.aggregate import compute_metrics
+from tuibench.core.metrics import gpu_energy_j
 from tuibench.core.records import RequestRecord
 from tuibench.core.reducer import RunState
 from tuibench.telemetry.devices import usable_cpus

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import msgspec
 
-from tuibench.core.metrics import RunMetrics, Stat
+from tuibench.core.metrics import RunMetrics, Stat, falls_behind
 
 LATENCIES = ("ttft", "tpot", "itl", "e2el")
 QUANTILES = ("mean", "p50", "p90", "p99")
@@ -58,8 +58,6 @@ def missed(objectives: tuple[Objective, ...], metrics: RunMetrics) -> list[str]:
     """The objectives a run missed, in words. A failed request misses, a latency not measured misses, and so does
     a server that did not keep up: requests coming back slower than they were sent is a queue that grows, which a
     longer run would show in every latency."""
-    from tuibench.core.comparison import falls_behind
-
     found = []
     if metrics.failed:
         found.append(f"{metrics.failed} failed request(s)")

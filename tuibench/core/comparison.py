@@ -9,56 +9,14 @@ against the offered rate, with the knee where the library saturates.
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import msgspec
 
-from tuibench.core.metrics import RunMetrics, Stat
+from tuibench.core.catalogue import BY_KEY, COMPARED, SWEEP_KEYS
+from tuibench.core.metrics import RunMetrics, Stat, falls_behind
 from tuibench.core.plan import rate_label
 from tuibench.core.stats import Verdict, difference, estimate
 from tuibench.core.store import RunRow
-
-
-def _stat(field: str, quantile: str) -> Callable[[RunMetrics], float | None]:
-    def read(metrics: RunMetrics) -> float | None:
-        stat: Stat | None = getattr(metrics, field)
-        return getattr(stat, quantile) if stat else None
-
-    return read
-
-
-def shown_digits(key: str, unit: str) -> int:
-    """Decimals a table shows: whole failed requests, req/s to the hundredth, the rest to the tenth."""
-    return 0 if key == "failed" else 2 if unit == "req/s" else 1
-
-
-@dataclass(frozen=True)
-class Metric:
-    key: str  # the name in exports
-    label: str  # what a table says
-    unit: str
-    higher_is_better: bool
-    read: Callable[[RunMetrics], float | None]
-
-
-METRICS: tuple[Metric, ...] = (
-    Metric("output_throughput_tok_s", "output tok/s", "tok/s", True, lambda m: m.output_throughput_tok_s),
-    Metric("total_throughput_tok_s", "total tok/s", "tok/s", True, lambda m: m.total_throughput_tok_s),
-    Metric("output_throughput_per_gpu_tok_s", "output tok/s per GPU", "tok/s", True,
-           lambda m: m.output_throughput_per_gpu_tok_s),
-    Metric("request_throughput_rps", "requests/s", "req/s", True, lambda m: m.request_throughput_rps),
-    *(Metric(f"{name.lower()}_{q}_ms", f"{name} {q}", "ms", False, _stat(f"{name.lower()}_ms", q))
-      for name in ("TTFT", "TPOT", "ITL", "E2EL") for q in ("p50", "p99")),
-    Metric("failed", "failed requests", "", False, lambda m: m.failed),
-    # A managed server launched for the step: launch to first token (what a demo waits for first).
-    Metric("cold_start_s", "cold start s", "s", False, lambda m: m.cold_start.total_s if m.cold_start else None),
-    # Conversations: the last turn carries the longest context; a prefix cache keeps its TTFT near the first's.
-    Metric("ttft_last_turn_p50_ms", "TTFT p50, last turn", "ms", False,
-           lambda m: m.turns[-1].ttft_ms.p50 if m.turns else None),
-    # The server's own counters, where it exports them: prompt tokens its prefix cache held.
-    Metric("prefix_cache_hit_pct", "prefix-cache hits %", "%", True,
-           lambda m: m.server.prefix_cache_hit_pct if m.server else None),
-)
 
 
 class Column(msgspec.Struct, frozen=True, kw_only=True):
@@ -136,10 +94,6 @@ class Comparison(msgspec.Struct, frozen=True, kw_only=True):
     sweeps: list[Sweep]
 
 
-# Requests that come back at under this share of the rate they were sent at are queueing: the server is saturated.
-KEEPS_UP = 0.9
-
-
 def compare(runs: Sequence[RunRow], baseline: str | None = None) -> Comparison:
     """`runs` side by side (profile runs are left out: their comparison is the module shares). The repeats of one
     plan step (--repeat N) are one column: their mean, with its confidence interval."""
@@ -213,7 +167,7 @@ def _group(key: tuple, sets: list[list[RunRow]], labels: dict[int, str], baselin
     columns = [_column(runs, labels[runs[0].id]) for runs in sets]
     base = next((i for i, c in enumerate(columns) if baseline in (c.library, c.label)), None)
     rows = []
-    for metric in METRICS:
+    for metric in COMPARED:
         per_column = [[v for r in runs if r.metrics and (v := metric.read(r.metrics)) is not None] for runs in sets]
         if not any(per_column):
             continue
@@ -261,19 +215,9 @@ def _point(runs: list[RunRow]) -> SweepPoint:
 
     return SweepPoint(
         rate=runs[0].spec.serving.request_rate, run_id=runs[0].id, repeats=len(runs),
-        request_throughput_rps=mean(lambda m: m.request_throughput_rps),
-        output_throughput_tok_s=mean(lambda m: m.output_throughput_tok_s),
-        ttft_p50_ms=mean(_stat("ttft_ms", "p50")), ttft_p99_ms=mean(_stat("ttft_ms", "p99")),
-        tpot_p50_ms=mean(_stat("tpot_ms", "p50")), tpot_p99_ms=mean(_stat("tpot_ms", "p99")),
-        e2el_p50_ms=mean(_stat("e2el_ms", "p50")), schedule_lag_p99_ms=mean(_stat("schedule_lag_ms", "p99")),
-        offered_rps=mean(lambda m: m.offered_rps), completion_rps=mean(lambda m: m.completion_rps),
+        **{key: mean(BY_KEY[key].read) for key in (*SWEEP_KEYS, "offered_rps", "completion_rps")},
         failed=sum(r.metrics.failed for r in runs if r.metrics),
     )
-
-
-def falls_behind(offered_rps: float | None, completion_rps: float | None) -> bool:
-    """Requests came back slower than they were sent: they queue. False when either rate is unknown."""
-    return bool(offered_rps) and completion_rps is not None and completion_rps < KEEPS_UP * offered_rps
 
 
 def saturated(point: SweepPoint) -> bool:

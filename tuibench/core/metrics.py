@@ -2,15 +2,12 @@
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 import msgspec
 
-from tuibench.core.records import BatchRecord, RequestRecord
-from tuibench.core.server_view import ServerView, server_view
-
-if TYPE_CHECKING:  # events imports spec, which imports this module
-    from tuibench.core.events import TelemetrySample
+from tuibench.core.events import TelemetrySample
+from tuibench.core.records import RequestRecord
+from tuibench.core.server_view import ServerView
 
 PERCENTILES = (50, 90, 99)
 
@@ -34,6 +31,8 @@ class Stat(msgspec.Struct, frozen=True, kw_only=True):
     p50: float
     p90: float
     p99: float
+    # 0: exact percentiles. Else the sketch's bound on them (core/aggregate.py: a run past EXACT_VALUES samples).
+    relative_error: float = 0.0
 
 
 def describe(values: Iterable[float]) -> Stat | None:
@@ -45,15 +44,6 @@ def describe(values: Iterable[float]) -> Stat | None:
     std = math.sqrt(math.fsum((x - mean) ** 2 for x in data) / n)
     p50, p90, p99 = (percentile(data, q) for q in PERCENTILES)
     return Stat(n=n, mean=mean, std=std, min=data[0], max=data[-1], p50=p50, p90=p90, p99=p99)
-
-
-def _ratio(numerator: float, denominator: float | None) -> float | None:
-    return numerator / denominator if denominator else None
-
-
-def _rate_over_span(times_s: Sequence[float]) -> float | None:
-    """Events per second between the first and the last of `times_s`: (n - 1) / span; None under two, or no span."""
-    return _ratio(len(times_s) - 1, max(times_s) - min(times_s)) if len(times_s) > 1 else None
 
 
 class TokenDrift(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,16 +62,6 @@ class TokenDrift(msgspec.Struct, frozen=True, kw_only=True):
         """E.g. "input tokens: planned 128, server counted 134.0 (+4.7 %) on 24 of 24 requests"."""
         return (f"{what}: planned {self.planned_mean:,.1f}, counted {self.counted_mean:,.1f} ({self.pct:+.1f} %) "
                 f"on {self.off} of {self.requests} requests")
-
-
-def token_drift(pairs: Iterable[tuple[int, int]]) -> TokenDrift | None:
-    """(planned, counted) per request; None when nothing was counted."""
-    pairs = list(pairs)
-    if not pairs:
-        return None
-    return TokenDrift(requests=len(pairs), off=sum(planned != counted for planned, counted in pairs),
-                      planned_mean=math.fsum(p for p, _ in pairs) / len(pairs),
-                      counted_mean=math.fsum(c for _, c in pairs) / len(pairs))
 
 
 class ColdStart(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,9 +85,20 @@ class TurnStat(msgspec.Struct, frozen=True, kw_only=True):
     ttft_ms: Stat
 
 
+class WorkerStat(msgspec.Struct, frozen=True, kw_only=True):
+    """Serving with --client-workers: one client process's requests and how late it sent them."""
+
+    worker: int
+    requests: int
+    failed: int
+    lag_ms: Stat  # its schedule lag: one saturated worker shows here
+    clock_offset_ms: float | None = None  # a Ray actor's clock against the run's
+
+
 class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     completed: int
     failed: int
+    first_error: str | None = None  # the first failed request's error, as it came
     duration_s: float | None  # first request handed over -> last request finished
     input_tokens: int
     output_tokens: int
@@ -151,30 +142,16 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     cold_start: ColdStart | None = None
     # The conversations dataset: TTFT per turn, as the context grows (flat where a prefix cache holds the turns).
     turns: list[TurnStat] | None = None
+    workers: list[WorkerStat] | None = None  # --client-workers: each client process's share
 
 
-class Slo(msgspec.Struct, frozen=True, kw_only=True):
-    """Service-level objectives for goodput; a request counts when it meets every one that is set."""
-
-    ttft_ms: float | None = None
-    tpot_ms: float | None = None
-    e2el_ms: float | None = None
-
-    @property
-    def any(self) -> bool:
-        return any(v is not None for v in (self.ttft_ms, self.tpot_ms, self.e2el_ms))
-
-    def met_by(self, record: RequestRecord) -> bool:
-        checks = ((self.ttft_ms, record.ttft_ms), (self.tpot_ms, record.tpot_ms), (self.e2el_ms, record.e2el_ms))
-        return record.ok and all(value is not None and value <= limit for limit, value in checks if limit is not None)
+# Requests that come back at under this share of the rate they were sent at are queueing: the server is saturated.
+KEEPS_UP = 0.9
 
 
-def trim_records(records: Sequence[RequestRecord], trim: int) -> list[RequestRecord]:
-    """Leaves out the first and last `trim` requests by send time (warm-up and drain of a serving run)."""
-    if trim <= 0:
-        return list(records)
-    ordered = sorted(records, key=lambda r: (r.start_s, r.index))
-    return ordered[trim: len(ordered) - trim]
+def falls_behind(offered_rps: float | None, completion_rps: float | None) -> bool:
+    """Requests came back slower than they were sent: they queue. False when either rate is unknown."""
+    return bool(offered_rps) and completion_rps is not None and completion_rps < KEEPS_UP * offered_rps
 
 
 def request_end_s(record: RequestRecord) -> float:
@@ -195,7 +172,7 @@ def _counter_at(points: Sequence[tuple[float, float]], t_s: float) -> float:
     return e0 + (e1 - e0) * (t_s - t0) / (t1 - t0) if t1 > t0 else e1
 
 
-def gpu_energy_j(telemetry: Sequence["TelemetrySample"], start_s: float, end_s: float) -> float | None:
+def gpu_energy_j(telemetry: Sequence[TelemetrySample], start_s: float, end_s: float) -> float | None:
     """Joules every GPU used in [start_s, end_s], from the energy_j counters of the "gpu*" sources.
 
     The window's edges are interpolated between the samples either side, so a run shorter than the
@@ -221,77 +198,3 @@ def schedule_lag_ms(record: RequestRecord) -> float | None:
     if record.scheduled_s is None:
         return None
     return (record.start_s - record.scheduled_s) * 1000.0 - (record.client_queue_ms or 0.0)
-
-
-def lag_by_worker(records: Sequence[RequestRecord]) -> dict[int, Stat]:
-    """Schedule lag per client process (--client-workers), so that one saturated worker shows."""
-    workers = sorted({r.worker for r in records if r.worker is not None})
-    return {w: stat for w in workers
-            if (stat := describe(lag for r in records if r.worker == w and (lag := schedule_lag_ms(r)) is not None))}
-
-
-def compute_metrics(records: Sequence[RequestRecord], batches: Sequence[BatchRecord] = (), slo: Slo | None = None,
-                    trim: int = 0, telemetry: Sequence["TelemetrySample"] = (), gpus: int = 0) -> RunMetrics:
-    """The run's figures from its requests; `gpus`: how many GPUs it computed on (0: a CPU run)."""
-    records = trim_records(records, trim)
-    done = [r for r in records if r.ok]
-    failed = len(records) - len(done)
-    duration_s = None
-    energy_j = None
-    if done:
-        start_s, end_s = min(r.start_s for r in records), max(request_end_s(r) for r in done)
-        duration_s = end_s - start_s
-        energy_j = gpu_energy_j(telemetry, start_s, end_s) if telemetry else None
-    input_tokens = sum(r.input_tokens for r in done)
-    output_tokens = sum(r.output_tokens for r in done)
-    return RunMetrics(
-        completed=len(done),
-        failed=failed,
-        duration_s=duration_s,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        request_throughput_rps=_ratio(len(done), duration_s),
-        output_throughput_tok_s=_ratio(output_tokens, duration_s),
-        total_throughput_tok_s=_ratio(input_tokens + output_tokens, duration_s),
-        output_throughput_per_gpu_tok_s=_ratio(output_tokens, duration_s * gpus) if gpus and duration_s else None,
-        ttft_ms=describe(r.ttft_ms for r in done if r.ttft_ms is not None),
-        tpot_ms=describe(t for r in done if (t := r.tpot_ms) is not None),
-        # ITL pools every gap of every request, as vLLM does.
-        itl_ms=describe(gap for r in done for gap in r.itl_ms),
-        e2el_ms=describe(r.e2el_ms for r in done if r.e2el_ms is not None),
-        prefill_s=math.fsum(b.prefill_ms for b in batches) / 1000.0 if batches else None,
-        decode_s=math.fsum(b.decode_ms for b in batches) / 1000.0 if batches else None,
-        # The client's own lateness: how late it sent, less any wait for a concurrency slot (counted apart).
-        schedule_lag_ms=describe(lag for r in records if (lag := schedule_lag_ms(r)) is not None),
-        client_queue_ms=describe(r.client_queue_ms for r in records if r.client_queue_ms is not None),
-        latency_per_token_ms=describe(
-            r.e2el_ms / (r.input_tokens + r.output_tokens) for r in done if r.e2el_ms is not None
-        ),
-        latency_per_output_token_ms=describe(
-            r.e2el_ms / r.output_tokens for r in done if r.e2el_ms is not None and r.output_tokens
-        ),
-        goodput_rps=_ratio(sum(slo.met_by(r) for r in done), duration_s) if slo and slo.any else None,
-        offered_rps=_rate_over_span([r.scheduled_s for r in records if r.scheduled_s is not None]),
-        completion_rps=_rate_over_span([request_end_s(r) for r in done]) if any(
-            r.scheduled_s is not None for r in records) else None,
-        trimmed=max(trim, 0),
-        energy_per_output_token_j=_ratio(energy_j, output_tokens) if energy_j is not None else None,
-        input_drift=token_drift((r.input_tokens, r.counted_input_tokens) for r in done
-                                if r.counted_input_tokens is not None),
-        output_drift=token_drift((r.target_output_tokens, r.output_tokens) for r in done),
-        server=server_view(telemetry) if telemetry else None,
-        turns=by_turn(done) if any(r.turn is not None for r in done) else None,
-    )
-
-
-def by_turn(done: Sequence[RequestRecord]) -> list[TurnStat]:
-    turns = sorted({r.turn for r in done if r.turn is not None})
-    stats = []
-    for turn in turns:
-        of_turn = [r for r in done if r.turn == turn]
-        ttft = describe(r.ttft_ms for r in of_turn if r.ttft_ms is not None)
-        if ttft is not None:
-            tokens = [r.counted_input_tokens if r.counted_input_tokens is not None else r.input_tokens for r in of_turn]
-            stats.append(TurnStat(turn=turn, completed=len(of_turn), prompt_tokens=sum(tokens) / len(tokens),
-                                  ttft_ms=ttft))
-    return stats

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from tuibench.core.capacity import Capacity, CapacitySearch, Probe
-from tuibench.core.metrics import Slo
+from tuibench.core.spec import Slo
 from tuibench.core.spec import RunSpec
 
 # capacity: per library, the highest serving rate that meets every objective of [plan.capacity] (core/capacity.py)

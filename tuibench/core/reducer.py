@@ -8,15 +8,17 @@ from typing import Literal
 import msgspec
 
 from tuibench.core import events as ev
-from tuibench.core.metrics import ColdStart, RunMetrics, compute_metrics, request_end_s
+from tuibench.core.aggregate import RunAggregate
+from tuibench.core.metrics import ColdStart, RunMetrics, request_end_s
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.capacity import Capacity, Probe
 from tuibench.core.plan import (
     Plan, PlanEnded, PlanEvent, PlanStarted, PlanStatus, PlanStep, StepEnded, StepProbed, StepStarted, StepStatus,
     plan_status,
 )
-from tuibench.core.records import BatchRecord, RequestRecord
+from tuibench.core.sample_window import TelemetryWindow
 from tuibench.core.spec import RunSpec, gpus_used
+from tuibench.core.timeline import Timeline
 from tuibench.core.validity import RunWarning, run_warnings
 
 # partial: the run ended, but some requests failed (a server that died mid-run, timeouts, HTTP errors).
@@ -25,9 +27,14 @@ _STATUS_OF_FAILURE: dict[str, Status] = {"interrupted": "interrupted"}
 
 
 class RunState:
-    """Everything known about one run so far. Feed it events with `apply`; read `metrics()` any time."""
+    """Everything known about one run so far. Feed it events with `apply`; read `metrics()` any time.
 
-    def __init__(self, log_lines: int = 500):
+    Its memory does not grow with the run: requests are folded into a RunAggregate as they end, the charts'
+    points and the telemetry are thinned (core/timeline.py, core/sample_window.py), the log is a ring. Each
+    request itself is in the results store.
+    """
+
+    def __init__(self, log_lines: int = 500, recent_telemetry: int = 1024):
         self.status: Status = "pending"
         self.spec: RunSpec | None = None
         self.environment: dict[str, object] = {}
@@ -35,9 +42,14 @@ class RunState:
         self.phase: str | None = None
         self.phase_started_s: dict[str, float] = {}
         self.progress: ev.Progress | None = None
-        self.records: list[RequestRecord] = []
-        self.batches: list[BatchRecord] = []
-        self.telemetry: list[ev.TelemetrySample] = []
+        self.requests_done = 0  # requests that ended, failed or not
+        self.requests_ok = 0
+        self.first_error: str | None = None  # the first failed request's
+        self.output_tokens_done = 0  # of those that succeeded, trimmed or not: the live rate's
+        self.aggregate = RunAggregate()  # made again at RunStarted, with the spec's SLO and trim
+        self.timeline = Timeline()
+        self._telemetry = TelemetryWindow()
+        self.recent_telemetry: deque[ev.TelemetrySample] = deque(maxlen=recent_telemetry)  # Live's sparklines
         self.profiles: list[ModuleProfile] = []  # per-module timing trees, one per (length, phase)
         self.logs: deque[ev.Log] = deque(maxlen=log_lines)
         self.log_count = 0  # every Log ever applied: a viewer that has shown n of them shows the rest
@@ -58,8 +70,13 @@ class RunState:
         return self.status in ("finished", "partial", "failed", "interrupted")
 
     @property
-    def output_tokens_done(self) -> int:
-        return sum(r.output_tokens for r in self.records if r.ok)
+    def telemetry(self) -> list[ev.TelemetrySample]:
+        """The run's samples in time order, thinned past TelemetryWindow's capacity per source."""
+        return self._telemetry.samples()
+
+    @property
+    def telemetry_count(self) -> int:
+        return self._telemetry.count
 
     def apply(self, event: ev.Event) -> None:
         self.last_t_s = max(self.last_t_s, event.t_s)
@@ -69,25 +86,35 @@ class RunState:
                 self.spec = event.spec
                 self.environment = dict(event.environment)
                 self.num_requests = event.num_requests
+                serving = event.spec.serving if event.spec.scenario == "serving" else None
+                self.aggregate = RunAggregate(slo=serving.slo if serving else None, trim=serving.trim if serving else 0,
+                                              gpus=gpus_used(event.spec, self.environment))
             case ev.Phase():
                 self.phase = event.name
                 self.phase_started_s[event.name] = event.t_s
             case ev.Progress():
                 self.progress = event
             case ev.RequestDone():
-                self.records.append(event.record)
+                record = event.record
+                self.requests_done += 1
+                self.requests_ok += record.ok
+                self.first_error = self.first_error or record.error
+                self.output_tokens_done += record.output_tokens if record.ok else 0
+                self.aggregate.add(record)
+                self.timeline.add(record)
                 self._metrics = None
-                if event.record.ok and (end_s := request_end_s(event.record)) > self._last_end_s:
+                if record.ok and (end_s := request_end_s(record)) > self._last_end_s:
                     self._last_end_s = end_s
                     self._energy_past_end.clear()
             case ev.BatchDone():
-                self.batches.append(event.record)
+                self.aggregate.add_batch(event.record)
                 self._metrics = None
             case ev.TelemetrySample():
-                self.telemetry.append(event)
+                self._telemetry.add(event)
+                self.recent_telemetry.append(event)
                 if event.source.startswith("server"):  # the server's own view is part of the metrics
                     self._metrics = None
-                if self.records and event.source.startswith("gpu") and event.values.get("energy_j") is not None:
+                if self.requests_done and event.source.startswith("gpu") and event.values.get("energy_j") is not None:
                     if event.t_s <= self._last_end_s or event.source not in self._energy_past_end:
                         self._metrics = None
                     if event.t_s > self._last_end_s:
@@ -104,10 +131,10 @@ class RunState:
                 self.logs.append(event)
                 self.log_count += 1
             case ev.RunFinished():
-                failed = [r for r in self.records if not r.ok]
-                if failed and len(failed) == len(self.records):  # it ran to its end, and measured nothing
+                failed = self.requests_done - self.requests_ok
+                if failed and not self.requests_ok:  # it ran to its end, and measured nothing
                     self.status = "failed"
-                    self.error = f"none of its {len(failed)} requests succeeded; the first: {failed[0].error}"
+                    self.error = f"none of its {failed} requests succeeded; the first: {self.first_error}"
                 else:
                     self.status = "partial" if failed else "finished"
             case ev.RunFailed():
@@ -121,22 +148,19 @@ class RunState:
         Once the run has ended, exactly the run's output throughput."""
         if self.ended:
             return self.metrics().output_throughput_tok_s
-        if not any(r.ok for r in self.records):
+        if not self.requests_ok:
             return None
-        elapsed_s = self.last_t_s - min(r.start_s for r in self.records)
+        elapsed_s = self.last_t_s - self.timeline.origin_s
         return self.output_tokens_done / elapsed_s if elapsed_s > 0 else None
 
     def warnings(self) -> list[RunWarning]:
         """What may make this run's numbers untrustworthy, as known so far (stored when it ends)."""
-        return run_warnings(self.spec, self.environment, self.metrics() if self.records else None, self.records,
-                            self.telemetry)
+        return run_warnings(self.spec, self.environment, self.metrics() if self.requests_done else None,
+                            self.aggregate.window_s, self.telemetry)
 
     def metrics(self) -> RunMetrics:
         if self._metrics is None:
-            serving = self.spec.serving if self.spec and self.spec.scenario == "serving" else None
-            metrics = compute_metrics(self.records, self.batches, slo=serving.slo if serving else None,
-                                      trim=serving.trim if serving else 0, telemetry=self.telemetry,
-                                      gpus=gpus_used(self.spec, self.environment) if self.spec else 0)
+            metrics = self.aggregate.metrics(self.telemetry)
             if (started := self._server_started) is not None:
                 first_s = None if self._first_request_ms is None else self._first_request_ms / 1e3
                 metrics = msgspec.structs.replace(metrics, cold_start=ColdStart(

@@ -9,12 +9,10 @@ Prometheus's histogram_quantile does.
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import msgspec
 
-if TYPE_CHECKING:  # events -> spec -> metrics -> here: only for the annotation
-    from tuibench.core.events import TelemetrySample
+from tuibench.core.events import TelemetrySample
 
 SERVER = "server"
 SERVER_HISTOGRAMS = "server_hist"
@@ -71,7 +69,7 @@ class ServerView(msgspec.Struct, frozen=True, kw_only=True):
     buckets_ms: dict[str, tuple[float, float]] = {}  # "ttft_p50": the bucket that quantile lies in (high may be inf)
 
 
-def server_view(telemetry: Sequence["TelemetrySample"]) -> ServerView | None:
+def server_view(telemetry: Sequence[TelemetrySample]) -> ServerView | None:
     """None for a run without server samples (a server without /metrics: not applicable)."""
     gauges = [s.values for s in telemetry if s.source == SERVER]
     snapshots = [s.values for s in telemetry if s.source == SERVER_HISTOGRAMS]

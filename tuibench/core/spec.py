@@ -4,9 +4,25 @@ from typing import Literal
 
 import msgspec
 
-from tuibench.core.metrics import Slo
+from tuibench.core.records import RequestRecord
 
 DatasetKind = Literal["builtin", "random", "jsonl", "sharegpt", "shared-prefix", "conversations"]
+
+
+class Slo(msgspec.Struct, frozen=True, kw_only=True):
+    """A serving run's service-level objectives, for its goodput: a request counts when it meets every one set."""
+
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    e2el_ms: float | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.ttft_ms, self.tpot_ms, self.e2el_ms))
+
+    def met_by(self, record: RequestRecord) -> bool:
+        checks = ((self.ttft_ms, record.ttft_ms), (self.tpot_ms, record.tpot_ms), (self.e2el_ms, record.e2el_ms))
+        return record.ok and all(value is not None and value <= limit for limit, value in checks if limit is not None)
 
 
 class DatasetSpec(msgspec.Struct, frozen=True, kw_only=True):

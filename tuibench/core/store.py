@@ -7,7 +7,7 @@ written by a newer tuibench, is refused with a clear error and never written to.
 
 import datetime as dt
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -463,29 +463,38 @@ class ResultsStore:
         return [self._run_row(row) for row in rows]
 
     def get_run(self, run_id: int) -> StoredRun:
+        """A run with every request: for an export or a report. The app and `runs show` read its parts instead."""
+        return StoredRun(run=self.run_row(run_id), requests=list(self.requests(run_id)), batches=self.batches(run_id))
+
+    def run_row(self, run_id: int) -> RunRow:
         row = self._db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE runs.id = ?", (run_id,)).fetchone()
         if row is None:
             raise UserError(f"no run {run_id} in {self.path}: `tuibench runs` lists the stored runs")
-        requests = [
-            RequestRecord(index=idx, input_tokens=i, output_tokens=o, target_output_tokens=t, start_s=s, ttft_ms=ttft,
-                          e2el_ms=e2el, itl_ms=msgspec.json.decode(itl), batch=batch, error=error, scheduled_s=planned,
-                          client_queue_ms=queued, counted_input_tokens=counted, worker=worker,
-                          clock_offset_ms=offset, conversation=conversation, turn=turn)
-            for (idx, i, o, t, s, ttft, e2el, itl, batch, error, planned, queued, counted, worker, offset, conversation,
-                 turn) in self._db.execute(
-                "SELECT idx, input_tokens, output_tokens, target_output_tokens, start_s, ttft_ms, e2el_ms, itl_ms_json,"
-                " batch, error, scheduled_s, client_queue_ms, counted_input_tokens, worker, clock_offset_ms,"
-                " conversation, turn"
-                " FROM requests WHERE run_id = ?"
-                " ORDER BY idx", (run_id,))
-        ]
-        batches = [
+        return self._run_row(row)
+
+    def request_count(self, run_id: int) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM requests WHERE run_id = ?", (run_id,)).fetchone()[0]
+
+    def requests(self, run_id: int) -> Iterator[RequestRecord]:
+        """A run's requests in workload order, one at a time: a run of 100,000 is never all in memory here."""
+        rows = self._db.execute(
+            "SELECT idx, input_tokens, output_tokens, target_output_tokens, start_s, ttft_ms, e2el_ms, itl_ms_json,"
+            " batch, error, scheduled_s, client_queue_ms, counted_input_tokens, worker, clock_offset_ms,"
+            " conversation, turn FROM requests WHERE run_id = ? ORDER BY idx", (run_id,))
+        for (idx, i, o, t, s, ttft, e2el, itl, batch, error, planned, queued, counted, worker, offset, conversation,
+             turn) in rows:
+            yield RequestRecord(index=idx, input_tokens=i, output_tokens=o, target_output_tokens=t, start_s=s,
+                                ttft_ms=ttft, e2el_ms=e2el, itl_ms=msgspec.json.decode(itl), batch=batch, error=error,
+                                scheduled_s=planned, client_queue_ms=queued, counted_input_tokens=counted,
+                                worker=worker, clock_offset_ms=offset, conversation=conversation, turn=turn)
+
+    def batches(self, run_id: int) -> list[BatchRecord]:
+        return [
             BatchRecord(batch=b, size=n, start_s=s, prefill_ms=p, decode_ms=d, decode_steps=k)
             for b, n, s, p, d, k in self._db.execute(
                 "SELECT batch, size, start_s, prefill_ms, decode_ms, decode_steps FROM batches WHERE run_id = ?"
                 " ORDER BY batch", (run_id,))
         ]
-        return StoredRun(run=self._run_row(row), requests=requests, batches=batches)
 
     def module_profiles(self, run_id: int) -> list[ModuleProfile]:
         return [
@@ -494,9 +503,8 @@ class ResultsStore:
                 "SELECT profile_json FROM module_profiles WHERE run_id = ? ORDER BY input_len, phase DESC", (run_id,))
         ]
 
-    def telemetry(self, run_id: int) -> list[TelemetrySample]:
-        return [
-            TelemetrySample(t_s=t, source=source, values=msgspec.json.decode(values))
-            for t, source, values in self._db.execute(
-                "SELECT t_s, source, values_json FROM telemetry WHERE run_id = ? ORDER BY t_s", (run_id,))
-        ]
+    def telemetry(self, run_id: int) -> Iterator[TelemetrySample]:
+        """A run's samples in time order, one at a time (a day-long run holds a few hundred thousand)."""
+        for t, source, values in self._db.execute(
+                "SELECT t_s, source, values_json FROM telemetry WHERE run_id = ? ORDER BY t_s", (run_id,)):
+            yield TelemetrySample(t_s=t, source=source, values=msgspec.json.decode(values))

@@ -6,16 +6,13 @@ one planned, threads that share a core with tuibench itself.
 """
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import msgspec
 
-from tuibench.core.metrics import RunMetrics, lag_by_worker, request_end_s
-from tuibench.core.records import RequestRecord
+from tuibench.core.events import TelemetrySample
+from tuibench.core.metrics import RunMetrics
 from tuibench.core.spec import RunSpec, gpus_used
-
-if TYPE_CHECKING:  # events imports spec, which imports metrics
-    from tuibench.core.events import TelemetrySample
 
 WarningKind = Literal["failed", "input_drift", "output_drift", "client_saturated", "cpu_contention",
                       "gpu_contention", "gpu_throttled", "threads_unpinned"]
@@ -35,31 +32,23 @@ class RunWarning(msgspec.Struct, frozen=True):
     message: str
 
 
-def measured_window_s(records: Sequence[RequestRecord]) -> tuple[float, float] | None:
-    """From the first request handed over to the last one finished; None before any request."""
-    if not records:
-        return None
-    return min(r.start_s for r in records), max(request_end_s(r) for r in records)
-
-
 def run_warnings(spec: RunSpec | None, environment: dict[str, object], metrics: RunMetrics | None,
-                 records: Sequence[RequestRecord], telemetry: Sequence["TelemetrySample"]) -> list[RunWarning]:
+                 window_s: tuple[float, float] | None, telemetry: Sequence[TelemetrySample]) -> list[RunWarning]:
+    """`window_s`: the measured window (first request sent to last finished); samples outside it are not judged."""
     if spec is None:
         return []
-    window = measured_window_s(records)
-    samples = [s for s in telemetry if window is None or window[0] <= s.t_s <= window[1]]
-    return [w for w in (*_workload(spec, metrics, records), _client(spec, metrics, records), _cpu(environment, samples),
+    samples = [s for s in telemetry if window_s is None or window_s[0] <= s.t_s <= window_s[1]]
+    return [w for w in (*_workload(spec, metrics), _client(spec, metrics), _cpu(environment, samples),
                         *_gpu(samples), _threads(spec, environment)) if w is not None]
 
 
-def _workload(spec: RunSpec, metrics: RunMetrics | None, records: Sequence[RequestRecord]) -> list[RunWarning]:
+def _workload(spec: RunSpec, metrics: RunMetrics | None) -> list[RunWarning]:
     if metrics is None:
         return []
     found = []
     if metrics.failed:
-        first = next((r.error for r in records if r.error), "")
         found.append(RunWarning("failed", f"{metrics.failed} of {metrics.failed + metrics.completed} requests "
-                                          f"failed (first: {first})"))
+                                          f"failed (first: {metrics.first_error or ''})"))
     if (drift := metrics.input_drift) and drift.off:
         found.append(RunWarning("input_drift", drift.describe("input tokens") + ": not the workload planned"))
     holds_length = (spec.serving.length_policy != "none" if spec.scenario == "serving"
@@ -70,18 +59,18 @@ def _workload(spec: RunSpec, metrics: RunMetrics | None, records: Sequence[Reque
     return found
 
 
-def _client(spec: RunSpec, metrics: RunMetrics | None, records: Sequence[RequestRecord]) -> RunWarning | None:
+def _client(spec: RunSpec, metrics: RunMetrics | None) -> RunWarning | None:
     lag = metrics.schedule_lag_ms if metrics else None
     if spec.scenario != "serving" or lag is None or lag.p99 <= CLIENT_LAG_P99_MS:
         return None
-    late = [f"worker {w} p99 {stat.p99:,.1f} ms" for w, stat in lag_by_worker(records).items()
-            if stat.p99 > CLIENT_LAG_P99_MS]
+    late = [f"worker {w.worker} p99 {w.lag_ms.p99:,.1f} ms" for w in metrics.workers or ()
+            if w.lag_ms.p99 > CLIENT_LAG_P99_MS]
     which = f" ({', '.join(late)})" if late else ""
     return RunWarning("client_saturated", f"the client sent late (schedule lag p99 {lag.p99:,.1f} ms > "
                                           f"{CLIENT_LAG_P99_MS:g} ms{which}): the load offered was below the plan")
 
 
-def _cpu(environment: dict[str, object], samples: Sequence["TelemetrySample"]) -> RunWarning | None:
+def _cpu(environment: dict[str, object], samples: Sequence[TelemetrySample]) -> RunWarning | None:
     others = [v for s in samples if s.source == "cpu" and (v := s.values.get("others_cores")) is not None]
     if not others:
         return None
@@ -94,7 +83,7 @@ def _cpu(environment: dict[str, object], samples: Sequence["TelemetrySample"]) -
                                         f"ran (more than {limit:.1f}): its numbers are not the library's alone")
 
 
-def _gpu(samples: Sequence["TelemetrySample"]) -> list[RunWarning]:
+def _gpu(samples: Sequence[TelemetrySample]) -> list[RunWarning]:
     by_gpu: dict[str, list[dict]] = {}
     for sample in samples:
         if sample.source.startswith("gpu"):

@@ -10,7 +10,8 @@ import msgspec
 from rich.table import Table
 
 from tuibench.core.capacity import Capacity, verdict
-from tuibench.core.comparison import METRICS, Comparison, Group, Sweep, compare, shown_digits
+from tuibench.core.catalogue import BY_KEY, METRICS, SWEEP_KEYS
+from tuibench.core.comparison import Comparison, Group, Sweep, compare
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.plan import rate_label
 from tuibench.core.spec import DatasetSpec
@@ -164,7 +165,7 @@ def cell_text(group: Group, row_index: int, column: int, markup: bool = True) ->
     difference is within the noise), and ★ on the best of its row."""
     row = group.rows[row_index]
     cell = row.cells[column]
-    digits = shown_digits(row.key, row.unit)
+    digits = BY_KEY[row.key].digits
     text = fmt(int(cell.value) if row.key == "failed" and cell.value is not None else cell.value, digits)
     if cell.low is not None and cell.high is not None and row.key != "failed":
         text += f" ±{fmt((cell.high - cell.low) / 2, digits)}"
@@ -194,15 +195,13 @@ def group_table(group: Group) -> Table:
 def sweep_table(sweeps: Sequence[Sweep]) -> Table:
     """The paper's throughput–latency figures as a table: per library, one row per offered rate."""
     table = _table("serving: throughput vs latency against the offered rate")
-    for column in ("dataset", "library", "rate", "run", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
-                   "TPOT p99", "E2EL p50", "lag p99", "failed"):
+    figures = [BY_KEY[key] for key in SWEEP_KEYS]
+    for column in ("dataset", "library", "rate", "run", *(m.label for m in figures), "failed"):
         table.add_column(column, justify="left" if column in ("dataset", "library") else "right", no_wrap=True)
     for sweep in sweeps:
         for index, p in enumerate(sweep.points):
             table.add_row(sweep.dataset if index == 0 else "", sweep.label if index == 0 else "", rate_label(p.rate),
-                          str(p.run_id), fmt(p.request_throughput_rps, 2), fmt(p.output_throughput_tok_s, 1),
-                          *(fmt(v, 1) for v in (p.ttft_p50_ms, p.ttft_p99_ms, p.tpot_p50_ms, p.tpot_p99_ms,
-                                                  p.e2el_p50_ms, p.schedule_lag_p99_ms)), str(p.failed))
+                          str(p.run_id), *(fmt(getattr(p, m.key), m.digits) for m in figures), str(p.failed))
     return table
 
 

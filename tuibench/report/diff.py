@@ -5,7 +5,8 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from tuibench.core.comparison import METRICS, Metric, repeat_sets, shown_digits
+from tuibench.core.catalogue import COMPARED, Metric
+from tuibench.core.comparison import repeat_sets
 from tuibench.core.stats import Difference, difference, estimate
 from tuibench.core.store import ResultsStore, RunRow
 from tuibench.core.units import fmt
@@ -13,7 +14,7 @@ from tuibench.core.units import fmt
 
 def with_repeats(store: ResultsStore, run_id: int) -> list[RunRow]:
     """The run, and the other runs of its plan with the same spec (--repeat N), in run order."""
-    run = store.get_run(run_id).run
+    run = store.run_row(run_id)
     if run.plan_id is None:
         return [run]
     return next(runs for runs in repeat_sets(store.get_plan(run.plan_id).runs) if any(r.id == run_id for r in runs))
@@ -27,7 +28,7 @@ def _side(runs: Sequence[RunRow], metric: Metric) -> str:
     found = estimate(_values(runs, metric))
     if found is None:
         return "–"
-    digits = shown_digits(metric.key, metric.unit)
+    digits = metric.digits
     half = "" if found.low is None else f" ±{fmt((found.high - found.low) / 2, digits)}"
     return fmt(found.mean, digits) + half
 
@@ -53,7 +54,7 @@ def diff_table(a: Sequence[RunRow], b: Sequence[RunRow]) -> Table:
     a_name, b_name = _name(a), _name(b)
     for column in ("metric", a_name, b_name, "B/A", "B against A"):
         table.add_column(column, justify="left" if column in ("metric", "B against A") else "right", no_wrap=True)
-    for metric in METRICS:
+    for metric in COMPARED:
         found = judged(a, b, metric)
         if found is None and not _values(a, metric) and not _values(b, metric):
             continue
@@ -64,7 +65,7 @@ def diff_table(a: Sequence[RunRow], b: Sequence[RunRow]) -> Table:
 
 def headline(a: Sequence[RunRow], b: Sequence[RunRow]) -> str:
     """The one line a user came for: output throughput, B against A, and how that was judged."""
-    metric = METRICS[0]  # output tok/s
+    metric = COMPARED[0]  # output tok/s
     found = judged(a, b, metric)
     if found is None:
         return "no output throughput on one side: nothing to compare"

@@ -55,12 +55,12 @@ class ProgressView:
 
     def _plain(self, state: RunState) -> None:
         """A pipe's progress: requests done of planned, and the live output rate, every few seconds."""
-        if not state.records or self._clock() - self._said_at < PLAIN_EVERY_S:
+        if not state.requests_done or self._clock() - self._said_at < PLAIN_EVERY_S:
             return
         self._said_at = self._clock()
         rate = state.live_output_tok_s()
         of = f" of {self._total}" if self._total else ""
-        self._say(f"{len(state.records)}{of} requests done" + (f", {rate:,.1f} output tok/s" if rate else ""))
+        self._say(f"{state.requests_done}{of} requests done" + (f", {rate:,.1f} output tok/s" if rate else ""))
 
     def _say(self, text: str, style: str = "dim") -> None:
         self.console.print(f"[{style}]· {text}[/]", highlight=False)
@@ -73,7 +73,7 @@ class ProgressView:
         if self._task is None:
             return
         rate = state.live_output_tok_s()
-        self._bar.update(self._task, completed=len(state.records), rate=fmt(rate, 1, "tok/s") if rate else "", **fields)
+        self._bar.update(self._task, completed=state.requests_done, rate=fmt(rate, 1, "tok/s") if rate else "", **fields)
 
 
 class PlanProgress:

@@ -3,20 +3,21 @@
 from collections.abc import Sequence
 
 from rich.table import Table
+from rich.text import Text
 
-from tuibench.core.metrics import RunMetrics, Stat, TokenDrift, lag_by_worker
-from tuibench.core.records import RequestRecord
+from tuibench.core.aggregate import EXACT_VALUES
+from tuibench.core.catalogue import LATENCIES, STATUS_STYLE
+from tuibench.core.metrics import RunMetrics, Stat, TokenDrift
 from tuibench.core.spec import RunSpec
 from tuibench.core.store import PlanRow, RunRow
 from tuibench.core.units import NA, fmt, fmt_share
 from tuibench.core.validity import RunWarning
 
-_LATENCIES = (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"), ("E2E latency", "e2el_ms"))
-# Shown only where the run has them (serving runs).
-_SERVING_LATENCIES = (("latency / token", "latency_per_token_ms"), ("latency / out tok", "latency_per_output_token_ms"),
-                      ("schedule lag", "schedule_lag_ms"), ("client queue", "client_queue_ms"))
-STATUS_STYLE = {"finished": "green", "partial": "yellow", "failed": "red", "interrupted": "yellow", "running": "cyan",
-                "pending": "dim", "skipped": "dim", "not run": "dim"}
+
+
+def status_text(status: str, suffix: str = "") -> Text:
+    """A status in its colour as a Text, for a table cell: its width is the status's, not its markup's."""
+    return Text.assemble((status, STATUS_STYLE.get(status, "")), suffix)
 
 
 def status_markup(status: str) -> str:
@@ -86,21 +87,18 @@ def drift_text(drift: TokenDrift) -> str:
             f"on {drift.off} of {drift.requests}[/]")
 
 
-def workers_table(records: Sequence[RequestRecord]) -> Table | None:
+def workers_table(metrics: RunMetrics) -> Table | None:
     """Serving with --client-workers: each client process's requests and schedule lag; None for one client."""
-    lags = lag_by_worker(records)
-    if not lags:
+    if not metrics.workers:
         return None
     table = Table(title="client workers", box=None, pad_edge=False)
     # Ray actors read their own node's clock: how far it is from the run's is part of what their times stand on.
-    offsets = any(r.clock_offset_ms is not None for r in records)
+    offsets = any(w.clock_offset_ms is not None for w in metrics.workers)
     for name in ("worker", "requests", "failed", "lag p50 ms", "lag p99 ms", *(["clock offset ms"] if offsets else [])):
         table.add_column(name, justify="right")
-    for worker, lag in lags.items():
-        sent = [r for r in records if r.worker == worker]
-        offset = next((r.clock_offset_ms for r in sent if r.clock_offset_ms is not None), None)
-        table.add_row(str(worker), str(len(sent)), str(sum(not r.ok for r in sent)), fmt(lag.p50, 2), fmt(lag.p99, 2),
-                      *([fmt(offset, 3)] if offsets else []))
+    for w in metrics.workers:
+        table.add_row(str(w.worker), str(w.requests), str(w.failed), fmt(w.lag_ms.p50, 2), fmt(w.lag_ms.p99, 2),
+                      *([fmt(w.clock_offset_ms, 3)] if offsets else []))
     return table
 
 
@@ -148,11 +146,11 @@ def _overhead(client: float | None, bucket: tuple[float, float] | None) -> str:
     return "within the bucket"
 
 
-def run_tables(metrics: RunMetrics, records: Sequence[RequestRecord], title: str | None = None) -> list[Table]:
+def run_tables(metrics: RunMetrics, title: str | None = None) -> list[Table]:
     """A run's result: its figures, its latencies, the server's view, the client workers and the conversations'
     turns, where they apply."""
     tables = [metrics_table(metrics, title=title or ""), latency_table(metrics)]
-    return tables + [t for t in (server_table(metrics), workers_table(records), turns_table(metrics)) if t is not None]
+    return tables + [t for t in (server_table(metrics), workers_table(metrics), turns_table(metrics)) if t is not None]
 
 
 def turns_table(metrics: RunMetrics) -> Table | None:
@@ -172,13 +170,19 @@ def latency_table(metrics: RunMetrics) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("latency (ms)", "mean", "std", "p50", "p90", "p99", "n"):
         table.add_column(column, justify="left" if column.startswith("latency") else "right")
-    serving = [row for row in _SERVING_LATENCIES if getattr(metrics, row[1]) is not None]
-    for label, field in (*_LATENCIES, *serving):
-        stat: Stat | None = getattr(metrics, field)
+    sketched = 0.0
+    for latency in LATENCIES:
+        stat: Stat | None = getattr(metrics, latency.field)
+        if latency.serving_only and stat is None:
+            continue  # shown only where the run has it
         if stat is None:
-            table.add_row(label, *([NA] * 5), "0")
-        else:
-            table.add_row(label, *(fmt(v, 2) for v in (stat.mean, stat.std, stat.p50, stat.p90, stat.p99)), str(stat.n))
+            table.add_row(latency.label, *([NA] * 5), "0")
+            continue
+        sketched = max(sketched, stat.relative_error)
+        table.add_row(latency.label + (" ≈" if stat.relative_error else ""),
+                      *(fmt(v, 2) for v in (stat.mean, stat.std, stat.p50, stat.p90, stat.p99)), str(stat.n))
+    if sketched:  # a long run: its percentiles are a sketch's, not a sort's
+        table.caption = f"≈ percentiles within ±{100 * sketched:g} % (a sketch, past {EXACT_VALUES:,} values)"
     return table
 
 

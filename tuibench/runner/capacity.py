@@ -35,10 +35,10 @@ def search_capacity(step: PlanStep, run_once: Callable[[RunSpec], RunState],
     rate = next(rates)
     while True:
         run = run_once(probe_spec(step, rate))
-        probe = judge(rate, run.run_id, run.status, run.metrics() if run.records else None, run.error, objectives)
+        probe = judge(rate, run.run_id, run.status, run.metrics() if run.requests_done else None, run.error, objectives)
         probes.append(probe)
         on_probe(probe, msgspec.structs.replace(outcome, probes=list(probes)))
-        if run.status == "interrupted" or not run.records:
+        if run.status == "interrupted" or not run.requests_done:
             return msgspec.structs.replace(outcome, probes=probes, skipped=run.error or f"run {run.run_id} sent nothing")
         try:
             rate = rates.send(probe.met)

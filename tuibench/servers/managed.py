@@ -47,12 +47,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def check_port_free(port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+# For a server tuibench launches, whose --port may be left out (a free one is found then).
+PORT_IN_USE = "port {port} on {host} is already in use: pick another with --port, or leave it out"
+
+
+def check_port_free(port: int, host: str = "127.0.0.1", message: str = PORT_IN_USE) -> None:
+    """Refuses, as one line (UserError), a port that cannot be bound on `host` now: before a server is started on it,
+    whose own failure would come later and buried in its log. `message` is formatted with host, port and reason
+    (the system's words: "Address already in use", "Cannot assign requested address")."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            raise UserError(f"port {port} on 127.0.0.1 is already in use: pick another with --port, or leave it out") from None
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UserError(message.format(host=host, port=port, reason=exc.strerror or exc)) from None
 
 
 def _die_with_parent() -> None:

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, Self
 
 from tuibench.core.events import TelemetrySample
-from tuibench.telemetry.devices import usable_cpus
+from tuibench.telemetry import nvml
+from tuibench.telemetry.devices import usable_cpus, visible_gpu_indices
 from tuibench.telemetry.processes import ProcessTree, others_among
 
 DEFAULT_INTERVAL_S = 0.25
@@ -28,7 +29,7 @@ class Source(Protocol):
 
 
 class NvmlSource:
-    """One NVIDIA GPU. NVML must already be initialised (make_sources does it, the sampler shuts it down)."""
+    """One NVIDIA GPU. NVML must already be held (gpu_sources holds it for its sources, close_sources lets go)."""
 
     def __init__(self, index: int, name: str | None = None, tree: ProcessTree | None = None):
         import pynvml
@@ -43,13 +44,7 @@ class NvmlSource:
     def _call(self, function: str, *args):
         # Fields are read one by one: a GPU lacking one (no power sensor on some boards, no energy
         # counter before Volta, a function an old library lacks) loses that field only.
-        fn = getattr(self._nvml, function, None)
-        if fn is None:
-            return None
-        try:
-            return fn(self._handle, *args)
-        except self._nvml.NVMLError:
-            return None
+        return nvml.query(self._nvml, function, self._handle, *args)
 
     def _energy_mj(self) -> float | None:
         total_mj = self._call("nvmlDeviceGetTotalEnergyConsumption")
@@ -167,48 +162,24 @@ def _share_pct(busy_s: float, total_s: float) -> float:
     return min(100.0, max(0.0, 100.0 * busy_s / total_s)) if total_s > 0 else 0.0
 
 
-def visible_gpu_indices(count: int) -> list[int]:
-    """NVML indices of the GPUs this process may use, in CUDA's order (so gpuN is cuda:N).
-
-    CUDA_VISIBLE_DEVICES is honoured when it is a list of integers ("" is the empty list); UUIDs or
-    MIG names are not mapped, and then every GPU is sampled.
-    """
-    value = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if value is None:
-        return list(range(count))
-    parts = [p.strip() for p in value.split(",")] if value.strip() else []
-    if not all(p.lstrip("-").isdigit() for p in parts):
-        return list(range(count))
-    indices = []
-    for part in parts:
-        index = int(part)
-        if not 0 <= index < count:
-            break  # CUDA stops at the first invalid ordinal
-        indices.append(index)
-    return indices
-
-
 def gpu_sources(tree: ProcessTree | None = None) -> list[NvmlSource]:
-    """Every GPU this process may use, through NVML (initialised here when there is one); none without a driver."""
+    """Every GPU this process may use, through NVML; none without a driver. The sources together hold NVML once,
+    until close_sources (none: nothing is held)."""
     try:
-        import pynvml
-    except ImportError:
-        return []
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no driver, no libnvidia-ml, a container without the device: CPU only
+        lib = nvml.acquire()
+    except nvml.NvmlUnavailable:  # no driver, no libnvidia-ml, a container without the device: CPU only
         return []
     sources = []
     try:
-        for ordinal, index in enumerate(visible_gpu_indices(pynvml.nvmlDeviceGetCount())):
+        for ordinal, index in enumerate(visible_gpu_indices(lib.nvmlDeviceGetCount())):
             try:
                 sources.append(NvmlSource(index, name=f"gpu{ordinal}", tree=tree))
-            except pynvml.NVMLError:  # a GPU that fell off the bus, or one we may not query
+            except lib.NVMLError:  # a GPU that fell off the bus, or one we may not query
                 continue
-    except pynvml.NVMLError:
+    except lib.NVMLError:
         pass
     if not sources:
-        pynvml.nvmlShutdown()
+        nvml.release()
     return sources
 
 
@@ -221,12 +192,7 @@ def make_sources(pid: int | None = None, ours: Sequence[int] = (), gpus: bool = 
 
 def close_sources(sources: Sequence[Source]) -> None:
     if any(isinstance(s, NvmlSource) for s in sources):
-        import pynvml
-
-        try:
-            pynvml.nvmlShutdown()
-        except pynvml.NVMLError:
-            pass
+        nvml.release()  # the one hold gpu_sources took for them all
 
 
 class TelemetrySampler:

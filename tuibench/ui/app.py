@@ -7,6 +7,7 @@ redraw, not one per event. When a plan of several runs ends, Compare opens on it
 """
 
 import importlib
+from collections.abc import Iterable
 from pathlib import Path
 
 from textual.app import App
@@ -68,7 +69,7 @@ class TuibenchApp(App):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, db_path: Path, replay: list[ev.Event] | None = None, replay_speed: float = 1.0,
+    def __init__(self, db_path: Path, replay: Iterable[ev.Event] | None = None, replay_speed: float = 1.0,
                  settings: Settings | None = None, plan=None, read_only: bool = False):
         super().__init__()
         # multiprocessing starts its resource tracker with our stderr's file descriptor, which Textual replaces

@@ -7,7 +7,7 @@ message so the screens redraw. Cancelling stops the plan as Ctrl-C does, keeping
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from tuibench.core import events as ev
@@ -73,23 +73,34 @@ class PlanSession(_Session):
                      cancel=self._cancel.is_set, output_dir=data_dir() / "logs", port=self.plan.request.port)
 
 
-def read_events(path: Path) -> list[ev.Event]:
-    """A recorded event log (--events, or the app's replay); a bad file is a UserError naming the line."""
-    from tuibench.core.errors import UserError
+class EventLog:
+    """A recorded event log (--events, or the app's replay), read twice: whole, once, to check it (a bad line is
+    a UserError naming it, before anything is shown), then one event at a time as it is replayed, so that a
+    day-long run's log is never all in memory."""
 
-    try:
-        with open(path, "rb") as stream:
-            return list(ev.read_jsonl(stream))
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise UserError(f"{path}: {exc}: pass an event log written by `tuibench run --events`") from None
+    def __init__(self, path: Path):
+        self.path = path
+        self.spec = None  # the recorded run's, from its RunStarted
+        for event in self:
+            if self.spec is None and isinstance(event, ev.RunStarted):
+                self.spec = event.spec
+
+    def __iter__(self) -> Iterator[ev.Event]:
+        from tuibench.core.errors import UserError
+
+        try:
+            with open(self.path, "rb") as stream:
+                yield from ev.read_jsonl(stream)
+        except OSError as exc:
+            raise UserError(f"cannot read {self.path}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise UserError(f"{self.path}: {exc}: pass an event log written by `tuibench run --events`") from None
 
 
 class ReplaySession(_Session):
     """Plays a recorded event log back on its own clock (sped up by `speed`), for demos without a GPU."""
 
-    def __init__(self, events: list[ev.Event], state: PlanState, notify: Notify, speed: float = 1.0):
+    def __init__(self, events: Iterable[ev.Event], state: PlanState, notify: Notify, speed: float = 1.0):
         super().__init__(state, notify, "tuibench-replay")
         self._events = events
         self._speed = max(speed, 1e-6)
@@ -113,10 +124,11 @@ class ReplaySession(_Session):
                 self._notify(event)
 
 
-def replay_state(events: list[ev.Event]) -> PlanState:
+def replay_state(events: Iterable[ev.Event]) -> PlanState:
     """The PlanState a replay fills: one step, the recorded run's."""
-    spec = next((e.spec for e in events if isinstance(e, ev.RunStarted)), None)
-    return PlanState.of_run(spec)
+    if isinstance(events, EventLog):
+        return PlanState.of_run(events.spec)
+    return PlanState.of_run(next((e.spec for e in events if isinstance(e, ev.RunStarted)), None))
 
 
 def stored_run_state(store, run_id: int) -> PlanState:
@@ -129,18 +141,20 @@ def stored_run_state(store, run_id: int) -> PlanState:
 
 
 def stored_run_events(store, run_id: int) -> Iterator[ev.Event]:
-    """A stored run as the events that would rebuild it, so the Live screen can show it like a run."""
-    stored = store.get_run(run_id)
-    run = stored.run
-    yield ev.RunStarted(t_s=0.0, spec=run.spec, num_requests=len(stored.requests), pid=0, environment=run.environment)
-    for record in stored.requests:
+    """A stored run as the events that would rebuild it, so the Live screen can show it like a run. Requests and
+    samples stream from the store: a run of 100,000 requests is folded in, never held."""
+    run = store.run_row(run_id)
+    yield ev.RunStarted(t_s=0.0, spec=run.spec, num_requests=store.request_count(run_id), pid=0,
+                        environment=run.environment)
+    end = 0.0
+    for record in store.requests(run_id):
+        end = max(end, record.start_s + (record.e2el_ms or 0) / 1000)
         yield ev.RequestDone(t_s=record.start_s, record=record)
-    for batch in stored.batches:
+    for batch in store.batches(run_id):
         yield ev.BatchDone(t_s=batch.start_s, record=batch)
     yield from store.telemetry(run_id)
     for profile in store.module_profiles(run_id):
         yield ev.ModuleTimings(t_s=0.0, profile=profile)
-    end = max((r.start_s + (r.e2el_ms or 0) / 1000 for r in stored.requests), default=0.0)
     if run.status in ("finished", "partial"):
         yield ev.RunFinished(t_s=end)
     elif run.status in ("failed", "interrupted"):

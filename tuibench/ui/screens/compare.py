@@ -20,6 +20,7 @@ from tuibench.core.comparison import Comparison, Group, compare
 from tuibench.core.plan import rate_label
 from tuibench.core.units import fmt
 from tuibench.report.comparison import cell_text, column_header
+from tuibench.report.tables import status_text
 from tuibench.ui.screens.base import TuibenchScreen, read_store
 from tuibench.ui.widgets.charts import Chart
 
@@ -123,7 +124,7 @@ class CompareScreen(TuibenchScreen):
             table.add_row("●" if run.id in self.picked else " ", str(run.id), str(run.plan_id or ""), run.library,
                           run.dataset, run.scenario,
                           rate_label(run.spec.serving.request_rate) if run.scenario == "serving" else "",
-                          run.status, fmt(m.output_throughput_tok_s if m else None, 1), key=str(run.id))
+                          status_text(run.status), fmt(m.output_throughput_tok_s if m else None, 1), key=str(run.id))
         if self.runs:
             table.move_cursor(row=min(cursor, len(self.runs) - 1))
         by_id = {r.id: r for r in self.runs}
@@ -234,6 +235,6 @@ def write_figures_of(db_path: Path, run_ids: list[int], baseline: str | None, ou
     from tuibench.report.figures import write_figures
 
     with ResultsStore.open(db_path, create=False) as store:
-        runs = [store.get_run(i).run for i in run_ids]
+        runs = [store.run_row(i) for i in run_ids]
         profiles = {r.id: store.module_profiles(r.id) for r in runs if r.scenario == "profile"}
     return write_figures(document_of(runs, profiles, baseline=baseline), out)

@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from tuibench.core.units import NA, fmt
+from tuibench.report.tables import status_text
 from tuibench.ui.screens.base import TuibenchScreen, read_store
 
 # The figures before the names: at 80 columns a long plan label or dataset name must not push tok/s off screen.
@@ -94,7 +95,7 @@ class HistoryScreen(TuibenchScreen):
             if kind == "plan":
                 if row is None:
                     continue
-                table.add_row(f"plan {row.id}", row.created_at[5:16].replace("T", " "), row.status, "", str(row.runs),
+                table.add_row(f"plan {row.id}", row.created_at[5:16].replace("T", " "), status_text(row.status), "", str(row.runs),
                               "", f"[b]{row.label}[/b]", "", "", key=f"p{row.id}")
                 continue
             metrics = row.metrics
@@ -103,7 +104,7 @@ class HistoryScreen(TuibenchScreen):
                 branch = "├ " if index + 1 < len(rows) and rows[index + 1][0] == "member" else "└ "
             table.add_row(
                 branch + str(row.id), row.created_at[5:16].replace("T", " "),
-                row.status + (f" ⚠{len(row.warnings)}" if row.warnings else ""),  # what they are: Enter opens it
+                status_text(row.status, f" ⚠{len(row.warnings)}" if row.warnings else ""),  # what they are: Enter opens it
                 fmt(metrics.output_throughput_tok_s if metrics else None, 1), str(metrics.completed) if metrics else NA,
                 row.scenario, row.library, row.dataset, row.model, key=str(row.id),
             )

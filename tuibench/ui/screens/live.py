@@ -8,11 +8,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar, RichLog, Sparkline, Static
 
 from tuibench.core import events as ev
+from tuibench.core.catalogue import CORE_LATENCIES
 from tuibench.core.plan import rate_label
 from tuibench.core.reducer import PlanState, RunState, StepState
 from tuibench.core.units import NA, fmt, fmt_si
 from tuibench.report.gpus import gpu_rows
-from tuibench.report.tables import describe_spec, status_markup
+from tuibench.report.tables import describe_spec, status_markup, status_text
 from tuibench.ui.screens.base import TuibenchScreen
 from tuibench.ui.widgets.charts import Chart
 
@@ -22,30 +23,6 @@ GPU_SPARKS = (("util_pct", "GPU util", "%"), ("mem_used_mib", "GPU mem", "MiB"),
 CPU_SPARKS = (("cpu_pct", "CPU", "%"), ("rss_mib", "RSS", "MiB"), ("mem_used_pct", "RAM", "%"))
 # Serving against a server that exports Prometheus metrics: its queue and KV cache beside the device.
 SERVER_SPARKS = (("waiting_requests", "waiting", ""), ("kv_cache_used_pct", "KV cache", "%"))
-
-
-def throughput_series(state: RunState) -> tuple[list[float], list[float]]:
-    """Running output tokens/s at each request's completion, in seconds since the run's first request (so runs
-    of different libraries line up on one axis)."""
-    done = sorted((r.start_s + (r.e2el_ms or 0.0) / 1000.0, r.output_tokens) for r in state.records if r.ok)
-    if not done:
-        return [], []
-    origin = min(r.start_s for r in state.records)
-    xs, ys, tokens = [], [], 0
-    for end_s, count in done:
-        tokens += count
-        if end_s > origin:
-            xs.append(end_s - origin)
-            ys.append(tokens / (end_s - origin))
-    return xs, ys
-
-
-def latency_series(state: RunState, field: str) -> tuple[list[float], list[float]]:
-    """A latency at each request's completion, in seconds since the run's first request."""
-    origin = min((r.start_s for r in state.records), default=0.0)
-    points = sorted((r.start_s + (r.e2el_ms or 0.0) / 1000.0 - origin, getattr(r, field)) for r in state.records
-                    if r.ok and getattr(r, field) is not None)
-    return [x for x, _ in points], [y for _, y in points]
 
 
 def count_text(n: int) -> str:
@@ -66,7 +43,7 @@ def same_workload(plan: PlanState) -> list[StepState]:
     if shown is None:
         return []
     key = (shown.model, shown.workload)
-    return [s for s in plan.steps if s.run.records and s.run.spec is not None
+    return [s for s in plan.steps if s.run.requests_done and s.run.spec is not None
             and (s.run.spec.model, s.run.spec.workload) == key]
 
 
@@ -161,7 +138,7 @@ class LiveScreen(TuibenchScreen):
 
     def _moved(self, state: RunState) -> set[str]:
         plan = self.app.plan_state
-        marks = {"records": (id(state), len(state.records)), "telemetry": (id(state), len(state.telemetry)),
+        marks = {"records": (id(state), state.requests_done), "telemetry": (id(state), state.telemetry_count),
                  "logs": (id(state), state.log_count),
                  "status": (id(state), state.status, state.phase, state.progress, id(plan), plan.status,
                             tuple((s.status, len(s.probes)) for s in plan.steps))}
@@ -190,14 +167,14 @@ class LiveScreen(TuibenchScreen):
             if step.step.search is not None:  # a capacity step: a row, then one per probe with its verdict
                 found = step.capacity.capacity_rps if step.capacity else None
                 table.add_row(f"{short_label(step.step.spec, datasets).rsplit(' serve', 1)[0]} capacity",
-                              status_markup(step.status), f"{found:.3g} req/s" if found else "")
+                              status_text(step.status), f"{found:.3g} req/s" if found else "")
                 for probe in step.probes:
                     table.add_row(f"  @{probe.rate_rps:.3g} req/s", "[green]met[/]" if probe.met else "[red]missed[/]",
                                   fmt(probe.measured_ms.get(step.step.search.objectives[0].label), 0, "ms"))
                 continue
             run = step.run
-            rate = run.metrics().output_throughput_tok_s if run.records and step.status != "running" else None
-            table.add_row(short_label(step.step.spec, datasets), status_markup(step.status),
+            rate = run.metrics().output_throughput_tok_s if run.requests_done and step.status != "running" else None
+            table.add_row(short_label(step.step.spec, datasets), status_text(step.status),
                           fmt(rate, 1) if rate is not None else "")
 
     def _charts(self, plan: PlanState, state: RunState) -> None:
@@ -205,14 +182,14 @@ class LiveScreen(TuibenchScreen):
         others = [s for s in same_workload(plan) if s.run is not state]
         label = state.spec.library if state.spec else "tok/s"
         self.query_one("#throughput", Chart).show(
-            [(s.run.spec.library, *throughput_series(s.run)) for s in others] + [(label, *throughput_series(state))])
+            [(s.run.spec.library, *s.run.timeline.throughput()) for s in others] + [(label, *state.timeline.throughput())])
         if others:  # one library against another: TTFT says most about how each serves
-            series = [(f"{s.run.spec.library} TTFT", *latency_series(s.run, "ttft_ms")) for s in others]
-            self.query_one("#latency", Chart).show(series + [(f"{label} TTFT", *latency_series(state, "ttft_ms"))],
+            series = [(f"{s.run.spec.library} TTFT", *s.run.timeline.latency("ttft_ms")) for s in others]
+            self.query_one("#latency", Chart).show(series + [(f"{label} TTFT", *state.timeline.latency("ttft_ms"))],
                                                    scatter=True)
         else:
             self.query_one("#latency", Chart).show(
-                [("TTFT", *latency_series(state, "ttft_ms")), ("TPOT", *latency_series(state, "tpot_ms"))], scatter=True)
+                [("TTFT", *state.timeline.latency("ttft_ms")), ("TPOT", *state.timeline.latency("tpot_ms"))], scatter=True)
 
     def _title(self, state: RunState) -> None:
         title = self.query_one("#run-title", Static)
@@ -239,7 +216,7 @@ class LiveScreen(TuibenchScreen):
         if state.spec is not None and state.spec.scenario == "profile":
             done, total = (state.progress.done, state.progress.total) if state.progress else (0, len(state.spec.profile.lengths))
         else:
-            done, total = len(state.records), state.num_requests or None
+            done, total = state.requests_done, state.num_requests or None
         bar.update(total=total, progress=done)
         rate = state.live_output_tok_s()
         elapsed = f"{state.last_t_s:,.0f} s" if state.last_t_s else ""
@@ -247,7 +224,7 @@ class LiveScreen(TuibenchScreen):
 
     def _sparks(self, state: RunState) -> None:
         by_source: dict[str, list[ev.TelemetrySample]] = {}
-        for sample in state.telemetry[-SPARK_POINTS * 4:]:
+        for sample in list(state.recent_telemetry)[-SPARK_POINTS * 4:]:
             by_source.setdefault(sample.source, []).append(sample)
         gpu = next((s for s in by_source if s.startswith("gpu")), None)
         wanted = [(gpu, spec) for spec in GPU_SPARKS] if gpu else [("cpu", spec) for spec in CPU_SPARKS]
@@ -259,7 +236,7 @@ class LiveScreen(TuibenchScreen):
             widget.display = "server" in by_source
             if widget.display:
                 self._spark(widget, by_source["server"])
-        rows = gpu_rows(state.telemetry[-SPARK_POINTS * (len(by_source) + 1):])
+        rows = gpu_rows(list(state.recent_telemetry)[-SPARK_POINTS * (len(by_source) + 1):])
         gpus = self.query_one("#gpus", Static)
         gpus.display = bool(rows)
         gpus.update("\n".join(rows))
@@ -276,10 +253,10 @@ class LiveScreen(TuibenchScreen):
     def _percentiles(self, state: RunState) -> None:
         table = self.query_one("#percentiles", DataTable)
         table.clear()
-        metrics = state.metrics() if state.records else None
-        for label, field in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"), ("E2EL", "e2el_ms")):
-            stat = getattr(metrics, field) if metrics else None
-            table.add_row(label, *(fmt(getattr(stat, q), 1) if stat else NA for q in ("p50", "p90", "p99")),
+        metrics = state.metrics() if state.requests_done else None
+        for latency in CORE_LATENCIES:
+            stat = getattr(metrics, latency.field) if metrics else None
+            table.add_row(latency.short, *(fmt(getattr(stat, q), 1) if stat else NA for q in ("p50", "p90", "p99")),
                           count_text(stat.n) if stat else "0")
         server = metrics.server if metrics else None
         if server is not None and server.requests:  # once the run has ended: the server's view of the same requests
@@ -303,7 +280,7 @@ class LiveScreen(TuibenchScreen):
             self._ended_for = state  # once per run: what it came to, in one line
             if state.error:
                 log.write(f"{state.status}: {state.error}")
-            if state.records:
+            if state.requests_done:
                 m = state.metrics()
                 log.write(f"{state.status}: {m.completed} ok, {m.failed} failed · "
                           f"{fmt(m.output_throughput_tok_s, 1, 'out tok/s')} · {fmt(m.total_throughput_tok_s, 1, 'tok/s')}"
