@@ -22,6 +22,8 @@ TERMINATE_GRACE_S = 5.0
 def describe_exit(exitcode: int | None) -> str:
     if exitcode is None:
         return "still running"
+    if exitcode == 128 + signal.SIGTERM:  # child.STOPPED_EXIT: SIGTERM, which the child turns into an orderly exit
+        return "stopped by SIGTERM"
     if exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
@@ -135,7 +137,9 @@ def _hold_interrupts() -> None:
 
 
 def stop_child(process: mp.process.BaseProcess) -> None:
-    """SIGTERM, a grace period, then SIGKILL."""
+    """SIGTERM, a grace period, then SIGKILL. The child exits on SIGTERM the orderly way (see child_main), so that
+    multiprocessing's finalizers unlink the semaphores it made: SIGKILL is for a child that does not within the grace
+    period, and what it leaves is what the resource tracker it shares with us then warns about at our exit."""
     if process.is_alive():
         process.terminate()
         process.join(TERMINATE_GRACE_S)
