@@ -21,7 +21,7 @@ def test_three_libraries_offline_and_served_are_one_plan_side_by_side(cli_env, t
     out = tmp_path / "c.json"
     figures = tmp_path / "figures"
     result = tuibench("compare", "--libraries", "transformers,vllm,llamacpp", "--dataset", "short2short",
-                      "--scenario", "offline,serving", "--num-requests", "8", "--rates", "2", "--json", str(out),
+                      "--scenario", "offline,serving", "--num-requests", "5", "--rates", "2", "--json", str(out),
                       "--csv", str(tmp_path / "c.csv"), "--markdown", str(tmp_path / "c.md"),
                       "--figures", str(figures), env=cli_env, timeout=900)
     assert result.returncode == 0, result.stderr + result.stdout[-3000:]
