@@ -455,23 +455,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     parser = build_parser()
     args = parser.parse_args(argv)
+    commands = {"run": _run, "profile": _run, "compare": _compare, "capacity": _capacity, "runs": _runs,
+                "analyze": _analyze, "check": _check, "mock-server": _mock_server, "web": _web}
     try:
-        if args.command in ("run", "profile"):
-            return _run(args)
-        if args.command == "compare":
-            return _compare(args)
-        if args.command == "capacity":
-            return _capacity(args)
-        if args.command == "runs":
-            return _runs(args)
-        if args.command == "analyze":
-            return _analyze(args)
-        if args.command == "check":
-            return _check(args)
-        if args.command == "mock-server":
-            return _mock_server(args)
-        if args.command == "web":
-            return _web(args)
+        if (command := commands.get(args.command)) is not None:
+            return command(args)
         if args.command is None and not sys.stdout.isatty():
             parser.print_help()  # no terminal to draw the app on: say what there is instead
             return EXIT_OK
