@@ -1,12 +1,17 @@
-"""What the module timer costs: the same prefill + decode steps with and without hooks, as a ratio.
+"""What the module timer costs: the same prefill + decode steps with and without it, as a ratio.
 
-SmolLM2 on this CPU, 1 thread, float32. Each round runs the bare pass and the hooked pass back to
-back with a second bare pass as a control, in a rotating order, so drift on a noisy host falls on
-all three. Prints the median hooked/bare time ratio for prefill and for decode (target: at most
-1.05) beside the bare/bare control (the noise floor), and the cost per timed call that the decode
-difference implies.
+SmolLM2 on this CPU, 1 thread, float32. Three sequences run in lockstep, each with its own KV cache:
+a bare one, a timed one (the timer attached for its forwards only, as `tuibench profile` times them)
+and a second bare one as a control. Every step (the prefill, then each decode step) runs once per
+sequence, back to back, in an order that rotates from step to step, so drift on a noisy host falls
+on all three within a second and each step gives one paired ratio. Prints the median timed/bare
+ratio for prefill and for decode (target: decode at most 1.02) beside the bare/bare control (the
+noise floor), the timed calls per step, and the cost per timed call that the decode difference
+implies, against the one a micro-benchmark gives for a timed module call on its own.
 
-    .venv/bin/python benchmarks/profile_overhead.py [--length 128] [--batch 8] [--decode-steps 8] [--rounds 6]
+    .venv/bin/python benchmarks/profile_overhead.py [--length 128] [--batch 8] [--decode-steps 16] [--rounds 10]
+
+2.5-3 minutes at the defaults on a busy 2-core VM (the prefills take half of it).
 """
 
 import argparse
@@ -24,88 +29,113 @@ HEAP_ONLY = {"MALLOC_MMAP_THRESHOLD_": str(2**28), "MALLOC_TRIM_THRESHOLD_": str
 if any(os.environ.get(k) != v for k, v in HEAP_ONLY.items()):
     os.execve(sys.executable, [sys.executable, *sys.argv], os.environ | HEAP_ONLY)
 
+NAMES = ("bare", "timed", "bare again")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--decode-steps", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--decode-steps", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
     args = parser.parse_args()
 
+    import time
+
     import torch
+    from transformers import DynamicCache
 
     from tuibench.backends.hf_transformers import load_model
     from tuibench.models.convert import ensure_converted
     from tuibench.models.resolve import resolve_model
-    from tuibench.profiling.hf_profile import instrument, run_steps
+    from tuibench.profiling.hf_profile import instrument
 
     torch.set_num_threads(1)
     _, model = load_model(ensure_converted(resolve_model("smollm2-135m"), print), "cpu", "float32", args.attn)
     ids = torch.randint(100, 40000, (args.batch, args.length), generator=torch.Generator().manual_seed(0))
+    calls_per_step: dict[str, int] = {}
 
-    def bare() -> list[float]:
-        return run_steps(model, ids, args.decode_steps)
+    def forward(tokens, cache) -> tuple[torch.Tensor, float]:
+        start = time.perf_counter()
+        logits = model(input_ids=tokens, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+        wall = time.perf_counter() - start
+        return logits[:, -1:].argmax(-1), wall  # greedy, as a benchmark's decode would
 
-    calls_per_step = {}
-
-    def hooked() -> list[float]:
+    def timed_forward(tokens, cache, tag: str) -> tuple[torch.Tensor, float]:
+        # What hf_profile.run_steps does around a forward of `tuibench profile`, for this one forward: the timer
+        # attached, the attention core, RoPE and the cache's KV write wrapped; attaching and reading it untimed.
         timer, patched = instrument(model)
+        cache.update = timer.wrap("kv_write", cache.update)
         try:
-            walls = run_steps(model, ids, args.decode_steps, timer)
+            timer.begin_step(tag)
+            out = forward(tokens, cache)
+            timer.end_step()
         finally:
+            del cache.update
             patched.restore()
             timer.detach()
-        for step in timer.steps:
-            calls_per_step[step.tag] = sum(step.calls.values())
+        calls_per_step[tag] = sum(timer.steps[0].calls.values())
+        return out
+
+    def run_round(round_: int, decode_steps: int) -> dict[str, list[float]]:
+        """One prefill and `decode_steps` decode steps of each sequence, in lockstep: the walls of each."""
+        caches = {name: DynamicCache(config=model.config) for name in NAMES}
+        tokens = dict.fromkeys(NAMES, ids)
+        walls: dict[str, list[float]] = {name: [] for name in NAMES}
+        with torch.inference_mode():
+            for step in range(1 + decode_steps):
+                shift = (round_ + step) % 3
+                for name in NAMES[shift:] + NAMES[:shift]:
+                    if name == "timed":
+                        tag = "prefill" if step == 0 else "decode"
+                        tokens[name], wall = timed_forward(tokens[name], caches[name], tag)
+                    else:
+                        tokens[name], wall = forward(tokens[name], caches[name])
+                    walls[name].append(wall)
         return walls
 
-    bare(), hooked()  # warm-up of both paths
-    # Each round: the hooked pass between two bare ones, in a rotating order. The two bare passes give the
-    # control ratio: what this host's noise alone does to a ratio of two identical runs.
+    run_round(0, 2)  # warm-up of both paths
     ratios: dict[str, list[float]] = {"prefill": [], "decode": [], "control prefill": [], "control decode": []}
-    per_call_us = []
-    best: dict[str, float] = {}
+    extra_s: list[float] = []  # per decode step: timed minus the mean of the two bare ones
+    bare_decode_s: list[float] = []
     for round_ in range(args.rounds):
-        order = [("bare", bare), ("hooked", hooked), ("bare again", bare)]
-        order = order[round_ % 3:] + order[:round_ % 3]
-        walls = {name: run() for name, run in order}
-        b, h, c = walls["bare"], walls["hooked"], walls["bare again"]
-
-        def decode_mean(w: list[float]) -> float:
-            return sum(w[1:]) / len(w[1:])
-
-        best["bare prefill"] = min(best.get("bare prefill", 1e9), b[0], c[0])
-        best["hooked prefill"] = min(best.get("hooked prefill", 1e9), h[0])
-        best["bare decode"] = min(best.get("bare decode", 1e9), *b[1:], *c[1:])
-        best["hooked decode"] = min(best.get("hooked decode", 1e9), *h[1:])
+        w = run_round(round_, args.decode_steps)
+        b, h, c = w["bare"], w["timed"], w["bare again"]
         ratios["prefill"].append(h[0] / b[0])
-        ratios["decode"].append(decode_mean(h) / decode_mean(b))
         ratios["control prefill"].append(c[0] / b[0])
-        ratios["control decode"].append(decode_mean(c) / decode_mean(b))
-        per_call_us.append((decode_mean(h) - decode_mean(b)) / calls_per_step["decode"] * 1e6)
+        for step in range(1, len(b)):
+            ratios["decode"].append(h[step] / b[step])
+            ratios["control decode"].append(c[step] / b[step])
+            extra_s.append(h[step] - (b[step] + c[step]) / 2)
+            bare_decode_s.append(b[step])
         print(f"round {round_ + 1}: prefill {b[0] * 1e3:7.1f} / {h[0] * 1e3:7.1f} / {c[0] * 1e3:7.1f} ms, "
-              f"decode step {decode_mean(b) * 1e3:6.1f} / {decode_mean(h) * 1e3:6.1f} / {decode_mean(c) * 1e3:6.1f} ms"
-              "  (bare / hooked / bare again)")
+              f"decode step (median) {statistics.median(b[1:]) * 1e3:6.1f} / {statistics.median(h[1:]) * 1e3:6.1f} / "
+              f"{statistics.median(c[1:]) * 1e3:6.1f} ms  (bare / timed / bare again)", flush=True)
 
     def summary(values: list[float]) -> str:
         q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-        return f"{statistics.median(values):.3f} (IQR {q[0]:.3f}–{q[2]:.3f})"
+        return f"{statistics.median(values):.3f} (IQR {q[0]:.3f}–{q[2]:.3f}, n={len(values)})"
 
+    calls = calls_per_step["decode"]
     print(f"\nSmolLM2-135M fp32, 1 thread, batch {args.batch}, input {args.length}, attention {args.attn}; "
-          f"{calls_per_step['decode']} timed calls per decode step")
-    print(f"hooked / bare, prefill:  {summary(ratios['prefill'])}   control (bare / bare): {summary(ratios['control prefill'])}")
-    print(f"hooked / bare, decode:   {summary(ratios['decode'])}   control (bare / bare): {summary(ratios['control decode'])}")
-    print(f"best of all rounds, hooked / bare: prefill {best['hooked prefill'] / best['bare prefill']:.3f}, "
-          f"decode step {best['hooked decode'] / best['bare decode']:.3f}")
-    # The noise-free estimate: what one timed call costs (a hooked Identity module against a bare one), times
-    # the calls of a decode step, against the fastest bare decode step.
+          f"timed calls per step: prefill {calls_per_step['prefill']}, decode {calls}")
+    for phase in ("prefill", "decode"):
+        print(f"timed / bare, {phase + ':':8s} {summary(ratios[phase])}   "
+              f"control (bare / bare): {summary(ratios['control ' + phase])}")
+    print("target: decode timed / bare ≤ 1.02 (beside its control)")
+    per_call_us = [extra / calls * 1e6 for extra in extra_s]
+    q = statistics.quantiles(per_call_us, n=4)
+    print(f"implied cost per timed call (decode, timed minus the mean of both bare steps): "
+          f"{statistics.median(per_call_us):.2f} µs (IQR {q[0]:.2f}–{q[2]:.2f})")
+    # The noise-free estimate: what one timed call costs (a timed Identity module against a bare one), times the
+    # calls of a decode step, against the median bare decode step. A lower bound: it runs with hot caches, while in a
+    # decode step every matmul streams MBs of weights through them, and the same Python work costs 2-5x more (a
+    # 16 MB read between calls: 3.0 -> 6.2-9.1 µs for forward hooks, 0.3-0.7 -> 0.2-2.0 µs for the forward wrapper).
     call_us = _timed_call_cost_us()
-    predicted = 1.0 + call_us * calls_per_step["decode"] / (best["bare decode"] * 1e6)
-    print(f"one timed module call costs {call_us:.2f} µs more than a bare one: predicted decode ratio {predicted:.3f}")
-    print("target: hooked / bare ≤ 1.05")
-    print(f"implied cost per timed call: {statistics.median(per_call_us):.1f} µs")
+    predicted = 1.0 + call_us * calls / (statistics.median(bare_decode_s) * 1e6)
+    print(f"one timed module call alone costs {call_us:.2f} µs more than a bare one (micro-benchmark): "
+          f"predicted decode ratio {predicted:.3f}")
 
 
 def _timed_call_cost_us(calls: int = 50_000) -> float:
@@ -125,13 +155,16 @@ def _timed_call_cost_us(calls: int = 50_000) -> float:
             module(x)
         return (time.perf_counter() - start) / calls
 
-    bare = min(per_call() for _ in range(3))
+    bare = min(per_call() for _ in range(5))
     timer = ModuleTimer()
     timer.attach(module, prefix="m")
-    timer.begin_step("decode")
-    hooked = min(per_call() for _ in range(3))
+    timed = 1.0
+    for _ in range(5):
+        timer.begin_step("decode")  # each a step of its own: the log is read and emptied between them
+        timed = min(timed, per_call())
+    timer.end_step()
     timer.detach()
-    return (hooked - bare) * 1e6
+    return (timed - bare) * 1e6
 
 
 if __name__ == "__main__":
