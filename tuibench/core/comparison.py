@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from tuibench.core.catalogue import BY_KEY, COMPARED, SWEEP_KEYS
-from tuibench.core.metrics import RunMetrics, Stat, falls_behind
+from tuibench.core.metrics import RunMetrics, falls_behind
 from tuibench.core.plan import rate_label
 from tuibench.core.stats import Verdict, difference, estimate
 from tuibench.core.store import RunRow
