@@ -103,7 +103,9 @@ def test_profile_model_restores_what_it_wraps(eager_model, model_path):
     assert next(n for n in attention.children if n.name == "attention core").calls == 30  # once per layer
     assert (modeling.apply_rotary_pos_emb, modeling.eager_attention_forward) == (rope, eager_fn)
     assert ALL_ATTENTION_FUNCTIONS["sdpa"] is sdpa_fn
-    assert not any(m._forward_hooks or m._forward_pre_hooks for m in eager_model.modules())
+    assert not any(m._forward_hooks or m._forward_pre_hooks or "forward" in vars(m) for m in eager_model.modules())
+    # What timing cost, from timed and bare passes alternating: a ratio near 1, never a made-up figure.
+    assert all(p.timer_on_off is not None and 0.7 < p.timer_on_off < 1.5 for p in profiles), profiles
 
 
 @pytest.mark.slow
@@ -124,10 +126,11 @@ def test_cli_profile_stores_a_tree_that_covers_the_forward(cli_env, tmp_path, mo
         profile = msgspec.json.decode(data, type=ModuleProfile)
         assert profile.coverage >= 0.90, (profile.phase, profile.input_len, profile.coverage)
         assert profile.roofline is not None and profile.roofline.peak_flops_s > 0  # this CPU, measured
+        assert 0.8 < profile.timer_on_off < 1.25, (profile.phase, profile.input_len, profile.timer_on_off)
         verdicts = [profile.verdict(n) for n in profile.root.walk() if n.cost is not None and n.cost.flops > 0]
         assert verdicts and all(v.roofline_pct is not None and v.roofline_pct > 0 for v in verdicts)
     shown = tuibench("runs", "--db", str(db), "show", "1", env=cli_env)
-    assert shown.returncode == 0 and "transformers decode" in shown.stdout
+    assert shown.returncode == 0 and "transformers decode" in shown.stdout and "timer on/off" in shown.stdout
 
 
 @pytest.mark.slow

@@ -46,6 +46,9 @@ class ModuleProfile(msgspec.Struct, frozen=True, kw_only=True):
     attn: str  # the attention implementation that ran ("sdpa", "eager", vLLM's backend)
     root: ModuleNode
     roofline: Roofline | None = None
+    # What timing cost: the step's wall time with the timer on over the same step with it off, in alternating
+    # passes (median of each). None: not measured (vLLM's profile steps run inside its engine).
+    timer_on_off: float | None = None
 
     @property
     def step_ms(self) -> float:

@@ -11,6 +11,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+import msgspec
+
 from tuibench.analysis.theory import ModelShape, Workload
 from tuibench.core.errors import UserError
 from tuibench.core.modules import ModuleProfile
@@ -70,35 +72,46 @@ def profile_model(model, *, lengths: Sequence[int], batch: int, decode_steps: in
     import torch
 
     device = model.device
-    timer, patched = instrument(model)
     shape = ModelShape.from_config(model.config.to_dict())
     dtype = str(model.dtype).removeprefix("torch.")
     attn = "eager" if model.config._attn_implementation == "eager" else "fused"
     generator = torch.Generator().manual_seed(seed)
     pool = torch.tensor(list(token_ids))
 
-    try:
-        with torch.inference_mode():
-            for done, length in enumerate(lengths):
-                ids = pool[torch.randint(len(pool), (batch, length), generator=generator)].to(device)
-                run_steps(model, ids, decode_steps)  # warm-up: kernels chosen, memory allocated
-                timer.discard()
-                for _ in range(repeats):
-                    run_steps(model, ids, decode_steps, timer)
-                steps = timer.steps
-                for phase, work in (
-                    ("prefill", Workload.prefill(batch, length, dtype, attn)),
-                    ("decode", Workload.decode(batch, length + (decode_steps + 1) / 2, dtype, attn)),
-                ):
-                    chosen = [s for s in steps if s.tag == phase]
-                    if chosen:
-                        emit(profile_from_steps(chosen, library="transformers", input_len=length, work=work, shape=shape,
-                                                attn=model.config._attn_implementation, roofline=roofline,
-                                                theory=THEORY))
-                progress(done + 1, len(lengths))
-    finally:
-        patched.restore()
-        timer.detach()
+    with torch.inference_mode():
+        for done, length in enumerate(lengths):
+            ids = pool[torch.randint(len(pool), (batch, length), generator=generator)].to(device)
+            run_steps(model, ids, decode_steps)  # warm-up: kernels chosen, memory allocated
+            steps, timed_walls, bare_walls = [], [], []
+            for _ in range(repeats):  # timed and bare passes alternate, so drift falls on both
+                timer, patched = instrument(model)
+                try:
+                    timed_walls.append(run_steps(model, ids, decode_steps, timer))
+                finally:
+                    patched.restore()
+                    timer.detach()
+                steps += timer.steps
+                bare_walls.append(run_steps(model, ids, decode_steps))
+            for phase, work, pick in (
+                ("prefill", Workload.prefill(batch, length, dtype, attn), slice(0, 1)),
+                ("decode", Workload.decode(batch, length + (decode_steps + 1) / 2, dtype, attn), slice(1, None)),
+            ):
+                chosen = [s for s in steps if s.tag == phase]
+                if chosen:
+                    profile = profile_from_steps(chosen, library="transformers", input_len=length, work=work,
+                                                 shape=shape, attn=model.config._attn_implementation,
+                                                 roofline=roofline, theory=THEORY)
+                    emit(msgspec.structs.replace(profile, timer_on_off=on_off(
+                        [w for walls in timed_walls for w in walls[pick]],
+                        [w for walls in bare_walls for w in walls[pick]])))
+            progress(done + 1, len(lengths))
+
+
+def on_off(timed_s: Sequence[float], bare_s: Sequence[float]) -> float | None:
+    """The median timed step over the median bare one: what timing cost this profile."""
+    import statistics
+
+    return statistics.median(timed_s) / statistics.median(bare_s) if timed_s and bare_s else None
 
 
 def run_steps(model, input_ids, decode_steps: int, timer: ModuleTimer | None = None) -> list[float]:

@@ -59,7 +59,8 @@ def node_cells(profile: ModuleProfile, node: ModuleNode) -> tuple[str | None, li
 def profile_title(profile: ModuleProfile) -> str:
     context = f"input {profile.input_len}" if profile.phase == "prefill" else f"context ≈{profile.context:g}"
     return (f"{profile.library} {profile.phase} · batch {profile.batch}, {context} · {profile.dtype}, "
-            f"attention {profile.attn} · {profile.step_ms:,.1f} ms/step, {profile.coverage:.0%} in named modules")
+            f"attention {profile.attn} · {profile.step_ms:,.1f} ms/step, {profile.coverage:.0%} in named modules"
+            + (f" · timer on/off {profile.timer_on_off:.3f}×" if profile.timer_on_off is not None else ""))
 
 
 def profile_table(profile: ModuleProfile, max_depth: int = 5, per_layer: bool = False) -> Table:
