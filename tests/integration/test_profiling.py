@@ -64,9 +64,7 @@ def test_timer_nests_calls_names_shared_modules_by_caller_and_detaches():
     double = timer.wrap("double", lambda x: x * 2)
     timer.begin_step("prefill")
     model(torch.ones(1, 4))
-    timer._pre_hook("net.extra", None, ())  # a call outside the model, closed at once
-    double(torch.ones(1))
-    timer._leave()
+    timer._timed("net.extra", lambda: double(torch.ones(1)))()  # a call outside the model, under a full path
     timer.end_step()
     step = timer.steps[0]
     assert step.parents["net.0.inner"] == "net.0" and step.parents["net.0"] == "net"

@@ -64,12 +64,16 @@ class TelemetryWindow:
         self._capacity = capacity
         self._sources: dict[str, SourceWindow] = {}
         self.count = 0  # every sample ever added: a reader that saw n knows whether more came
+        self._merged: list[TelemetrySample] | None = None  # samples() until the next sample comes
 
     def add(self, sample: TelemetrySample) -> None:
         self.count += 1
+        self._merged = None
         self._sources.setdefault(sample.source, SourceWindow(self._capacity)).add(sample)
 
     def samples(self) -> list[TelemetrySample]:
-        merged = [s for window in self._sources.values() for s in window.samples()]
-        merged.sort(key=lambda s: s.t_s)
-        return merged
+        """Read by a run's metrics and by its warnings, each redraw: merged and sorted once per sample added."""
+        if self._merged is None:
+            self._merged = sorted((s for window in self._sources.values() for s in window.samples()),
+                                  key=lambda s: s.t_s)
+        return self._merged

@@ -66,15 +66,14 @@ def step_events(roots, model_class: str) -> list:
 def step_times(step, module_paths: Sequence[str], classes: Mapping[str, str],
                functions: Mapping[str, str]) -> dict[str, float]:
     """ns per tuibench path in one profiled step. `module_paths`: the modules in the order they are called;
-    `classes`: path -> class name; `functions`: wrapped name ("rope") -> the function's own name."""
+    `classes`: path -> class name; `functions`: a function's own name -> the name tuibench wraps it under."""
     modules, calls = [], []  # module events in call order; (owner index, function event) below each
 
     def visit(node, owner: int | None) -> None:
         if node.name.startswith(_MODULE):
             modules.append(node)
             owner = len(modules) - 1
-        elif owner is not None and (name := next((k for k, v in functions.items()
-                                                  if v == _function_name(node.name)), None)):
+        elif owner is not None and (name := functions.get(_function_name(node.name))) is not None:
             calls.append((owner, name, node))
             return  # the outermost call only: a cache's update calls its layers' update
         for child in node.children:
@@ -97,7 +96,6 @@ def step_times(step, module_paths: Sequence[str], classes: Mapping[str, str],
 def cross_check(model, input_ids, decode_steps: int, rounds: int) -> dict[str, list[LeafCheck]]:
     """Per phase, every leaf the timer names (modules without timed children, wrapped functions) with its ms per
     step from the timer and from torch.profiler, over `rounds` alternating passes of each."""
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
     from tuibench.profiling.hf_profile import instrument, run_steps
@@ -110,6 +108,8 @@ def cross_check(model, input_ids, decode_steps: int, rounds: int) -> dict[str, l
     profiler_ns: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     order: list[str] = []
     attn = model.config._attn_implementation
+    functions = {"apply_rotary_pos_emb": "rope", "update": "kv_write",
+                 "eager_attention_forward" if attn == "eager" else _attention_function(attn): "attn_core"}
     for _ in range(rounds):
         timer, patched = instrument(model)
         try:
@@ -122,8 +122,6 @@ def cross_check(model, input_ids, decode_steps: int, rounds: int) -> dict[str, l
                 timer_ns[step.tag][path].append(ns)
         order = timer.steps[0].order
         module_paths = [p for p in order if p.rsplit(".", 1)[-1] not in FUNCTIONS]
-        functions = {"rope": "apply_rotary_pos_emb", "kv_write": "update",
-                     "attn_core": "eager_attention_forward" if attn == "eager" else _attention_function(attn)}
         with profile(activities=[ProfilerActivity.CPU], with_stack=True) as prof:
             run_steps(model, input_ids, decode_steps)
         roots = prof.profiler.kineto_results.experimental_event_tree()
@@ -131,7 +129,6 @@ def cross_check(model, input_ids, decode_steps: int, rounds: int) -> dict[str, l
             for path, ns in step_times(step, module_paths, classes, functions).items():
                 profiler_ns["prefill" if index == 0 else "decode"][path].append(ns)
         del prof
-    torch.set_grad_enabled(True)
     parents = set(timer.steps[0].parents.values())
     leaves = [p for p in order if p not in parents]
     return {phase: [LeafCheck(path=p, timer_ms=_mean(timer_ns[phase][p]) / 1e6,

@@ -160,19 +160,6 @@ class ModuleTimer:
 
         return timed
 
-    # What the hooks and wrappers do, callable by hand: a call entered under its full path, a call entered under
-    # its caller, the innermost open call closed.
-    def _pre_hook(self, path: str, module, args) -> None:
-        self._append(path)
-        self._append(self._stamp())
-
-    def _enter_function(self, name: str) -> None:
-        self._append(_Relative(name))
-        self._append(self._stamp())
-
-    def _leave(self) -> None:
-        self._append(self._stamp())
-
     # -- steps -----------------------------------------------------------------------------------
 
     def begin_step(self, tag: str) -> None:

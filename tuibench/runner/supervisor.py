@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from tuibench.core import events as ev
 from tuibench.core.spec import RunSpec
 from tuibench.core.workload import RequestSpec
+from tuibench.runner.child import STOPPED_EXIT
 
 POLL_S = 0.1
 TERMINATE_GRACE_S = 5.0
@@ -22,7 +23,7 @@ TERMINATE_GRACE_S = 5.0
 def describe_exit(exitcode: int | None) -> str:
     if exitcode is None:
         return "still running"
-    if exitcode == 128 + signal.SIGTERM:  # child.STOPPED_EXIT: SIGTERM, which the child turns into an orderly exit
+    if exitcode == STOPPED_EXIT:  # SIGTERM, which the child turns into an orderly exit
         return "stopped by SIGTERM"
     if exitcode < 0:
         try:

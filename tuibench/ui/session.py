@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from tuibench.core import events as ev
+from tuibench.core.metrics import request_end_s
 from tuibench.core.plan import Plan, PlanEnded, StepEnded, plan_status
 from tuibench.core.reducer import PlanState, RunState
 
@@ -80,10 +81,8 @@ class EventLog:
 
     def __init__(self, path: Path):
         self.path = path
-        self.spec = None  # the recorded run's, from its RunStarted
-        for event in self:
-            if self.spec is None and isinstance(event, ev.RunStarted):
-                self.spec = event.spec
+        for _ in self:  # every line decoded once, so a bad one is said now
+            pass
 
     def __iter__(self) -> Iterator[ev.Event]:
         from tuibench.core.errors import UserError
@@ -126,8 +125,6 @@ class ReplaySession(_Session):
 
 def replay_state(events: Iterable[ev.Event]) -> PlanState:
     """The PlanState a replay fills: one step, the recorded run's."""
-    if isinstance(events, EventLog):
-        return PlanState.of_run(events.spec)
     return PlanState.of_run(next((e.spec for e in events if isinstance(e, ev.RunStarted)), None))
 
 
@@ -148,7 +145,7 @@ def stored_run_events(store, run_id: int) -> Iterator[ev.Event]:
                         environment=run.environment)
     end = 0.0
     for record in store.requests(run_id):
-        end = max(end, record.start_s + (record.e2el_ms or 0) / 1000)
+        end = max(end, request_end_s(record))
         yield ev.RequestDone(t_s=record.start_s, record=record)
     for batch in store.batches(run_id):
         yield ev.BatchDone(t_s=batch.start_s, record=batch)

@@ -95,8 +95,8 @@ class HistoryScreen(TuibenchScreen):
             if kind == "plan":
                 if row is None:
                     continue
-                table.add_row(f"plan {row.id}", row.created_at[5:16].replace("T", " "), status_text(row.status), "", str(row.runs),
-                              "", f"[b]{row.label}[/b]", "", "", key=f"p{row.id}")
+                table.add_row(f"plan {row.id}", row.created_at[5:16].replace("T", " "), status_text(row.status), "",
+                              str(row.runs), "", f"[b]{row.label}[/b]", "", "", key=f"p{row.id}")
                 continue
             metrics = row.metrics
             branch = ""
