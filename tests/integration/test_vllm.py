@@ -92,7 +92,7 @@ def test_a_user_vllm_server_counts_exactly_the_planned_tokens(cli_env, tmp_path,
     assert [(r["input_tokens"], r["counted_input_tokens"], r["output_tokens"]) for r in requests] == [(128, 128, 64)] * 3
     drift = document["run"]["metrics"]["input_drift"]
     assert drift["off"] == 0 and drift["counted_mean"] == 128
-    assert not [w for w in document["run"]["warnings"] if w[0] in ("input_drift", "output_drift")]
+    assert not [w for w in document["run"]["warnings"] if w["kind"] in ("input_drift", "output_drift")]
     assert ("token ids" if prompts == "auto" else "text fitted to the vLLM server's tokenizer") in result.stdout
 
 
