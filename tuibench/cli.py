@@ -282,6 +282,9 @@ def _profile_options(group, batch: bool) -> None:
                        **_FIELD)
     group.add_argument("--attn", choices=["sdpa", "eager"], help="transformers: attention implementation (default sdpa)",
                        **_FIELD)
+    group.add_argument("--timer", choices=["events", "trace"], help="how modules are timed: a stamp per call "
+                       "(CUDA events on a GPU), or torch.profiler ranges with device time read from the trace "
+                       "(default events)", **_FIELD)
 
 
 def _db_option(parser) -> None:

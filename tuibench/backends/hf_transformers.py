@@ -257,6 +257,7 @@ class TransformersBackend(Backend):
         ctx.phase("measuring", f"lengths {', '.join(map(str, params.lengths))}, batch {params.batch_size}")
         profile_model(model, lengths=params.lengths, batch=params.batch_size, decode_steps=params.decode_steps,
                       repeats=params.repeats, token_ids=plain_vocab_ids(tokenizer), seed=spec.seed, roofline=roofline,
+                      timer_mode=params.timer,
                       emit=ctx.module_timings, progress=lambda done, total: ctx.progress("measuring", done, total))
 
 

@@ -193,5 +193,5 @@ class VllmBackend(Backend):
         ctx.phase("measuring", f"lengths {', '.join(map(str, params.lengths))}, batch {params.batch_size}")
         profile_llm(llm, lengths=params.lengths, batch=params.batch_size, decode_steps=params.decode_steps,
                     repeats=params.repeats, token_ids=plain_vocab_ids(AutoTokenizer.from_pretrained(path)),
-                    seed=spec.seed, dtype=dtype, config=config, roofline=roofline, cuda=gpu,
+                    seed=spec.seed, dtype=dtype, config=config, roofline=roofline, cuda=gpu, timer_mode=params.timer,
                     emit=ctx.module_timings, progress=lambda done, total: ctx.progress("measuring", done, total))

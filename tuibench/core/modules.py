@@ -12,6 +12,7 @@ import msgspec
 from tuibench.core.roofline import Cost, Roofline, Verdict
 
 NodeKind = Literal["step", "module", "function", "self", "layers"]
+TimerMode = Literal["events", "trace"]
 
 
 class ModuleNode(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,6 +36,26 @@ class ModuleNode(msgspec.Struct, frozen=True, kw_only=True):
         return not self.children
 
 
+class Books(msgspec.Struct, frozen=True, kw_only=True):
+    """One step's wall time, accounted for: leaves + inline + outside = wall.
+
+    Leaves are the named modules and wrapped functions; inline, the time modules spend outside their children
+    (residual adds, reshapes); outside, the wall less the timed forward: sampling, logits processing, the
+    scheduler, Python between the model's calls. On a GPU the modules' times are device time and the wall is the
+    host's (the step ends in a synchronisation), so outside also holds launch gaps, and is negative if kernels
+    overlapped what the host did before it synchronised: it is shown as it comes, never clamped.
+    """
+
+    leaves_ms: float
+    inline_ms: float
+    outside_ms: float
+    wall_ms: float
+
+    @property
+    def leaves_share(self) -> float:
+        return self.leaves_ms / self.wall_ms if self.wall_ms > 0 else 0.0
+
+
 class ModuleProfile(msgspec.Struct, frozen=True, kw_only=True):
     library: str
     phase: Literal["prefill", "decode"]
@@ -47,8 +68,14 @@ class ModuleProfile(msgspec.Struct, frozen=True, kw_only=True):
     root: ModuleNode
     roofline: Roofline | None = None
     # What timing cost: the step's wall time with the timer on over the same step with it off, in alternating
-    # passes (median of each). None: not measured (vLLM's profile steps run inside its engine).
+    # passes (median of each). None: not measured.
     timer_on_off: float | None = None
+    # How modules were timed: "events" (a clock or CUDA event pair per call) or "trace" (torch.profiler ranges,
+    # device time attributed by the trace afterwards).
+    timer: TimerMode = "events"
+    # The mean step's wall time, the forward and what runs around it (sampling, logits processing, the scheduler).
+    # None: not measured (profiles stored before it was).
+    step_wall_ms: float | None = None
 
     @property
     def step_ms(self) -> float:
@@ -58,6 +85,15 @@ class ModuleProfile(msgspec.Struct, frozen=True, kw_only=True):
     def attributed_ms(self) -> float:
         """Time inside named modules and wrapped functions: the leaves, less inline ops between them."""
         return sum(node.time_ms for node in self.root.walk() if node.is_leaf and node.kind != "self")
+
+    @property
+    def books(self) -> "Books | None":
+        """The step's wall time, accounted for; None where the wall was not measured."""
+        if self.step_wall_ms is None:
+            return None
+        leaves_ms = self.attributed_ms
+        return Books(leaves_ms=leaves_ms, inline_ms=self.step_ms - leaves_ms, outside_ms=self.step_wall_ms - self.step_ms,
+                     wall_ms=self.step_wall_ms)
 
     @property
     def coverage(self) -> float:

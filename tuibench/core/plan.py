@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from tuibench.core.capacity import Capacity, CapacitySearch, Probe
-from tuibench.core.spec import Slo
-from tuibench.core.spec import RunSpec
+from tuibench.core.modules import TimerMode
+from tuibench.core.spec import RunSpec, Slo
 
 # capacity: per library, the highest serving rate that meets every objective of [plan.capacity] (core/capacity.py)
 Scenario = Literal["offline", "serving", "profile", "capacity"]
@@ -86,6 +86,7 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     decode_steps: _Positive = 4
     repeats: _Positive = 1
     attn: Literal["sdpa", "eager"] = "sdpa"
+    timer: TimerMode = "events"
     # Parts of a plan that is not one cross product (the paper's: offline on four datasets, serving on three):
     # each part is a table of fields that override the ones above, and the plan runs every part's steps in turn.
     parts: tuple[dict[str, object], ...] = ()

@@ -4,6 +4,7 @@ from typing import Literal
 
 import msgspec
 
+from tuibench.core.modules import TimerMode
 from tuibench.core.records import RequestRecord
 
 DatasetKind = Literal["builtin", "random", "jsonl", "sharegpt", "shared-prefix", "conversations"]
@@ -95,6 +96,7 @@ class ProfileParams(msgspec.Struct, frozen=True, kw_only=True):
     decode_steps: int = 4
     repeats: int = 1  # measured passes per length, after one warm-up pass
     attn: Literal["sdpa", "eager"] = "sdpa"  # transformers only: the attention implementation to load
+    timer: TimerMode = "events"  # a stamp per module call, or torch.profiler ranges read back from the trace
 
 
 class Parallelism(msgspec.Struct, frozen=True, kw_only=True):

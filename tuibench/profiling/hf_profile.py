@@ -1,6 +1,6 @@
 """Per-module timing of a transformers model: one prefill and a few decode steps per input length.
 
-Every nn.Module gets forward hooks. Three things are functions, not modules, in current transformers
+Every nn.Module is timed (profiling/timer.py). Three things are functions, not modules, in current transformers
 and are wrapped where the model looks them up, for the duration of the profile: the attention core
 (the function registered for the model's attention implementation; the mask registry under the same
 name is left alone), RoPE (`apply_rotary_pos_emb` in the model's modeling module) and the KV-cache
@@ -15,10 +15,10 @@ import msgspec
 
 from tuibench.analysis.theory import ModelShape, Workload
 from tuibench.core.errors import UserError
-from tuibench.core.modules import ModuleProfile
+from tuibench.core.modules import ModuleProfile, TimerMode
 from tuibench.core.roofline import Roofline
 from tuibench.profiling.timer import ModuleTimer
-from tuibench.profiling.tree import TheoryMap, profile_from_steps
+from tuibench.profiling.tree import TheoryMap, on_off, profile_from_steps
 
 THEORY = TheoryMap(
     leaves={
@@ -58,15 +58,15 @@ class _Patched:
             self._registry[self._impl] = self._original
 
 
-def instrument(model) -> tuple[ModuleTimer, _Patched]:
+def instrument(model, mode: TimerMode = "events") -> tuple[ModuleTimer, _Patched]:
     """A timer on every module of `model`, the attention core and RoPE wrapped. Undo with restore, detach."""
-    timer = ModuleTimer(cuda=model.device.type == "cuda")
+    timer = ModuleTimer(cuda=model.device.type == "cuda", mode=mode)
     timer.attach(model, prefix=type(model).__name__)
     return timer, _Patched(model, timer)
 
 
 def profile_model(model, *, lengths: Sequence[int], batch: int, decode_steps: int, repeats: int,
-                  token_ids: Sequence[int], seed: int, roofline: Roofline | None,
+                  token_ids: Sequence[int], seed: int, roofline: Roofline | None, timer_mode: TimerMode = "events",
                   emit: Callable[[ModuleProfile], None], progress: Callable[[int, int], None] = lambda d, t: None) -> None:
     """Profiles `model` at each input length; emits a prefill and a decode profile per length."""
     import torch
@@ -84,9 +84,10 @@ def profile_model(model, *, lengths: Sequence[int], batch: int, decode_steps: in
             run_steps(model, ids, decode_steps)  # warm-up: kernels chosen, memory allocated
             steps, timed_walls, bare_walls = [], [], []
             for _ in range(repeats):  # timed and bare passes alternate, so drift falls on both
-                timer, patched = instrument(model)
+                timer, patched = instrument(model, timer_mode)
                 try:
-                    timed_walls.append(run_steps(model, ids, decode_steps, timer))
+                    with timer.recording():
+                        timed_walls.append(run_steps(model, ids, decode_steps, timer))
                 finally:
                     patched.restore()
                     timer.detach()
@@ -101,17 +102,10 @@ def profile_model(model, *, lengths: Sequence[int], batch: int, decode_steps: in
                     profile = profile_from_steps(chosen, library="transformers", input_len=length, work=work,
                                                  shape=shape, attn=model.config._attn_implementation,
                                                  roofline=roofline, theory=THEORY)
-                    emit(msgspec.structs.replace(profile, timer_on_off=on_off(
+                    emit(msgspec.structs.replace(profile, timer=timer_mode, timer_on_off=on_off(
                         [w for walls in timed_walls for w in walls[pick]],
                         [w for walls in bare_walls for w in walls[pick]])))
             progress(done + 1, len(lengths))
-
-
-def on_off(timed_s: Sequence[float], bare_s: Sequence[float]) -> float | None:
-    """The median timed step over the median bare one: what timing cost this profile."""
-    import statistics
-
-    return statistics.median(timed_s) / statistics.median(bare_s) if timed_s and bare_s else None
 
 
 def run_steps(model, input_ids, decode_steps: int, timer: ModuleTimer | None = None) -> list[float]:

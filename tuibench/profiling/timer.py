@@ -14,6 +14,11 @@ from the log when the step ends. Per timed call that is one Python frame, five C
 reads, three appends) and 33 bytecodes more than a bare call; forward hooks with the bookkeeping
 done per call cost 8.4 frames, 8.3 C calls and 234 bytecodes (counted over a SmolLM2 decode step).
 
+In trace mode (`--timer trace`) the same wrappers open and close a torch.profiler range instead (a C++ call each
+way, no clock read, no synchronisation), the steps run under the profiler, and the ranges' times are read back
+from its trace (profiling/trace.py): on CUDA the device time of the kernels each range launched, attributed by
+the trace's launch correlation, so no module waits for the GPU.
+
 A module is timed by wrapping its `forward` (an instance attribute, removed on detach), not with
 forward hooks: a module with any hook leaves `Module._call_impl`'s fast path for one that costs
 more than the timing itself (a closure, a set and two hook loops per call: 1.5-1.7 µs of the old
@@ -23,11 +28,17 @@ without going through `Module.__call__` (vLLM's compile decorator calls `self.fo
 unless it is known to hand every call to `Module.__call__` (transformers' decoder layers).
 """
 
+import contextlib
 import functools
+import json
+import os
+import tempfile
 import time
 from collections import defaultdict
 
 import msgspec
+
+from tuibench.core.modules import TimerMode
 
 
 class StepTimes(msgspec.Struct, frozen=True):
@@ -37,6 +48,9 @@ class StepTimes(msgspec.Struct, frozen=True):
     order: list[str]  # paths in the order first entered: the model's execution order
     parents: dict[str, str | None]  # the path each was called from (None: outermost)
     total_ns: int  # summed time of the outermost calls
+    # The step's wall clock, from its start to the next step's (or its explicit end): the forward and what runs
+    # around it (sampling, the scheduler, Python between calls). 0: not measured.
+    wall_ns: int = 0
 
 
 # Classes' own `__call__`s that hand every call to `Module.__call__`, hence to `forward`: transformers' decoder layers
@@ -53,9 +67,26 @@ class _Relative:
         self.name = name
 
 
+STEP_RANGE = "tuibench.step:"  # a step's range in trace mode: "tuibench.step:decode"
+
+
 class ModuleTimer:
-    def __init__(self, cuda: bool = False):
+    """Times modules per step. `mode` "events": a stamp per call (perf_counter_ns, or a CUDA event pair).
+    "trace": a torch.profiler range per call, no stamp and no synchronisation; `recording()` runs the profiler and
+    reads each range's time back from its trace (a module's CPU time, or on CUDA the device time of the kernels it
+    launched)."""
+
+    def __init__(self, cuda: bool = False, mode: TimerMode = "events"):
         self._cuda = cuda
+        self.mode = mode
+        self._walls: list[int] = []  # trace mode: each ended step's wall, in order
+        self._step_range = None
+        if mode == "trace":
+            import torch
+
+            self._enter = torch.ops.profiler._record_function_enter_new
+            self._exit = torch.ops.profiler._record_function_exit._RecordFunction
+            self._synchronize = torch.cuda.synchronize
         if cuda:
             import torch
 
@@ -79,6 +110,7 @@ class ModuleTimer:
         self._restore: list = []
         self.steps: list[StepTimes] = []
         self._tag: str | None = None
+        self._began_ns = 0
 
     # -- what gets timed -----------------------------------------------------------------------
 
@@ -132,6 +164,8 @@ class ModuleTimer:
         self._restore.append((module, "forward", original, had_own))
 
     def _hook(self, module, key) -> None:
+        if self.mode == "trace":
+            return self._hook_range(module, key)
         append, stamp = self._append, self._stamp
 
         def enter(module, args) -> None:
@@ -144,9 +178,23 @@ class ModuleTimer:
         self._handles.append(module.register_forward_pre_hook(enter))
         self._handles.append(module.register_forward_hook(leave))
 
+    def _hook_range(self, module, key) -> None:
+        enter, leave_range, name, open_ranges = self._enter, self._exit, _range_name(key), []
+
+        def enter_hook(module, args) -> None:
+            open_ranges.append(enter(name, None))
+
+        def leave_hook(module, args, output) -> None:
+            leave_range(open_ranges.pop())
+
+        self._handles.append(module.register_forward_pre_hook(enter_hook))
+        self._handles.append(module.register_forward_hook(leave_hook))
+
     # -- the hot path: keep it lean, it runs around every module call ---------------------------
 
     def _timed(self, key, fn):
+        if self.mode == "trace":
+            return self._ranged(key, fn)
         append, stamp = self._append, self._stamp
 
         @functools.wraps(fn)
@@ -160,55 +208,127 @@ class ModuleTimer:
 
         return timed
 
+    def _ranged(self, key, fn):
+        enter, leave, name = self._enter, self._exit, _range_name(key)
+
+        @functools.wraps(fn)
+        def ranged(*args, **kwargs):
+            handle = enter(name, None)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                leave(handle)
+
+        return ranged
+
     # -- steps -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def recording(self):
+        """Where the timed steps run. Events mode: ends the last step on leaving. Trace mode: runs torch.profiler
+        around them and, on leaving, reads the steps' module times back from its trace."""
+        if self.mode != "trace":
+            try:
+                yield self
+            finally:
+                self.end_step()
+            return
+        import torch.profiler
+        from torch.profiler import ProfilerActivity
+
+        from tuibench.profiling.trace import steps_from_trace
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self._cuda else [])
+        self._walls.clear()
+        with torch.profiler.profile(activities=activities) as profiler:
+            try:
+                yield self
+            finally:
+                self.end_step()
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "trace.json")
+            profiler.export_chrome_trace(path)
+            with open(path, "rb") as file:
+                steps = steps_from_trace(json.load(file), cuda=self._cuda)
+        if len(steps) != len(self._walls):
+            raise RuntimeError(f"the trace holds {len(steps)} steps, the timer ran {len(self._walls)}")
+        self.steps += [msgspec.structs.replace(step, wall_ns=wall) for step, wall in zip(steps, self._walls)]
 
     def begin_step(self, tag: str) -> None:
         """Closes the step under way (if any) and starts one. vLLM calls this from the model's pre-hook."""
         self.end_step()
         self._log.clear()  # whatever ran outside a step (a warm-up) is not counted
         self._tag = tag
+        if self.mode == "trace":
+            self._step_range = self._enter(STEP_RANGE + tag, None)
+        self._began_ns = time.perf_counter_ns()
 
     def discard(self) -> None:
         """Forgets every step so far, and the one under way (a warm-up's)."""
-        self._tag = None
+        if self._step_range is not None:
+            self._exit(self._step_range)
+        self._tag = self._step_range = None
+        self._walls.clear()
         self._log.clear()
         self.steps.clear()
 
     def end_step(self) -> None:
         if self._tag is None:
             return
+        if self.mode == "trace":
+            if self._cuda:
+                self._synchronize()  # the wall holds the step's kernels; the modules' times come from the trace
+            self._walls.append(time.perf_counter_ns() - self._began_ns)
+            self._exit(self._step_range)
+            self._tag = self._step_range = None
+            return
         if self._cuda:
-            self._synchronize()
+            self._synchronize()  # the step's kernels are done: its wall holds them, its events can be read
             elapsed = _elapsed_cuda
         else:
             elapsed = _elapsed_ns
-        ns: defaultdict[str, int] = defaultdict(int)
-        calls: defaultdict[str, int] = defaultdict(int)
-        order: dict[str, str | None] = {}  # path -> the path it was first called from
-        stack: list[tuple[str, object]] = []
-        total_ns = 0
-        items = iter(self._log)
-        for item in items:
-            if type(item) is str or type(item) is _Relative:  # a call: its key, then its start
-                parent = stack[-1][0] if stack else None
-                if type(item) is str:
-                    path = item
-                else:
-                    path = f"{parent}.{item.name}" if parent else item.name
-                order.setdefault(path, parent)
-                stack.append((path, next(items)))
-            elif stack:  # the innermost open call returned (one opened before the step began is not counted)
-                path, start = stack.pop()
-                took = elapsed(start, item)
-                ns[path] += took
-                calls[path] += 1
-                if not stack:
-                    total_ns += took
-        # Calls still open (the step was closed from inside one) are not counted.
-        self.steps.append(StepTimes(tag=self._tag, ns=dict(ns), calls=dict(calls), order=list(order),
-                                    parents=order, total_ns=total_ns))
+        wall_ns = time.perf_counter_ns() - self._began_ns
+        self.steps.append(fold_log(self._tag, self._log, elapsed, wall_ns))
         self._tag = None
         self._log.clear()
+
+
+def fold_log(tag: str, log: list, elapsed, wall_ns: int = 0) -> StepTimes:
+    """One step's flat log (on entry a key then a stamp; on return a stamp) into its per-path sums.
+
+    A key is a path (str) or a name under the innermost open call (_Relative); `elapsed(start, end)` turns two
+    stamps into nanoseconds. A return with no open call (one opened before the step began) and calls still open
+    at the end (the step was closed from inside one) are not counted.
+    """
+    ns: defaultdict[str, int] = defaultdict(int)
+    calls: defaultdict[str, int] = defaultdict(int)
+    order: dict[str, str | None] = {}  # path -> the path it was first called from
+    stack: list[tuple[str, object]] = []
+    total_ns = 0
+    items = iter(log)
+    for item in items:
+        if type(item) is str or type(item) is _Relative:  # a call: its key, then its start
+            parent = stack[-1][0] if stack else None
+            if type(item) is str:
+                path = item
+            else:
+                path = f"{parent}.{item.name}" if parent else item.name
+            order.setdefault(path, parent)
+            stack.append((path, next(items)))
+        elif stack:  # the innermost open call returned
+            path, start = stack.pop()
+            took = elapsed(start, item)
+            ns[path] += took
+            calls[path] += 1
+            if not stack:
+                total_ns += took
+    return StepTimes(tag=tag, ns=dict(ns), calls=dict(calls), order=list(order), parents=order, total_ns=total_ns,
+                     wall_ns=wall_ns)
+
+
+def _range_name(key) -> str:
+    """A call's range in trace mode: its path, or "@name" for a name under its caller."""
+    return key if type(key) is str else f"@{key.name}"
 
 
 def _elapsed_ns(start: int, end: int) -> int:

@@ -7,6 +7,7 @@ the mul of SiLU·mul in transformers), and attaches each node's theoretical cost
 """
 
 import re
+import statistics
 from collections.abc import Mapping, Sequence
 
 import msgspec
@@ -32,6 +33,11 @@ class TheoryMap(msgspec.Struct, frozen=True, kw_only=True):
     inline: Mapping[str, tuple[str, ...]] = {}
 
 
+def on_off(timed_s: Sequence[float], bare_s: Sequence[float]) -> float | None:
+    """The median timed step over the median bare one: what timing cost a profile."""
+    return statistics.median(timed_s) / statistics.median(bare_s) if timed_s and bare_s else None
+
+
 def mean_step(steps: Sequence[StepTimes]) -> StepTimes:
     """The average step: per path, mean time and calls (paths in the first step's order)."""
     count = len(steps)
@@ -45,6 +51,7 @@ def mean_step(steps: Sequence[StepTimes]) -> StepTimes:
         order=paths,
         parents={p: next(s.parents[p] for s in steps if p in s.parents) for p in paths},
         total_ns=sum(s.total_ns for s in steps) // count,
+        wall_ns=round(statistics.fmean(walls)) if (walls := [s.wall_ns for s in steps if s.wall_ns]) else 0,
     )
 
 
@@ -167,4 +174,5 @@ def profile_from_steps(steps: Sequence[StepTimes], *, library: str, input_len: i
     return ModuleProfile(
         library=library, phase=work.phase, batch=work.batch, input_len=input_len, context=work.context, steps=len(steps), dtype=work.dtype,
         attn=attn, root=build_tree(steps, theory, breakdown(shape, work)), roofline=roofline,
+        step_wall_ms=mean_step(steps).wall_ns / 1e6 or None,
     )

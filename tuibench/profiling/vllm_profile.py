@@ -11,11 +11,13 @@ prefill (all prompts fit one step: the token budget is set to batch x length).
 import random
 from collections.abc import Callable, Sequence
 
+import msgspec
+
 from tuibench.analysis.theory import ModelShape, Workload
-from tuibench.core.modules import ModuleProfile
+from tuibench.core.modules import ModuleProfile, TimerMode
 from tuibench.core.roofline import Roofline
 from tuibench.profiling.timer import ModuleTimer
-from tuibench.profiling.tree import TheoryMap, profile_from_steps
+from tuibench.profiling.tree import TheoryMap, on_off, profile_from_steps
 
 THEORY = TheoryMap(leaves={
     "embed_tokens": ("embed",),
@@ -42,45 +44,63 @@ def runner_model(llm):
 
 def profile_llm(llm, *, lengths: Sequence[int], batch: int, decode_steps: int, repeats: int, token_ids: Sequence[int],
                 seed: int, dtype: str, config: dict, roofline: Roofline | None, cuda: bool,
-                emit: Callable[[ModuleProfile], None], progress: Callable[[int, int], None] = lambda d, t: None) -> None:
+                emit: Callable[[ModuleProfile], None], timer_mode: TimerMode = "events",
+                progress: Callable[[int, int], None] = lambda d, t: None) -> None:
+    """Per length: a warm-up, then `repeats` timed passes alternating with bare ones. Both kinds of pass see the
+    engine's steps (one pre-hook on the model starts each), so the step's wall with the timer on and off is known."""
     from vllm import SamplingParams
     from vllm.inputs import TokensPrompt
 
     model = runner_model(llm)
-    timer = ModuleTimer(cuda=cuda)
+    clock = ModuleTimer(cuda=cuda)  # nothing attached: the wall of each step of a bare pass
+    current = clock
 
-    def classify(module, args, kwargs) -> None:  # registered before the timer's hooks: runs first
+    def classify(module, args, kwargs) -> None:  # registered before any timer's hooks: runs first
         input_ids = kwargs.get("input_ids", args[0] if args else None)
         tokens = input_ids.shape[0] if input_ids is not None else kwargs["inputs_embeds"].shape[0]
-        timer.begin_step("prefill" if tokens > batch else "decode")
+        current.begin_step("prefill" if tokens > batch else "decode")
 
     handle = model.register_forward_pre_hook(classify, with_kwargs=True)
-    timer.attach(model, prefix=type(model).__name__)
     shape = ModelShape.from_config(config)
     rng = random.Random(seed)
     sampling = SamplingParams(max_tokens=1 + decode_steps, ignore_eos=True, temperature=0.0)
 
-    def prompts(length: int):
-        # Fresh ids every time: a prompt seen before would be served from the prefix cache if one were on.
-        return [TokensPrompt(prompt_token_ids=rng.choices(token_ids, k=length)) for _ in range(batch)]
+    def run(timer: ModuleTimer, length: int) -> None:
+        nonlocal current
+        current = timer
+        try:
+            # Fresh ids every time: a prompt seen before would be served from the prefix cache if one were on.
+            prompts = [TokensPrompt(prompt_token_ids=rng.choices(token_ids, k=length)) for _ in range(batch)]
+            with timer.recording():
+                llm.generate(prompts, sampling, use_tqdm=False)
+        finally:
+            current = clock
 
     try:
         for done, length in enumerate(lengths):
-            llm.generate(prompts(length), sampling, use_tqdm=False)  # warm-up
-            timer.discard()
+            run(ModuleTimer(cuda=cuda), length)  # warm-up
+            steps, bare = [], []
             for _ in range(repeats):
-                llm.generate(prompts(length), sampling, use_tqdm=False)
-            timer.end_step()
-            steps = timer.steps
+                timer = ModuleTimer(cuda=cuda, mode=timer_mode)
+                timer.attach(model, prefix=type(model).__name__)
+                try:
+                    run(timer, length)
+                finally:
+                    timer.detach()
+                steps += timer.steps
+                clock.steps.clear()
+                run(clock, length)
+                bare += clock.steps
             for phase, work in (
                 ("prefill", Workload.prefill(batch, length, dtype)),
                 ("decode", Workload.decode(batch, length + (decode_steps + 1) / 2, dtype)),
             ):
                 chosen = [s for s in steps if s.tag == phase]
                 if chosen:
-                    emit(profile_from_steps(chosen, library="vllm", input_len=length, work=work, shape=shape, attn="vllm",
-                                            roofline=roofline, theory=THEORY))
+                    profile = profile_from_steps(chosen, library="vllm", input_len=length, work=work, shape=shape,
+                                                 attn="vllm", roofline=roofline, theory=THEORY)
+                    emit(msgspec.structs.replace(profile, timer=timer_mode, timer_on_off=on_off(
+                        [s.wall_ns for s in chosen], [s.wall_ns for s in bare if s.tag == phase])))
             progress(done + 1, len(lengths))
     finally:
         handle.remove()
-        timer.detach()

@@ -60,7 +60,18 @@ def profile_title(profile: ModuleProfile) -> str:
     context = f"input {profile.input_len}" if profile.phase == "prefill" else f"context ≈{profile.context:g}"
     return (f"{profile.library} {profile.phase} · batch {profile.batch}, {context} · {profile.dtype}, "
             f"attention {profile.attn} · {profile.step_ms:,.1f} ms/step, {profile.coverage:.0%} in named modules"
-            + (f" · timer on/off {profile.timer_on_off:.3f}×" if profile.timer_on_off is not None else ""))
+            f"\n{timing_line(profile)}")
+
+
+def timing_line(profile: ModuleProfile) -> str:
+    """How the step's time was measured and where it went: the timer, what it cost, the books of the step."""
+    cost = f", on/off {profile.timer_on_off:.3f}×" if profile.timer_on_off is not None else ", cost not measured"
+    books = profile.books
+    if books is None:
+        return f"timer {profile.timer}{cost} · step wall not measured"
+    return (f"timer {profile.timer}{cost} · step wall {books.wall_ms:,.2f} ms = leaves {books.leaves_ms:,.2f} "
+            f"+ inline {books.inline_ms:,.2f} + outside the forward {books.outside_ms:,.2f} "
+            f"(sampling, scheduler, Python between calls) · leaves cover {books.leaves_share:.0%}")
 
 
 def profile_table(profile: ModuleProfile, max_depth: int = 5, per_layer: bool = False) -> Table:

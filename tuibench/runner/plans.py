@@ -183,7 +183,7 @@ def _specs(request: PlanRequest, model: str, library: str, scenario: str, datase
         lengths = tuple(request.lengths)
         return [RunSpec(**common, profile=ProfileParams(lengths=lengths, batch_size=request.batch_size,
                                                         decode_steps=request.decode_steps, repeats=request.repeats,
-                                                        attn=request.attn),
+                                                        attn=request.attn, timer=request.timer),
                         # The workload of a profile: every length once, as a batch of random prompts.
                         dataset=DatasetSpec(kind="random", source="random", input_len=max(lengths),
                                             output_len=request.decode_steps))]

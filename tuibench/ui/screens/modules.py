@@ -91,9 +91,7 @@ class ModulesScreen(TuibenchScreen):
             "no roofline for this device"
         self.query_one("#modules-legend", Static).update(
             f"{legend} · [{bound_colour['memory']}]memory-bound[/] [{bound_colour['compute']}]compute-bound[/] · "
-            f"{profile.coverage:.0%} of the step in named modules"
-            + (f" · timer on/off {profile.timer_on_off:.2f}×" if profile.timer_on_off is not None else "")
-            + " · \\[ ] older, newer run")
+            "\\[ ] older, newer run")
 
     # -- keys --------------------------------------------------------------------------------------
 
