@@ -3,8 +3,8 @@
     python benchmarks/gpu_check.py app OUT --db DB --model MODEL --dtype DTYPE --requests N
         runs one offline step in the app (Pilot, a real child process) and saves the Live screen as OUT/live.svg
     python benchmarks/gpu_check.py summary OUT --db DB
-        reads the offline run (1) and the profile (2) from DB and writes OUT/summary.json: decode tok/s against the
-        bandwidth bound, module shares, power and energy per token
+        reads the offline run (1) and the profiles (2: events, 3: trace) from DB and writes OUT/summary.json: decode
+        tok/s against the bandwidth bound, module shares, the two timers side by side, power and energy per token
 """
 
 import argparse
@@ -58,6 +58,7 @@ def summary(out: Path, db: Path) -> dict:
     with ResultsStore.open(db, create=False) as store:
         offline = store.get_run(1)
         profiles = store.module_profiles(2)
+        traced = store.module_profiles(3)
         telemetry = list(store.telemetry(1))
     spec, metrics = offline.run.spec, offline.run.metrics
     config = json.loads((ensure_converted(resolve_model(spec.model, spec.random_weights), print) / "config.json")
@@ -81,6 +82,14 @@ def summary(out: Path, db: Path) -> dict:
         shares[f"{profile.phase} {profile.input_len}"] = {
             "step_ms": round(profile.step_ms, 3), "coverage": round(profile.coverage, 3),
             "shares_pct": {name: round(100.0 * ms / profile.step_ms, 1) for name, ms in top}}
+    timers = {f"{p.phase} {p.input_len}": {} for p in profiles}
+    for profile in (*profiles, *traced):
+        books = profile.books
+        timers[f"{profile.phase} {profile.input_len}"][profile.timer] = {
+            "step_ms": round(profile.step_ms, 3), "on_off": profile.timer_on_off,
+            "wall_ms": round(books.wall_ms, 3) if books else None,
+            "outside_forward_ms": round(books.outside_ms, 3) if books else None,
+            "leaves_share": round(books.leaves_share, 3) if books else None}
     figures = {
         "model": spec.model_label, "dtype": dtype, "device": roofline.device if roofline else None,
         "environment": {k: offline.run.environment.get(k) for k in ("gpus", "versions", "cpu", "cpus")},
@@ -92,6 +101,7 @@ def summary(out: Path, db: Path) -> dict:
                     "energy_per_output_token_j": metrics.energy_per_output_token_j,
                     "warnings": [w.message for w in offline.run.warnings]},
         "profile": shares,
+        "timers": timers,  # per phase and length: CUDA events against the trace, with what each cost
     }
     (out / "summary.json").write_text(json.dumps(figures, indent=2) + "\n")
     return figures

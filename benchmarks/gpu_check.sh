@@ -4,8 +4,9 @@
 #   benchmarks/gpu_check.sh OUT [--cpu]
 #
 # On the GPU (LLaMA-2-7B's architecture with random weights, bfloat16, no download): an offline transformers run
-# on short2short (64 requests, batch 8) with NVML telemetry and energy per token; `tuibench profile` with CUDA
-# events at input lengths 128, 512 and 2048, batch 8, against the GPU's roofline; the tests/gpu suite; the app on
+# on short2short (64 requests, batch 8) with NVML telemetry and energy per token; `tuibench profile` at input
+# lengths 128, 512 and 2048, batch 8, against the GPU's roofline, timed twice: CUDA events per module, then a
+# torch.profiler trace (what each timer cost, and where they differ); the tests/gpu suite; the app on
 # a real run, its Live screen saved as an SVG. --cpu: the same steps on the toy tiny-llama, for CI.
 #
 # It uses the python and torch already on the machine (PYTHON, default python3). What tuibench needs beside them
@@ -57,9 +58,13 @@ step "offline: $MODEL ($DTYPE, random weights), short2short, $REQUESTS requests,
 "${TUIBENCH[@]}" run --model "$MODEL" --dtype "$DTYPE" --dataset short2short --num-requests "$REQUESTS" \
     --batch-size "$BATCH" --db "$DB" --json "$OUT/offline.json"
 
-step "profile: every module at input lengths $LENGTHS, batch $BATCH"
+step "profile: every module at input lengths $LENGTHS, batch $BATCH, timed by CUDA events (run 2)"
 "${TUIBENCH[@]}" profile --model "$MODEL" --dtype "$DTYPE" --lengths "$LENGTHS" --batch "$BATCH" --db "$DB" \
-    | tee "$OUT/modules.txt"
+    --timer events | tee "$OUT/modules.txt"
+
+step "profile: the same, timed from a torch.profiler trace (run 3)"
+"${TUIBENCH[@]}" profile --model "$MODEL" --dtype "$DTYPE" --lengths "$LENGTHS" --batch "$BATCH" --db "$DB" \
+    --timer trace | tee -a "$OUT/modules.txt"
 
 step "tests/gpu"
 (cd "$REPO" && "$PYTHON" -m pytest -q -p no:cacheprovider tests/gpu) || echo "tests/gpu FAILED (see above)"

@@ -29,11 +29,17 @@ def test_the_gpu_check_dry_run_writes_its_files_and_figures(tmp_path):
     assert 0 < offline["decode_pct_of_bound"] < 100  # no run beats the bandwidth bound of its own device
     assert set(figures["profile"]) == {"prefill 16", "decode 16", "prefill 64", "decode 64"}
     assert all(sum(p["shares_pct"].values()) <= 100.5 for p in figures["profile"].values())
+    # Both timers on every phase and length, each with what it cost and the step's books.
+    assert set(figures["timers"]) == set(figures["profile"])
+    for timers in figures["timers"].values():
+        assert set(timers) == {"events", "trace"}
+        assert all(t["on_off"] > 0 and t["wall_ms"] >= t["step_ms"] > 0 for t in timers.values()), timers
 
     live = (out / "live.svg").read_text()
     assert "tiny-llama" in live and "finished" in live
     modules = (out / "modules.txt").read_text()
     assert "down_proj" in modules and "roofline" in modules
+    assert "timer events" in modules and "timer trace" in modules
     log = (out / "gpu-check.log").read_text()
     assert "== tests/gpu" in log and "FAILED" not in log
     assert not os.path.exists(out / ".data")

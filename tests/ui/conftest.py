@@ -63,6 +63,7 @@ def sample_profile(phase: str, length: int, scale: float) -> ModuleProfile:
         layers, _leaf("lm_head", 2 * scale, ("lm_head",), 4.5e8, 1.1e8)))
     return ModuleProfile(library="transformers", phase=phase, batch=8, input_len=length, context=float(length),
                          steps=1 if phase == "prefill" else 4, dtype="float32", attn="sdpa", root=root,
+                         timer_on_off=1.012, step_wall_ms=41.5 * scale,
                          roofline=Roofline(device="test CPU (1 thread)", dtype="float32", peak_flops_s=8e10,
                                            bandwidth_bytes_s=2.5e10))
 

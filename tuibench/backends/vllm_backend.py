@@ -55,6 +55,17 @@ def engine_options(spec) -> dict[str, object]:
     return options
 
 
+def profiling_engine(path, dtype: str, seed: int, lengths, batch: int, decode_steps: int, **options):
+    """An in-process engine for module timing (vLLM's environment set, see VllmBackend._prepare)."""
+    from vllm import LLM
+
+    longest = max(lengths)
+    # Eager, so hooks see every module; all prompts in one prefill step; no prefix cache to skip work.
+    return LLM(model=str(path), dtype=dtype, enforce_eager=True, seed=seed, max_model_len=longest + decode_steps + 8,
+               max_num_seqs=batch, max_num_batched_tokens=max(batch * longest, 2048),
+               **{"enable_prefix_caching": False, **options})
+
+
 def uses_ray_executor(spec) -> bool:
     """On a Ray cluster the engine's workers are Ray actors placed over its nodes: vLLM's own multi-node path. Only
     on CUDA: vLLM's CPU platform declares no Ray device, and its executor refuses to start there ("current platform
@@ -176,14 +187,9 @@ class VllmBackend(Backend):
         config = json.loads((path / "config.json").read_text())
         check_profile_lengths(params, config, ctx.model.name)
         from transformers import AutoTokenizer
-        from vllm import LLM
 
-        longest = max(params.lengths)
-        # Eager, so hooks see every module; all prompts in one prefill step; no prefix cache to skip work.
-        llm = LLM(model=str(path), dtype=dtype, enforce_eager=True, seed=spec.seed,
-                  max_model_len=longest + params.decode_steps + 8, max_num_seqs=params.batch_size,
-                  max_num_batched_tokens=max(params.batch_size * longest, 2048), enable_prefix_caching=False,
-                  **engine_options(spec))
+        llm = profiling_engine(path, dtype, spec.seed, params.lengths, params.batch_size, params.decode_steps,
+                               **engine_options(spec))
         gpu_name = None
         if gpu:
             import torch

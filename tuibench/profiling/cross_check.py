@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
+from tuibench.profiling.timer import StepTimes
 from tuibench.profiling.tree import FUNCTIONS
 
 _MODULE = "nn.Module: "
@@ -93,20 +94,54 @@ def step_times(step, module_paths: Sequence[str], classes: Mapping[str, str],
     return dict(times)
 
 
+class _Tally:
+    """Per phase and path, the ns of each step: the timer's and the profiler's, gathered over alternating passes."""
+
+    def __init__(self):
+        self.timer_ns: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        self.profiler_ns: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+
+    def timed(self, steps: Sequence[StepTimes]) -> None:
+        for step in steps:
+            for path, ns in step.ns.items():
+                self.timer_ns[step.tag][path].append(ns)
+
+    def profiled(self, phase: str, times: Mapping[str, float]) -> None:
+        for path, ns in times.items():
+            self.profiler_ns[phase][path].append(ns)
+
+    def checks(self, leaves: Sequence[str]) -> dict[str, list[LeafCheck]]:
+        return {phase: [LeafCheck(path=p, timer_ms=_mean(self.timer_ns[phase][p]) / 1e6,
+                                  profiler_ms=_mean(self.profiler_ns[phase][p]) / 1e6)
+                        for p in leaves if self.timer_ns[phase][p] and self.profiler_ns[phase][p]]
+                for phase in ("prefill", "decode")}
+
+
+def _leaves(step: StepTimes, under: str | None = None) -> list[str]:
+    """The paths no other path was called from; with `under`, only those called (at any depth) inside it."""
+    parents = set(step.parents.values())
+    return [p for p in step.order if p not in parents and (under is None or _inside(step, p, under))]
+
+
+def _inside(step: StepTimes, path: str, root: str) -> bool:
+    """Whether `path` is `root` or was called (at any depth) inside it."""
+    while path is not None:
+        if path == root:
+            return True
+        path = step.parents.get(path)
+    return False
+
+
 def cross_check(model, input_ids, decode_steps: int, rounds: int) -> dict[str, list[LeafCheck]]:
     """Per phase, every leaf the timer names (modules without timed children, wrapped functions) with its ms per
-    step from the timer and from torch.profiler, over `rounds` alternating passes of each."""
+    step from the timer and from torch.profiler, over `rounds` alternating passes of each. transformers."""
     from torch.profiler import ProfilerActivity, profile
 
     from tuibench.profiling.hf_profile import instrument, run_steps
 
     run_steps(model, input_ids, decode_steps)  # warm-up
-    prefix = type(model).__name__
-    classes = {".".join(p for p in (prefix, name) if p): type(module).__name__
-               for name, module in model.named_modules()}
-    timer_ns: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    profiler_ns: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    order: list[str] = []
+    classes = _classes(model)
+    tally = _Tally()
     attn = model.config._attn_implementation
     functions = {"apply_rotary_pos_emb": "rope", "update": "kv_write",
                  "eager_attention_forward" if attn == "eager" else _attention_function(attn): "attn_core"}
@@ -117,24 +152,73 @@ def cross_check(model, input_ids, decode_steps: int, rounds: int) -> dict[str, l
         finally:
             patched.restore()
             timer.detach()
-        for step in timer.steps:
-            for path, ns in step.ns.items():
-                timer_ns[step.tag][path].append(ns)
-        order = timer.steps[0].order
-        module_paths = [p for p in order if p.rsplit(".", 1)[-1] not in FUNCTIONS]
+        tally.timed(timer.steps)
+        first = timer.steps[0]
+        module_paths = [p for p in first.order if p.rsplit(".", 1)[-1] not in FUNCTIONS]
         with profile(activities=[ProfilerActivity.CPU], with_stack=True) as prof:
             run_steps(model, input_ids, decode_steps)
         roots = prof.profiler.kineto_results.experimental_event_tree()
         for index, step in enumerate(step_events(roots, type(model).__name__)):
-            for path, ns in step_times(step, module_paths, classes, functions).items():
-                profiler_ns["prefill" if index == 0 else "decode"][path].append(ns)
+            tally.profiled("prefill" if index == 0 else "decode", step_times(step, module_paths, classes, functions))
         del prof
-    parents = set(timer.steps[0].parents.values())
-    leaves = [p for p in order if p not in parents]
-    return {phase: [LeafCheck(path=p, timer_ms=_mean(timer_ns[phase][p]) / 1e6,
-                              profiler_ms=_mean(profiler_ns[phase][p]) / 1e6)
-                    for p in leaves if timer_ns[phase][p] and profiler_ns[phase][p]]
-            for phase in ("prefill", "decode")}
+    return tally.checks(_leaves(first))
+
+
+def cross_check_vllm(llm, *, batch: int, length: int, decode_steps: int, rounds: int, token_ids: Sequence[int],
+                     seed: int = 0) -> dict[str, list[LeafCheck]]:
+    """The same for vLLM's in-process engine, whole engine steps (scheduler, sampling) around each forward.
+
+    The profiler's step is the model's forward; the logits processor (the LM head) runs after it, called by the
+    runner, so it is left out of both sides. vLLM wraps no function: every leaf is a module.
+    """
+    import random
+
+    from torch.profiler import ProfilerActivity, profile
+    from vllm import SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    from tuibench.profiling.timer import ModuleTimer
+    from tuibench.profiling.vllm_profile import runner_model, watch_steps
+
+    model = runner_model(llm)
+    root = type(model).__name__
+    rng = random.Random(seed)
+    sampling = SamplingParams(max_tokens=1 + decode_steps, ignore_eos=True, temperature=0.0)
+
+    def generate() -> None:
+        llm.generate([TokensPrompt(prompt_token_ids=rng.choices(token_ids, k=length)) for _ in range(batch)],
+                     sampling, use_tqdm=False)
+
+    generate()  # warm-up
+    classes = _classes(model, prefix=root)
+    tally = _Tally()
+    for _ in range(rounds):
+        timer = ModuleTimer()
+        handle = watch_steps(model, batch, timer.begin_step)
+        timer.attach(model, prefix=root)
+        try:
+            with timer.recording():
+                generate()
+        finally:
+            handle.remove()
+            timer.detach()
+        tally.timed(timer.steps)
+        first = timer.steps[0]
+        module_paths = [p for p in first.order if _inside(first, p, root)]
+        with profile(activities=[ProfilerActivity.CPU], with_stack=True) as prof:
+            generate()
+        roots = prof.profiler.kineto_results.experimental_event_tree()
+        for index, step in enumerate(step_events(roots, type(model).__name__)):
+            tally.profiled("prefill" if index == 0 else "decode", step_times(step, module_paths, classes, {}))
+        del prof
+    return tally.checks(_leaves(first, under=root))
+
+
+def _classes(model, prefix: str | None = None) -> dict[str, str]:
+    """Every name a module has (a shared one under each parent) -> its class name."""
+    prefix = prefix or type(model).__name__
+    return {".".join(p for p in (prefix, name) if p): type(module).__name__
+            for name, module in model.named_modules(remove_duplicate=False)}
 
 
 def by_leaf(checks: Sequence[LeafCheck]) -> list[LeafCheck]:

@@ -30,7 +30,6 @@ unless it is known to hand every call to `Module.__call__` (transformers' decode
 
 import contextlib
 import functools
-import json
 import os
 import tempfile
 import time
@@ -81,6 +80,7 @@ class ModuleTimer:
         self.mode = mode
         self._walls: list[int] = []  # trace mode: each ended step's wall, in order
         self._step_range = None
+        self._root: str | None = None  # the attached model's path: trace mode reads no one else's ranges
         if mode == "trace":
             import torch
 
@@ -122,6 +122,7 @@ class ModuleTimer:
         """
         from torch.nn import Module
 
+        self._root = prefix
         seen: dict[int, list[str]] = {}
         for name, module in root.named_modules(remove_duplicate=False):
             seen.setdefault(id(module), []).append(name)
@@ -236,7 +237,7 @@ class ModuleTimer:
         import torch.profiler
         from torch.profiler import ProfilerActivity
 
-        from tuibench.profiling.trace import steps_from_trace
+        from tuibench.profiling.trace import read_trace, steps_from_trace
 
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self._cuda else [])
         self._walls.clear()
@@ -248,8 +249,7 @@ class ModuleTimer:
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "trace.json")
             profiler.export_chrome_trace(path)
-            with open(path, "rb") as file:
-                steps = steps_from_trace(json.load(file), cuda=self._cuda)
+            steps = steps_from_trace(read_trace(path), cuda=self._cuda, root=self._root)
         if len(steps) != len(self._walls):
             raise RuntimeError(f"the trace holds {len(steps)} steps, the timer ran {len(self._walls)}")
         self.steps += [msgspec.structs.replace(step, wall_ns=wall) for step, wall in zip(steps, self._walls)]

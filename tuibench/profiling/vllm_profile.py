@@ -42,6 +42,18 @@ def runner_model(llm):
     return llm.llm_engine.engine_core.engine_core.model_executor.driver_worker.worker.model_runner.model
 
 
+def watch_steps(model, batch: int, begin: Callable[[str], None]):
+    """Calls `begin("prefill" | "decode")` as each engine step's forward starts (a hook handle: remove it). A step
+    with more tokens than sequences is the prefill: all prompts fit one step."""
+
+    def classify(module, args, kwargs) -> None:
+        input_ids = kwargs.get("input_ids", args[0] if args else None)
+        tokens = input_ids.shape[0] if input_ids is not None else kwargs["inputs_embeds"].shape[0]
+        begin("prefill" if tokens > batch else "decode")
+
+    return model.register_forward_pre_hook(classify, with_kwargs=True)
+
+
 def profile_llm(llm, *, lengths: Sequence[int], batch: int, decode_steps: int, repeats: int, token_ids: Sequence[int],
                 seed: int, dtype: str, config: dict, roofline: Roofline | None, cuda: bool,
                 emit: Callable[[ModuleProfile], None], timer_mode: TimerMode = "events",
@@ -54,13 +66,7 @@ def profile_llm(llm, *, lengths: Sequence[int], batch: int, decode_steps: int, r
     model = runner_model(llm)
     clock = ModuleTimer(cuda=cuda)  # nothing attached: the wall of each step of a bare pass
     current = clock
-
-    def classify(module, args, kwargs) -> None:  # registered before any timer's hooks: runs first
-        input_ids = kwargs.get("input_ids", args[0] if args else None)
-        tokens = input_ids.shape[0] if input_ids is not None else kwargs["inputs_embeds"].shape[0]
-        current.begin_step("prefill" if tokens > batch else "decode")
-
-    handle = model.register_forward_pre_hook(classify, with_kwargs=True)
+    handle = watch_steps(model, batch, lambda tag: current.begin_step(tag))  # before any timer's hooks: runs first
     shape = ModelShape.from_config(config)
     rng = random.Random(seed)
     sampling = SamplingParams(max_tokens=1 + decode_steps, ignore_eos=True, temperature=0.0)

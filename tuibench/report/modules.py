@@ -69,9 +69,9 @@ def timing_line(profile: ModuleProfile) -> str:
     books = profile.books
     if books is None:
         return f"timer {profile.timer}{cost} · step wall not measured"
-    return (f"timer {profile.timer}{cost} · step wall {books.wall_ms:,.2f} ms = leaves {books.leaves_ms:,.2f} "
-            f"+ inline {books.inline_ms:,.2f} + outside the forward {books.outside_ms:,.2f} "
-            f"(sampling, scheduler, Python between calls) · leaves cover {books.leaves_share:.0%}")
+    # Outside the forward: sampling, logits processing, the scheduler, Python between the model's calls.
+    return (f"timer {profile.timer}{cost} · wall {books.wall_ms:,.2f} ms = leaves {books.leaves_ms:,.2f} "
+            f"+ inline {books.inline_ms:,.2f} + outside the forward {books.outside_ms:,.2f}")
 
 
 def profile_table(profile: ModuleProfile, max_depth: int = 5, per_layer: bool = False) -> Table:
