@@ -257,7 +257,23 @@ class ResultsStore:
         finally:
             self._db.isolation_level = ""  # back to sqlite3's implicit transactions, which `with self._db` uses
         if created:
-            self._db.execute("PRAGMA journal_mode = WAL")
+            self._use_wal()
+
+    def _use_wal(self, deadline_s: float = 30.0) -> None:
+        """Switches a new file to write-ahead logging. The switch takes the file whole, and SQLite answers 'database
+        is locked' at once, not after its busy timeout, while another process reads it (runs started at once on a
+        new file, checking its schema): retried until they are done."""
+        import time
+
+        give_up = time.monotonic() + deadline_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > give_up:
+                    raise
+                time.sleep(0.01)
 
     def _version(self) -> int | None:
         """The file's schema version; None for a file with no tables yet; UserError for anything not ours, or newer."""
