@@ -135,6 +135,13 @@ def _names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _pair(text: str) -> tuple[str, str]:
+    names = _names(text)
+    if len(names) != 2 or names[0] == names[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: give two different libraries, e.g. transformers,vllm")
+    return names[0], names[1]
+
+
 def _scenarios(text: str) -> tuple[str, ...]:
     from tuibench.core.plan import SCENARIOS
 
@@ -332,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "ttft_p99=500,tpot_p99=50 (a plan file's [plan.capacity] slo)", **_FIELD)
     compare.add_argument("--label", help="the plan's name in lists and titles", **_FIELD)
     compare.add_argument("--baseline", help="the library the others are compared with (default: the first)", **_FIELD)
+    compare.add_argument("--explain", type=_pair, metavar="A,B", help="coarse to fine for two libraries: B's step "
+                         "against A's by module category, and each one's time per token against its decode step "
+                         "(default: the baseline against the next library)")
     _workload_options(compare.add_argument_group("workload"), several=True)
     _engine_options(compare.add_argument_group("engine"))
     _serving_options(compare.add_argument_group("serving"), several=True)
@@ -436,13 +446,17 @@ def build_parser() -> argparse.ArgumentParser:
                                     "noise (each with the repeats of its plan step)")
     diff.add_argument("a", type=int, metavar="A")
     diff.add_argument("b", type=int, metavar="B")
+    explain = runs_commands.add_parser("explain", help="coarse to fine: profile run B against A by module "
+                                       "category, or a coarse run against a profile run of its library")
+    explain.add_argument("a", type=int, metavar="A")
+    explain.add_argument("b", type=int, metavar="B")
     shares = runs_commands.add_parser("shares", help="module shares of profile runs side by side")
     shares.add_argument("ids", type=int, nargs="+", metavar="id")
     export = runs_commands.add_parser("export", help="one run's requests as CSV, or everything as JSON")
     export.add_argument("id", type=int)
     export.add_argument("--format", choices=["csv", "json"], default="json")
     export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
-    for command in (listing, show, diff, shares, export):  # `runs show 3 --db X` as well as `runs --db X show 3`
+    for command in (listing, show, diff, explain, shares, export):  # `runs show 3 --db X` as well as `runs --db X show 3`
         command.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="results database (default: "
                              "$XDG_DATA_HOME/tuibench/results.db)")
     return parser
@@ -634,12 +648,13 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _print_comparison(console, db: Path | None, plan_id: int, baseline: str | None = None, args=None,
-                      sections: tuple[str, ...] = ("steps", "groups", "repeats", "sweeps", "capacity", "profiles")) -> None:
+                      sections: tuple[str, ...] = ("steps", "groups", "repeats", "sweeps", "capacity", "profiles",
+                                                   "explain")) -> None:
     """A stored plan side by side, then the files `args` asks for (--json, --csv, --markdown, --figures)."""
     from tuibench.report.comparison import load_document, print_document, write_files
 
     with _open_store(db, create=False) as store:
-        document, profiles = load_document(store, plan_id, baseline)
+        document, profiles = load_document(store, plan_id, baseline, getattr(args, "explain", None))
     print_document(console, document, profiles, sections)
     if args is not None:
         for path in write_files(document, getattr(args, "json", None), getattr(args, "csv", None),
@@ -878,6 +893,8 @@ def _runs(args: argparse.Namespace) -> int:
                 a, b = [r for r in a if r.id == args.a], [r for r in b if r.id == args.b]
             console.print(diff_table(a, b))
             console.print(headline(a, b), highlight=False)
+        elif command == "explain":
+            _explain_runs(console, store, args.a, args.b)
         elif command == "shares":
             from tuibench.report.modules import shares_table
 
@@ -889,6 +906,28 @@ def _runs(args: argparse.Namespace) -> int:
                 profiles += found
             console.print(shares_table(profiles))
     return EXIT_OK
+
+
+def _explain_runs(console, store, a_id: int, b_id: int) -> None:
+    from tuibench.analysis.attribution import explain
+    from tuibench.report.explain import explanation_tables
+
+    a, b = store.run_row(a_id), store.run_row(b_id)
+    profiles = {run.id: store.module_profiles(run.id) for run in (a, b) if run.scenario == "profile"}
+    explanation = explain([a], [b], profiles, a.library, b.library)
+    if a.scenario == "profile" and b.scenario == "profile" and not explanation.attributions:
+        shapes = [", ".join(sorted({f"{p.phase} {p.input_len} ×{p.batch}" for p in profiles[r.id]})) for r in (a, b)]
+        raise UserError(f"runs {a.id} and {b.id} profiled no shape in common (run {a.id}: {shapes[0]}; run {b.id}: "
+                        f"{shapes[1]}): profile both at one batch and length")
+    if a.scenario != "profile" and b.scenario != "profile":
+        raise UserError(f"runs {a.id} and {b.id} are both coarse runs: explain takes two profile runs, or a coarse "
+                        "run and a profile run of its library (`runs diff` compares two coarse runs)")
+    if a.scenario != b.scenario and a.library != b.library:
+        raise UserError(f"run {a.id} is {a.library}, run {b.id} {b.library}: a coarse run is explained by a profile "
+                        "of its own library")
+    for table in explanation_tables(explanation):
+        console.print(table)
+        console.print()
 
 
 def _show(console, run, profiles) -> None:

@@ -184,9 +184,10 @@ def test_cli_profile_through_vllm_with_the_trace_timer(cli_env, tmp_path, model_
         assert {"qkv_proj", "attn", "gate_up_proj", "logits_processor", "rotary_emb"} <= names
         attn = next(n for n in profile.root.walk() if n.name == "attn" and n.calls == 30)  # folded over 30 layers
         assert set(attn.theory) == {"kv_write", "attn_core"}
-        # Timed and bare passes alternate through the same engine: what timing cost is measured, and the books
-        # hold the engine's own work around the forward (scheduling, sampling, output processing).
-        assert profile.timer == "trace" and 0.7 < profile.timer_on_off < 1.5, profile.timer_on_off
+        # Timed and bare passes alternate through the same engine: what timing cost is measured (on a CPU the
+        # profiler records every op inside the ranges: 1.5× a decode step here), and the books hold the engine's
+        # own work around the forward (scheduling, sampling, output processing).
+        assert profile.timer == "trace" and 0.95 < profile.timer_on_off < 2.5, profile.timer_on_off
         assert profile.books.outside_ms > 0 and profile.books.wall_ms > profile.step_ms
 
 
@@ -223,3 +224,33 @@ def test_cuda_event_path_pairs_events_and_syncs_once_per_step_fake_events_no_gpu
     for step in timer.steps:
         assert step.ns["net"] >= step.ns["net.0"] + step.ns["net.1"] > 0
         assert step.total_ns == step.ns["net"]
+
+
+def test_the_gap_between_two_real_profiles_splits_exactly_and_eager_attention_is_more_work(eager_model, model_path):
+    """sdpa against eager attention on the real SmolLM2: the rows sum to the measured gap (to float rounding),
+    the attention row carries the theory's extra work of eager (its scores materialised), and every other
+    category the same work."""
+    from transformers import AutoTokenizer
+
+    from tuibench.analysis.attribution import attribute
+    from tuibench.backends.hf_transformers import load_model
+    from tuibench.backends.prompts import plain_vocab_ids
+    from tuibench.core.roofline import Roofline
+    from tuibench.profiling.hf_profile import profile_model
+    from tuibench.report.explain import reading
+
+    roofline = Roofline(device="test", dtype="float32", peak_flops_s=5e10, bandwidth_bytes_s=1e10)
+    ids = plain_vocab_ids(AutoTokenizer.from_pretrained(model_path))
+    _, sdpa_model = load_model(model_path, "cpu", "float32", "sdpa")
+    found: dict[str, list[ModuleProfile]] = {}
+    for name, model in (("sdpa", sdpa_model), ("eager", eager_model)):
+        profile_model(model, lengths=[48], batch=2, decode_steps=2, repeats=1, token_ids=ids, seed=0,
+                      roofline=roofline, emit=found.setdefault(name, []).append)
+    for sdpa, eager in zip(found["sdpa"], found["eager"], strict=True):
+        result = attribute(sdpa, eager)
+        assert result.basis == "wall" and result.a_step_ms == pytest.approx(sdpa.step_wall_ms)
+        assert sum(row.gap_ms for row in result.rows) == pytest.approx(result.gap_ms, abs=1e-9)
+        assert sum(row.a_ms for row in result.rows) == pytest.approx(sdpa.step_wall_ms, abs=1e-9)
+        readings = {row.label: reading(row) for row in result.rows}
+        assert readings.pop("attention + KV write") == "more work", result.phase
+        assert all(text.startswith("same") or text == "" for text in readings.values()), readings

@@ -9,7 +9,9 @@ from pathlib import Path
 import msgspec
 from rich.table import Table
 
+from tuibench.analysis.attribution import Explanation, explain
 from tuibench.core.capacity import Capacity, verdict
+from tuibench.core.errors import UserError
 from tuibench.core.catalogue import BY_KEY, METRICS, SWEEP_KEYS
 from tuibench.core.comparison import Comparison, Group, Sweep, compare
 from tuibench.core.modules import ModuleProfile
@@ -67,6 +69,9 @@ class ComparisonDocument(msgspec.Struct, frozen=True, kw_only=True):
     datasets: list[DatasetSpec]  # the workloads the runs ran, once each
     capacities: list[Capacity] = []  # the capacity steps', in step order
     verdicts: list[str] = []  # a line per workload searched: each library's capacity under the SLO
+    # Coarse to fine: the baseline against another library (or the pair asked for), where there is anything to
+    # explain (profiles of both at one shape, or a coarse run and a decode profile of one library).
+    explanation: Explanation | None = None
 
 
 def verdicts_of(capacities: Sequence[Capacity]) -> list[tuple[tuple[str, str, str], list[Capacity], str]]:
@@ -77,20 +82,45 @@ def verdicts_of(capacities: Sequence[Capacity]) -> list[tuple[tuple[str, str, st
     return [(key, group, verdict(group)) for key, group in groups.items()]
 
 
-def load_document(store: ResultsStore, plan_id: int,
-                  baseline: str | None = None) -> tuple[ComparisonDocument, list[ModuleProfile]]:
+def load_document(store: ResultsStore, plan_id: int, baseline: str | None = None,
+                  explain: tuple[str, str] | None = None) -> tuple[ComparisonDocument, list[ModuleProfile]]:
     """A stored plan side by side, and the module profiles of its profile runs (read once: the document keeps
     their shares, a terminal shows their table)."""
     stored = store.get_plan(plan_id)
     request = stored.plan.request
     profiles = {r.id: store.module_profiles(r.id) for r in stored.runs if r.scenario == "profile"}
     document = document_of(stored.runs, profiles, plan=stored.plan, steps=stored.steps,
-                           baseline=baseline or (request.baseline or request.libraries[0] if request else None))
+                           baseline=baseline or (request.baseline or request.libraries[0] if request else None),
+                           explain=explain)
     return document, [p for found in profiles.values() for p in found]
 
 
+def explanation_of(runs: Sequence[RunRow], profiles: dict[int, list[ModuleProfile]], baseline: str | None,
+                   pair: tuple[str, str] | None = None) -> Explanation | None:
+    """The pair asked for (UserError naming a library the plan did not run), else the baseline against the first
+    other library the plan ran (a plan of one library: its coarse runs against its profile); None where that
+    explains nothing."""
+    libraries = list(dict.fromkeys(r.library for r in runs))
+    if pair is not None:
+        missing = [name for name in pair if name not in libraries]
+        if missing:
+            raise UserError(f"--explain {','.join(pair)}: this plan ran no {' or '.join(missing)} "
+                            f"(it ran {', '.join(libraries) or 'nothing'})")
+        a, b = pair
+    else:
+        a = baseline if baseline in libraries else (libraries[0] if libraries else None)
+        if a is None:
+            return None
+        b = next((name for name in libraries if name != a), "")
+    explanation = explain(*([r for r in runs if r.library == name] for name in (a, b)), profiles, a, b)
+    if pair is None and not (explanation.attributions or explanation.coarse_fine):
+        return None
+    return explanation
+
+
 def document_of(runs: Sequence[RunRow], profiles: dict[int, list[ModuleProfile]], plan: PlanRow | None = None,
-                steps: Sequence[StepRow] = (), baseline: str | None = None) -> ComparisonDocument:
+                steps: Sequence[StepRow] = (), baseline: str | None = None,
+                explain: tuple[str, str] | None = None) -> ComparisonDocument:
     comparison = compare(runs, baseline)
     capacities = [s.capacity for s in steps if s.capacity is not None and (s.capacity.probes or s.capacity.skipped)]
     many_models = len({c.model for c in capacities}) > 1
@@ -114,6 +144,7 @@ def document_of(runs: Sequence[RunRow], profiles: dict[int, list[ModuleProfile]]
                                 step_ms=p.step_ms, shares_pct=leaf_shares(p))
                   for run_id, found in profiles.items() for p in found],
         datasets=list({r.spec.dataset.label: r.spec.dataset for r in runs if r.scenario != "profile"}.values()),
+        explanation=explanation_of(runs, profiles, comparison.baseline, explain),
     )
 
 
@@ -274,9 +305,11 @@ def legend(comparison: Comparison) -> str:
 
 
 def print_document(console, document: ComparisonDocument, profiles: Sequence[ModuleProfile] = (),
-                   sections: Sequence[str] = ("steps", "groups", "repeats", "sweeps", "capacity", "profiles")) -> None:
+                   sections: Sequence[str] = ("steps", "groups", "repeats", "sweeps", "capacity", "profiles",
+                                              "explain")) -> None:
     """The comparison as `tuibench compare` prints it: the plan's steps, a table per workload, the sweeps with
-    their knees, the module shares of the profiled libraries."""
+    their knees, the module shares of the profiled libraries, and coarse to fine: the gap between two libraries
+    by module category, and each library's time per token against its decode step."""
     comparison = document.comparison
     if "steps" in sections:
         console.print()
@@ -308,6 +341,12 @@ def print_document(console, document: ComparisonDocument, profiles: Sequence[Mod
 
         console.print()
         console.print(shares_table(profiles))
+    if "explain" in sections and document.explanation is not None:
+        from tuibench.report.explain import explanation_tables
+
+        for table in explanation_tables(document.explanation):
+            console.print()
+            console.print(table)
 
 
 def write_files(document: ComparisonDocument, json_path: Path | None = None, csv_path: Path | None = None,

@@ -12,11 +12,11 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from tuibench.analysis.categories import LABELS as CATEGORY_LABELS
 from tuibench.core.comparison import Sweep
 from tuibench.core.spec import DatasetSpec
 from tuibench.report.capacity_figure import capacity_figure
 from tuibench.report.comparison import ComparisonDocument, verdicts_of
-from tuibench.report.modules import CATEGORIES
 
 INF_LABEL = "all at\nonce"
 
@@ -154,7 +154,7 @@ def _module_shares(document: ComparisonDocument):
     phases = [phase for phase in ("prefill", "decode") if any(p.phase == phase for p in document.profiles)]
     figure, axes = plt.subplots(len(phases), len(libraries), figsize=(4.5 * len(libraries), 3.6 * len(phases)),
                                 squeeze=False, sharey=True, layout="constrained")
-    labels = [label for label, _ in CATEGORIES] + ["inline ops / other"]
+    labels = CATEGORY_LABELS
     palette = plt.get_cmap("tab20")
     for row, phase in enumerate(phases):
         for col, library in enumerate(libraries):

@@ -4,6 +4,8 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
+from tuibench.analysis.attribution import category_times
+from tuibench.analysis.categories import LABELS as CATEGORY_LABELS
 from tuibench.analysis.paper import FAMILY, paper_form, paper_intensity
 from tuibench.analysis.theory import (
     LABELS, LAYER_MODULES, LINEAR_MODULES, MODEL_MODULES, Breakdown, ModelShape, Workload, breakdown, total,
@@ -89,39 +91,11 @@ def profile_table(profile: ModuleProfile, max_depth: int = 5, per_layer: bool = 
     return table
 
 
-# Leaves of either library grouped by the theory they compute, so transformers and vLLM line up.
-CATEGORIES = (
-    ("embedding", {"embed"}),
-    ("RMSNorm (+add)", {"input_norm", "post_norm", "final_norm"}),
-    ("q/k/v proj", {"q_proj", "k_proj", "v_proj"}),
-    ("RoPE", {"rope"}),
-    ("attention (+KV write)", {"attn_core", "kv_write"}),
-    ("o proj", {"o_proj"}),
-    ("gate/up proj", {"gate_proj", "up_proj"}),
-    ("SiLU·mul", {"act_mul"}),
-    ("down proj", {"down_proj"}),
-    ("LM head", {"lm_head"}),
-    ("residual adds", {"attn_residual", "mlp_residual"}),
-)
-
-
-def category(node: ModuleNode) -> str:
-    keys = set(node.theory)
-    for label, members in CATEGORIES:
-        if keys & members:
-            return label
-    return "inline ops / other"
-
-
 def leaf_shares(profile: ModuleProfile) -> dict[str, float]:
-    """Share of the step per category, from the leaves (layers counted once, through their folded node)."""
-    shares: dict[str, float] = {}
+    """Share of the forward per category (analysis/categories.py), from the leaves; categories with none left out."""
     step_ms = profile.step_ms
-    for node in profile.root.walk():
-        if node.is_leaf:
-            label = category(node)
-            shares[label] = shares.get(label, 0.0) + (100.0 * node.time_ms / step_ms if step_ms else 0.0)
-    return shares
+    return {label: 100.0 * ms / step_ms for label, ms in category_times(profile, "forward").items()
+            if ms and step_ms}
 
 
 def shares_table(profiles: Sequence[ModuleProfile], title: str = "share of step time (%)") -> Table:
@@ -134,7 +108,7 @@ def shares_table(profiles: Sequence[ModuleProfile], title: str = "share of step 
         short = {"transformers": "hf", "vllm": "vllm"}.get(profile.library, profile.library[:4])
         table.add_column(f"{short} {profile.phase[:3]}\n{profile.input_len}", justify="right", no_wrap=True)
         columns.append(leaf_shares(profile))
-    for label in [c[0] for c in CATEGORIES] + ["inline ops / other"]:
+    for label in CATEGORY_LABELS:
         values = [shares.get(label) for shares in columns]
         if any(v is not None for v in values):
             table.add_row(label, *(fmt(v, 1) for v in values))

@@ -1,0 +1,96 @@
+"""Coarse to fine, as tables and a text waterfall: B's step against A's by category, and each library's TPOT
+against its own decode step (analysis/attribution.py computes both)."""
+
+from rich.table import Table
+from rich.text import Text
+
+from tuibench.analysis.attribution import Attribution, CategoryRow, CoarseFine, Explanation
+from tuibench.core.units import NA, fmt
+
+def _table(title: str) -> Table:
+    return Table(title=title, box=None, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0), title_justify="left")
+
+
+def attribution_title(attribution: Attribution) -> str:
+    shape = (f"{attribution.phase} · batch {attribution.batch}, input {attribution.input_len} · {attribution.dtype}")
+    step = "step wall" if attribution.basis == "wall" else "forward"
+    return (f"{attribution.b} against {attribution.a} · {shape}: {step} {attribution.a_step_ms:,.2f} → "
+            f"{attribution.b_step_ms:,.2f} ms ({attribution.gap_ms:+,.2f} ms)")
+
+
+def reading(row: CategoryRow) -> str:
+    """What the row says: the same work (by the theory's FLOPs and bytes) done slower or faster, or more, less or
+    other work."""
+    if row.work is None:
+        return ""
+    if row.work != "same":
+        return f"{row.work} work"
+    if abs(row.gap_ms) < 0.01:
+        return "same"
+    return "same work, slower" if row.gap_ms > 0 else "same work, faster"
+
+
+def attribution_table(attribution: Attribution) -> Table:
+    """A row per category and one for the rest of the step: A's and B's ms per step, the gap and its share, and
+    the theory's roofline time for each side's work. The rows sum to the steps and the gap."""
+    table = _table(attribution_title(attribution))
+    for column in ("category", "A ms", "B ms", "B−A ms", "of gap", "roofline A", "roofline B", "reading"):
+        table.add_column(column, justify="left" if column in ("category", "reading") else "right", no_wrap=True)
+    for row in attribution.rows:
+        table.add_row(row.label, fmt(row.a_ms, 2), fmt(row.b_ms, 2), f"{row.gap_ms:+,.2f}",
+                      f"{100 * row.share:+.0f}%" if row.share is not None else NA,
+                      fmt(row.a_roofline_ms, 2), fmt(row.b_roofline_ms, 2), reading(row))
+    table.add_row("step", fmt(attribution.a_step_ms, 2), fmt(attribution.b_step_ms, 2),
+                  f"{attribution.gap_ms:+,.2f}", "100%" if attribution.gap_ms else NA, "", "", "", style="bold")
+    table.caption = f"A: {attribution.a} · B: {attribution.b} · roofline: the theory's time for the work on the device"
+    table.caption_justify = "left"
+    return table
+
+
+def coarse_fine_table(items: list[CoarseFine], unmatched: list[str]) -> Table:
+    """Each coarse run's time per output token against its library's decode step at that batch and context."""
+    table = _table("coarse to fine: time per output token against the profiled decode step")
+    for column in ("library", "run", "scenario", "batch", "context", "TPOT ms", "profile", "its context",
+                   "forward ms", "outside it ms", "of TPOT"):
+        table.add_column(column, justify="left" if column in ("library", "scenario") else "right", no_wrap=True)
+    for item in items:
+        table.add_row(item.library, str(item.run_id), item.scenario, str(item.batch), f"{item.context:,.0f}",
+                      fmt(item.tpot_ms, 2), str(item.profile_run_id), f"{item.profile_context:,.0f}",
+                      fmt(item.forward_ms, 2), f"{item.overhead_ms:+,.2f}",
+                      f"{100 * item.overhead_ms / item.tpot_ms:.0f}%" if item.tpot_ms else NA)
+    lines = ["outside it: TPOT less the model's forward: batching, scheduling, sampling, detokenisation "
+             "(and a server's HTTP)"]
+    lines += [f"no match: {reason}" for reason in unmatched]
+    table.caption = "\n".join(lines)
+    table.caption_justify = "left"
+    return table
+
+
+def explanation_tables(explanation: Explanation) -> list[Table]:
+    tables = [attribution_table(a) for a in explanation.attributions]
+    if explanation.coarse_fine or explanation.unmatched:
+        tables.append(coarse_fine_table(explanation.coarse_fine, explanation.unmatched))
+    return tables
+
+
+def waterfall(attribution: Attribution, width: int = 24) -> list[tuple[str, str, Text]]:
+    """(label, ms, bar) per line, from A's step to B's through each category's change: each bar starts where the
+    running total stood and runs to where the category takes it (red: slower, green: faster). The scale is the
+    whole span of the running total, so a row's length is its part of the journey."""
+    points = [attribution.a_step_ms]
+    for row in attribution.rows:
+        points.append(points[-1] + row.gap_ms)
+    low, high = min(0.0, *points), max(points)
+    scale = (width - 1) / (high - low) if high > low else 0.0
+
+    def bar(start: float, end: float, style: str) -> Text:
+        left, right = sorted((round((start - low) * scale), round((end - low) * scale)))
+        return Text(" " * left + "█" * max(1, right - left), style=style)
+
+    lines = [(attribution.a, f"{attribution.a_step_ms:,.2f}", bar(0.0, attribution.a_step_ms, "bold"))]
+    for row, start in zip(attribution.rows, points, strict=False):
+        if abs(row.gap_ms) >= 0.005:
+            lines.append((row.label, f"{row.gap_ms:+,.2f}", bar(start, start + row.gap_ms,
+                                                                 "red" if row.gap_ms > 0 else "green")))
+    lines.append((attribution.b, f"{attribution.b_step_ms:,.2f}", bar(0.0, attribution.b_step_ms, "bold")))
+    return lines
