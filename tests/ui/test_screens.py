@@ -543,3 +543,81 @@ def test_a_count_keeps_to_five_characters():
     from tuibench.ui.screens.live import count_text
 
     assert [count_text(n) for n in (7, 9_999, 14_948, 123_456, 2_500_000)] == ["7", "9,999", "14.9k", "123k", "2.5M"]
+
+
+@pytest.fixture
+def explained_db(tmp_path):
+    """Plan 1: transformers and vLLM, each an offline run (batch 8, input 128, 16 tokens out, 50 ms a token) and a
+    profile (prefill and decode at length 128, vLLM's decode quicker in attention) through the real store."""
+    import msgspec
+
+    from conftest import sample_profile
+    from tuibench.core.aggregate import compute_metrics
+    from tuibench.core.plan import Plan, PlanRequest, PlanStep
+    from tuibench.core.records import RequestRecord
+    from tuibench.core.spec import DatasetSpec, ProfileParams, RunSpec
+    from tuibench.core.store import ResultsStore
+
+    path = tmp_path / "data" / "tuibench" / "results.db"
+    dataset = DatasetSpec(kind="random", source="random", input_len=128, output_len=16)
+    request = PlanRequest(label="explained", libraries=("transformers", "vllm"), scenarios=("offline", "profile"))
+    specs = [RunSpec(library=library, scenario=scenario, dataset=dataset, num_requests=8,
+                     profile=ProfileParams(lengths=(128,)))
+             for library in ("transformers", "vllm") for scenario in ("offline", "profile")]
+    plan = Plan(label=request.label, request=request, steps=tuple(PlanStep(index=i + 1, spec=s)
+                                                                  for i, s in enumerate(specs)))
+    with ResultsStore.open(path) as store:
+        plan_id = store.begin_plan(plan)
+        for index, spec in enumerate(specs, start=1):
+            run = store.begin_run(spec)
+            if spec.scenario == "offline":
+                tpot = 50.0 if spec.library == "transformers" else 30.0
+                records = [RequestRecord(index=i, input_tokens=128, output_tokens=16, target_output_tokens=16,
+                                         start_s=0.0, ttft_ms=900.0, e2el_ms=900.0 + 15 * tpot, batch=0)
+                           for i in range(8)]
+                store.add_records(run, requests=records)
+                store.finish_run(run, "finished", compute_metrics(records, []))
+            else:
+                for phase in ("prefill", "decode"):
+                    profile = sample_profile(phase, 128, 1.0)
+                    if spec.library == "vllm":
+                        profile = msgspec.structs.replace(profile, library="vllm", step_wall_ms=profile.step_wall_ms - 12)
+                    store.add_module_profile(run, profile)
+                store.finish_run(run, "finished", compute_metrics([], []))
+            store.set_step(plan_id, index, "finished", run)
+        store.finish_plan(plan_id, "finished")
+    return path
+
+
+def rendered(app, selector: str, width: int = 78) -> str:
+    """What a Static holding a Rich renderable (a Group, a Table) shows, as plain text."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(app.screen.query_one(selector, Static).content)
+    return console.export_text()
+
+
+def test_compare_explains_the_plan_coarse_to_fine_as_a_waterfall(explained_db, tmp_path):
+    app = TuibenchApp(db_path=explained_db)
+
+    async def script(pilot):
+        await settle(pilot, "4")
+        assert app.screen.picked == [1, 3]  # the plan's coarse runs: its profiles are on Modules
+        await settle(pilot, "e")
+        assert not app.screen.query_one("#compare-bottom").display
+        text = rendered(app, "#compare-explain")
+        assert "vllm · run 4 against transformers · run 2" in text and "prefill" in text
+        assert "outside the forward" in text and "-12.00" in text  # the only category that moved
+        # Each library's time per token against its decode step (the sample's decode forward: 40 ms).
+        assert "transformers: TPOT 50.00 ms = forward 40.00 + outside +10.00 (20 %)" in text
+        assert "vllm: TPOT 30.00 ms = forward 40.00 + outside -10.00" in text
+        await settle(pilot, "g")
+        assert "decode" in rendered(app, "#compare-explain")
+        app.save_screenshot(str(tmp_path / "explain.svg"))
+        await settle(pilot, "e")
+        assert app.screen.query_one("#compare-bottom").display
+
+    drive(app, script, size=(80, 24))

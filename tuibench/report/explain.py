@@ -73,24 +73,35 @@ def explanation_tables(explanation: Explanation) -> list[Table]:
     return tables
 
 
-def waterfall(attribution: Attribution, width: int = 24) -> list[tuple[str, str, Text]]:
+def steps_of(attribution: Attribution, max_rows: int | None = None) -> list[tuple[str, float]]:
+    """(label, change in ms) from A's step to B's: the categories that moved (by 0.005 ms or more), the largest
+    first past `max_rows`, the others folded into one row so the changes still sum to the gap."""
+    moved = [(row.label, row.gap_ms) for row in attribution.rows if abs(row.gap_ms) >= 0.005]
+    if max_rows is not None and len(moved) > max_rows:
+        kept = {label for label, _ in sorted(moved, key=lambda item: -abs(item[1]))[:max_rows - 1]}
+        rest = [gap for label, gap in moved if label not in kept]
+        moved = [item for item in moved if item[0] in kept] + [(f"{len(rest)} others", sum(rest))]
+    moved.append(("", attribution.gap_ms - sum(gap for _, gap in moved)))  # what rows under 0.005 ms add up to
+    return [(label, gap) for label, gap in moved if label or abs(gap) >= 0.005]
+
+
+def waterfall(attribution: Attribution, width: int = 24, max_rows: int | None = None) -> list[tuple[str, str, Text]]:
     """(label, ms, bar) per line, from A's step to B's through each category's change: each bar starts where the
-    running total stood and runs to where the category takes it (red: slower, green: faster). The scale is the
-    whole span of the running total, so a row's length is its part of the journey."""
+    running total stood and runs to where the change takes it (red: slower, green: faster), on one scale."""
+    changes = steps_of(attribution, max_rows)
     points = [attribution.a_step_ms]
-    for row in attribution.rows:
-        points.append(points[-1] + row.gap_ms)
-    low, high = min(0.0, *points), max(points)
-    scale = (width - 1) / (high - low) if high > low else 0.0
+    for _, gap in changes:
+        points.append(points[-1] + gap)
+    high = max(points)
+    scale = (width - 1) / high if high > 0 else 0.0
 
     def bar(start: float, end: float, style: str) -> Text:
-        left, right = sorted((round((start - low) * scale), round((end - low) * scale)))
+        left, right = sorted((round(start * scale), round(end * scale)))
         return Text(" " * left + "█" * max(1, right - left), style=style)
 
     lines = [(attribution.a, f"{attribution.a_step_ms:,.2f}", bar(0.0, attribution.a_step_ms, "bold"))]
-    for row, start in zip(attribution.rows, points, strict=False):
-        if abs(row.gap_ms) >= 0.005:
-            lines.append((row.label, f"{row.gap_ms:+,.2f}", bar(start, start + row.gap_ms,
-                                                                 "red" if row.gap_ms > 0 else "green")))
+    for (label, gap), start in zip(changes, points, strict=False):
+        lines.append((label or "rows under 0.005 ms", f"{gap:+,.2f}", bar(start, start + gap,
+                                                                         "red" if gap > 0 else "green")))
     lines.append((attribution.b, f"{attribution.b_step_ms:,.2f}", bar(0.0, attribution.b_step_ms, "bold")))
     return lines

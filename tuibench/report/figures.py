@@ -62,7 +62,37 @@ def write_figures(document: ComparisonDocument, out_dir: Path) -> list[Path]:
         figures.append(("capacity" if len(searched) == 1 else f"capacity-{_slug(dataset)}", capacity_figure(plt, group)))
     if document.datasets:
         figures.append(("datasets", _datasets(document.datasets)))
+    for attribution in document.explanation.attributions if document.explanation else ():
+        figures.append((f"explain-{attribution.phase}-{attribution.input_len}", _waterfall(attribution)))
     return [path for name, figure in figures for path in save_figure(figure, out_dir, name)]
+
+
+def _waterfall(attribution):
+    """From A's step to B's through each category's change, a bar per change from where the running total stood
+    (red: B slower there, green: faster), A's and B's steps in grey at the ends."""
+    from tuibench.report.explain import attribution_title, steps_of
+
+    plt = pyplot()
+    changes = steps_of(attribution, max_rows=12)
+    labels = [attribution.a] + [label or "the rest" for label, _ in changes] + [attribution.b]
+    starts, heights, colours = [0.0], [attribution.a_step_ms], ["0.55"]
+    total = attribution.a_step_ms
+    for _, gap in changes:
+        starts.append(total if gap >= 0 else total + gap)
+        heights.append(abs(gap))
+        colours.append("tab:red" if gap > 0 else "tab:green")
+        total += gap
+    starts.append(0.0)
+    heights.append(attribution.b_step_ms)
+    colours.append("0.55")
+    figure, axis = plt.subplots(figsize=(max(6.0, 0.75 * len(labels)), 4.2), layout="constrained")
+    axis.bar(range(len(labels)), heights, bottom=starts, color=colours)
+    for index, (label, gap) in enumerate(changes, start=1):
+        axis.annotate(f"{gap:+,.1f}", (index, starts[index] + heights[index]), ha="center", va="bottom", fontsize=7)
+    axis.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=8)
+    axis.set_ylabel("ms per step")
+    axis.set_title(attribution_title(attribution), fontsize=9, loc="left", wrap=True)
+    return figure
 
 
 def _slug(text: str) -> str:

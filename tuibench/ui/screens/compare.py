@@ -2,7 +2,9 @@
 
 The runs are picked with space (a picks a whole plan); a plan that ends in the app opens here with its
 runs picked. g steps through the workloads (dataset, scenario, rate) the picks cover, b through the
-baselines, and f writes the paper's figures for the picks. The chart is TTFT against the achieved
+baselines, e explains the picks' plans coarse to fine (the step gap between two libraries' profiles as a
+waterfall by module category, g through the shapes; each library's time per token against its decode step), and f
+writes the paper's figures for the picks. The chart is TTFT against the achieved
 request rate of each library's serving sweep, or output throughput per library offline; for the probes of a
 capacity search, the objective against the probed rate with the SLO's limit, under the verdict.
 """
@@ -10,16 +12,22 @@ capacity search, the objective against the probed rate with the SLO's limit, und
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich.console import Group as Renderables
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
+from tuibench.analysis.attribution import Explanation
 from tuibench.core.capacity import Capacity, verdict
 from tuibench.core.comparison import Comparison, Group, compare
 from tuibench.core.plan import rate_label
 from tuibench.core.units import fmt
 from tuibench.report.comparison import cell_text, column_header
+from tuibench.report.explain import attribution_title, waterfall
 from tuibench.report.tables import status_text
 from tuibench.ui.screens.base import TuibenchScreen, read_store
 from tuibench.ui.widgets.charts import Chart
@@ -69,6 +77,7 @@ class CompareScreen(TuibenchScreen):
         Binding("c", "clear", "Clear", show=False),
         Binding("g", "next_group", "Workload"),
         Binding("b", "next_baseline", "Baseline"),
+        Binding("e", "explain", "Explain"),
         Binding("f", "figures", "Figures"),
     ]
 
@@ -79,7 +88,8 @@ class CompareScreen(TuibenchScreen):
             with Horizontal(id="compare-bottom"):
                 yield DataTable(id="compare-metrics", show_cursor=False)
                 yield Chart("", id="curves")
-            yield Static("space picks a run, a its plan, c clears · g workload, b baseline · f figures",
+            yield Static("", id="compare-explain")
+            yield Static("space picks a run, a its plan, c clears · g workload, b baseline · e explain · f figures",
                          id="compare-help")
 
     def on_mount(self) -> None:
@@ -89,6 +99,8 @@ class CompareScreen(TuibenchScreen):
         self.runs: list = []  # every stored run but profiles, newest first, as last read
         self.capacities: dict[int, list[Capacity]] = {}  # each plan's capacity steps, as last read
         self._seen_pick = -1  # the app's compare_generation these picks came from
+        self.explaining = False  # e: the picks' plans explained coarse to fine, in place of the table and chart
+        self.explanation: Explanation | None = None
         self.query_one("#compare-runs", DataTable).add_columns("", "id", "plan", "library", "dataset", "scenario",
                                                                 "rate", "status", "tok/s")
         super().on_mount()
@@ -204,7 +216,28 @@ class CompareScreen(TuibenchScreen):
 
     def action_next_group(self) -> None:
         self.group_index += 1
-        self.render_picks()
+        if self.explaining:
+            self._show_explanation(self.explanation)
+        else:
+            self.render_picks()
+
+    def action_explain(self) -> None:
+        self.explaining = not self.explaining
+        self.query_one("#compare-bottom").display = not self.explaining
+        self.query_one("#compare-explain").display = self.explaining
+        if self.explaining:
+            picked, db, baseline = list(self.picked), self.app.db_path, self.comparison.baseline
+            self.load(lambda: read_explanation(db, picked, baseline), self._show_explanation, group="explain")
+
+    def _show_explanation(self, explanation: Explanation | None) -> None:
+        self.explanation = explanation
+        view = self.query_one("#compare-explain", Static)
+        if explanation is None or not (explanation.attributions or explanation.coarse_fine):
+            view.update("nothing to explain in these picks' plans: a plan with profile steps of two libraries "
+                        "explains the gap between them, one with offline and profile steps a library's time per "
+                        "token (e: back)")
+            return
+        view.update(explanation_view(explanation, self.group_index, max(20, self.size.width - 36)))
 
     def action_next_baseline(self) -> None:
         libraries = list(dict.fromkeys(c.library for g in self.comparison.groups for c in g.columns))
@@ -226,6 +259,41 @@ class CompareScreen(TuibenchScreen):
         self.notify(f"drawing figures into {out} …")
         self.load(lambda: write_figures_of(db, picked, baseline, out),
                   lambda files: self.notify(f"{len(files)} files written to {out}"), group="figures")
+
+
+def read_explanation(db_path: Path, run_ids: list[int], baseline: str | None) -> Explanation | None:
+    """Coarse to fine for the picked runs and the rest of their plans (profiles included), in a thread."""
+    from tuibench.report.comparison import explanation_of
+
+    def read(store) -> Explanation | None:
+        picked = [store.run_row(i) for i in run_ids]
+        plans = sorted({r.plan_id for r in picked if r.plan_id})
+        runs = {r.id: r for r in picked} | {r.id: r for plan in plans for r in store.get_plan(plan).runs}
+        profiles = {i: store.module_profiles(i) for i, r in runs.items() if r.scenario == "profile"}
+        return explanation_of(list(runs.values()), profiles, baseline)
+
+    return read_store(db_path, read, None)
+
+
+def explanation_view(explanation: Explanation, index: int, bar_width: int) -> Renderables:
+    """One attribution as a waterfall (g steps through them) and each library's time per token."""
+    parts: list = []
+    if explanation.attributions:
+        attribution = explanation.attributions[index % len(explanation.attributions)]
+        parts.append(Text.from_markup(f"[b]{escape(attribution_title(attribution))}[/b] · "
+                                      f"{index % len(explanation.attributions) + 1}/{len(explanation.attributions)}"))
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True, max_width=22, overflow="ellipsis")
+        table.add_column(justify="right", no_wrap=True)
+        table.add_column(no_wrap=True)
+        for label, ms, bar in waterfall(attribution, bar_width, max_rows=6):
+            table.add_row(label, ms, bar)
+        parts.append(table)
+    for item in explanation.coarse_fine:
+        parts.append(Text(f"{item.library}: TPOT {item.tpot_ms:,.2f} ms = forward {item.forward_ms:,.2f} + outside "
+                          f"{item.overhead_ms:+,.2f} ({100 * item.overhead_ms / item.tpot_ms:.0f} %) · batch "
+                          f"{item.batch}, context {item.profile_context:,.0f}", no_wrap=True, overflow="ellipsis"))
+    return Renderables(*parts)
 
 
 def write_figures_of(db_path: Path, run_ids: list[int], baseline: str | None, out: Path) -> list[Path]:
