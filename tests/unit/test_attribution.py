@@ -76,6 +76,10 @@ def test_the_gap_is_split_by_category_and_the_rows_sum_to_it_exactly():
     assert rows[OTHER].gap_ms == -2.0 and rows[OUTSIDE].gap_ms == pytest.approx(1.0)  # 1.5 ms outside, then 2.5
     assert sum(row.gap_ms for row in result.rows) == pytest.approx(result.gap_ms, abs=1e-12)
     assert sum(row.share for row in result.rows) == pytest.approx(1.0)
+    # What one side times alone and the other fuses is shown inside its category: A's q, k and v.
+    assert [(part.key, part.b_ms) for part in rows["q/k/v proj"].parts] == [("q_proj", None), ("k_proj", None),
+                                                                           ("v_proj", None)]
+    assert rows["attention + KV write"].parts == ()  # both fuse the KV write into their attention here
     # The same work by the theory on both sides: the attention row is the same work done faster. With its scores
     # materialised (more bytes, the same FLOPs) it is more work.
     assert rows["attention + KV write"].work == "same" and reading(rows["attention + KV write"]) == "same work, faster"

@@ -21,13 +21,23 @@ from typing import Literal
 
 import msgspec
 
-from tuibench.analysis.categories import LABELS, OTHER, OUTSIDE, category_of
+from tuibench.analysis.categories import CATEGORIES, LABELS, OTHER, OUTSIDE, category_of
+from tuibench.analysis.theory import LABELS as THEORY_KEYS
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.roofline import Cost
 from tuibench.core.store import RunRow
 
 # A profile is matched to a coarse run only this close in context (relative): decode steps grow with the context.
 CONTEXT_TOLERANCE = 0.25
+
+
+class Part(msgspec.Struct, frozen=True, kw_only=True):
+    """A theory module inside a category, where a side times it alone: transformers' KV-cache write, which vLLM
+    runs inside its Attention layer. None on a side that fuses it with others."""
+
+    key: str  # analysis.theory key
+    a_ms: float | None
+    b_ms: float | None
 
 
 class CategoryRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +52,7 @@ class CategoryRow(msgspec.Struct, frozen=True, kw_only=True):
     # the other way), "other" (one more, one less). Eager attention materialises its scores: more bytes, the same
     # FLOPs, and on a compute-bound roofline the same time. None: no theory on a side.
     work: Literal["same", "more", "less", "other"] | None = None
+    parts: tuple[Part, ...] = ()  # of a category of several theory modules, those a side timed alone
 
 
 class Attribution(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,6 +83,23 @@ def category_times(profile: ModuleProfile, basis: Literal["wall", "forward"]) ->
     return times
 
 
+def part_times(profile: ModuleProfile) -> dict[str, float]:
+    """ms per step of each theory module a leaf of `profile` computes alone (a fused leaf's modules are absent)."""
+    times: dict[str, float] = {}
+    for node in profile.root.walk():
+        if node.is_leaf and len(node.theory) == 1:
+            times[node.theory[0]] = times.get(node.theory[0], 0.0) + node.time_ms
+    return times
+
+
+def _parts(label: str, a: dict[str, float], b: dict[str, float]) -> tuple[Part, ...]:
+    keys = next((c.keys for c in CATEGORIES if c.label == label), frozenset())
+    if len(keys) < 2:
+        return ()
+    return tuple(Part(key=key, a_ms=a.get(key), b_ms=b.get(key)) for key in THEORY_KEYS
+                 if key in keys and (key in a) != (key in b))  # timed alone on one side only: the other fuses it
+
+
 def category_costs(profile: ModuleProfile) -> dict[str, Cost]:
     """The theory's cost of each category's work (categories with none are absent)."""
     costs: dict[str, Cost] = {}
@@ -91,6 +119,7 @@ def attribute(a: ModuleProfile, b: ModuleProfile, a_name: str = "", b_name: str 
     basis: Literal["wall", "forward"] = "wall" if a.step_wall_ms and b.step_wall_ms else "forward"
     times = [category_times(p, basis) for p in (a, b)]
     costs = [category_costs(p) for p in (a, b)]
+    parts = [part_times(p) for p in (a, b)]
 
     def roofline_ms(profile: ModuleProfile, cost: Cost | None) -> float | None:
         return profile.roofline.time_s(cost) * 1000.0 if cost is not None and profile.roofline else None
@@ -102,7 +131,8 @@ def attribute(a: ModuleProfile, b: ModuleProfile, a_name: str = "", b_name: str 
                              share=(times[1][label] - times[0][label]) / gap_ms if gap_ms else None,
                              a_roofline_ms=roofline_ms(a, costs[0].get(label)),
                              b_roofline_ms=roofline_ms(b, costs[1].get(label)),
-                             work=_work(costs[0].get(label), costs[1].get(label)))
+                             work=_work(costs[0].get(label), costs[1].get(label)),
+                             parts=_parts(label, *parts))
                  for label in LABELS if times[0][label] or times[1][label])
     return Attribution(a=a_name or a.library, b=b_name or b.library, phase=a.phase, batch=a.batch,
                        input_len=a.input_len, dtype=a.dtype, basis=basis, a_step_ms=a_step_ms, b_step_ms=b_step_ms,

@@ -5,6 +5,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuibench.analysis.attribution import Attribution, CategoryRow, CoarseFine, Explanation
+from tuibench.analysis.theory import LABELS as THEORY_LABELS
 from tuibench.core.units import NA, fmt
 
 def _table(title: str) -> Table:
@@ -40,6 +41,10 @@ def attribution_table(attribution: Attribution) -> Table:
         table.add_row(row.label, fmt(row.a_ms, 2), fmt(row.b_ms, 2), f"{row.gap_ms:+,.2f}",
                       f"{100 * row.share:+.0f}%" if row.share is not None else NA,
                       fmt(row.a_roofline_ms, 2), fmt(row.b_roofline_ms, 2), reading(row))
+        for part in row.parts:  # inside the category's figures, not beside them
+            table.add_row(f"  of which {THEORY_LABELS.get(part.key, part.key)}",
+                          fmt(part.a_ms, 2) if part.a_ms is not None else "(fused)",
+                          fmt(part.b_ms, 2) if part.b_ms is not None else "(fused)", "", "", "", "", "", style="dim")
     table.add_row("step", fmt(attribution.a_step_ms, 2), fmt(attribution.b_step_ms, 2),
                   f"{attribution.gap_ms:+,.2f}", "100%" if attribution.gap_ms else NA, "", "", "", style="bold")
     table.caption = f"A: {attribution.a} · B: {attribution.b} · roofline: the theory's time for the work on the device"
