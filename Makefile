@@ -70,7 +70,7 @@ app: install
 	$(VENV)/bin/tuibench app
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
