@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from helpers import start_tuibench, tuibench, wait_for_events
+from tuibench.core.stats import ASSUMED_NOISE_PCT
 
 pytestmark = pytest.mark.slow
 
@@ -52,11 +53,15 @@ def test_three_libraries_offline_and_served_are_one_plan_side_by_side(cli_env, t
     assert [c["library"] for c in offline["columns"]] == ["transformers", "vllm", "llamacpp"]
     throughput = next(r for r in offline["rows"] if r["key"] == "output_throughput_tok_s")
     best = max(range(3), key=lambda i: throughput["cells"][i]["value"])
-    assert throughput["best"] == best
     printed = result.stdout[result.stdout.index("short2short · offline"):]
     row = next(line for line in printed.splitlines() if line.startswith("output tok/s"))
-    value = f"{throughput['cells'][best]['value']:,.1f}"
-    assert row.count("★") == 1 and re.search(rf"{re.escape(value)}( \([\d.]+×\))? ★", row), row
+    if throughput["best"] is None:  # ★ only for a lead beyond the noise: the runner-up came within it
+        values = sorted((c["value"] for c in throughput["cells"]), reverse=True)
+        assert values[1] >= values[0] * (1 - 2 * ASSUMED_NOISE_PCT / 100) and "★" not in row, (values, row)
+    else:
+        assert throughput["best"] == best
+        value = f"{throughput['cells'][best]['value']:,.1f}"
+        assert row.count("★") == 1 and re.search(rf"{re.escape(value)}( \([\d.]+×\))? ★", row), row
     assert serving["scenario"] == "serving" and serving["rate"] == 2.0
     for library in ("transformers", "vllm", "llamacpp"):  # the sweep's verdict, per library
         assert re.search(rf"· {library} on short2short: (keeps up with every rate up to 2|saturates by 2) req/s",
