@@ -24,9 +24,10 @@ def test_a_plan_of_offline_and_profile_steps_explains_its_time_per_token(cli_env
     assert (row["library"], row["scenario"], row["batch"], row["context"]) == ("transformers", "offline", 4, 68.0)
     assert row["profile_context"] == 66.5 and row["forward_ms"] > 0
     # The forward is most of a token's time. The two are measured in separate processes on a shared 2-core host:
-    # the profile's forward came 14 % above the offline TPOT in one full-suite run (1 % at batch 8, context 516).
+    # the profile's forward came 14 % above the offline TPOT in one full-suite run (1 % at batch 8, context 516);
+    # a sanity bound, the figures are the README's.
     assert row["overhead_ms"] == pytest.approx(row["tpot_ms"] - row["forward_ms"])
-    assert -0.3 * row["tpot_ms"] < row["overhead_ms"] < 0.6 * row["tpot_ms"], row
+    assert -0.5 * row["tpot_ms"] < row["overhead_ms"] < 0.5 * row["tpot_ms"], row
 
     shown = tuibench("runs", "--db", str(db), "explain", str(row["profile_run_id"]), str(row["run_id"]), env=cli_env)
     assert shown.returncode == 0 and "coarse to fine" in shown.stdout, shown.stderr
