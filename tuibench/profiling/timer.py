@@ -263,15 +263,6 @@ class ModuleTimer:
             self._step_range = self._enter(STEP_RANGE + tag, None)
         self._began_ns = time.perf_counter_ns()
 
-    def discard(self) -> None:
-        """Forgets every step so far, and the one under way (a warm-up's)."""
-        if self._step_range is not None:
-            self._exit(self._step_range)
-        self._tag = self._step_range = None
-        self._walls.clear()
-        self._log.clear()
-        self.steps.clear()
-
     def end_step(self) -> None:
         if self._tag is None:
             return

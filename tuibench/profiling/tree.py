@@ -159,7 +159,10 @@ def _merge(siblings: list[list[ModuleNode]]) -> list[ModuleNode]:
 
 def build_tree(steps: Sequence[StepTimes], theory: TheoryMap, costs: Breakdown) -> ModuleNode:
     """The tree of the mean step. Its root is the one outermost module, or a 'step' holding several."""
-    step = mean_step(steps)
+    return _tree(mean_step(steps), theory, costs)
+
+
+def _tree(step: StepTimes, theory: TheoryMap, costs: Breakdown) -> ModuleNode:
     builder = _Builder(theory, costs)
     roots = builder._children(_nest(step))
     if len(roots) == 1:
@@ -171,8 +174,9 @@ def build_tree(steps: Sequence[StepTimes], theory: TheoryMap, costs: Breakdown) 
 def profile_from_steps(steps: Sequence[StepTimes], *, library: str, input_len: int, work: Workload, shape: ModelShape,
                        attn: str, roofline: Roofline | None, theory: TheoryMap) -> ModuleProfile:
     """One phase's profile: the mean step's tree, with the theory of `work` on it."""
+    step = mean_step(steps)
     return ModuleProfile(
         library=library, phase=work.phase, batch=work.batch, input_len=input_len, context=work.context, steps=len(steps), dtype=work.dtype,
-        attn=attn, root=build_tree(steps, theory, breakdown(shape, work)), roofline=roofline,
-        step_wall_ms=mean_step(steps).wall_ns / 1e6 or None,
+        attn=attn, root=_tree(step, theory, breakdown(shape, work)), roofline=roofline,
+        step_wall_ms=step.wall_ns / 1e6 or None,
     )
