@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from tuibench.profiling.trace import STEP, read_trace, steps_from_trace, unmatched_device_events
+from tuibench.profiling.steps import STEP_RANGE as STEP
+from tuibench.profiling.trace import read_trace, steps_from_trace, unmatched_device_events
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data"
 

@@ -33,40 +33,16 @@ import functools
 import os
 import tempfile
 import time
-from collections import defaultdict
 
 import msgspec
 
 from tuibench.core.modules import TimerMode
-
-
-class StepTimes(msgspec.Struct, frozen=True):
-    tag: str  # "prefill" or "decode"
-    ns: dict[str, int]  # path -> summed time in the step
-    calls: dict[str, int]
-    order: list[str]  # paths in the order first entered: the model's execution order
-    parents: dict[str, str | None]  # the path each was called from (None: outermost)
-    total_ns: int  # summed time of the outermost calls
-    # The step's wall clock, from its start to the next step's (or its explicit end): the forward and what runs
-    # around it (sampling, the scheduler, Python between calls). 0: not measured.
-    wall_ns: int = 0
-
+from tuibench.profiling.steps import STEP_RANGE, Relative, StepTimes, elapsed_ns, fold_log, range_name
+from tuibench.profiling.trace import read_trace, steps_from_trace
 
 # Classes' own `__call__`s that hand every call to `Module.__call__`, hence to `forward`: transformers' decoder layers
 # (they only change the arguments, under gradient checkpointing in training).
 _PASSES_CALLS_ON = {("transformers.modeling_layers", "GradientCheckpointingLayer.__call__")}
-
-
-class _Relative:
-    """The key of a call named where it is called from: `<the innermost open call's path>.<name>`."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str):
-        self.name = name
-
-
-STEP_RANGE = "tuibench.step:"  # a step's range in trace mode: "tuibench.step:decode"
 
 
 class ModuleTimer:
@@ -101,7 +77,7 @@ class ModuleTimer:
             self._synchronize = torch.cuda.synchronize
         else:
             self._stamp = time.perf_counter_ns
-        # The step under way, in call order: on entry a key (str: a path; _Relative: a name under the caller)
+        # The step under way, in call order: on entry a key (str: a path; Relative: a name under the caller)
         # then a stamp; on return a stamp. Keys are never stamps, so the log reads back unambiguously.
         # Cleared, never replaced: the hooks hold its append.
         self._log: list = []
@@ -128,7 +104,7 @@ class ModuleTimer:
             seen.setdefault(id(module), []).append(name)
         for name, module in root.named_modules():
             path = ".".join(p for p in (prefix, name) if p)
-            key = _Relative(path.rsplit(".", 1)[-1]) if len(seen[id(module)]) > 1 else path
+            key = Relative(path.rsplit(".", 1)[-1]) if len(seen[id(module)]) > 1 else path
             call = type(module).__call__
             where = (getattr(call, "__module__", None), getattr(call, "__qualname__", None))
             if call is Module.__call__ or where in _PASSES_CALLS_ON:
@@ -138,7 +114,7 @@ class ModuleTimer:
 
     def wrap(self, name: str, fn):
         """`fn`, timed under `<the module it is called from>.<name>`."""
-        return self._timed(_Relative(name), fn)
+        return self._timed(Relative(name), fn)
 
     def patch(self, owner, attribute: str, name: str) -> None:
         """Replaces `owner.attribute` by its timed wrapper until `detach`."""
@@ -180,7 +156,7 @@ class ModuleTimer:
         self._handles.append(module.register_forward_hook(leave))
 
     def _hook_range(self, module, key) -> None:
-        enter, leave_range, name, open_ranges = self._enter, self._exit, _range_name(key), []
+        enter, leave_range, name, open_ranges = self._enter, self._exit, range_name(key), []
 
         def enter_hook(module, args) -> None:
             open_ranges.append(enter(name, None))
@@ -210,7 +186,7 @@ class ModuleTimer:
         return timed
 
     def _ranged(self, key, fn):
-        enter, leave, name = self._enter, self._exit, _range_name(key)
+        enter, leave, name = self._enter, self._exit, range_name(key)
 
         @functools.wraps(fn)
         def ranged(*args, **kwargs):
@@ -236,8 +212,6 @@ class ModuleTimer:
             return
         import torch.profiler
         from torch.profiler import ProfilerActivity
-
-        from tuibench.profiling.trace import read_trace, steps_from_trace
 
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self._cuda else [])
         self._walls.clear()
@@ -277,53 +251,11 @@ class ModuleTimer:
             self._synchronize()  # the step's kernels are done: its wall holds them, its events can be read
             elapsed = _elapsed_cuda
         else:
-            elapsed = _elapsed_ns
+            elapsed = elapsed_ns
         wall_ns = time.perf_counter_ns() - self._began_ns
         self.steps.append(fold_log(self._tag, self._log, elapsed, wall_ns))
         self._tag = None
         self._log.clear()
-
-
-def fold_log(tag: str, log: list, elapsed, wall_ns: int = 0) -> StepTimes:
-    """One step's flat log (on entry a key then a stamp; on return a stamp) into its per-path sums.
-
-    A key is a path (str) or a name under the innermost open call (_Relative); `elapsed(start, end)` turns two
-    stamps into nanoseconds. A return with no open call (one opened before the step began) and calls still open
-    at the end (the step was closed from inside one) are not counted.
-    """
-    ns: defaultdict[str, int] = defaultdict(int)
-    calls: defaultdict[str, int] = defaultdict(int)
-    order: dict[str, str | None] = {}  # path -> the path it was first called from
-    stack: list[tuple[str, object]] = []
-    total_ns = 0
-    items = iter(log)
-    for item in items:
-        if type(item) is str or type(item) is _Relative:  # a call: its key, then its start
-            parent = stack[-1][0] if stack else None
-            if type(item) is str:
-                path = item
-            else:
-                path = f"{parent}.{item.name}" if parent else item.name
-            order.setdefault(path, parent)
-            stack.append((path, next(items)))
-        elif stack:  # the innermost open call returned
-            path, start = stack.pop()
-            took = elapsed(start, item)
-            ns[path] += took
-            calls[path] += 1
-            if not stack:
-                total_ns += took
-    return StepTimes(tag=tag, ns=dict(ns), calls=dict(calls), order=list(order), parents=order, total_ns=total_ns,
-                     wall_ns=wall_ns)
-
-
-def _range_name(key) -> str:
-    """A call's range in trace mode: its path, or "@name" for a name under its caller."""
-    return key if type(key) is str else f"@{key.name}"
-
-
-def _elapsed_ns(start: int, end: int) -> int:
-    return end - start
 
 
 def _elapsed_cuda(start, end) -> int:

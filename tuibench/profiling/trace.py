@@ -5,10 +5,10 @@ leaves timing to the profiler instead: every timed call is a profiler range (rec
 torch.profiler, and the exported Chrome trace holds the ranges and, on CUDA, every kernel, copy and memset with the
 CPU call that launched it. The same model can then be read both ways, and the trace opened in Perfetto.
 
-How: the ranges are named by a convention, `tuibench.step:<tag>` around a step, a module's (absolute) path for a
-module, `@<name>` for a function named under its caller. The ranges inside a step's range, on its thread, are put
+How: the ranges are named by a convention (steps.py), `tuibench.step:<tag>` around a step, a module's (absolute)
+path for a module, `@<name>` for a function named under its caller. The ranges inside a step's range, on its thread, are put
 back into the flat log ModuleTimer keeps (on entry a key and a start stamp, on return an end stamp: nesting is
-containment) and `fold_log` sums it into the same StepTimes the other timers give.
+containment) and `fold_log` (steps.py) sums it into the same StepTimes the other timers give.
 
 The stamps: on CPU a range's own start and end, in ns. On CUDA a virtual clock, "device ns of the work launched so
 far": each device event is matched to its launch (a runtime or driver call on the CPU thread) by correlation id,
@@ -23,10 +23,7 @@ import itertools
 import json
 from collections.abc import Mapping
 
-from tuibench.profiling.timer import StepTimes, _Relative, fold_log
-
-STEP = "tuibench.step:"  # a step's range: STEP + "prefill" or "decode"
-RELATIVE = "@"  # a function's range: "@rope" times as "<the enclosing range's path>.rope"
+from tuibench.profiling.steps import RELATIVE, STEP_RANGE, Relative, StepTimes, elapsed_ns, fold_log
 
 _LAUNCHES = {"cuda_runtime", "cuda_driver"}  # CPU-side CUDA calls; device work names its launch's correlation id
 _DEVICE_WORK = {"kernel", "gpu_memcpy", "gpu_memset"}
@@ -54,8 +51,8 @@ def steps_from_trace(trace: Mapping, cuda: bool, *, root: str | None = None) -> 
         name = e["name"]
         start = _ns(e["ts"])
         span = (start, start + _ns(e["dur"]), name, (e.get("pid"), e.get("tid")))
-        if name.startswith(STEP):
-            steps.append((*span[:2], name[len(STEP):], span[3]))
+        if name.startswith(STEP_RANGE):
+            steps.append((*span[:2], name[len(STEP_RANGE):], span[3]))
         elif root is None or name.startswith(RELATIVE) or name == root or name.startswith(root + "."):
             others.append(span)
     steps.sort(key=lambda s: s[0])
@@ -93,12 +90,12 @@ def _fold(tag: str, ranges: list[tuple[int, int, str]], clock) -> StepTimes:
     for start, end, name in sorted(ranges, key=lambda r: (r[0], -r[1])):
         while ends and ends[-1] <= start:
             log.append(stamp(ends.pop()))
-        log.append(_Relative(name[len(RELATIVE):]) if name.startswith(RELATIVE) else name)
+        log.append(Relative(name[len(RELATIVE):]) if name.startswith(RELATIVE) else name)
         log.append(stamp(start))
         ends.append(end)
     while ends:
         log.append(stamp(ends.pop()))
-    return fold_log(tag, log, _elapsed)
+    return fold_log(tag, log, elapsed_ns)
 
 
 def _device_clock(events: list[Mapping]):
@@ -129,7 +126,3 @@ def _device_work(events: list[Mapping]) -> tuple[list[tuple[int, int]], int]:
 def _ns(us: float) -> int:
     """A trace time (µs, with ns in the decimals) in whole ns."""
     return round(us * 1000)
-
-
-def _elapsed(start: int, end: int) -> int:
-    return end - start
