@@ -3,7 +3,7 @@
 import typing
 
 from tuibench.core.catalogue import BY_KEY, LATENCIES, METRICS, STATUS_STYLE, SWEEP_KEYS
-from tuibench.core.comparison import SweepPoint
+from tuibench.core.side_by_side import SweepPoint
 from tuibench.core.metrics import RunMetrics
 from tuibench.core.plan import PlanStatus, StepStatus
 from tuibench.core.reducer import Status

@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from tuibench.core.catalogue import METRICS
-from tuibench.core.comparison import compare, knee
+from tuibench.core.side_by_side import compare, knee
 from tuibench.core.aggregate import compute_metrics
 from tuibench.core.records import RequestRecord
 from tuibench.core.spec import DatasetSpec, RunSpec, ServingParams

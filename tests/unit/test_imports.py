@@ -12,8 +12,8 @@ LIGHT_MODULES = [
     "tuibench.analysis.theory", "tuibench.analysis.paper", "tuibench.analysis.hardware", "tuibench.core.modules",
     "tuibench.report.modules", "tuibench.profiling.tree", "tuibench.profiling.timer", "tuibench.profiling.cpu_roofline",
     "tuibench.profiling.hf_profile", "tuibench.profiling.vllm_profile", "tuibench.telemetry.sampler",
-    "tuibench.core.plan", "tuibench.core.comparison", "tuibench.runner.plans", "tuibench.runner.service",
-    "tuibench.report.comparison", "tuibench.report.figures",
+    "tuibench.core.plan", "tuibench.core.side_by_side", "tuibench.core.document", "tuibench.runner.plans",
+    "tuibench.runner.service", "tuibench.report.comparison", "tuibench.report.figures",
 ]
 
 

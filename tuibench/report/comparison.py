@@ -10,76 +10,20 @@ import msgspec
 from rich.table import Table
 
 from tuibench.analysis.attribution import Explanation, explain
-from tuibench.core.capacity import Capacity, verdict
+from tuibench.core.capacity import Capacity
+from tuibench.core.catalogue import BY_KEY, SWEEP_KEYS
+from tuibench.core.document import ComparisonDocument, ProfileShares, assemble
 from tuibench.core.errors import UserError
-from tuibench.core.catalogue import BY_KEY, METRICS, SWEEP_KEYS
-from tuibench.core.comparison import Comparison, Group, Sweep, compare
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.plan import rate_label
-from tuibench.core.spec import DatasetSpec
+from tuibench.core.side_by_side import Comparison, Group, Sweep, compare
 from tuibench.core.stats import ASSUMED_NOISE_PCT, estimate
 from tuibench.core.store import PlanRow, ResultsStore, RunRow, StepRow
 from tuibench.core.units import fmt
-from tuibench.core.validity import RunWarning
-from tuibench.report.modules import leaf_shares
+from tuibench.report.explain import explanation_tables
+from tuibench.report.figures import write_figures
+from tuibench.report.modules import leaf_shares, shares_table
 from tuibench.report.tables import status_markup
-
-
-class StepResult(msgspec.Struct, frozen=True, kw_only=True):
-    step: int
-    library: str
-    model: str
-    dataset: str
-    scenario: str
-    rate: float | None  # serving only
-    status: str
-    run_id: int | None
-    reason: str | None  # why it was skipped, failed or not run
-    capacity: Capacity | None = None  # a capacity step: its probes (each with its run) and bracket
-
-
-class RunResult(msgspec.Struct, frozen=True, kw_only=True):
-    run_id: int
-    library: str
-    model: str
-    dataset: str
-    scenario: str
-    rate: float | None
-    status: str
-    metrics: dict[str, float | None]  # every metric of the comparison, by its key
-    warnings: list[RunWarning] = []
-
-
-class ProfileShares(msgspec.Struct, frozen=True, kw_only=True):
-    run_id: int
-    library: str
-    phase: str
-    input_len: int
-    batch: int
-    step_ms: float
-    shares_pct: dict[str, float]  # % of the step per module category
-
-
-class ComparisonDocument(msgspec.Struct, frozen=True, kw_only=True):
-    plan: PlanRow | None
-    steps: list[StepResult]
-    results: list[RunResult]
-    comparison: Comparison
-    profiles: list[ProfileShares]
-    datasets: list[DatasetSpec]  # the workloads the runs ran, once each
-    capacities: list[Capacity] = []  # the capacity steps', in step order
-    verdicts: list[str] = []  # a line per workload searched: each library's capacity under the SLO
-    # Coarse to fine: the baseline against another library (or the pair asked for), where there is anything to
-    # explain (profiles of both at one shape, or a coarse run and a decode profile of one library).
-    explanation: Explanation | None = None
-
-
-def verdicts_of(capacities: Sequence[Capacity]) -> list[tuple[tuple[str, str, str], list[Capacity], str]]:
-    """The capacity steps grouped by what they searched (model, workload, SLO), each group with its verdict."""
-    groups: dict[tuple[str, str, str], list[Capacity]] = {}
-    for capacity in capacities:
-        groups.setdefault((capacity.model, capacity.dataset, capacity.slo), []).append(capacity)
-    return [(key, group, verdict(group)) for key, group in groups.items()]
 
 
 def load_document(store: ResultsStore, plan_id: int, baseline: str | None = None,
@@ -120,32 +64,15 @@ def explanation_of(runs: Sequence[RunRow], profiles: dict[int, list[ModuleProfil
 
 def document_of(runs: Sequence[RunRow], profiles: dict[int, list[ModuleProfile]], plan: PlanRow | None = None,
                 steps: Sequence[StepRow] = (), baseline: str | None = None,
-                explain: tuple[str, str] | None = None) -> ComparisonDocument:
+                explain: tuple[str, str] | None = None) -> ComparisonDocument[Explanation]:
+    """The document of these runs: their comparison, each profile's shares by module category and coarse to fine,
+    worked out here where analysis/ is in reach, assembled by core/document.py."""
     comparison = compare(runs, baseline)
-    capacities = [s.capacity for s in steps if s.capacity is not None and (s.capacity.probes or s.capacity.skipped)]
-    many_models = len({c.model for c in capacities}) > 1
-    return ComparisonDocument(
-        plan=plan,
-        steps=[StepResult(step=s.step, library=s.spec.library, model=s.spec.model,
-                          dataset="" if s.spec.scenario == "profile" else s.spec.dataset.label,
-                          scenario="capacity" if s.capacity else s.spec.scenario,
-                          rate=None if s.capacity else s.spec.rate, status=s.status, run_id=s.run_id, reason=s.reason,
-                          capacity=s.capacity)
-               for s in steps],
-        capacities=capacities,
-        verdicts=[f"{dataset}{f' · {model}' if many_models else ''}: {line}"
-                  for (model, dataset, _), _, line in verdicts_of(capacities)],
-        results=[RunResult(run_id=r.id, library=r.library, model=r.model, dataset=r.dataset, scenario=r.scenario,
-                           rate=r.spec.rate, status=r.status, warnings=r.warnings,
-                           metrics={m.key: m.read(r.metrics) if r.metrics else None for m in METRICS})
-                 for r in runs if r.scenario != "profile"],
-        comparison=comparison,
-        profiles=[ProfileShares(run_id=run_id, library=p.library, phase=p.phase, input_len=p.input_len, batch=p.batch,
-                                step_ms=p.step_ms, shares_pct=leaf_shares(p))
-                  for run_id, found in profiles.items() for p in found],
-        datasets=list({r.spec.dataset.label: r.spec.dataset for r in runs if r.scenario != "profile"}.values()),
-        explanation=explanation_of(runs, profiles, comparison.baseline, explain),
-    )
+    shares = [ProfileShares(run_id=run_id, library=p.library, phase=p.phase, input_len=p.input_len, batch=p.batch,
+                            step_ms=p.step_ms, shares_pct=leaf_shares(p))
+              for run_id, found in profiles.items() for p in found]
+    return assemble(runs, comparison, shares, plan=plan, steps=steps,
+                    explanation=explanation_of(runs, profiles, comparison.baseline, explain))
 
 
 # -- terminal tables ---------------------------------------------------------------------------------------
@@ -337,13 +264,9 @@ def print_document(console, document: ComparisonDocument, profiles: Sequence[Mod
         for line in document.verdicts:
             console.print(f"[bold]{line}[/]", highlight=False)
     if "profiles" in sections and profiles:
-        from tuibench.report.modules import shares_table
-
         console.print()
         console.print(shares_table(profiles))
     if "explain" in sections and document.explanation is not None:
-        from tuibench.report.explain import explanation_tables
-
         for table in explanation_tables(document.explanation):
             console.print()
             console.print(table)
@@ -359,8 +282,6 @@ def write_files(document: ComparisonDocument, json_path: Path | None = None, csv
             path.write_bytes(data())
             written.append(path)
     if figures_dir is not None:
-        from tuibench.report.figures import write_figures
-
         written += write_figures(document, figures_dir)
     return written
 

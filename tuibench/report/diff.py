@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from tuibench.core.catalogue import COMPARED, Metric
-from tuibench.core.comparison import repeat_sets
+from tuibench.core.side_by_side import repeat_sets
 from tuibench.core.stats import Difference, difference, estimate
 from tuibench.core.store import ResultsStore, RunRow
 from tuibench.core.units import fmt

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tuibench.analysis.categories import LABELS as CATEGORY_LABELS
-from tuibench.core.comparison import Sweep
+from tuibench.core.document import ComparisonDocument, verdicts_of
+from tuibench.core.side_by_side import Sweep
 from tuibench.core.spec import DatasetSpec
 from tuibench.report.capacity_figure import capacity_figure
-from tuibench.report.comparison import ComparisonDocument, verdicts_of
+from tuibench.report.explain import attribution_title, steps_of
 
 INF_LABEL = "all at\nonce"
 
@@ -70,8 +71,6 @@ def write_figures(document: ComparisonDocument, out_dir: Path) -> list[Path]:
 def _waterfall(attribution):
     """From A's step to B's through each category's change, a bar per change from where the running total stood
     (red: B slower there, green: faster), A's and B's steps in grey at the ends."""
-    from tuibench.report.explain import attribution_title, steps_of
-
     plt = pyplot()
     changes = steps_of(attribution, max_rows=12)
     labels = [attribution.a] + [label or "the rest" for label, _ in changes] + [attribution.b]

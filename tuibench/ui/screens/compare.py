@@ -23,11 +23,12 @@ from textual.widgets import DataTable, Static
 
 from tuibench.analysis.attribution import Explanation
 from tuibench.core.capacity import Capacity, verdict
-from tuibench.core.comparison import Comparison, Group, compare
+from tuibench.core.side_by_side import Comparison, Group, compare
 from tuibench.core.plan import rate_label
 from tuibench.core.units import fmt
-from tuibench.report.comparison import cell_text, column_header
+from tuibench.report.comparison import cell_text, column_header, document_of, explanation_of
 from tuibench.report.explain import attribution_title, waterfall
+from tuibench.report.figures import write_figures
 from tuibench.report.tables import status_text
 from tuibench.ui.screens.base import TuibenchScreen, read_store
 from tuibench.ui.widgets.charts import Chart
@@ -263,8 +264,6 @@ class CompareScreen(TuibenchScreen):
 
 def read_explanation(db_path: Path, run_ids: list[int], baseline: str | None) -> Explanation | None:
     """Coarse to fine for the picked runs and the rest of their plans (profiles included), in a thread."""
-    from tuibench.report.comparison import explanation_of
-
     def read(store) -> Explanation | None:
         picked = [store.run_row(i) for i in run_ids]
         plans = sorted({r.plan_id for r in picked if r.plan_id})
@@ -299,8 +298,6 @@ def explanation_view(explanation: Explanation, index: int, bar_width: int) -> Re
 def write_figures_of(db_path: Path, run_ids: list[int], baseline: str | None, out: Path) -> list[Path]:
     """The figures of these stored runs (the paper's, as `compare --figures` draws them), in a thread."""
     from tuibench.core.store import ResultsStore
-    from tuibench.report.comparison import document_of
-    from tuibench.report.figures import write_figures
 
     with ResultsStore.open(db_path, create=False) as store:
         runs = [store.run_row(i) for i in run_ids]
