@@ -29,6 +29,30 @@ PROMPTS = (
 RESULT_MARK = "TUIBENCH_CHECK_RESULT "
 
 
+def checkable_libraries(named: Sequence[str] | None) -> tuple[list[str], list[tuple[str, str]]]:
+    """(the libraries a check runs, those left out with why). Named ones must all run here (UserError naming the
+    first that cannot); none named: every listed library with an engine of its own that is available here."""
+    from tuibench.backends import backend_class, backend_names
+
+    if named is not None:
+        for name in named:
+            availability = backend_class(name).availability()
+            if not availability.ok:
+                raise UserError(f"library '{name}' is not available here: {availability.reason}")
+        return list(named), []
+    runnable, skipped = [], []
+    for name in backend_names():
+        backend = backend_class(name)
+        if name == "endpoint" or not getattr(backend, "listed", True):
+            continue  # a user's server has no engine here to check; the fake engine is the tests'
+        availability = backend.availability()
+        if availability.ok:
+            runnable.append(name)
+        else:
+            skipped.append((name, availability.reason))
+    return runnable, skipped
+
+
 class Job(msgspec.Struct, frozen=True, kw_only=True):
     library: str
     model: str

@@ -72,7 +72,7 @@ def test_newer_database_is_refused(cli_env, tmp_path):
     (["--num-requests", "ten"], "expected a whole number, got 'ten'"),
     (["--warmup-batches", "-1"], "at least 0"),
     (["--dtype", "int3"], "invalid choice: 'int3'"),
-    (["--port", "70000", "--scenario", "serving"], "a port is 1 to 65535, got 70000"),
+    (["--port", "70000", "--scenario", "serving"], "must be 1 to 65535, got 70000"),
     (["--device", "tpu9"], "not a device tuibench runs on"),
     (["--dataset", "conversations", "--num-requests", "4"], "conversations is for serving"),
 ])

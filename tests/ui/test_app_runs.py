@@ -9,14 +9,13 @@ from textual.widgets import DataTable, SelectionList
 
 from tuibench.core.store import ResultsStore
 from tuibench.ui.app import TuibenchApp
-from tuibench.ui.settings import Settings, SetupChoice
+from tuibench.ui.settings import Settings
 
 pytestmark = pytest.mark.slow
 
 
 def _app(db, **choice) -> TuibenchApp:
-    setup = SetupChoice(**({"datasets": ["random"], "input_len": 8, "output_len": 4, "num_requests": 4,
-                            "batch_size": 2} | choice))
+    setup = {"datasets": ["random"], "input_len": 8, "output_len": 4, "num_requests": 4, "batch_size": 2} | choice
     return TuibenchApp(db_path=db, settings=Settings(setup=setup))
 
 
@@ -50,7 +49,7 @@ def test_a_run_started_from_setup_finishes_and_is_stored(tmp_path, model_path):
 def test_cancel_stops_the_run_and_keeps_what_it_measured(tmp_path, model_path):
     db = tmp_path / "results.db"
     app = _app(db, num_requests=40, batch_size=2)
-    app.settings.setup.output_len = 24
+    app.settings.setup["output_len"] = 24
 
     async def main():
         async with app.run_test(size=(100, 32)) as pilot:
@@ -74,7 +73,7 @@ def test_libraries_ticked_in_setup_end_side_by_side_on_compare(tmp_path, model_p
     # Served only, and without vLLM: `compare` on the command line runs the three libraries offline and served
     # through the same run service (test_compare.py); here what counts is the app's path from Setup's ticks to
     # Compare, which vLLM's minute of engine start would only lengthen.
-    app = _app(db, datasets=["short2short"], scenarios=["serving"], rates="2")
+    app = _app(db, datasets=["short2short"], scenarios=["serving"], rates=[2])
 
     async def main():
         async with app.run_test(size=(120, 40)) as pilot:

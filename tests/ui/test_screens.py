@@ -52,13 +52,13 @@ def test_setup_ticks_libraries_shows_the_dataset_histogram_and_refuses_bad_input
         libraries = app.screen.query_one("#libraries", SelectionList)
         options = {libraries.get_option_at_index(i).value: libraries.get_option_at_index(i)
                    for i in range(libraries.option_count)}
-        assert "transformers" in options and options["mii"].disabled and "CUDA" in text_of(app, "#library-notes")
+        assert "transformers" in options and options["mii"].disabled and "CUDA" in text_of(app, "#libraries-notes")
         # The profile scenario ticked with lengths that are not numbers: one line on the screen, no run started.
         app.screen.query_one("#scenarios", SelectionList).select("profile")
         app.screen.query_one("#lengths", Input).value = "32,abc"
         await pilot.press("r")
         await pilot.pause()
-        assert "numbers separated by commas" in text_of(app, "#setup-error")
+        assert "lengths: expected a whole number, got 'abc'" in text_of(app, "#setup-error")
         libraries.deselect_all()
         app.screen.query_one("#lengths", Input).value = "32"
         app.screen.query_one("#repeat", Input).value = "3"
@@ -66,19 +66,19 @@ def test_setup_ticks_libraries_shows_the_dataset_histogram_and_refuses_bad_input
         await pilot.pause()
         assert "tick at least one library" in text_of(app, "#setup-error")
         assert app.session is None and app.current_mode == "setup"
-        assert app.settings.setup.repeat == 3  # read from the form, kept with the rest of the choice
+        assert app.settings.setup["repeat"] == 3  # read from the form, kept with the rest of the choice
 
     drive(app, script)
 
 
 def test_setups_repeat_makes_rounds_of_its_plan_or_of_a_picked_plan_file():
     from tuibench.runner.plans import build_plan
-    from tuibench.ui.settings import SetupChoice
+    from tuibench.ui.settings import Settings
 
-    plan = build_plan(SetupChoice(repeat=3, num_requests=2).request())
+    plan = build_plan(Settings(setup={"repeat": 3, "num_requests": 2}).request())
     assert [step.repeat for step in plan.steps] == [1, 2, 3]
-    assert SetupChoice(plan="quick", repeat=2).request().repeat == 2
-    assert SetupChoice(plan="quick").request().repeat == 1
+    assert Settings(plan="quick", setup={"repeat": 2}).request().repeat == 2
+    assert Settings(plan="quick").request().repeat == 1
 
 
 def test_history_groups_runs_by_plan_filters_deletes_on_second_press_and_exports(sample_db, tmp_path, monkeypatch):
@@ -507,7 +507,7 @@ def test_setup_at_80x24_keeps_start_and_its_error_in_sight_and_ticks_read_withou
         line = "".join(segment.text for segment in ticks.render_line(0))
         assert "✓" in line.split("transformers")[0] and "X" not in line  # picked: a tick, not a coloured X
         assert "✓" not in "".join(segment.text for segment in ticks.render_line(1))  # vllm: not picked
-        assert "needs a CUDA GPU" in text_of(app, "#library-notes")  # MII's reason in full
+        assert "needs a CUDA GPU" in text_of(app, "#libraries-notes")  # MII's reason in full
         assert isinstance(screen.query_one("#start"), Button)
 
     drive(app, script, size=(80, 24))

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import REPO
 from tuibench.core.store import ResultsStore
-from tuibench.ui.settings import Settings, SetupChoice
+from tuibench.ui.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
 
@@ -37,7 +37,7 @@ def _number(text: str) -> float:
 
 
 @contextmanager
-def app_in_tmux(tmp_path, setup: SetupChoice):
+def app_in_tmux(tmp_path, setup: dict):
     """`tuibench app` in a tmux session of 120×36, with `setup` as the remembered choice; yields the session."""
     config = tmp_path / "config" / "tuibench" / "app.json"
     config.parent.mkdir(parents=True)
@@ -60,7 +60,7 @@ def app_in_tmux(tmp_path, setup: SetupChoice):
 
 
 def test_tmux_app_runs_a_real_benchmark_and_shows_the_stored_numbers(tmp_path, model_path):
-    setup = SetupChoice(datasets=["random"], input_len=16, output_len=8, num_requests=6, batch_size=2)
+    setup = {"datasets": ["random"], "input_len": 16, "output_len": 8, "num_requests": 6, "batch_size": 2}
     with app_in_tmux(tmp_path, setup) as session:
         subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)
         _wait_for(session, r"run finished", 240)  # the toast; the screen is redrawn with it, not half a second later
@@ -76,8 +76,8 @@ def test_tmux_app_runs_a_real_benchmark_and_shows_the_stored_numbers(tmp_path, m
 
 
 def test_tmux_a_plan_of_two_libraries_ends_on_compare_with_the_stored_throughput(tmp_path, model_path):
-    setup = SetupChoice(libraries=["transformers", "llamacpp"], datasets=["random"], input_len=16, output_len=8,
-                        num_requests=4, batch_size=2)
+    setup = {"libraries": ["transformers", "llamacpp"], "datasets": ["random"], "input_len": 16, "output_len": 8,
+             "num_requests": 4, "batch_size": 2}
     with app_in_tmux(tmp_path, setup) as session:
         subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)
         _wait_for(session, r"plan 1 .*step 1/2", 30)

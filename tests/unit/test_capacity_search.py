@@ -65,7 +65,12 @@ def test_the_plan_file_capacity_table_is_checked_before_anything_runs():
 
     CapacitySearch(slo="ttft_p99=500").check()
     for search, says in ((CapacitySearch(slo="ttft_p99=500", start_rate=0.01), "must lie within"),
-                         (CapacitySearch(slo="ttft_p99=500", precision=0), "precision must be positive"),
                          (CapacitySearch(slo="ttfb_p99=500"), "unknown objective")):
         with pytest.raises(ValueError, match=says):
             search.check()
+    # A rate's sign is its type's to check, as a plan file's table is read.
+    from tuibench.core.options import OptionError
+    from tuibench.core.plan import request_from_table
+
+    with pytest.raises(OptionError, match="plan.capacity.precision: must be more than 0, got 0"):
+        request_from_table({"capacity": {"slo": "ttft_p99=500", "precision": 0}})

@@ -238,3 +238,20 @@ def explain(a_runs: Sequence[RunRow], b_runs: Sequence[RunRow], profiles: Mappin
                 outcome = coarse_fine(run.library, run.id, run.spec, run.metrics, found)
                 (matched if isinstance(outcome, CoarseFine) else unmatched).append(outcome)
     return Explanation(a=a, b=b, attributions=attributions, coarse_fine=matched, unmatched=unmatched)
+
+
+def explainable(a: RunRow, b: RunRow, profiles: Mapping[int, Sequence[ModuleProfile]], found: Explanation) -> None:
+    """Why two stored runs cannot be explained one by the other, as a UserError; nothing when they can: two profile
+    runs with a shape in common, or a coarse run and a profile run of its own library."""
+    from tuibench.core.errors import UserError
+
+    if a.scenario == "profile" and b.scenario == "profile" and not found.attributions:
+        shapes = [", ".join(sorted({f"{p.phase} {p.input_len} ×{p.batch}" for p in profiles[r.id]})) for r in (a, b)]
+        raise UserError(f"runs {a.id} and {b.id} profiled no shape in common (run {a.id}: {shapes[0]}; run {b.id}: "
+                        f"{shapes[1]}): profile both at one batch and length")
+    if a.scenario != "profile" and b.scenario != "profile":
+        raise UserError(f"runs {a.id} and {b.id} are both coarse runs: explain takes two profile runs, or a coarse "
+                        "run and a profile run of its library (`runs diff` compares two coarse runs)")
+    if a.scenario != b.scenario and a.library != b.library:
+        raise UserError(f"run {a.id} is {a.library}, run {b.id} {b.library}: a coarse run is explained by a profile "
+                        "of its own library")

@@ -10,10 +10,12 @@ A capacity search is a step of a plan (scenario "capacity"): its probes are runs
 
 import math
 from collections.abc import Iterator
+from typing import Annotated
 
 import msgspec
 
 from tuibench.core.metrics import RunMetrics, Stat, falls_behind
+from tuibench.core.options import Opt
 
 LATENCIES = ("ttft", "tpot", "itl", "e2el")
 QUANTILES = ("mean", "p50", "p90", "p99")
@@ -76,28 +78,42 @@ class Bracket(msgspec.Struct, frozen=True, kw_only=True):
     missed_rps: float | None  # the lowest that did not (None: none missed, up to the ceiling)
 
 
-class CapacitySearch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """How a plan's capacity steps search: the keys of a plan file's [plan.capacity] table."""
+def _checked_objectives(text: str) -> str:
+    """Capacity objectives as typed, once they parse (a plan keeps them as text)."""
+    parse_objectives(text)
+    return text
 
-    slo: str = ""  # the objectives, "ttft_p99=500,tpot_p99=50" (parse_objectives)
-    start_rate: float = 1.0
-    precision: float = 0.1  # the bracket's width relative to the rate that held
-    min_rate: float = 0.05  # give up below this
-    max_rate: float = 256.0  # stop doubling here
+
+_CAPACITY = frozenset({"capacity"})
+_Rate = Annotated[float, msgspec.Meta(gt=0.0)]
+
+
+class CapacitySearch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a plan's capacity steps search: the keys of a plan file's [plan.capacity] table (options each)."""
+
+    slo: Annotated[str, Opt(
+        "the capacity scenario's objectives on latency percentiles (ms), e.g. ttft_p99=500,tpot_p99=50", "capacity",
+        _CAPACITY, flags=("--capacity-slo",), parse=_checked_objectives, placeholder="ttft_p99=1000")] = ""
+    start_rate: Annotated[_Rate, Opt("the first rate probed", "capacity", _CAPACITY, unit="req/s")] = 1.0
+    # The bracket's width relative to the rate that held.
+    precision: Annotated[_Rate, Opt(
+        "stop when the rate that held and the one that did not are this close, relative", "capacity",
+        _CAPACITY)] = 0.1
+    min_rate: Annotated[_Rate, Opt("give up below this", "capacity", _CAPACITY, unit="req/s")] = 0.05
+    max_rate: Annotated[_Rate, Opt("stop doubling here", "capacity", _CAPACITY, unit="req/s")] = 256.0
     # Without num_requests, a probe sends this long at its rate (at least 16 requests): a short burst would pass at
     # any rate, since a queue takes time to show.
-    probe_seconds: float = 10.0
+    probe_seconds: Annotated[_Rate, Opt(
+        "without --num-requests, each probe sends this long at its rate, at least 16 requests", "capacity",
+        _CAPACITY, unit="s")] = 10.0
 
     @property
     def objectives(self) -> tuple[Objective, ...]:
         return parse_objectives(self.slo)
 
     def check(self) -> None:
-        """ValueError naming what is off."""
+        """ValueError naming what is off (each rate's sign is its type's to check)."""
         self.objectives  # noqa: B018 - parsing is the check
-        for name in ("start_rate", "precision", "min_rate", "max_rate", "probe_seconds"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"capacity {name} must be positive")
         if self.min_rate > self.max_rate or not self.min_rate <= self.start_rate <= self.max_rate:
             raise ValueError(f"the start rate {self.start_rate:g} must lie within the min rate {self.min_rate:g} and "
                              f"the max rate {self.max_rate:g}")

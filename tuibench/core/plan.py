@@ -7,89 +7,193 @@ they run; a step that cannot run here carries the reason it is skipped. While a 
 events (`PlanStarted`, `StepStarted`, `StepEnded`, `PlanEnded`) frame the events of each step's run.
 """
 
-import math
 from typing import Annotated, Literal
 
 import msgspec
 
 from tuibench.core.capacity import Capacity, CapacitySearch, Probe
 from tuibench.core.modules import TimerMode
+from tuibench.core.options import Opt, OptionError, OptionField, options_of, parse_rates, rates_from_table, \
+    struct_from_table
 from tuibench.core.spec import RunSpec, Slo
 
 # capacity: per library, the highest serving rate that meets every objective of [plan.capacity] (core/capacity.py)
 Scenario = Literal["offline", "serving", "profile", "capacity"]
 SCENARIOS: tuple[Scenario, ...] = ("offline", "serving", "profile", "capacity")
 
+# Where each group of options matters: a command or a form offers an option only for the scenarios it runs.
+_COARSE = frozenset({"offline", "serving", "capacity"})
+_SERVED = frozenset({"serving", "capacity"})
+_SERVING = frozenset({"serving"})
+_OFFLINE = frozenset({"offline"})
+_PROFILE = frozenset({"profile"})
+
 _Positive = Annotated[int, msgspec.Meta(ge=1)]
+_NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 _Names = Annotated[tuple[str, ...], msgspec.Meta(min_length=1)]
 
 
-class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The user's choice. Field names are the keys of a plan file's [plan] table."""
+def _slo_table(text: str) -> dict[str, float]:
+    """'ttft=200,tpot=50,e2el=2000' (ms): the goodput objectives as the plan table's [plan.slo]."""
+    objectives = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        if name not in ("ttft", "tpot", "e2el"):
+            raise ValueError(f"unknown objective {name!r}: use ttft, tpot and e2el, e.g. ttft=200,tpot=50")
+        try:
+            objectives[f"{name}_ms"] = float(value)
+        except ValueError:
+            raise ValueError(f"{name} needs milliseconds, e.g. {name}=200") from None
+    return objectives
 
-    label: str = ""
-    models: _Names = ("smollm2-135m",)
-    libraries: _Names = ("transformers",)
-    datasets: _Names = ("short2short",)  # builtin names, "random", or .jsonl / ShareGPT .json paths
-    scenarios: Annotated[tuple[Scenario, ...], msgspec.Meta(min_length=1)] = ("offline",)
-    rates: Annotated[tuple[float | None, ...], msgspec.Meta(min_length=1)] = (None,)  # serving req/s; None: all at once
-    baseline: str | None = None  # the library the others are compared with (default: the first)
+
+class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The user's choice, and the option schema of every plan: each field is one option, declared here once. The
+    CLI's flags, the app's Setup and plan files' [plan] keys (the field names) all come from these declarations."""
+
+    models: Annotated[_Names, Opt(
+        "comma list: embedded alias (default smollm2-135m), an architecture with random weights (llama-2-7b, "
+        "llama-2-13b, vicuna-7b-16k, llama-3-8b, mistral-7b, qwen2-7b, tiny-llama), a local HF folder, or an HF id "
+        "in the local cache", "plan", flags=("--models", "--model"))] = ("smollm2-135m",)
+    libraries: Annotated[_Names, Opt(
+        "comma list of transformers, vllm, llamacpp, mii, or endpoint with --endpoint", "plan",
+        flags=("--libraries", "--library"))] = ("transformers",)
+    scenarios: Annotated[tuple[Scenario, ...], msgspec.Meta(min_length=1), Opt(
+        "the scenarios to run, comma separated", "plan",
+        flags=("--scenarios", "--scenario"))] = ("offline",)
+    # Builtin names, "random", or .jsonl / ShareGPT .json paths.
+    datasets: Annotated[_Names, Opt(
+        "comma list of short2short, short2long, long2short, short-16k, random, shared-prefix, conversations, "
+        ".jsonl/.json files", "workload", _COARSE, flags=("--datasets", "--dataset"))] = ("short2short",)
+    # Serving req/s; None: all at once.
+    rates: Annotated[tuple[float | None, ...], msgspec.Meta(min_length=1), Opt(
+        "requests/s, Poisson arrivals; a run per rate on one server, e.g. 1,2,4,inf (default inf: all at once)",
+        "serving", _SERVING, unit="req/s", flags=("--rates", "--request-rate"), parse=parse_rates, metavar="RATES",
+        placeholder="inf")] = (None,)
+    label: Annotated[str, Opt("the plan's name in lists and titles", "plan")] = ""
+    baseline: Annotated[str | None, Opt("the library the others are compared with (default: the first)",
+                                        "plan")] = None
     # Shared by every step.
-    num_requests: _Positive | None = None  # None: the whole dataset
-    input_len: _Positive = 128  # the random dataset
-    output_len: _Positive = 128
-    range_ratio: Annotated[float, msgspec.Meta(ge=0.0, lt=1.0)] = 0.0
-    prefixes: _Positive = 4  # the shared-prefix dataset: system prompts, and their length
-    prefix_len: _Positive = 256
-    turns: _Positive = 4  # the conversations dataset: turns per conversation
+    num_requests: Annotated[_Positive | None, Opt("sample this many requests (default: the whole dataset)",
+                                                  "workload", _COARSE, placeholder="all")] = None
+    input_len: Annotated[_Positive, Opt(
+        "random dataset: input tokens; shared-prefix: a request's own; conversations: a user message's", "workload",
+        _COARSE, unit="tokens")] = 128
+    output_len: Annotated[_Positive, Opt("random dataset: output tokens; conversations: a reply's", "workload",
+                                         _COARSE, unit="tokens")] = 128
+    range_ratio: Annotated[float, msgspec.Meta(ge=0.0, lt=1.0), Opt(
+        "random dataset: lengths uniform in len*(1±ratio)", "workload", _COARSE)] = 0.0
+    # The shared-prefix dataset: system prompts, and their length.
+    prefixes: Annotated[_Positive, Opt(
+        "shared-prefix dataset: system prompts shared by the requests; each request one of them, then --input-len "
+        "tokens of its own", "workload", _COARSE)] = 4
+    prefix_len: Annotated[_Positive, Opt("shared-prefix dataset: tokens of each system prompt", "workload", _COARSE,
+                                         unit="tokens")] = 256
+    turns: Annotated[_Positive, Opt(
+        "conversations dataset: turns per conversation; each turn's prompt is the conversation so far, sent once the "
+        "last reply came", "workload", _SERVED)] = 4
     # vLLM's prefix caching: a step per value ("on", "off"); empty: the library's default.
-    prefix_caching: tuple[Literal["on", "off"], ...] = ()
-    speculative_tokens: Annotated[int, msgspec.Meta(ge=0)] = 0  # vLLM's n-gram speculator; 0: off
-    batch_size: _Positive = 8  # offline static batches, and the profile's batch
-    warmup_batches: Annotated[int, msgspec.Meta(ge=0)] = 1
-    honor_eos: bool = False
-    seed: int = 0
-    device: str = "auto"
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    threads: _Positive | None = None  # None: cores - 1
-    telemetry_hz: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)] = 4.0
-    random_weights: bool = False  # every model built from its config (an architecture alias always is)
+    prefix_caching: Annotated[tuple[Literal["on", "off"], ...], Opt(
+        "vLLM's prefix cache: on, off, or on,off (a step each); default: vLLM's own (on)", "engine", _COARSE,
+        placeholder="vLLM's own")] = ()
+    speculative_tokens: Annotated[_NonNegative, Opt(
+        "vLLM: n-gram speculative decoding, this many tokens proposed per step from the request's own n-grams "
+        "(0: off)", "engine", unit="tokens")] = 0
+    batch_size: Annotated[_Positive, Opt("static batch size (offline), and the profile's batch", "workload",
+                                         _OFFLINE | _PROFILE, flags=("--batch-size", "--batch"))] = 8
+    warmup_batches: Annotated[_NonNegative, Opt("batches run before the measured ones, not counted", "workload",
+                                                _OFFLINE)] = 1
+    honor_eos: Annotated[bool, Opt("stop a request at EOS instead of holding it to its length", "workload",
+                                   _OFFLINE)] = False
+    seed: Annotated[int, Opt("seed of the sampled requests, prompts and arrivals", "engine")] = 0
+    device: Annotated[str, Opt("auto, cpu, cuda, cuda:N", "engine")] = "auto"
+    dtype: Annotated[Literal["auto", "float32", "bfloat16", "float16"], Opt(
+        "auto: bfloat16 on a GPU, float32 on a CPU", "engine")] = "auto"
+    threads: Annotated[_Positive | None, Opt("threads for the engine process (default: cores - 1)", "engine",
+                                             placeholder="cores - 1")] = None
+    telemetry_hz: Annotated[float, msgspec.Meta(ge=0.0, le=100.0), Opt(
+        "device samples per second (NVML, else CPU); 0 turns them off", "engine", unit="Hz")] = 4.0
+    random_weights: Annotated[bool, Opt(
+        "build the model from its config.json with random weights (no weights read): timings only, outputs are "
+        "noise (an architecture alias always is)", "engine")] = False
     # vLLM over several GPUs: tensor and pipeline parallel within a replica, data parallel replicas.
-    tensor_parallel_size: _Positive = 1
-    pipeline_parallel_size: _Positive = 1
-    data_parallel_size: _Positive = 1
+    tensor_parallel_size: Annotated[_Positive, Opt("vLLM: GPUs one layer is split over", "engine")] = 1
+    pipeline_parallel_size: Annotated[_Positive, Opt("vLLM: GPUs the layers are split over", "engine")] = 1
+    data_parallel_size: Annotated[_Positive, Opt("vLLM: replicas of the model, each on its own GPUs", "engine")] = 1
     # Rounds of the whole plan: repeats of each step, interleaved (A B A B, not A A B B) so that a machine that
     # drifts over time drifts for every library alike.
-    repeat: _Positive = 1
+    repeat: Annotated[_Positive, Opt(
+        "run the whole plan N times over, round by round, and give each figure with its 95 % confidence interval",
+        "plan")] = 1
     # Serving.
-    burstiness: Annotated[float, msgspec.Meta(gt=0.0)] = 1.0
-    max_concurrency: _Positive | None = None
-    warmup_requests: Annotated[int, msgspec.Meta(ge=0)] = 1
-    trim: Annotated[int, msgspec.Meta(ge=0)] = 0
-    slo: Slo = Slo()
-    api: Literal["completions", "chat"] = "completions"
-    endpoint: str | None = None
-    wait_for_endpoint_s: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0  # the endpoint may still be starting
-    served_model_name: str | None = None
-    api_key_env: str | None = None
-    length_policy: Literal["vllm", "transformers", "none"] | None = None  # None: the library's own
-    prompts: Literal["ids", "text"] | None = None  # None: the library's own; a user's server is asked
-    timeout_s: Annotated[float, msgspec.Meta(gt=0.0)] = 600.0
-    client_workers: _Positive = 1  # processes sending one arrival schedule
-    think_time_s: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0  # conversations: from a reply to the next turn
-    server_metrics: str | None = None  # the server's Prometheus /metrics URL (default: the endpoint's)
-    ray_address: str | None = None  # a Ray cluster's head (host:port), or auto: the one this node is in
-    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
-    capacity: CapacitySearch = CapacitySearch()  # the capacity scenario's objectives and search
+    burstiness: Annotated[float, msgspec.Meta(gt=0.0), Opt(
+        "gamma shape of the arrival gaps: 1 Poisson, <1 burstier", "serving", _SERVED)] = 1.0
+    max_concurrency: Annotated[_Positive | None, Opt("requests in flight at most (default: no limit)", "serving",
+                                                     _SERVED, placeholder="no limit")] = None
+    warmup_requests: Annotated[_NonNegative, Opt("requests sent before the measured ones, not counted", "serving",
+                                                 _SERVED)] = 1
+    trim: Annotated[_NonNegative, Opt("leave the first and last N requests out of the metrics", "serving",
+                                      _SERVED)] = 0
+    slo: Annotated[Slo, Opt("goodput objectives in ms, e.g. ttft=200,tpot=50,e2el=2000", "serving", _SERVING,
+                            parse=_slo_table, placeholder="ttft=200,tpot=50")] = Slo()
+    api: Annotated[Literal["completions", "chat"], Opt("the OpenAI route requests are sent to", "serving",
+                                                       _SERVED)] = "completions"
+    endpoint: Annotated[str | None, Opt(
+        "benchmark a server someone else runs, e.g. http://127.0.0.1:8000 (without /v1)", "serving", _SERVED,
+        metavar="URL", placeholder="http://host:port")] = None
+    # The endpoint may still be starting.
+    wait_for_endpoint_s: Annotated[float, msgspec.Meta(ge=0.0), Opt(
+        "the endpoint may still be starting: wait up to this long for it to answer (0: fail at once)", "serving",
+        _SERVED, unit="s", flags=("--wait-for-endpoint",), metavar="SECONDS")] = 0.0
+    served_model_name: Annotated[str | None, Opt(
+        "the model name the endpoint expects (default: the model path)", "serving", _SERVED,
+        placeholder="the model path")] = None
+    api_key_env: Annotated[str | None, Opt("read the API key from this environment variable (never stored)",
+                                           "serving", _SERVED)] = None
+    # None: the library's own.
+    length_policy: Annotated[Literal["vllm", "transformers", "none"] | None, Opt(
+        "how outputs are held to length: ignore_eos+min_tokens (vllm), generation_config, or not at all (default: "
+        "the library's own)", "serving", _SERVED, placeholder="the library's")] = None
+    # None: the library's own; a user's server is asked.
+    prompts: Annotated[Literal["ids", "text"] | None, Opt(
+        "send prompts as token ids, or as text fitted to the server's tokenizer (default: ids where the server "
+        "takes them)", "serving", _SERVED, placeholder="ids if taken")] = None
+    timeout_s: Annotated[float, msgspec.Meta(gt=0.0), Opt("seconds before a request counts as failed", "serving",
+                                                          _SERVED, unit="s", flags=("--timeout",))] = 600.0
+    client_workers: Annotated[_Positive, Opt(
+        "client processes one arrival schedule is split over, for loads one process cannot send on time", "serving",
+        _SERVED)] = 1
+    # Conversations: from a reply to the next turn.
+    think_time_s: Annotated[float, msgspec.Meta(ge=0.0), Opt(
+        "conversations dataset: seconds from a reply to the user's next turn", "serving", _SERVED, unit="s",
+        flags=("--think-time",))] = 0.0
+    server_metrics: Annotated[str | None, Opt(
+        "the server's Prometheus metrics URL (default: the endpoint's /metrics, read when it has vLLM's; none is "
+        "N/A)", "serving", _SERVED, metavar="URL", placeholder="the endpoint's")] = None
+    ray_address: Annotated[str | None, Opt(
+        "run on a Ray cluster: its head's host:port, or auto (the one this node is in). vLLM runs on Ray's "
+        "executor, every node's GPUs are sampled, and --client-workers are actors spread over the nodes (needs "
+        "tuibench[ray])", "engine", metavar="HOST:PORT", placeholder="host:port, auto")] = None
+    port: Annotated[Annotated[int, msgspec.Meta(ge=1, le=65535)] | None, Opt(
+        "port for a server tuibench launches (default: a free one)", "serving", _SERVED,
+        placeholder="a free one")] = None
+    capacity: CapacitySearch = CapacitySearch()  # the capacity scenario's objectives and search ([plan.capacity])
     # Profile.
-    lengths: Annotated[tuple[_Positive, ...], msgspec.Meta(min_length=1)] = (32, 128, 512, 1024, 2048)
-    decode_steps: _Positive = 4
-    repeats: _Positive = 1
-    attn: Literal["sdpa", "eager"] = "sdpa"
-    timer: TimerMode = "events"
+    lengths: Annotated[tuple[_Positive, ...], msgspec.Meta(min_length=1), Opt(
+        "input lengths profiled", "profile", _PROFILE, unit="tokens")] = (32, 128, 512, 1024, 2048)
+    decode_steps: Annotated[_Positive, Opt("decode steps timed after each prefill", "profile", _PROFILE)] = 4
+    repeats: Annotated[_Positive, Opt("measured passes per length, after a warm-up", "profile", _PROFILE)] = 1
+    attn: Annotated[Literal["sdpa", "eager"], Opt("transformers: attention implementation", "profile",
+                                                  _PROFILE)] = "sdpa"
+    timer: Annotated[TimerMode, Opt(
+        "how modules are timed: a stamp per call (CUDA events on a GPU), or torch.profiler ranges with device time "
+        "read from the trace", "profile", _PROFILE)] = "events"
     # Parts of a plan that is not one cross product (the paper's: offline on four datasets, serving on three):
     # each part is a table of fields that override the ones above, and the plan runs every part's steps in turn.
-    parts: tuple[dict[str, object], ...] = ()
+    parts: Annotated[tuple[dict[str, object], ...], Opt(
+        "parts of a plan that is not one cross product", "plan",
+        no_flag="a plan file's [[plan.part]] tables: several cross products do not fit on one command line",
+        no_setup="a plan file's [[plan.part]] tables: pick the plan file in Setup")] = ()
 
     def part_requests(self) -> list["PlanRequest"]:
         """The plan as cross products: itself, or each part over it (ValueError naming the part when one is off)."""
@@ -99,24 +203,41 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         requests = []
         for number, part in enumerate(self.parts, start=1):
             try:
-                requests.append(request_from_table({**base, **part}))
-            except msgspec.ValidationError as exc:
-                raise ValueError(f"part {number}: {exc}") from None
+                requests.append(request_from_table({**base, **part}, where=f"plan.part[{number}]"))
+            except OptionError as exc:
+                raise ValueError(str(exc)) from None
         return requests
 
 
-def request_from_table(table: dict) -> PlanRequest:
-    """A [plan] table as read by tomllib: TOML's `inf` (and the string "inf") is a rate of None, all at once; its
-    [[plan.part]] tables are its parts."""
+def plan_options() -> tuple[OptionField, ...]:
+    """Every option of a plan, in declaration order (built once: the CLI and Setup both walk it)."""
+    global _PLAN_OPTIONS
+    if _PLAN_OPTIONS is None:
+        _PLAN_OPTIONS = options_of(PlanRequest)
+    return _PLAN_OPTIONS
+
+
+_PLAN_OPTIONS: tuple[OptionField, ...] | None = None
+_LISTS = ("models", "libraries", "datasets", "scenarios", "lengths", "rates", "prefix_caching")
+
+
+def request_from_table(table: dict, where: str = "plan") -> PlanRequest:
+    """A [plan] table as read by tomllib (or saved by the app, or built from flags): TOML's `inf` (and the string
+    "inf") is a rate of None, all at once; a single value stands for a list of one; its [[plan.part]] tables are
+    its parts; an endpoint with no library named is library `endpoint`. OptionError in the table's terms
+    (`where`.key) when a key or value is off."""
     table = dict(table)
     if "part" in table:
         table["parts"] = table.pop("part")
-    if "rates" in table and isinstance(table["rates"], list):
-        table["rates"] = [None if (isinstance(r, float) and math.isinf(r)) or r == "inf" else r for r in table["rates"]]
-    for name in ("models", "libraries", "datasets", "scenarios", "lengths"):
-        if isinstance(table.get(name), str | int):
+    if "rates" in table:
+        table["rates"] = rates_from_table(table["rates"] if isinstance(table["rates"], list | tuple)
+                                          else [table["rates"]])
+    for name in _LISTS:
+        if isinstance(table.get(name), str | int | float):
             table[name] = [table[name]]  # a single value where a list is expected
-    return msgspec.convert(table, PlanRequest)
+    if table.get("endpoint") and "libraries" not in table:
+        table["libraries"] = ["endpoint"]  # a user's server is reported as what it is, not as the default library
+    return struct_from_table(table, PlanRequest, plan_options(), where)
 
 
 def rate_label(rate: float | None) -> str:

@@ -87,3 +87,20 @@ if __name__ == "__main__":
 
     ensure_converted(resolve_model(sys.argv[1], random_weights="--random-weights" in sys.argv),
                      lambda message: print(message, file=sys.stderr))
+
+
+def model_shape(name: str):
+    """(the model's resolved ref, its ModelShape) from its config alone: theory needs no weights. A config that
+    cannot be read is one UserError."""
+    import json
+
+    from tuibench.analysis.theory import ModelShape
+    from tuibench.core.errors import UserError
+    from tuibench.models.resolve import resolve_model
+
+    ref = resolve_model(name, random_weights=True)
+    config_path = convert_in_subprocess(ref) / "config.json"
+    try:
+        return ref, ModelShape.from_config(json.loads(config_path.read_text()))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{config_path}: {exc}") from None

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+import msgspec
+
 from tuibench.core.roofline import Roofline
 from tuibench.core.paths import cache_dir
 from tuibench.telemetry.devices import cpu_model
@@ -115,6 +117,38 @@ def roofline_for(gpu_name: str | None, dtype: str, threads: int, in_process: boo
 
     gpu = gpu_by_nvml_name(gpu_name)
     return gpu.roofline(dtype) if gpu and dtype in gpu.peak_flops_s else None
+
+
+
+class DeviceRoofline(msgspec.Struct, frozen=True):
+    roofline: Roofline
+    dtype: str  # the dtype asked for, `auto` resolved for the device
+    note: str = ""  # how a typed device name was taken, when it was not the table's own key
+
+
+def device_roofline(device: str, dtype: str, threads: int) -> DeviceRoofline:
+    """The roofline theory is drawn on, for a device as a user names it: auto (the GPU here, else this CPU), cpu,
+    or a GPU of the table (h100, a100-80gb, …). UserError for a GPU here that the table does not list."""
+    from tuibench.analysis.hardware import gpu_by_key, gpu_by_nvml_name
+    from tuibench.core.errors import UserError
+    from tuibench.telemetry.devices import detect_gpus
+
+    key = device.lower()
+    if key == "auto":
+        gpus = detect_gpus()
+        known = gpu_by_nvml_name(gpus[0].name) if gpus else None
+        if gpus and known is None:
+            raise UserError(f"{gpus[0].name} is not in the device table: pass --device with one of the listed GPUs, "
+                            "or cpu")
+        key = known.key if known else "cpu"
+    resolved = dtype if dtype != "auto" else ("float32" if key == "cpu" else "bfloat16")
+    if key == "cpu":
+        if resolved == "float8":
+            raise UserError("--dtype float8: the CPU roofline is measured at float32, bfloat16 or float16")
+        return DeviceRoofline(cpu_roofline(threads, resolved), resolved)
+    gpu = gpu_by_key(key)
+    note = f"--device {device}: the {gpu.name} ({gpu.key})" if gpu.key != key else ""
+    return DeviceRoofline(gpu.roofline(resolved), resolved, note)
 
 
 if __name__ == "__main__":

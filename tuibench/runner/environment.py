@@ -34,3 +34,14 @@ def capture_environment(threads: int) -> dict[str, object]:
         "gpus": [msgspec.to_builtins(gpu) for gpu in detect_gpus()],
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
+
+
+def environment_lines(environment: dict) -> list[str]:
+    """A stored environment in words: library versions, then the CPU and GPUs. A run that failed before it
+    started has none, and says so rather than a row of question marks."""
+    if not environment.get("cpu"):
+        return ["environment: not captured (the run ended before its engine started)"]
+    versions = ", ".join(f"{name} {version}" for name, version in environment.get("versions", {}).items())
+    gpus = ", ".join(gpu["name"] for gpu in environment.get("gpus", [])) or "none"
+    return [versions, f"cpu: {environment['cpu']} ({environment.get('cpus')} usable, {environment.get('threads')} "
+                      f"thread(s)); gpus: {gpus}"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import msgspec
 
 from tuibench.core.errors import UserError
+from tuibench.core.options import OptionError
 from tuibench.core.plan import Plan, PlanRequest, PlanStep, rate_label, request_from_table
 from tuibench.core.spec import DatasetSpec, OfflineParams, Parallelism, ProfileParams, RunSpec, ServingParams
 
@@ -27,7 +28,7 @@ def build_plan(request: PlanRequest) -> Plan:
     try:
         parts = request.part_requests()
     except ValueError as exc:
-        raise UserError(_where_in_plan(str(exc))) from None
+        raise UserError(str(exc)) from None
     steps: list[PlanStep] = []
     for part in parts:
         first = len(steps)
@@ -217,7 +218,8 @@ def library_choices() -> list[tuple[str, bool, str]]:
     """(name, available here, why not) for every library, as a form lists them (the app's Setup)."""
     from tuibench.backends import backend_class, backend_names
 
-    return [(name, (found := backend_class(name).availability()).ok, found.reason) for name in backend_names()]
+    return [(name, (found := backend.availability()).ok, found.reason) for name in backend_names()
+            if getattr(backend := backend_class(name), "listed", True)]
 
 
 def default_label(request: PlanRequest) -> str:
@@ -250,8 +252,9 @@ def shipped_plans() -> dict[str, str]:
     return {name: table["plan"].get("label", name) for name, table in scenario_files().items() if "plan" in table}
 
 
-def load_plan_file(name_or_path: str) -> PlanRequest:
-    """A plan file's [plan] table: a path, or the name of a shipped plan (`quick`, `paper`)."""
+def load_plan_table(name_or_path: str) -> dict:
+    """A plan file's [plan] table, checked: a path, or the name of a shipped plan (`quick`, `paper`). Flags are laid
+    over the table as typed (cli), so it is returned as read; UserError naming the file and key when one is off."""
     from tuibench.core.workload import scenario_files
 
     path = Path(name_or_path).expanduser()
@@ -270,11 +273,12 @@ def load_plan_file(name_or_path: str) -> PlanRequest:
     if "plan" not in table:
         raise UserError(f"{where}: no [plan] table; a plan file holds [plan] with libraries, datasets, scenarios, …")
     try:
-        return request_from_table(table["plan"])
-    except msgspec.ValidationError as exc:
-        raise UserError(f"{where}: {_where_in_plan(str(exc))}") from None
+        request_from_table(table["plan"])
+    except OptionError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    return table["plan"]
 
 
-def _where_in_plan(message: str) -> str:
-    """msgspec says '... - at `$.num_requests`'; a plan file's reader thinks in [plan] keys."""
-    return message.replace("`$.", "`plan.").replace("Object contains unknown field", "unknown key")
+def load_plan_file(name_or_path: str) -> PlanRequest:
+    """A plan file's request (see load_plan_table)."""
+    return request_from_table(load_plan_table(name_or_path))

@@ -16,19 +16,27 @@ import asyncio
 import json
 import random
 import time
+from typing import Annotated
 
 import msgspec
 
+from tuibench.core.options import Opt
 from tuibench.core.timing import sleep_until
 
 
+_Ms = Annotated[float, msgspec.Meta(ge=0.0)]
+
+
 class MockConfig(msgspec.Struct, frozen=True, kw_only=True):
-    ttft_ms: float = 50.0
-    itl_ms: float = 10.0
-    jitter_ms: float = 0.0
-    max_concurrency: int | None = None
-    model: str = "mock"
-    seed: int = 0
+    """The server's schedule: its flags are generated from these declarations."""
+
+    ttft_ms: Annotated[_Ms, Opt("time to the first token", "mock", unit="ms")] = 50.0
+    itl_ms: Annotated[_Ms, Opt("gap between tokens", "mock", unit="ms")] = 10.0
+    jitter_ms: Annotated[_Ms, Opt("each gap uniform within ±this", "mock", unit="ms")] = 0.0
+    max_concurrency: Annotated[Annotated[int, msgspec.Meta(ge=1)] | None, Opt(
+        "requests served at once; the rest wait (default: no limit)", "mock")] = None
+    model: Annotated[str, Opt("the model name it serves", "mock")] = "mock"
+    seed: Annotated[int, Opt("seed of the jitter", "mock")] = 0
 
 
 def prompt_tokens(prompt) -> int:

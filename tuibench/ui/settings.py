@@ -1,80 +1,50 @@
-"""What the app remembers between sessions: the last setup and the theme ($XDG_CONFIG_HOME/tuibench/app.json)."""
+"""What the app remembers between sessions: the last setup and the theme ($XDG_CONFIG_HOME/tuibench/app.json).
+
+The setup is a plan table, as a plan file's [plan] holds it (only what differs from the plan's defaults), so the
+option schema is its only declaration: a key it does not know is one line naming the nearest one, never a
+choice dropped in silence.
+"""
 
 import os
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from tuibench.core.errors import UserError
 
-
-class SetupChoice(msgspec.Struct, kw_only=True):
-    """The Setup screen's form. `plan` names a shipped plan file; empty, the choices below make the plan."""
-
-    plan: str = ""
-    model: str = "smollm2-135m"
-    libraries: list[str] = msgspec.field(default_factory=lambda: ["transformers"])
-    datasets: list[str] = msgspec.field(default_factory=lambda: ["short2short"])
-    scenarios: list[str] = msgspec.field(default_factory=lambda: ["offline"])
-    num_requests: int = 16
-    batch_size: int = 8
-    rates: str = ""  # serving: req/s, comma separated; empty sends everything at once
-    lengths: str = "32,128"  # profile
-    input_len: int = 128  # random dataset
-    output_len: int = 64
-    repeat: int = 1  # rounds of the whole plan (--repeat N)
-    ray_address: str = ""  # a Ray cluster to run on (--ray-address): host:port, or auto; empty: this machine
-    slo: str = ""  # the capacity scenario's objectives, e.g. ttft_p99=1000,tpot_p99=200
-    max_concurrency: int | None = None  # serving: requests in flight at most
-
-    def request(self):
-        """The PlanRequest this form asks for (the plan file's, when one is picked); UserError when it is off."""
-        import msgspec
-
-        from tuibench.core.plan import request_from_table
-        from tuibench.runner.plans import load_plan_file
-
-        if self.plan:
-            request = load_plan_file(self.plan)
-            if self.repeat > 1:
-                request = msgspec.structs.replace(request, repeat=self.repeat)
-            return msgspec.structs.replace(request, ray_address=self.ray_address) if self.ray_address else request
-        for name, picked in (("library", self.libraries), ("dataset", self.datasets), ("scenario", self.scenarios)):
-            if not picked:
-                raise UserError(f"tick at least one {name} (space ticks the highlighted one)")
-        table = {"models": [self.model], "libraries": self.libraries, "datasets": self.datasets,
-                 "scenarios": self.scenarios, "num_requests": self.num_requests, "batch_size": self.batch_size,
-                 "rates": _numbers(self.rates, "rates", float) or [None], "lengths": _numbers(self.lengths, "lengths", int),
-                 "input_len": self.input_len, "output_len": self.output_len, "repeat": self.repeat,
-                 "ray_address": self.ray_address or None}
-        if "capacity" in self.scenarios:
-            table["capacity"] = {"slo": self.slo}
-        if self.max_concurrency:
-            table["max_concurrency"] = self.max_concurrency
-        try:
-            return request_from_table(table)
-        except msgspec.ValidationError as exc:
-            field = str(exc).rpartition("`$.")[2].split("`")[0].split("[")[0] or "setup"
-            raise UserError(f"{field.replace('_', ' ')}: {str(exc).split(' - at ')[0]}") from None
-
-
-def _numbers(text: str, name: str, kind) -> list:
-    values = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        if part.lower() in ("inf", "infinity") and kind is float:
-            values.append(None)
-            continue
-        try:
-            values.append(kind(part))
-        except ValueError:
-            raise UserError(f"{name} {text!r}: give numbers separated by commas, e.g. "
-                            f"{'1,2,inf' if kind is float else '32,128,512'}") from None
-    return values
+# What Setup shows the first time, before anything is remembered: a plan quick enough to watch on a CPU. Values
+# of options declared in the schema, not a second declaration of them.
+FIRST_SETUP: dict[str, Any] = {"num_requests": 16, "output_len": 64, "lengths": [32, 128]}
 
 
 class Settings(msgspec.Struct, kw_only=True):
     theme: str = "tuibench-dark"
-    setup: SetupChoice = msgspec.field(default_factory=SetupChoice)
+    plan: str = ""  # a shipped plan picked in Setup; empty: the setup table is the plan
+    setup: dict[str, Any] = msgspec.field(default_factory=lambda: dict(FIRST_SETUP))
+
+    def request(self):
+        """The PlanRequest Setup asks for (the picked plan file's, its rounds and cluster from the form); UserError
+        naming the option when a value is off."""
+        from tuibench.core.options import OptionError
+        from tuibench.core.plan import request_from_table
+        from tuibench.runner.plans import load_plan_table
+
+        table = self.setup
+        if self.plan:
+            table = {**load_plan_table(self.plan), **{k: v for k, v in self.setup.items() if k in PLAN_FILE_KEYS}}
+        else:
+            for name, one in (("libraries", "library"), ("datasets", "dataset"), ("scenarios", "scenario")):
+                if name in table and not table[name]:
+                    raise UserError(f"tick at least one {one} (space ticks the highlighted one)")
+        try:
+            return request_from_table(table, where="setup")
+        except OptionError as exc:
+            raise UserError(str(exc).removeprefix("setup.")) from None
+
+
+# With a plan file picked, what Setup still sets over it: how many rounds, and where they run.
+PLAN_FILE_KEYS = ("repeat", "ray_address")
 
 
 def settings_path() -> Path:
@@ -83,11 +53,49 @@ def settings_path() -> Path:
 
 
 def load_settings() -> Settings:
-    """The saved settings, or the defaults if there are none or they cannot be read (never an error)."""
+    """The saved settings, or the defaults if there are none. A file that is not JSON is left for the defaults
+    (the next save replaces it); one whose setup names an option that does not exist is a UserError, so that the
+    app never runs another plan than the one asked for."""
+    from tuibench.core.options import OptionError, check_keys
+    from tuibench.core.plan import plan_options
+
+    path = settings_path()
     try:
-        return msgspec.json.decode(settings_path().read_bytes(), type=Settings)
+        settings = msgspec.json.decode(path.read_bytes(), type=Settings)
     except (OSError, msgspec.DecodeError, msgspec.ValidationError):
         return Settings()
+    if "plan" in settings.setup:  # the form of tuibench before the option schema: its fields, read once
+        settings = _from_previous(settings)
+    try:
+        check_keys(settings.setup, plan_options(), "setup")
+    except OptionError as exc:
+        raise UserError(f"{path}: {exc}: fix the key or delete the file") from None
+    return settings
+
+
+def _from_previous(settings: Settings) -> Settings:
+    """Settings saved by the tuibench before the option schema (its Setup had fields of its own: `model`, `rates`
+    and `lengths` as text, `slo`) as a plan table."""
+    from tuibench.core.options import parse_rates
+
+    old = dict(settings.setup)
+    table: dict[str, Any] = {}
+    for key in ("libraries", "datasets", "scenarios", "num_requests", "batch_size", "input_len", "output_len",
+                "repeat", "max_concurrency", "ray_address"):
+        if old.get(key) not in (None, ""):
+            table[key] = old[key]
+    if old.get("model"):
+        table["models"] = [old["model"]]
+    try:
+        if old.get("rates"):
+            table["rates"] = parse_rates(old["rates"])
+        if old.get("lengths"):
+            table["lengths"] = [int(part) for part in str(old["lengths"]).split(",") if part.strip()]
+    except ValueError:
+        pass  # what the old form held badly is not carried over: the defaults stand
+    if old.get("slo"):
+        table["capacity"] = {"slo": old["slo"]}
+    return Settings(theme=settings.theme, plan=str(old.get("plan") or ""), setup=table)
 
 
 def save_settings(settings: Settings) -> None:

@@ -1,20 +1,20 @@
-"""Setup: a plan to run. Tick libraries (each shown available or not, with the reason), scenarios and datasets,
-set the parameters, or pick a ready-made plan file; the dataset under the cursor shows its length histogram.
-The last choice is remembered; r starts the plan."""
+"""Setup: a plan to run. Every option a CLI user has, as a form generated from the option schema: libraries (each
+shown available or not, with the reason), scenarios and datasets ticked, the rest typed or picked; or a
+ready-made plan file. The dataset under the cursor shows its length histogram, the focused field its help. The
+last choice is remembered; r starts the plan."""
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Label, Select, SelectionList, Static
-from textual.widgets.selection_list import Selection
+from textual.widgets import Button, Label, Select, SelectionList, Static
 
 from tuibench.core.errors import UserError
+from tuibench.core.options import OptionError, OptionField
 from tuibench.ui.screens.base import TuibenchScreen
 from tuibench.ui.settings import save_settings
 from tuibench.ui.widgets.charts import Chart
-from tuibench.ui.widgets.ticks import TickList
+from tuibench.ui.widgets.option_form import Choice, OptionForm
 
-SCENARIOS = ("offline", "serving", "profile", "capacity")
 NO_PLAN = ""  # the Select value for "the choices on this screen"
 
 
@@ -25,77 +25,56 @@ def dataset_names() -> list[str]:
 
 
 def libraries() -> list[tuple[str, bool, str]]:
-    """(name, available, reason) for every library the app can run (an endpoint needs the CLI's --endpoint)."""
+    """(name, available, reason) for every library the app lists (the fake engine is the tests', unlisted)."""
     from tuibench.runner.plans import library_choices
 
-    return [row for row in library_choices() if row[0] != "endpoint"]
+    return library_choices()
 
 
 class SetupScreen(TuibenchScreen):
     BINDINGS = [Binding("r", "start", "Run")]
 
     def compose_body(self) -> ComposeResult:
-        from tuibench.models.resolve import known_models
+        from tuibench.core.plan import plan_options
         from tuibench.runner.plans import shipped_plans
 
-        choice = self.app.settings.setup
-        models = known_models()
-        if choice.model not in models:
-            models.append(choice.model)
+        settings = self.app.settings
         plans = shipped_plans()
-        found = libraries()
+        self._libraries = libraries()
         with Horizontal(id="setup"):
             with Vertical(id="setup-left"):
                 with VerticalScroll(id="setup-form"):
                     yield Label("plan file (or the choices below)")
-                    yield Select([("the choices below", NO_PLAN), *((f"{name}: {label}", name) for name, label in plans.items())],
-                                 value=choice.plan if choice.plan in plans else NO_PLAN, allow_blank=False, id="plan")
-                    yield Label("model")
-                    yield Select([(m, m) for m in models], value=choice.model, allow_blank=False, id="model")
-                    with Horizontal(id="setup-picks"):
-                        with Vertical():
-                            yield Label("libraries")  # space ticks
-                            yield TickList(
-                                *(Selection(name if ok else f"{name} (not here)", name, ok and name in choice.libraries,
-                                            disabled=not ok) for name, ok, _ in found), id="libraries")
-                        with Vertical():
-                            yield Label("scenarios")
-                            yield TickList(*(Selection(name, name, name in choice.scenarios) for name in SCENARIOS),
-                                                     id="scenarios")
-                    # Why a library cannot run here, in full: a column of the picks is too narrow for it.
-                    yield Static("\n".join(f"{name}: {reason}" for name, ok, reason in found if not ok),
-                                 id="library-notes")
-                    yield Label("datasets")
-                    yield TickList(*(Selection(name, name, name in choice.datasets) for name in dataset_names()),
-                                             id="datasets")
-                    with Horizontal(classes="params"):
-                        yield Label("requests")
-                        yield Input(str(choice.num_requests), id="num-requests", type="integer")
-                        yield Label("batch")
-                        yield Input(str(choice.batch_size), id="batch-size", type="integer")
-                    with Horizontal(classes="params"):
-                        yield Label("rates/s")
-                        yield Input(choice.rates, id="rates", placeholder="inf, or 1,2,4")
-                        yield Label("lengths")
-                        yield Input(choice.lengths, id="lengths", placeholder="32,128")
-                    with Horizontal(classes="params"):
-                        yield Label("repeat")  # rounds of the plan: every figure then with its 95 % interval
-                        yield Input(str(choice.repeat), id="repeat", type="integer")
-                        yield Label("ray")  # a cluster to run on: its head's host:port, or auto
-                        yield Input(choice.ray_address, id="ray-address", placeholder="host:port, auto")
-                    with Horizontal(classes="params"):
-                        yield Label("slo")  # the capacity scenario's objectives
-                        yield Input(choice.slo, id="slo", placeholder="ttft_p99=1000,tpot_p99=200")
-                        yield Label("conc.")  # serving: requests in flight at most (empty: no limit)
-                        yield Input(str(choice.max_concurrency or ""), id="max-concurrency", type="integer",
-                                    placeholder="no limit")
+                    # A plan's name is its file's; its label is in the list of plans (`compare list`), not here.
+                    yield Select([("the choices below", NO_PLAN), *((name, name) for name in plans)],
+                                 value=settings.plan if settings.plan in plans else NO_PLAN, allow_blank=False,
+                                 id="plan", compact=True)
+                    # Why a library cannot run here, in full, under their list: a tick's line is too narrow for it.
+                    notes = "\n".join(f"{name}: {reason}" for name, ok, reason in self._libraries if not ok)
+                    yield OptionForm((f for f in plan_options() if not f.opt.no_setup), settings.setup,
+                                     self._choices, notes={"libraries": notes}, id="options")
                 # Under the form, not at its end: at 80x24 the form scrolls, and Start and what is wrong stay in sight.
+                yield Static("", id="option-help")
                 with Horizontal(id="setup-actions"):
-                    yield Button("Start (r)", id="start", variant="primary")
+                    yield Button("Start (r)", id="start", variant="primary", compact=True)
                     yield Static("", id="setup-error")
             with Vertical(id="setup-side"):
                 yield Chart("input / output tokens", xlabel="tokens", id="histogram")
                 yield Static("", id="dataset-summary")
+
+    def _choices(self, field: OptionField) -> list[Choice] | None:
+        """The tick lists whose choices are known only here: models, libraries, datasets."""
+        if field.key == "libraries":
+            return [(name, name, ok) for name, ok, _ in self._libraries]
+        if field.key == "datasets":
+            return [(name, name, True) for name in dataset_names()]
+        if field.key == "models":
+            from tuibench.models.resolve import known_models
+
+            names = known_models()
+            names += [m for m in self.app.settings.setup.get("models", ()) if m not in names]
+            return [(name, name, True) for name in names]
+        return None
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -104,10 +83,18 @@ class SetupScreen(TuibenchScreen):
         first = datasets.selected[0] if datasets.selected else names[0]
         datasets.highlighted = names.index(first)  # the histogram shows the highlighted dataset
         self._show_dataset(first)
+        self.query_one(OptionForm).open_groups(set(self.query_one("#scenarios", SelectionList).selected))
 
     def on_selection_list_selection_highlighted(self, event: SelectionList.SelectionHighlighted) -> None:
         if event.selection_list.id == "datasets":
             self._show_dataset(event.selection.value)
+
+    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
+        if event.selection_list.id == "scenarios":
+            self.query_one(OptionForm).open_groups(set(event.selection_list.selected))
+
+    def on_descendant_focus(self, event) -> None:
+        self.query_one("#option-help", Static).update(self.query_one(OptionForm).help_of(event.widget))
 
     def _show_dataset(self, name: str) -> None:
         from tuibench.core.workload import SYNTHETIC, dataset_from_arg, load_requests
@@ -115,8 +102,9 @@ class SetupScreen(TuibenchScreen):
         summary = self.query_one("#dataset-summary", Static)
         chart = self.query_one("#histogram", Chart)
         try:
-            choice = self.app.settings.setup
-            spec = dataset_from_arg(str(name), input_len=choice.input_len, output_len=choice.output_len)
+            setup = self.app.settings.setup
+            spec = dataset_from_arg(str(name), input_len=setup.get("input_len", 128),
+                                    output_len=setup.get("output_len", 128))
             requests = load_requests(spec, 200 if spec.kind in SYNTHETIC else None, 0)
         except UserError as exc:
             summary.update(str(exc))
@@ -127,47 +115,26 @@ class SetupScreen(TuibenchScreen):
         summary.update(f"{name}: {len(requests)} requests · input mean {sum(inputs) / len(inputs):,.0f} "
                        f"(max {max(inputs):,}) · output mean {sum(outputs) / len(outputs):,.0f} (max {max(outputs):,})")
 
-    def _choice(self):
-        choice = self.app.settings.setup
-        choice.plan = str(self.query_one("#plan", Select).value)
-        choice.model = str(self.query_one("#model", Select).value)
-        for name in ("libraries", "scenarios", "datasets"):
-            setattr(choice, name, list(self.query_one(f"#{name}", SelectionList).selected))
-
-        def number(widget_id: str) -> int | None:
-            text = self.query_one(widget_id, Input).value.strip()
-            try:
-                return int(text) if text else None
-            except ValueError:
-                raise UserError(f"{widget_id.lstrip('#').replace('-', ' ')}: {text!r} is not a whole number") from None
-
-        choice.num_requests = number("#num-requests") or choice.num_requests
-        choice.batch_size = number("#batch-size") or choice.batch_size
-        choice.repeat = number("#repeat") or choice.repeat
-        choice.rates = self.query_one("#rates", Input).value.strip()
-        choice.lengths = self.query_one("#lengths", Input).value.strip() or choice.lengths
-        choice.ray_address = self.query_one("#ray-address", Input).value.strip()
-        choice.slo = self.query_one("#slo", Input).value.strip()
-        choice.max_concurrency = number("#max-concurrency")
-        return choice
-
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "start":
             self.action_start()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
+    def on_input_submitted(self, event) -> None:
         self.action_start()
 
     def action_start(self) -> None:
         from tuibench.runner.plans import build_plan
 
         error = self.query_one("#setup-error", Static)
+        settings = self.app.settings
         try:
-            plan = build_plan(self._choice().request())
-        except UserError as exc:
+            settings.setup = self.query_one(OptionForm).read()  # kept, good or bad, with the rest of the choice
+            settings.plan = str(self.query_one("#plan", Select).value)
+            plan = build_plan(settings.request())
+        except (UserError, OptionError) as exc:
             error.update(f"[red]{exc}[/]")
             return
         skipped = {f"{s.spec.library}: {s.skip}" for s in plan.steps if s.skip}
         error.update("[dim]skipped " + "; ".join(sorted(skipped)) + "[/]" if skipped else "")
-        save_settings(self.app.settings)
+        save_settings(settings)
         self.app.start_plan(plan)

@@ -1,0 +1,49 @@
+"""The `tuibench` command: one thin module per command, each registering its parser and handing over to runner and
+report. A plan's flags are generated from the option schema (cli/options.py), never written here.
+
+Imports stay light (no torch, no library), so `tuibench --help` answers at once.
+"""
+
+import sys
+
+from tuibench import __version__
+from tuibench.cli import analyze, app, capacity, check, compare, mock_server, profile, run, runs, web
+from tuibench.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser
+from tuibench.core.errors import UserError
+
+COMMANDS = (run, profile, compare, capacity, analyze, check, app, web, mock_server, runs)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="tuibench", description="Compare LLM inference libraries coarse-to-fine.")
+    parser.add_argument("--version", action="version", version=f"tuibench {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=Parser)
+    for command in COMMANDS:
+        command.register(commands)
+    return parser
+
+
+def _terminate_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # a `kill` ends a run like Ctrl-C: the child stopped, what it measured stored
+
+
+def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            if not sys.stdout.isatty():
+                parser.print_help()  # no terminal to draw the app on: say what there is instead
+                return EXIT_OK
+            args = parser.parse_args(["app"])
+        return args.handler(args)
+    except UserError as exc:
+        sys.stderr.write(f"tuibench: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Outside a run: everything started has been stopped on the way out.
+        sys.stderr.write("tuibench: interrupted\n")
+        return EXIT_INTERRUPTED
