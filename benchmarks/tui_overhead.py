@@ -106,7 +106,7 @@ def main() -> None:
         home = Path(tmp)
         config = home / "config" / "tuibench"
         config.mkdir(parents=True)
-        setup = {"dataset": "random", "input_len": args.input_len, "output_len": args.output_len,
+        setup = {"datasets": ["random"], "input_len": args.input_len, "output_len": args.output_len,
                  "num_requests": args.requests, "batch_size": args.batch}
         (config / "app.json").write_text(json.dumps({"setup": setup}))
         ratios, frames, cpus = [], [], []
