@@ -13,7 +13,8 @@ from tuibench.core.aggregate import compute_metrics
 from tuibench.core.plan import Plan, PlanRequest, PlanStep
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import DatasetSpec, OfflineParams, RunSpec
-from tuibench.core.store import SCHEMA_VERSION, ResultsStore
+from tuibench.core.schema import SCHEMA_VERSION
+from tuibench.core.store import ResultsStore
 
 SPEC = RunSpec(
     model="smollm2-135m",
@@ -249,11 +250,11 @@ def test_missing_or_garbled_schema_version_is_user_error_and_left_alone(tmp_path
 
 
 def test_a_v1_database_is_migrated_and_keeps_its_runs(tmp_path):
-    from tuibench.core.store import _SCHEMA_V1
+    from tuibench.core.schema import SCHEMA_V1
 
     path = tmp_path / "v1.db"
     with sqlite3.connect(path) as connection:
-        connection.executescript(_SCHEMA_V1)
+        connection.executescript(SCHEMA_V1)
         connection.execute("INSERT INTO meta VALUES ('schema_version', '1')")
         connection.execute(
             "INSERT INTO runs (created_at, updated_at, status, library, model, dataset, scenario, spec_json)"
@@ -355,11 +356,11 @@ def test_record_start_keeps_the_spec_the_child_ran(store):
 
 def test_the_rate_sweeps_of_a_v3_database_become_plans(tmp_path):
     """Schema 3 grouped a --rates sweep by a label in each spec; schema 4 makes each sweep a plan."""
-    from tuibench.core.store import _SCHEMA_V1, MIGRATIONS
+    from tuibench.core.schema import MIGRATIONS, SCHEMA_V1
 
     path = tmp_path / "v3.db"
     with sqlite3.connect(path) as connection:
-        connection.executescript(_SCHEMA_V1)
+        connection.executescript(SCHEMA_V1)
         connection.execute("INSERT INTO meta VALUES ('schema_version', '1')")
         for version in (1, 2):
             connection.executescript(MIGRATIONS[version])
