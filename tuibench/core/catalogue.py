@@ -1,13 +1,26 @@
 """Every figure tuibench shows, named once: its label, the field it is read from, its unit, which way is better,
-how many decimals a table gives it; and every status with its style. The CLI's tables, Live, Compare, the
-sweep table and the exports all read their rows from here, so a figure is called the same everywhere and a new
-one is added in one place.
+how many decimals it is shown with; the request rate a plan offers; and every status with its style. The CLI's
+tables, the comparison, the figures, Live, Compare, History and the exports all read their names from here (a
+test fails on a metric's name typed anywhere else in report/ or ui/), so a figure is called the same everywhere
+and a new one is added in one place.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tuibench.core.metrics import RunMetrics, Stat
+from tuibench.core.units import fmt
+
+LATENCY_UNIT = "ms"
+# Decimals of a latency in ms: a run's own distribution table shows two (an ITL can be a fraction of a ms), the
+# narrower views one (a comparison's rows, the sweep, Live's percentiles).
+LATENCY_DIGITS = 2
+QUANTILE_DIGITS = 1
+
+
+def _names_unit(label: str, unit: str) -> bool:
+    """The label already ends in its unit ("output tok/s", "cold start s"), or there is none (a count)."""
+    return not unit or label.endswith(unit)
 
 
 @dataclass(frozen=True)
@@ -18,6 +31,12 @@ class Latency:
     label: str  # a table's row: "E2E latency"
     short: str  # a narrow column, and the stem of its percentiles' names: "E2EL" -> "E2EL p50"
     serving_only: bool = False  # shown only where the run has it
+    unit: str = LATENCY_UNIT
+
+    @property
+    def heading(self) -> str:
+        """A column of one figure of it in ms: "TPOT ms"."""
+        return f"{self.short} {self.unit}"
 
 
 LATENCIES: tuple[Latency, ...] = (
@@ -31,6 +50,7 @@ LATENCIES: tuple[Latency, ...] = (
     Latency("schedule_lag_ms", "schedule lag", "lag", serving_only=True),
     Latency("client_queue_ms", "client queue", "queue", serving_only=True),
 )
+LATENCY_OF = {latency.field: latency for latency in LATENCIES}
 # The four every run has, in the order every screen lists them.
 CORE_LATENCIES = tuple(latency for latency in LATENCIES if not latency.serving_only)
 
@@ -45,43 +65,114 @@ def _quantile(field: str, quantile: str) -> Callable[[RunMetrics], float | None]
 
 @dataclass(frozen=True)
 class Metric:
-    """One figure of a run: a row of a comparison, a column of the sweep table, a key of an export."""
+    """One figure of a run: a row of a comparison or of a run's table, a column of the sweep table, a key of an
+    export."""
 
     key: str  # the name in exports
     label: str  # what a table says
-    unit: str
-    higher_is_better: bool
+    unit: str  # "": a count
+    # Which way is better; None: neither, a measure of the workload (the tokens it held), not of the library.
+    higher_is_better: bool | None
     read: Callable[[RunMetrics], float | None]
+    digits: int = 1  # decimals shown
+    short: str = ""  # a narrow column, and the figure's name after a value in a line of text; "": the label
     compared: bool = True  # a row of every comparison (else only where named, as in the sweep table)
 
     @property
-    def digits(self) -> int:
-        """Decimals a table shows: whole counts, req/s to the hundredth, the rest to the tenth."""
-        return 0 if self.unit == "" else 2 if self.unit == "req/s" else 1
+    def column(self) -> str:
+        return self.short or self.label
+
+    @property
+    def heading(self) -> str:
+        """The label with its unit, where the label does not say it: "TTFT p50 ms", "output tok/s"."""
+        return self.label if _names_unit(self.label, self.unit) else f"{self.label} {self.unit}"
+
+    @property
+    def axis(self) -> str:
+        """A figure's axis or panel: "TTFT p50 (ms)", "output tok/s"."""
+        return self.label if _names_unit(self.label, self.unit) else f"{self.label} ({self.unit})"
+
+    @property
+    def speed(self) -> bool:
+        """A rate or a latency: a difference in it reads faster or slower (else better or worse)."""
+        return self.unit in ("tok/s", "req/s", LATENCY_UNIT)
+
+    def text(self, value: float | None) -> str:
+        """The value with its unit: "12.3 tok/s", "N/A"."""
+        return fmt(value, self.digits, self.unit)
+
+    def cell(self, value: float | None) -> str:
+        """The value in a row that carries the label: with the unit where the label does not name it."""
+        return fmt(value, self.digits, "" if _names_unit(self.label, self.unit) else self.unit)
+
+    def named(self, value: float | None) -> str:
+        """The value then its name, in a line of text: "12.3 out tok/s"."""
+        return f"{fmt(value, self.digits)} {self.column}"
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A figure that is not one run's metric: what a plan sets (the request rate it offers)."""
+
+    label: str  # an axis: "offered request rate"
+    unit: str
+    short: str  # a column: "rate"
+
+    @property
+    def heading(self) -> str:
+        """A column: "rate req/s"."""
+        return f"{self.short} {self.unit}"
+
+    @property
+    def axis(self) -> str:
+        """A figure's axis: "offered request rate (req/s)"."""
+        return f"{self.label} ({self.unit})"
+
+
+# A serving step's offered rate, as planned ("inf": all at once); a capacity search's probed rate.
+REQUEST_RATE = Quantity("offered request rate", "req/s", "rate")
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("output_throughput_tok_s", "output tok/s", "tok/s", True, lambda m: m.output_throughput_tok_s),
+    Metric("output_throughput_tok_s", "output tok/s", "tok/s", True, lambda m: m.output_throughput_tok_s,
+           short="out tok/s"),
     Metric("total_throughput_tok_s", "total tok/s", "tok/s", True, lambda m: m.total_throughput_tok_s),
     Metric("output_throughput_per_gpu_tok_s", "output tok/s per GPU", "tok/s", True,
-           lambda m: m.output_throughput_per_gpu_tok_s),
-    Metric("request_throughput_rps", "requests/s", "req/s", True, lambda m: m.request_throughput_rps),
-    *(Metric(f"{latency.short.lower()}_{q}_ms", f"{latency.short} {q}", "ms", False, _quantile(latency.field, q))
+           lambda m: m.output_throughput_per_gpu_tok_s, short="tok/s/GPU"),
+    Metric("request_throughput_rps", "requests/s", "req/s", True, lambda m: m.request_throughput_rps, digits=2,
+           short="req/s"),
+    *(Metric(f"{latency.short.lower()}_{q}_ms", f"{latency.short} {q}", LATENCY_UNIT, False,
+             _quantile(latency.field, q), digits=QUANTILE_DIGITS)
       for latency in CORE_LATENCIES for q in ("p50", "p99")),
-    Metric("failed", "failed requests", "", False, lambda m: m.failed),
+    Metric("failed", "failed requests", "", False, lambda m: m.failed, digits=0, short="failed"),
     # A managed server launched for the step: launch to first token (what a demo waits for first).
     Metric("cold_start_s", "cold start s", "s", False, lambda m: m.cold_start.total_s if m.cold_start else None),
     # Conversations: the last turn carries the longest context; a prefix cache keeps its TTFT near the first's.
-    Metric("ttft_last_turn_p50_ms", "TTFT p50, last turn", "ms", False,
+    Metric("ttft_last_turn_p50_ms", "TTFT p50, last turn", LATENCY_UNIT, False,
            lambda m: m.turns[-1].ttft_ms.p50 if m.turns else None),
     # The server's own counters, where it exports them: prompt tokens its prefix cache held.
     Metric("prefix_cache_hit_pct", "prefix-cache hits %", "%", True,
            lambda m: m.server.prefix_cache_hit_pct if m.server else None),
-    # Serving: how late the client sent at p99 (a client that could not keep up shows here, not in the server's
+    # Serving: how late the client sent (a client that could not keep up shows here, not in the server's
     # figures); and the rates requests were sent at and came back at (slower back: they queue).
-    Metric("schedule_lag_p99_ms", "lag p99", "ms", False, _quantile("schedule_lag_ms", "p99"), compared=False),
-    Metric("offered_rps", "sent req/s", "req/s", True, lambda m: m.offered_rps, compared=False),
-    Metric("completion_rps", "back req/s", "req/s", True, lambda m: m.completion_rps, compared=False),
+    Metric("schedule_lag_p50_ms", "lag p50", LATENCY_UNIT, False, _quantile("schedule_lag_ms", "p50"),
+           compared=False),
+    Metric("schedule_lag_p99_ms", "lag p99", LATENCY_UNIT, False, _quantile("schedule_lag_ms", "p99"),
+           compared=False),
+    Metric("offered_rps", "sent req/s", "req/s", True, lambda m: m.offered_rps, digits=2, compared=False),
+    Metric("completion_rps", "back req/s", "req/s", True, lambda m: m.completion_rps, digits=2, compared=False),
+    # A run's own table (and its exports): what it did, over what time, and the offline split.
+    Metric("completed", "requests done", "", True, lambda m: m.completed, digits=0, compared=False),
+    Metric("duration_s", "measured time", "s", False, lambda m: m.duration_s, digits=2, compared=False),
+    Metric("input_tokens", "input tokens", "tokens", None, lambda m: m.input_tokens, digits=0, compared=False),
+    Metric("output_tokens", "output tokens", "tokens", None, lambda m: m.output_tokens, digits=0, compared=False),
+    # Requests that met every SLO, per second of the measured time; None without SLOs.
+    Metric("goodput_rps", "goodput req/s", "req/s", True, lambda m: m.goodput_rps, digits=2, compared=False),
+    Metric("energy_per_output_token_j", "energy / output token", "J/tok", False,
+           lambda m: m.energy_per_output_token_j, digits=3, compared=False),
+    # Offline static batches: the time to each batch's first token, and the rest.
+    Metric("prefill_s", "prefill time", "s", False, lambda m: m.prefill_s, digits=2, compared=False),
+    Metric("decode_s", "decode time", "s", False, lambda m: m.decode_s, digits=2, compared=False),
 )
 BY_KEY = {metric.key: metric for metric in METRICS}
 COMPARED = tuple(metric for metric in METRICS if metric.compared)

@@ -1,4 +1,5 @@
-"""Runs side by side: the comparison the user came for, as data that every front end and export reads.
+"""Runs side by side: the comparison the user came for, as data that every front end and export reads (the
+comparison document, core/document.py, carries it).
 
 Runs are grouped by workload (dataset, scenario and, when serving, the offered rate); within a group
 each library is a column. Every metric row marks the best column and gives each value's ratio to the
@@ -12,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from tuibench.core.catalogue import BY_KEY, COMPARED, SWEEP_KEYS
+from tuibench.core.catalogue import BY_KEY, COMPARED, REQUEST_RATE, SWEEP_KEYS
 from tuibench.core.metrics import RunMetrics, falls_behind
 from tuibench.core.plan import rate_label
 from tuibench.core.stats import Verdict, difference, estimate
@@ -57,7 +58,7 @@ class Group(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def title(self) -> str:
-        rate = f" @ {rate_label(self.rate)} req/s" if self.scenario == "serving" else ""
+        rate = f" @ {rate_label(self.rate)} {REQUEST_RATE.unit}" if self.scenario == "serving" else ""
         return f"{self.dataset} · {self.scenario}{rate}"
 
 

@@ -5,6 +5,7 @@ marker met every objective, a hollow one missed one. Drawn with matplotlib (Agg)
 from collections.abc import Sequence
 
 from tuibench.core.capacity import Capacity
+from tuibench.core.catalogue import LATENCY_OF, REQUEST_RATE
 
 
 def capacity_figure(plt, capacities: Sequence[Capacity]):
@@ -30,8 +31,9 @@ def capacity_figure(plt, capacities: Sequence[Capacity]):
         axis.axhline(objective.limit_ms, color="black", linestyle="--", linewidth=1, label="objective")
         axis.set_xscale("log", base=2)
         axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 4, not 2²
-        axis.set_xlabel("offered request rate (req/s)")
-        axis.set_title(f"{objective.latency.upper()} {objective.quantile} (ms)")
+        axis.set_xlabel(REQUEST_RATE.axis)
+        latency = LATENCY_OF[f"{objective.latency}_ms"]
+        axis.set_title(f"{latency.short} {objective.quantile} ({latency.unit})")
         axis.grid(alpha=0.3)
     axes[0][0].legend(title="● met  ○ missed  ┆ capacity", fontsize=8, title_fontsize=8)
     figure.suptitle(f"{capacities[0].dataset}: capacity under the SLO, latency against the probed rate", y=1.03)

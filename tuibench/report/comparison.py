@@ -11,7 +11,7 @@ from rich.table import Table
 
 from tuibench.analysis.attribution import Explanation, explain
 from tuibench.core.capacity import Capacity
-from tuibench.core.catalogue import BY_KEY, SWEEP_KEYS
+from tuibench.core.catalogue import BY_KEY, QUANTILE_DIGITS, REQUEST_RATE, SWEEP_KEYS
 from tuibench.core.document import ComparisonDocument, ProfileShares, assemble
 from tuibench.core.errors import UserError
 from tuibench.core.modules import ModuleProfile
@@ -87,33 +87,38 @@ def steps_table(document: ComparisonDocument) -> Table:
     plan = document.plan
     title = f"plan {plan.id}: {plan.label} · {plan.status}" if plan else "steps"
     table = _table(title)
-    for column in ("#", "library", "dataset", "scenario", "rate", "status", "run", "out tok/s", "note"):
-        table.add_column(column, justify="right" if column in ("#", "run", "out tok/s", "rate") else "left",
+    throughput = BY_KEY["output_throughput_tok_s"]
+    for column in ("#", "library", "dataset", "scenario", "rate", "status", "run", throughput.column, "note"):
+        table.add_column(column, justify="right" if column in ("#", "run", throughput.column, "rate") else "left",
                          no_wrap=column != "note", overflow="fold")
     by_run = {r.run_id: r for r in document.results}
     for step in document.steps:
         result = by_run.get(step.run_id)
-        throughput = result.metrics.get("output_throughput_tok_s") if result else None
+        value = result.metrics.get(throughput.key) if result else None
         runs, note = str(step.run_id or ""), step.reason or ""
         if step.capacity and step.capacity.probes:  # its runs are its probes'; its outcome, the capacity found
             ids = [p.run_id for p in step.capacity.probes if p.run_id is not None]
             runs = f"{min(ids)}–{max(ids)}" if len(ids) > 1 else runs if not ids else str(ids[0])
             found = step.capacity.capacity_rps
-            note = note or (f"{len(step.capacity.probes)} probes: " + (f"{found:.3g} req/s" if found else "no rate held"))
+            note = note or (f"{len(step.capacity.probes)} probes: "
+                            + (f"{found:.3g} {REQUEST_RATE.unit}" if found else "no rate held"))
         table.add_row(str(step.step), step.library, step.dataset or "–", step.scenario,
                       rate_label(step.rate) if step.scenario == "serving" else "", status_markup(step.status),
-                      runs, fmt(throughput, 1) if result else "", note)
+                      runs, throughput.cell(value) if result else "", note)
     return table
 
 
 def probes_table(capacity: Capacity) -> Table:
     """A capacity step's probes by rate: what each measured against the objectives."""
     table = _table(f"{capacity.library} · {capacity.dataset}: capacity probes")
-    for column in ("req/s", "run", "status", *(o.label for o in capacity.objectives), "done req/s", "SLO"):
+    came_back = BY_KEY["completion_rps"]
+    for column in (REQUEST_RATE.heading, "run", "status", *(o.label for o in capacity.objectives), came_back.label,
+                   "SLO"):
         table.add_column(column, justify="left" if column == "SLO" else "right")
     for p in sorted(capacity.probes, key=lambda p: p.rate_rps):
         table.add_row(f"{p.rate_rps:.3g}", str(p.run_id or ""), status_markup(p.status),
-                      *(fmt(p.measured_ms.get(o.label), 1) for o in capacity.objectives), fmt(p.completed_rps, 2),
+                      *(fmt(p.measured_ms.get(o.label), QUANTILE_DIGITS) for o in capacity.objectives),
+                      came_back.cell(p.completed_rps),
                       "met" if p.met else "missed: " + "; ".join(p.missed))
     return table
 
@@ -152,9 +157,10 @@ def group_table(group: Group) -> Table:
 
 def sweep_table(sweeps: Sequence[Sweep]) -> Table:
     """The paper's throughput–latency figures as a table: per library, one row per offered rate."""
-    table = _table("serving: throughput vs latency against the offered rate")
+    table = _table(f"serving: each library's figures against the {REQUEST_RATE.label}")
     figures = [BY_KEY[key] for key in SWEEP_KEYS]
-    for column in ("dataset", "library", "rate", "run", *(m.label for m in figures), "failed"):
+    for column in ("dataset", "library", REQUEST_RATE.heading, "run", *(m.label for m in figures),
+                   BY_KEY["failed"].column):
         table.add_column(column, justify="left" if column in ("dataset", "library") else "right", no_wrap=True)
     for sweep in sweeps:
         for index, p in enumerate(sweep.points):
@@ -163,7 +169,7 @@ def sweep_table(sweeps: Sequence[Sweep]) -> Table:
     return table
 
 
-REPEATED = (("output_throughput_tok_s", "output tok/s"), ("ttft_p50_ms", "TTFT p50 ms"), ("tpot_p50_ms", "TPOT p50 ms"))
+REPEATED = ("output_throughput_tok_s", "ttft_p50_ms", "tpot_p50_ms")  # each repeat's value shown, by these
 
 
 def first_repeat_note(values: Sequence[float]) -> str | None:
@@ -192,29 +198,33 @@ def repeats_table(document: ComparisonDocument) -> Table | None:
         table.add_column(column, justify="right" if column in ("mean", "± 95 % CI") else "left",
                          no_wrap=column != "note", overflow="fold")
     for group, column in repeated:
-        for key, label in REPEATED:
-            values = [v for i in column.run_ids if (v := by_run[i].metrics.get(key)) is not None]
+        for metric in map(BY_KEY.get, REPEATED):
+            values = [v for i in column.run_ids if (v := by_run[i].metrics.get(metric.key)) is not None]
             found = estimate(values)
             if found is None:
                 continue
             half = None if found.low is None else (found.high - found.low) / 2
-            table.add_row(group.title, column.label, label, ", ".join(fmt(v, 1) for v in values), fmt(found.mean, 1),
-                          f"{fmt(half, 1)} ({fmt(found.half_width_pct, 1)} %)" if half is not None else "",
+            digits = metric.digits
+            table.add_row(group.title, column.label, metric.heading, ", ".join(fmt(v, digits) for v in values),
+                          fmt(found.mean, digits),
+                          f"{fmt(half, digits)} ({fmt(found.half_width_pct, 1)} %)" if half is not None else "",
                           first_repeat_note(values) or "")
     return table
 
 
 def knee_text(sweep: Sweep) -> str:
-    served = fmt(sweep.capacity_rps, 2, "req/s")
+    served = BY_KEY["request_throughput_rps"].text(sweep.capacity_rps)
     where = f"{sweep.label} on {sweep.dataset}"
+    unit = REQUEST_RATE.unit
     if not sweep.saturated:
         top = rate_label(sweep.points[-1].rate) if sweep.points else "?"
-        return f"{where}: keeps up with every rate up to {top} req/s (served {served} at most)"
+        return f"{where}: keeps up with every rate up to {top} {unit} (served {served} at most)"
     at = next(p for p in sweep.points if p.rate == sweep.knee_rate)
     if at.rate is None:
         return f"{where}: keeps up with every rate it was sent at; all at once, it serves {served}"
-    return (f"{where}: saturates by {rate_label(at.rate)} req/s (sent at {fmt(at.offered_rps, 2)}, came back at "
-            f"{fmt(at.completion_rps, 2)} req/s); serves {served} at most")
+    sent, came_back = BY_KEY["offered_rps"], BY_KEY["completion_rps"]
+    return (f"{where}: saturates by {rate_label(at.rate)} {unit} (sent at {fmt(at.offered_rps, sent.digits)}, "
+            f"came back at {came_back.text(at.completion_rps)}); serves {served} at most")
 
 
 def legend(comparison: Comparison) -> str:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from tuibench.core.catalogue import COMPARED, Metric
+from tuibench.core.catalogue import BY_KEY, COMPARED, Metric
 from tuibench.core.side_by_side import repeat_sets
 from tuibench.core.stats import Difference, difference, estimate
 from tuibench.core.store import ResultsStore, RunRow
@@ -42,7 +42,7 @@ def describe(difference_: Difference, metric: Metric) -> str:
     if difference_.verdict == "within noise":
         return "within noise"
     better = (difference_.verdict == "higher") == metric.higher_is_better
-    if metric.unit in ("tok/s", "req/s", "ms"):
+    if metric.speed:
         word = "faster" if better else "slower"
     else:
         word = "better" if better else "worse"
@@ -65,11 +65,11 @@ def diff_table(a: Sequence[RunRow], b: Sequence[RunRow]) -> Table:
 
 def headline(a: Sequence[RunRow], b: Sequence[RunRow]) -> str:
     """The one line a user came for: output throughput, B against A, and how that was judged."""
-    metric = COMPARED[0]  # output tok/s
+    metric = BY_KEY["output_throughput_tok_s"]
     found = judged(a, b, metric)
     if found is None:
-        return "no output throughput on one side: nothing to compare"
-    return (f"{_name(b)} against {_name(a)}: output tok/s {found.ratio:.2f}× ({found.pct:+.1f} %), "
+        return f"no {metric.label} on one side: nothing to compare"
+    return (f"{_name(b)} against {_name(a)}: {metric.label} {found.ratio:.2f}× ({found.pct:+.1f} %), "
             f"{describe(found, metric)} ({found.method})")
 
 

@@ -6,7 +6,12 @@ from rich.text import Text
 
 from tuibench.analysis.attribution import Attribution, CategoryRow, CoarseFine, Explanation
 from tuibench.analysis.theory import LABELS as THEORY_LABELS
+from tuibench.core.catalogue import LATENCY_OF
 from tuibench.core.units import NA, fmt
+
+# A coarse run's time per output token: the mean of its TPOT (analysis/attribution.py's coarse_fine).
+TPOT = LATENCY_OF["tpot_ms"]
+
 
 def _table(title: str) -> Table:
     return Table(title=title, box=None, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0), title_justify="left")
@@ -55,15 +60,15 @@ def attribution_table(attribution: Attribution) -> Table:
 def coarse_fine_table(items: list[CoarseFine], unmatched: list[str]) -> Table:
     """Each coarse run's time per output token against its library's decode step at that batch and context."""
     table = _table("coarse to fine: time per output token against the profiled decode step")
-    for column in ("library", "run", "scenario", "batch", "context", "TPOT ms", "profile", "its context",
-                   "forward ms", "outside it ms", "of TPOT"):
+    for column in ("library", "run", "scenario", "batch", "context", TPOT.heading, "profile", "its context",
+                   "forward ms", "outside it ms", f"of {TPOT.short}"):
         table.add_column(column, justify="left" if column in ("library", "scenario") else "right", no_wrap=True)
     for item in items:
         table.add_row(item.library, str(item.run_id), item.scenario, str(item.batch), f"{item.context:,.0f}",
                       fmt(item.tpot_ms, 2), str(item.profile_run_id), f"{item.profile_context:,.0f}",
                       fmt(item.forward_ms, 2), f"{item.overhead_ms:+,.2f}",
                       f"{100 * item.overhead_ms / item.tpot_ms:.0f}%" if item.tpot_ms else NA)
-    lines = ["outside it: TPOT less the model's forward: batching, scheduling, sampling, detokenisation "
+    lines = [f"outside it: {TPOT.short} less the model's forward: batching, scheduling, sampling, detokenisation "
              "(and a server's HTTP)"]
     lines += [f"no match: {reason}" for reason in unmatched]
     table.caption = "\n".join(lines)

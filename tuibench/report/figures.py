@@ -1,6 +1,6 @@
 """The paper's figures as files, PNG and SVG, drawn with matplotlib (Agg: no display needed):
 
-- serving-DATASET: output throughput, TTFT and TPOT against the offered request rate, a line per
+- serving-DATASET: output tok/s, TTFT and TPOT against the offered request rate, a line per
   library, its knee marked (the paper's Figures 1, 4 and 5);
 - offline: output throughput per library and dataset;
 - module-shares: each module's share of the step against the input length, per library and phase (Figure 2);
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tuibench.analysis.categories import LABELS as CATEGORY_LABELS
+from tuibench.core.catalogue import BY_KEY, LATENCY_UNIT, REQUEST_RATE
 from tuibench.core.document import ComparisonDocument, verdicts_of
 from tuibench.core.side_by_side import Sweep
 from tuibench.core.spec import DatasetSpec
@@ -20,6 +21,8 @@ from tuibench.report.capacity_figure import capacity_figure
 from tuibench.report.explain import attribution_title, steps_of
 
 INF_LABEL = "all at\nonce"
+# The paper's serving figure, a panel each: throughput, then the latencies (a log scale where they span decades).
+SERVING_PANELS = ("output_throughput_tok_s", "ttft_p50_ms", "tpot_p50_ms")
 
 
 def pyplot():
@@ -115,9 +118,9 @@ def _serving(sweeps: Sequence[Sweep], dataset: str, colours):
 
     figure, axes = plt.subplots(1, 3, figsize=(13, 4), layout="constrained")
     positions, ticks, labels = _rate_axis(sweeps)
-    panels = (("output_throughput_tok_s", "output throughput (tok/s)"), ("ttft_p50_ms", "TTFT p50 (ms)"),
-              ("tpot_p50_ms", "TPOT p50 (ms)"))
-    for axis, (field, title) in zip(axes, panels, strict=True):
+    panels = [BY_KEY[key] for key in SERVING_PANELS]
+    for axis, metric in zip(axes, panels, strict=True):
+        field = metric.key  # a sweep point's field is the metric's key
         for sweep in sweeps:
             points = [(positions[p.rate], getattr(p, field)) for p in sweep.points if getattr(p, field) is not None]
             if not points:
@@ -128,11 +131,11 @@ def _serving(sweeps: Sequence[Sweep], dataset: str, colours):
                 if getattr(at, field) is not None:
                     axis.scatter([positions[at.rate]], [getattr(at, field)], s=160, facecolors="none",
                                  edgecolors=colours.get(sweep.library), linewidths=1.5)
-        axis.set_title(title)
-        axis.set_xlabel("offered request rate (req/s)")
+        axis.set_title(metric.axis)
+        axis.set_xlabel(REQUEST_RATE.axis)
         axis.set_xticks(ticks, labels)
         axis.grid(alpha=0.3)
-        if field != "output_throughput_tok_s" and _spans_decades(axis):
+        if metric.unit == LATENCY_UNIT and _spans_decades(axis):
             from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
             axis.set_yscale("log")  # one library's latency can be ten times another's: keep both readable
@@ -140,7 +143,7 @@ def _serving(sweeps: Sequence[Sweep], dataset: str, colours):
             axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
             axis.yaxis.set_minor_formatter(NullFormatter())
     axes[0].legend(title="library (○ knee)")
-    figure.suptitle(f"{dataset}: serving, throughput and latency against load")
+    figure.suptitle(f"{dataset}: serving, {panels[0].label} and latency against load")
     return figure
 
 
@@ -158,19 +161,20 @@ def _offline(document: ComparisonDocument, colours):
     figure, axis = plt.subplots(figsize=(max(5, 1.8 * len(datasets) * max(1, len(libraries)) / 2), 4),
                                 layout="constrained")
     width = 0.8 / max(1, len(libraries))
+    metric = BY_KEY["output_throughput_tok_s"]
     for j, library in enumerate(libraries):
         xs, ys = [], []
         for i, dataset in enumerate(datasets):
-            value = next((r.metrics["output_throughput_tok_s"] for r in results
+            value = next((r.metrics[metric.key] for r in results
                           if r.dataset == dataset and r.library == library), None)
             if value is not None:
                 xs.append(i + (j - (len(libraries) - 1) / 2) * width)
                 ys.append(value)
         bars = axis.bar(xs, ys, width, label=library, color=colours.get(library))
-        axis.bar_label(bars, fmt="%.1f", fontsize=8)
+        axis.bar_label(bars, fmt=f"%.{metric.digits}f", fontsize=8)
     axis.set_xticks(range(len(datasets)), datasets)
-    axis.set_ylabel("output throughput (tok/s)")
-    axis.set_title("offline batch: output throughput")
+    axis.set_ylabel(metric.axis)
+    axis.set_title(f"offline batch: {metric.label}")
     axis.legend()
     axis.grid(axis="y", alpha=0.3)
     return figure

@@ -7,13 +7,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuibench.core import events as ev
+from tuibench.core.catalogue import BY_KEY, REQUEST_RATE
 from tuibench.core.plan import PlanEnded, PlanStarted, StepEnded, StepProbed, StepStarted
 from tuibench.core.reducer import PlanState, RunState, StepState
-from tuibench.report.tables import describe_spec
 from tuibench.core.units import fmt
-
+from tuibench.report.tables import describe_spec
 
 PLAIN_EVERY_S = 5.0  # without a terminal (a pipe, CI, a log): a plain progress line this often, not a bar
+LIVE_RATE = BY_KEY["output_throughput_tok_s"]  # what the live rate is: output tokens per second so far
 
 
 class ProgressView:
@@ -60,7 +61,8 @@ class ProgressView:
         self._said_at = self._clock()
         rate = state.live_output_tok_s()
         of = f" of {self._total}" if self._total else ""
-        self._say(f"{state.requests_done}{of} requests done" + (f", {rate:,.1f} output tok/s" if rate else ""))
+        self._say(f"{state.requests_done}{of} {BY_KEY['completed'].label}"
+                  + (f", {fmt(rate, LIVE_RATE.digits)} {LIVE_RATE.label}" if rate else ""))
 
     def _say(self, text: str, style: str = "dim") -> None:
         self.console.print(f"[{style}]· {text}[/]", highlight=False)
@@ -73,7 +75,8 @@ class ProgressView:
         if self._task is None:
             return
         rate = state.live_output_tok_s()
-        self._bar.update(self._task, completed=state.requests_done, rate=fmt(rate, 1, "tok/s") if rate else "", **fields)
+        self._bar.update(self._task, completed=state.requests_done, rate=LIVE_RATE.text(rate) if rate else "",
+                         **fields)
 
 
 class PlanProgress:
@@ -107,8 +110,8 @@ class PlanProgress:
                 probe = event.probe
                 why = "meets the SLO" if probe.met else "misses: " + "; ".join(probe.missed)
                 library = plan.steps[event.index - 1].step.spec.library
-                self.console.print(f"[bold]{library} @ {probe.rate_rps:.3g} req/s[/] (run {probe.run_id}): {why}",
-                                   highlight=False)
+                self.console.print(f"[bold]{library} @ {probe.rate_rps:.3g} {REQUEST_RATE.unit}[/] "
+                                   f"(run {probe.run_id}): {why}", highlight=False)
             case StepEnded():
                 self._close_view()
                 step = plan.steps[event.index - 1]

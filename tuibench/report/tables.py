@@ -6,13 +6,20 @@ from rich.table import Table
 from rich.text import Text
 
 from tuibench.core.aggregate import EXACT_VALUES
-from tuibench.core.catalogue import LATENCIES, STATUS_STYLE
+from tuibench.core.catalogue import BY_KEY, LATENCIES, LATENCY_DIGITS, LATENCY_UNIT, REQUEST_RATE, STATUS_STYLE
 from tuibench.core.metrics import RunMetrics, Stat, TokenDrift
 from tuibench.core.spec import RunSpec
 from tuibench.core.store import PlanRow, RunRow
 from tuibench.core.units import NA, fmt, fmt_share
 from tuibench.core.validity import RunWarning
 
+# The rows of a run's own table, in order; a row whose value is None is left out where the run may lack it.
+RUN_ROWS = ("completed", "failed", "duration_s", "input_tokens", "output_tokens", "output_throughput_tok_s",
+            "output_throughput_per_gpu_tok_s", "total_throughput_tok_s", "request_throughput_rps",
+            "energy_per_output_token_j", "goodput_rps")
+OPTIONAL_ROWS = {"output_throughput_per_gpu_tok_s", "energy_per_output_token_j", "goodput_rps"}
+# The client's latency quantiles set beside the server's (its histograms export p50 and p99 of these three).
+SERVER_ROWS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "e2el_p50_ms", "e2el_p99_ms")
 
 
 def status_text(status: str, suffix: str = "") -> Text:
@@ -37,7 +44,7 @@ def describe_spec(spec: RunSpec) -> str:
     count = f"{spec.num_requests} requests" if spec.num_requests else "all requests"
     if spec.scenario == "serving":
         serving = spec.serving
-        rate = f"{serving.request_rate:g} req/s" if serving.request_rate else "all at once"
+        rate = f"{serving.request_rate:g} {REQUEST_RATE.unit}" if serving.request_rate else "all at once"
         setting = f"{rate}" + (f", ≤{serving.max_concurrency} concurrent" if serving.max_concurrency else "")
     else:
         setting = f"batch {spec.offline.batch_size}" + (", honor EOS" if spec.offline.honor_eos else "")
@@ -48,18 +55,11 @@ def metrics_table(metrics: RunMetrics, title: str = "") -> Table:
     table = Table(title=title or None, show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    table.add_row("requests done / failed", f"{metrics.completed} / {metrics.failed}")
-    table.add_row("measured time", fmt(metrics.duration_s, 2, "s"))
-    table.add_row("input / output tokens", f"{metrics.input_tokens:,} / {metrics.output_tokens:,}")
-    table.add_row("output throughput", fmt(metrics.output_throughput_tok_s, 1, "tok/s"))
-    if metrics.output_throughput_per_gpu_tok_s is not None:
-        table.add_row("  per GPU", fmt(metrics.output_throughput_per_gpu_tok_s, 1, "tok/s"))
-    table.add_row("total throughput", fmt(metrics.total_throughput_tok_s, 1, "tok/s"))
-    table.add_row("request throughput", fmt(metrics.request_throughput_rps, 2, "req/s"))
-    if metrics.energy_per_output_token_j is not None:
-        table.add_row("energy / output token", fmt(metrics.energy_per_output_token_j, 3, "J/tok"))
-    if metrics.goodput_rps is not None:
-        table.add_row("goodput (SLOs met)", fmt(metrics.goodput_rps, 2, "req/s"))
+    for key in RUN_ROWS:
+        metric = BY_KEY[key]
+        value = metric.read(metrics)
+        if value is not None or key not in OPTIONAL_ROWS:
+            table.add_row(metric.label, metric.cell(value))
     if metrics.input_drift is not None:
         table.add_row("prompt tokens counted", drift_text(metrics.input_drift))
     if metrics.output_drift is not None and metrics.output_drift.off:
@@ -67,15 +67,14 @@ def metrics_table(metrics: RunMetrics, title: str = "") -> Table:
     if metrics.trimmed:
         table.add_row("trimmed", f"first and last {metrics.trimmed} requests")
     if (cold := metrics.cold_start) is not None:
-        table.add_row("cold start", f"{cold.total_s:.1f} s: process {cold.process_start_s:.1f} + load "
-                                    f"{cold.load_s:.1f} + first request {fmt(cold.first_request_s, 2, 's')}")
-    if metrics.prefill_s is not None:
+        metric = BY_KEY["cold_start_s"]
+        table.add_row(metric.label, f"{metric.cell(cold.total_s)}: process {fmt(cold.process_start_s, 1)} + load "
+                                    f"{fmt(cold.load_s, 1)} + first request {fmt(cold.first_request_s, 2)}")
+    if metrics.prefill_s is not None:  # offline static batches: each phase, and its share of the two
         whole = (metrics.prefill_s or 0.0) + (metrics.decode_s or 0.0)
-        table.add_row(
-            "prefill / decode",
-            f"{fmt(metrics.prefill_s, 2, 's')} ({fmt_share(metrics.prefill_s, whole)}) / "
-            f"{fmt(metrics.decode_s, 2, 's')} ({fmt_share(metrics.decode_s, whole)})",
-        )
+        for metric in (BY_KEY["prefill_s"], BY_KEY["decode_s"]):
+            value = metric.read(metrics)
+            table.add_row(metric.label, f"{metric.text(value)} ({fmt_share(value, whole)})")
     return table
 
 
@@ -94,11 +93,13 @@ def workers_table(metrics: RunMetrics) -> Table | None:
     table = Table(title="client workers", box=None, pad_edge=False)
     # Ray actors read their own node's clock: how far it is from the run's is part of what their times stand on.
     offsets = any(w.clock_offset_ms is not None for w in metrics.workers)
-    for name in ("worker", "requests", "failed", "lag p50 ms", "lag p99 ms", *(["clock offset ms"] if offsets else [])):
+    lag = (BY_KEY["schedule_lag_p50_ms"], BY_KEY["schedule_lag_p99_ms"])
+    for name in ("worker", "requests", BY_KEY["failed"].column, *(m.heading for m in lag),
+                 *([f"clock offset {LATENCY_UNIT}"] if offsets else [])):
         table.add_column(name, justify="right")
     for w in metrics.workers:
-        table.add_row(str(w.worker), str(w.requests), str(w.failed), fmt(w.lag_ms.p50, 2), fmt(w.lag_ms.p99, 2),
-                      *([fmt(w.clock_offset_ms, 3)] if offsets else []))
+        table.add_row(str(w.worker), str(w.requests), str(w.failed), fmt(w.lag_ms.p50, lag[0].digits),
+                      fmt(w.lag_ms.p99, lag[1].digits), *([fmt(w.clock_offset_ms, 3)] if offsets else []))
     return table
 
 
@@ -116,14 +117,13 @@ def server_table(metrics: RunMetrics) -> Table | None:
         return None
     table = Table(title="the server's view (its histograms, interpolated within their buckets)", box=None,
                   pad_edge=False, header_style="bold")
-    for column in ("latency (ms)", "client", "server", "its bucket", "client + network"):
+    for column in (f"latency ({LATENCY_UNIT})", "client", "server", "its bucket", "client + network"):
         table.add_column(column, justify="left" if column.startswith("latency") else "right")
-    for key, label, stat in (("ttft_p50", "TTFT p50", metrics.ttft_ms), ("ttft_p99", "TTFT p99", metrics.ttft_ms),
-                             ("tpot_p50", "TPOT p50", metrics.tpot_ms), ("tpot_p99", "TPOT p99", metrics.tpot_ms),
-                             ("e2el_p50", "E2E p50", metrics.e2el_ms), ("e2el_p99", "E2E p99", metrics.e2el_ms)):
-        client = None if stat is None else (stat.p50 if key.endswith("50") else stat.p99)
-        server, bucket = getattr(view, f"{key}_ms"), view.buckets_ms.get(key)
-        table.add_row(label, fmt(client, 2), fmt(server, 2),
+    for key in SERVER_ROWS:  # the server's view names its fields as the catalogue's keys: "ttft_p50_ms"
+        metric = BY_KEY[key]
+        client, server = metric.read(metrics), getattr(view, key)
+        bucket = view.buckets_ms.get(key.removesuffix("_ms"))
+        table.add_row(metric.label, fmt(client, LATENCY_DIGITS), fmt(server, LATENCY_DIGITS),
                       f"{bucket[0]:,.0f}–{bucket[1]:,.0f}" if bucket else NA, _overhead(client, bucket))
     table.caption = (f"running ≤ {fmt(view.max_running_requests, 0)} · waiting ≤ {fmt(view.max_waiting_requests, 0)}"
                      f" · KV cache ≤ {fmt(view.max_kv_cache_used_pct, 1, '%')} · prefix-cache hits "
@@ -158,17 +158,18 @@ def turns_table(metrics: RunMetrics) -> Table | None:
     if not metrics.turns:
         return None
     table = Table(title="conversations, by turn", box=None, pad_edge=False, header_style="bold")
-    for column in ("turn", "requests", "prompt tokens", "TTFT p50 ms", "TTFT p99 ms"):
+    quantiles = (BY_KEY["ttft_p50_ms"], BY_KEY["ttft_p99_ms"])
+    for column in ("turn", "requests", "prompt tokens", *(m.heading for m in quantiles)):
         table.add_column(column, justify="right")
     for turn in metrics.turns:
-        table.add_row(str(turn.turn + 1), str(turn.completed), fmt(turn.prompt_tokens, 0), fmt(turn.ttft_ms.p50, 1),
-                      fmt(turn.ttft_ms.p99, 1))
+        table.add_row(str(turn.turn + 1), str(turn.completed), fmt(turn.prompt_tokens, 0),
+                      fmt(turn.ttft_ms.p50, quantiles[0].digits), fmt(turn.ttft_ms.p99, quantiles[1].digits))
     return table
 
 
 def latency_table(metrics: RunMetrics) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("latency (ms)", "mean", "std", "p50", "p90", "p99", "n"):
+    for column in (f"latency ({LATENCY_UNIT})", "mean", "std", "p50", "p90", "p99", "n"):
         table.add_column(column, justify="left" if column.startswith("latency") else "right")
     sketched = 0.0
     for latency in LATENCIES:
@@ -180,7 +181,8 @@ def latency_table(metrics: RunMetrics) -> Table:
             continue
         sketched = max(sketched, stat.relative_error)
         table.add_row(latency.label + (" ≈" if stat.relative_error else ""),
-                      *(fmt(v, 2) for v in (stat.mean, stat.std, stat.p50, stat.p90, stat.p99)), str(stat.n))
+                      *(fmt(v, LATENCY_DIGITS) for v in (stat.mean, stat.std, stat.p50, stat.p90, stat.p99)),
+                      str(stat.n))
     if sketched:  # a long run: its percentiles are a sketch's, not a sort's
         table.caption = f"≈ percentiles within ±{100 * sketched:g} % (a sketch, past {EXACT_VALUES:,} values)"
     return table
@@ -189,10 +191,12 @@ def latency_table(metrics: RunMetrics) -> Table:
 def runs_table(runs: Sequence[RunRow], width: int = 200) -> Table:
     """On a narrow console only the names (library, model, dataset) are cut, with an ellipsis; nothing wraps."""
     table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0), expand=width < 120)
+    throughput = BY_KEY["output_throughput_tok_s"]
     for column, min_width in (("id", 3), ("plan", 4), ("when (UTC)", 11), ("status", 11), ("library", None),
-                              ("model", None), ("dataset", None), ("scenario", 8), ("reqs", 4), ("tok/s", 6)):
-        table.add_column(column, justify="right" if column in ("id", "plan", "reqs", "tok/s") else "left", no_wrap=True,
-                         min_width=min_width, ratio=None if min_width else 1, overflow="ellipsis")
+                              ("model", None), ("dataset", None), ("scenario", 8), ("reqs", 4),
+                              (throughput.column, 6)):
+        table.add_column(column, justify="right" if column in ("id", "plan", "reqs", throughput.column) else "left",
+                         no_wrap=True, min_width=min_width, ratio=None if min_width else 1, overflow="ellipsis")
     for run in runs:
         metrics = run.metrics
         table.add_row(
@@ -200,7 +204,7 @@ def runs_table(runs: Sequence[RunRow], width: int = 200) -> Table:
             status_markup(run.status),
             run.library, run.model, run.dataset, run.scenario,
             str(metrics.completed) if metrics else NA,
-            fmt(metrics.output_throughput_tok_s if metrics else None, 1),
+            throughput.cell(throughput.read(metrics) if metrics else None),
         )
     return table
 

@@ -23,9 +23,9 @@ from textual.widgets import DataTable, Static
 
 from tuibench.analysis.attribution import Explanation
 from tuibench.core.capacity import Capacity, verdict
-from tuibench.core.side_by_side import Comparison, Group, compare
+from tuibench.core.catalogue import BY_KEY, LATENCY_OF, REQUEST_RATE
 from tuibench.core.plan import rate_label
-from tuibench.core.units import fmt
+from tuibench.core.side_by_side import Comparison, Group, compare
 from tuibench.report.comparison import cell_text, column_header, document_of, explanation_of
 from tuibench.report.explain import attribution_title, waterfall
 from tuibench.report.figures import write_figures
@@ -33,13 +33,18 @@ from tuibench.report.tables import status_text
 from tuibench.ui.screens.base import TuibenchScreen, read_store
 from tuibench.ui.widgets.charts import Chart
 
+THROUGHPUT = BY_KEY["output_throughput_tok_s"]  # the runs' column, and offline, the chart's bars
+# Serving: the paper's latency figure, TTFT p50 against the achieved request rate.
+CURVE_X, CURVE_Y = BY_KEY["request_throughput_rps"], BY_KEY["ttft_p50_ms"]
+TPOT = LATENCY_OF["tpot_ms"]
+
 
 def curves(comparison: Comparison, dataset: str) -> list[tuple[str, list[float], list[float]]]:
     """Each library's serving sweep on `dataset`: achieved req/s against TTFT p50, the paper's latency figure."""
     lines = []
     for sweep in comparison.sweeps:
-        points = sorted((p.request_throughput_rps, p.ttft_p50_ms) for p in sweep.points
-                        if sweep.dataset == dataset and p.request_throughput_rps is not None and p.ttft_p50_ms is not None)
+        points = sorted((x, y) for p in sweep.points if sweep.dataset == dataset
+                        and (x := getattr(p, CURVE_X.key)) is not None and (y := getattr(p, CURVE_Y.key)) is not None)
         if points:
             lines.append((sweep.label, [x for x, _ in points], [y for _, y in points]))
     return lines
@@ -103,7 +108,7 @@ class CompareScreen(TuibenchScreen):
         self.explaining = False  # e: the picks' plans explained coarse to fine, in place of the table and chart
         self.explanation: Explanation | None = None
         self.query_one("#compare-runs", DataTable).add_columns("", "id", "plan", "library", "dataset", "scenario",
-                                                                "rate", "status", "tok/s")
+                                                                "rate", "status", THROUGHPUT.column)
         super().on_mount()
 
     def version(self) -> object:
@@ -137,7 +142,8 @@ class CompareScreen(TuibenchScreen):
             table.add_row("●" if run.id in self.picked else " ", str(run.id), str(run.plan_id or ""), run.library,
                           run.dataset, run.scenario,
                           rate_label(run.spec.serving.request_rate) if run.scenario == "serving" else "",
-                          status_text(run.status), fmt(m.output_throughput_tok_s if m else None, 1), key=str(run.id))
+                          status_text(run.status), THROUGHPUT.cell(THROUGHPUT.read(m) if m else None),
+                          key=str(run.id))
         if self.runs:
             table.move_cursor(row=min(cursor, len(self.runs) - 1))
         by_id = {r.id: r for r in self.runs}
@@ -177,14 +183,16 @@ class CompareScreen(TuibenchScreen):
         lines = curves(comparison, group.dataset) if group.scenario == "serving" else []
         if searched:
             objective = searched[0].objectives[0]
-            chart.set_labels(f"{objective.latency.upper()} {objective.quantile} vs probed req/s", "req/s", "ms")
+            latency = LATENCY_OF[f"{objective.latency}_ms"]
+            chart.set_labels(f"{latency.short} {objective.quantile} vs probed {REQUEST_RATE.unit}", REQUEST_RATE.unit,
+                             latency.unit)
             chart.show(capacity_lines(searched))
         elif lines:
-            chart.set_labels("TTFT p50 vs req/s", "req/s", "ms")
+            chart.set_labels(f"{CURVE_Y.label} vs {CURVE_X.column}", CURVE_X.unit, CURVE_Y.unit)
             chart.show(lines)
         else:
-            chart.set_labels("output tok/s", "", "tok/s")
-            row = next((r for r in group.rows if r.key == "output_throughput_tok_s"), None)
+            chart.set_labels(THROUGHPUT.label, "", THROUGHPUT.unit)
+            row = next((r for r in group.rows if r.key == THROUGHPUT.key), None)
             chart.bars([c.label for c in group.columns], [cell.value or 0.0 for cell in row.cells] if row else [])
 
     # -- keys ---------------------------------------------------------------------------------------
@@ -289,7 +297,8 @@ def explanation_view(explanation: Explanation, index: int, bar_width: int) -> Re
             table.add_row(label, ms, bar)
         parts.append(table)
     for item in explanation.coarse_fine:
-        parts.append(Text(f"{item.library}: TPOT {item.tpot_ms:,.2f} ms = forward {item.forward_ms:,.2f} + outside "
+        parts.append(Text(f"{item.library}: {TPOT.short} {item.tpot_ms:,.2f} {TPOT.unit} = forward "
+                          f"{item.forward_ms:,.2f} + outside "
                           f"{item.overhead_ms:+,.2f} ({100 * item.overhead_ms / item.tpot_ms:.0f} %) · batch "
                           f"{item.batch}, context {item.profile_context:,.0f}", no_wrap=True, overflow="ellipsis"))
     return Renderables(*parts)

@@ -8,12 +8,14 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
-from tuibench.core.units import NA, fmt
+from tuibench.core.catalogue import BY_KEY
+from tuibench.core.units import NA
 from tuibench.report.tables import status_text
 from tuibench.ui.screens.base import TuibenchScreen, read_store
 
+THROUGHPUT = BY_KEY["output_throughput_tok_s"]
 # The figures before the names: at 80 columns a long plan label or dataset name must not push tok/s off screen.
-COLUMNS = ("id", "when (UTC)", "status", "tok/s", "reqs", "scenario", "library", "dataset", "model")
+COLUMNS = ("id", "when (UTC)", "status", THROUGHPUT.column, "reqs", "scenario", "library", "dataset", "model")
 
 
 def run_matches(run, text: str) -> bool:
@@ -105,7 +107,7 @@ class HistoryScreen(TuibenchScreen):
             table.add_row(
                 branch + str(row.id), row.created_at[5:16].replace("T", " "),
                 status_text(row.status, f" ⚠{len(row.warnings)}" if row.warnings else ""),  # what they are: Enter opens it
-                fmt(metrics.output_throughput_tok_s if metrics else None, 1), str(metrics.completed) if metrics else NA,
+                THROUGHPUT.cell(THROUGHPUT.read(metrics) if metrics else None), str(metrics.completed) if metrics else NA,
                 row.scenario, row.library, row.dataset, row.model, key=str(row.id),
             )
         if table.row_count:

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar, RichLog, Sparkline, Static
 
 from tuibench.core import events as ev
-from tuibench.core.catalogue import CORE_LATENCIES
+from tuibench.core.catalogue import BY_KEY, CORE_LATENCIES, LATENCY_OF, LATENCY_UNIT, QUANTILE_DIGITS, REQUEST_RATE
 from tuibench.core.plan import rate_label
 from tuibench.core.reducer import PlanState, RunState, StepState
 from tuibench.core.units import NA, fmt, fmt_si
@@ -18,6 +18,10 @@ from tuibench.ui.screens.base import TuibenchScreen
 from tuibench.ui.widgets.charts import Chart
 
 SPARK_POINTS = 120  # the last 30 s at 4 Hz
+OUTPUT_RATE = BY_KEY["output_throughput_tok_s"]  # the throughput chart's, the steps' and the progress line's
+TTFT, TPOT = LATENCY_OF["ttft_ms"], LATENCY_OF["tpot_ms"]
+# Once a served run has ended, the server's quantiles of these beside the client's (its histograms export them).
+SERVER_LATENCIES = ("ttft_ms", "tpot_ms", "e2el_ms")
 # What each telemetry source shows, in order of interest: (key, label, unit).
 GPU_SPARKS = (("util_pct", "GPU util", "%"), ("mem_used_mib", "GPU mem", "MiB"), ("power_w", "power", "W"))
 CPU_SPARKS = (("cpu_pct", "CPU", "%"), ("rss_mib", "RSS", "MiB"), ("mem_used_pct", "RAM", "%"))
@@ -80,8 +84,8 @@ class LiveScreen(TuibenchScreen):
                 yield ProgressBar(id="progress", show_eta=False)
                 yield Static("", id="rate")
             with Horizontal(id="charts"):
-                yield Chart("output tok/s", xlabel="s", id="throughput")
-                yield Chart("latency ms", xlabel="s", id="latency")
+                yield Chart(OUTPUT_RATE.label, xlabel="s", id="throughput")
+                yield Chart(f"latency {LATENCY_UNIT}", xlabel="s", id="latency")
             with Horizontal(id="sparks"):
                 for key, label, unit in CPU_SPARKS:
                     yield Spark(key, label, unit)
@@ -95,8 +99,8 @@ class LiveScreen(TuibenchScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#percentiles", DataTable)
-        table.add_columns("ms", "p50", "p90", "p99", "n")
-        self.query_one("#steps", DataTable).add_columns("step", "status", "tok/s")
+        table.add_columns(LATENCY_UNIT, "p50", "p90", "p99", "n")
+        self.query_one("#steps", DataTable).add_columns("step", "status", OUTPUT_RATE.column)
         self.show_log = False  # with a plan of several steps the steps take the log's place; l swaps them
         self._logged = 0
         self._ended_for = None
@@ -167,29 +171,30 @@ class LiveScreen(TuibenchScreen):
             if step.step.search is not None:  # a capacity step: a row, then one per probe with its verdict
                 found = step.capacity.capacity_rps if step.capacity else None
                 table.add_row(f"{short_label(step.step.spec, datasets).rsplit(' serve', 1)[0]} capacity",
-                              status_text(step.status), f"{found:.3g} req/s" if found else "")
+                              status_text(step.status), f"{found:.3g} {REQUEST_RATE.unit}" if found else "")
                 for probe in step.probes:
-                    table.add_row(f"  @{probe.rate_rps:.3g} req/s", "[green]met[/]" if probe.met else "[red]missed[/]",
-                                  fmt(probe.measured_ms.get(step.step.search.objectives[0].label), 0, "ms"))
+                    table.add_row(f"  @{probe.rate_rps:.3g} {REQUEST_RATE.unit}",
+                                  "[green]met[/]" if probe.met else "[red]missed[/]",
+                                  fmt(probe.measured_ms.get(step.step.search.objectives[0].label), 0, LATENCY_UNIT))
                 continue
             run = step.run
             rate = run.metrics().output_throughput_tok_s if run.requests_done and step.status != "running" else None
             table.add_row(short_label(step.step.spec, datasets), status_text(step.status),
-                          fmt(rate, 1) if rate is not None else "")
+                          OUTPUT_RATE.cell(rate) if rate is not None else "")
 
     def _charts(self, plan: PlanState, state: RunState) -> None:
         """The shown run's throughput and latency, and those of the other libraries on the same workload."""
         others = [s for s in same_workload(plan) if s.run is not state]
-        label = state.spec.library if state.spec else "tok/s"
+        label = state.spec.library if state.spec else OUTPUT_RATE.column
         self.query_one("#throughput", Chart).show(
             [(s.run.spec.library, *s.run.timeline.throughput()) for s in others] + [(label, *state.timeline.throughput())])
         if others:  # one library against another: TTFT says most about how each serves
-            series = [(f"{s.run.spec.library} TTFT", *s.run.timeline.latency("ttft_ms")) for s in others]
-            self.query_one("#latency", Chart).show(series + [(f"{label} TTFT", *state.timeline.latency("ttft_ms"))],
-                                                   scatter=True)
+            series = [(f"{s.run.spec.library} {TTFT.short}", *s.run.timeline.latency(TTFT.field)) for s in others]
+            self.query_one("#latency", Chart).show(
+                series + [(f"{label} {TTFT.short}", *state.timeline.latency(TTFT.field))], scatter=True)
         else:
             self.query_one("#latency", Chart).show(
-                [("TTFT", *state.timeline.latency("ttft_ms")), ("TPOT", *state.timeline.latency("tpot_ms"))], scatter=True)
+                [(latency.short, *state.timeline.latency(latency.field)) for latency in (TTFT, TPOT)], scatter=True)
 
     def _title(self, state: RunState) -> None:
         title = self.query_one("#run-title", Static)
@@ -220,7 +225,7 @@ class LiveScreen(TuibenchScreen):
         bar.update(total=total, progress=done)
         rate = state.live_output_tok_s()
         elapsed = f"{state.last_t_s:,.0f} s" if state.last_t_s else ""
-        self.query_one("#rate", Static).update(f"{done}/{total or '?'}  {fmt(rate, 1, 'tok/s')}  {elapsed}")
+        self.query_one("#rate", Static).update(f"{done}/{total or '?'}  {OUTPUT_RATE.text(rate)}  {elapsed}")
 
     def _sparks(self, state: RunState) -> None:
         by_source: dict[str, list[ev.TelemetrySample]] = {}
@@ -256,15 +261,17 @@ class LiveScreen(TuibenchScreen):
         metrics = state.metrics() if state.requests_done else None
         for latency in CORE_LATENCIES:
             stat = getattr(metrics, latency.field) if metrics else None
-            table.add_row(latency.short, *(fmt(getattr(stat, q), 1) if stat else NA for q in ("p50", "p90", "p99")),
+            table.add_row(latency.short, *(fmt(getattr(stat, q), QUANTILE_DIGITS) if stat else NA
+                                           for q in ("p50", "p90", "p99")),
                           count_text(stat.n) if stat else "0")
         server = metrics.server if metrics else None
         if server is not None and server.requests:  # once the run has ended: the server's view of the same requests
-            for label, p50, p99 in (("TTFT srv", server.ttft_p50_ms, server.ttft_p99_ms),
-                                    ("TPOT srv", server.tpot_p50_ms, server.tpot_p99_ms),
-                                    ("E2EL srv", server.e2el_p50_ms, server.e2el_p99_ms)):
+            for field in SERVER_LATENCIES:  # its fields are named as the catalogue's keys: "ttft_p50_ms"
+                stem = field.removesuffix("_ms")
+                p50, p99 = getattr(server, f"{stem}_p50_ms"), getattr(server, f"{stem}_p99_ms")
                 if p50 is not None:
-                    table.add_row(label, fmt(p50, 1), NA, fmt(p99, 1), str(server.requests))
+                    table.add_row(f"{LATENCY_OF[field].short} srv", fmt(p50, QUANTILE_DIGITS), NA,
+                                  fmt(p99, QUANTILE_DIGITS), str(server.requests))
 
     def _log(self, state: RunState) -> None:
         log = self.query_one("#log", RichLog)
@@ -282,6 +289,8 @@ class LiveScreen(TuibenchScreen):
                 log.write(f"{state.status}: {state.error}")
             if state.requests_done:
                 m = state.metrics()
-                log.write(f"{state.status}: {m.completed} ok, {m.failed} failed · "
-                          f"{fmt(m.output_throughput_tok_s, 1, 'out tok/s')} · {fmt(m.total_throughput_tok_s, 1, 'tok/s')}"
-                          f" · {fmt(m.request_throughput_rps, 2, 'req/s')} in {fmt(m.duration_s, 1, 's')}")
+                rates = " · ".join(BY_KEY[key].named(BY_KEY[key].read(m)) for key in
+                                   ("output_throughput_tok_s", "total_throughput_tok_s", "request_throughput_rps"))
+                duration = BY_KEY["duration_s"]
+                log.write(f"{state.status}: {m.completed} ok, {m.failed} failed · {rates} in "
+                          f"{duration.text(duration.read(m))}")
