@@ -41,7 +41,7 @@ CHROMIUM := $(shell command -v chromium)
 SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo app test test-fast benchmark gpu-check gpu-wheels clean
+.PHONY: install demo app test test-fast benchmark docs gpu-check gpu-wheels clean
 
 install: $(STAMP)
 
@@ -79,6 +79,11 @@ benchmark: install
 	$(PY) benchmarks/harness_overhead.py
 	$(PY) benchmarks/profile_overhead.py
 	$(PY) benchmarks/tui_overhead.py
+
+# The manual (mkdocs.yml, docs/) as a static site in site/; mkdocs-material comes with the test extra. --strict: a
+# broken link or anchor, or a page left out of the nav, fails the build. (The variable quiets mkdocs-material's banner.)
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 # The GPU check (benchmarks/gpu_check.sh): on a GPU box it runs with the python and torch already there; the few
 # small packages tuibench needs beside them come from gpu-wheels/, fetched here by `make gpu-wheels` (PyPI only),

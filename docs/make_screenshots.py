@@ -1,4 +1,4 @@
-"""Writes an SVG of every screen into docs/ from a results store with real runs (see docs/README.md).
+"""Writes an SVG of every screen into docs/images/ from a results store with real runs (see docs/app.md).
 
     .venv/bin/python docs/make_screenshots.py --db PATH --live RUN [--plan PLAN] [--size 120x36]
 """
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tuibench.ui.app import TuibenchApp
 
-DOCS = Path(__file__).resolve().parent
+IMAGES = Path(__file__).resolve().parent / "images"
 
 
 async def shoot(db: Path, live_run: int, plan: int | None, size: tuple[int, int]) -> None:
@@ -23,8 +23,8 @@ async def shoot(db: Path, live_run: int, plan: int | None, size: tuple[int, int]
             await pilot.pause(0.3)
             await app.workers.wait_for_complete()  # the screens read the store in threads
             await pilot.pause(0.6)
-            app.save_screenshot(str(DOCS / f"{name}.svg"))
-            print(f"docs/{name}.svg")
+            app.save_screenshot(str(IMAGES / f"{name}.svg"))
+            print(f"docs/images/{name}.svg")
 
         await save("setup")
         app.show_stored_run(live_run)
