@@ -37,7 +37,7 @@ def main() -> None:
     import torch
 
     from tuibench.backends.hf_transformers import StaticBatchEngine, load_model
-    from tuibench.backends.prompts import materialize
+    from tuibench.core.prompts import materialize
     from tuibench.core.spec import DatasetSpec, OfflineParams, RunSpec
     from tuibench.core.workload import dataset_from_arg, load_requests
     from tuibench.models.convert import ensure_converted

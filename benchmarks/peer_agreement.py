@@ -47,7 +47,7 @@ def prompt_sets(model_path: str, input_len: int, count: int, sets: int, seed: in
     """`sets` disjoint lists of `count` random prompts of exactly `input_len` ids, drawn from the plain vocabulary."""
     from transformers import AutoTokenizer
 
-    from tuibench.backends.prompts import plain_vocab_ids
+    from tuibench.core.prompts import plain_vocab_ids
     from tuibench.core.workload import synthesize_prompt_ids
 
     vocab = plain_vocab_ids(AutoTokenizer.from_pretrained(model_path))

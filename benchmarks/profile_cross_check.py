@@ -69,7 +69,7 @@ def _vllm(path, args):
     os.environ.update(cpu_environment(threads=1), VLLM_ENABLE_V1_MULTIPROCESSING="0")  # before vLLM is imported
     from transformers import AutoTokenizer
 
-    from tuibench.backends.prompts import plain_vocab_ids
+    from tuibench.core.prompts import plain_vocab_ids
     from tuibench.backends.vllm_backend import profiling_engine
     from tuibench.profiling.cross_check import cross_check_vllm
 

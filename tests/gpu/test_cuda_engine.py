@@ -8,7 +8,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 def test_cuda_static_batch_holds_targets_in_bfloat16(gpu_model):
     from tuibench.backends.hf_transformers import StaticBatchEngine, load_model
-    from tuibench.backends.prompts import Prompt
+    from tuibench.core.prompts import Prompt
 
     path, random_weights = gpu_model
     tokenizer, model = load_model(path, "cuda", "auto", random_weights=random_weights)
@@ -26,7 +26,7 @@ def test_cuda_builds_the_papers_llama_2_7b_with_random_weights_on_the_gpu_and_de
     import time
 
     from tuibench.backends.hf_transformers import StaticBatchEngine, load_model
-    from tuibench.backends.prompts import Prompt
+    from tuibench.core.prompts import Prompt
     from tuibench.models.convert import ensure_converted
     from tuibench.models.resolve import resolve_model
 

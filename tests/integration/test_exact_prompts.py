@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from tuibench.backends.prompts import plain_vocab_ids
+from tuibench.core.prompts import plain_vocab_ids
 from tuibench.core.workload import synthesize_prompt_ids
 from tuibench.loadgen.exact import fit_text, local_count
 

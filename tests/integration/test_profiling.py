@@ -84,15 +84,16 @@ def test_profile_model_restores_what_it_wraps(eager_model, model_path, timer):
     from transformers import AutoTokenizer
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    from tuibench.backends.prompts import plain_vocab_ids
-    from tuibench.profiling.hf_profile import profile_model
+    from tuibench.core.prompts import plain_vocab_ids
+    from tuibench.profiling.hf_profile import HfPasses
+    from tuibench.scenarios.profile import measure
 
     modeling = sys.modules[type(eager_model).__module__]
     rope, eager_fn, sdpa_fn = modeling.apply_rotary_pos_emb, modeling.eager_attention_forward, ALL_ATTENTION_FUNCTIONS["sdpa"]
     profiles: list[ModuleProfile] = []
-    profile_model(eager_model, lengths=[8], batch=2, decode_steps=2, repeats=1,
-                  token_ids=plain_vocab_ids(AutoTokenizer.from_pretrained(model_path)), seed=0, roofline=None,
-                  timer_mode=timer, emit=profiles.append)
+    passes = HfPasses(eager_model, batch=2, decode_steps=2,
+                      token_ids=plain_vocab_ids(AutoTokenizer.from_pretrained(model_path)), seed=0)
+    measure(passes, lengths=[8], repeats=1, timer_mode=timer, emit=profiles.append)
     assert [p.phase for p in profiles] == ["prefill", "decode"] and {p.timer for p in profiles} == {timer}
     assert profiles[1].steps == 2 and profiles[1].context == 8 + 1.5
     layers = next(n for n in profiles[0].root.walk() if n.kind == "layers")
@@ -115,14 +116,15 @@ def test_the_trace_timer_names_the_same_tree_and_its_on_off_ratio_owns_its_cost(
     apart in prefill in a full-suite run; two passes of each on a drifting host, so a sanity bound)."""
     from transformers import AutoTokenizer
 
-    from tuibench.backends.prompts import plain_vocab_ids
-    from tuibench.profiling.hf_profile import profile_model
+    from tuibench.core.prompts import plain_vocab_ids
+    from tuibench.profiling.hf_profile import HfPasses
+    from tuibench.scenarios.profile import measure
 
     ids = plain_vocab_ids(AutoTokenizer.from_pretrained(model_path))
     by_timer: dict[str, list[ModuleProfile]] = {}
     for timer in ("events", "trace", "events", "trace"):  # alternating, so drift falls on both
-        profile_model(eager_model, lengths=[32], batch=2, decode_steps=2, repeats=1, token_ids=ids, seed=0,
-                      roofline=None, timer_mode=timer, emit=by_timer.setdefault(timer, []).append)
+        measure(HfPasses(eager_model, batch=2, decode_steps=2, token_ids=ids, seed=0), lengths=[32], repeats=1,
+                timer_mode=timer, emit=by_timer.setdefault(timer, []).append)
     for phase in ("prefill", "decode"):
         events, trace = ([p for p in by_timer[t] if p.phase == phase] for t in ("events", "trace"))
         nodes = [{n.path: n.calls for n in p.root.walk()} for p in (events[0], trace[0])]
@@ -238,9 +240,10 @@ def test_the_gap_between_two_real_profiles_splits_exactly_and_eager_attention_is
 
     from tuibench.analysis.attribution import attribute
     from tuibench.backends.hf_transformers import load_model
-    from tuibench.backends.prompts import plain_vocab_ids
+    from tuibench.core.prompts import plain_vocab_ids
     from tuibench.core.roofline import Roofline
-    from tuibench.profiling.hf_profile import profile_model
+    from tuibench.profiling.hf_profile import HfPasses
+    from tuibench.scenarios.profile import measure
     from tuibench.report.explain import reading
 
     roofline = Roofline(device="test", dtype="float32", peak_flops_s=5e10, bandwidth_bytes_s=1e10)
@@ -248,8 +251,8 @@ def test_the_gap_between_two_real_profiles_splits_exactly_and_eager_attention_is
     _, sdpa_model = load_model(model_path, "cpu", "float32", "sdpa")
     found: dict[str, list[ModuleProfile]] = {}
     for name, model in (("sdpa", sdpa_model), ("eager", eager_model)):
-        profile_model(model, lengths=[48], batch=2, decode_steps=2, repeats=1, token_ids=ids, seed=0,
-                      roofline=roofline, emit=found.setdefault(name, []).append)
+        measure(HfPasses(model, batch=2, decode_steps=2, token_ids=ids, seed=0, roofline=roofline), lengths=[48],
+                repeats=1, emit=found.setdefault(name, []).append)
     for sdpa, eager in zip(found["sdpa"], found["eager"], strict=True):
         result = attribute(sdpa, eager)
         assert result.basis == "wall" and result.a_step_ms == pytest.approx(sdpa.step_wall_ms)

@@ -19,7 +19,7 @@ def engine(model_path):
 
 
 def test_embedded_model_answers_paris(engine):
-    from tuibench.backends.prompts import Prompt
+    from tuibench.core.prompts import Prompt
 
     tokenizer, eng = engine
     result = eng.generate([Prompt(0, tokenizer.encode(FRANCE_PROMPT), 20)], honor_eos=True)
@@ -33,8 +33,9 @@ def test_embedded_model_answers_paris(engine):
 
 
 def test_static_batch_holds_every_row_to_its_own_target(engine):
-    from tuibench.backends.hf_transformers import batch_records
-    from tuibench.backends.prompts import Prompt
+    from tuibench.backends.hf_transformers import generated_batch
+    from tuibench.core.prompts import Prompt
+    from tuibench.scenarios.offline import records_of
 
     tokenizer, eng = engine
     # Mixed prompt lengths (left padding) and mixed targets in one static batch.
@@ -44,7 +45,7 @@ def test_static_batch_holds_every_row_to_its_own_target(engine):
     assert len(result.step_s) == 9  # the batch runs until its longest row is done
     assert all(b > a for a, b in zip([result.start_s, *result.step_s], result.step_s))
 
-    records, batch = batch_records(lambda t: t - result.start_s, 7, prompts, result)
+    records, batch = records_of(7, prompts, generated_batch(prompts, result), lambda t: t - result.start_s)
     assert [r.output_tokens for r in records] == [r.target_output_tokens for r in records]
     assert [r.counted_input_tokens for r in records] == [len(p.ids) for p in prompts]  # the padding is not counted
     assert [len(r.itl_ms) for r in records] == [8, 0, 4]
@@ -55,7 +56,7 @@ def test_static_batch_holds_every_row_to_its_own_target(engine):
 
 
 def test_honor_eos_stops_at_eos(engine):
-    from tuibench.backends.prompts import Prompt
+    from tuibench.core.prompts import Prompt
 
     tokenizer, eng = engine
     result = eng.generate([Prompt(0, tokenizer.encode(FRANCE_PROMPT), 40)], honor_eos=True)

@@ -95,7 +95,7 @@ def test_random_weights_on_the_embedded_model_keep_its_own_tokenizer():
 
 
 def test_profile_lengths_are_held_to_the_same_context_as_runs_rope_scaling_included():
-    from tuibench.backends.hf_transformers import check_profile_lengths
+    from tuibench.scenarios.profile import check_profile_lengths
     from tuibench.core.spec import ProfileParams
 
     long = ProfileParams(lengths=(8192,), decode_steps=4)

@@ -8,7 +8,8 @@ LIGHT_MODULES = [
     "tuibench.core.workload", "tuibench.backends", "tuibench.backends.hf_transformers", "tuibench.models.resolve",
     "tuibench.runner.supervisor", "tuibench.runner.recorder", "tuibench.runner.child", "tuibench.report.tables",
     "tuibench.report.progress", "tuibench.runner.serving", "tuibench.servers.managed", "tuibench.loadgen.driver",
-    "tuibench.loadgen.client", "tuibench.loadgen.scenario", "tuibench.backends.endpoint",
+    "tuibench.loadgen.client", "tuibench.scenarios.serving", "tuibench.scenarios.offline", "tuibench.scenarios.profile",
+    "tuibench.backends.endpoint", "tuibench.backends.fake", "tuibench.profiling.fake_passes", "tuibench.runner.context",
     "tuibench.analysis.theory", "tuibench.analysis.paper", "tuibench.analysis.hardware", "tuibench.core.modules",
     "tuibench.report.modules", "tuibench.profiling.tree", "tuibench.profiling.timer", "tuibench.profiling.cpu_roofline",
     "tuibench.profiling.hf_profile", "tuibench.profiling.vllm_profile", "tuibench.telemetry.sampler",
@@ -22,7 +23,7 @@ def test_cli_core_and_runner_parent_do_not_import_torch():
         "import importlib, sys\n"
         f"for name in {LIGHT_MODULES!r}: importlib.import_module(name)\n"
         "from tuibench.cli import build_parser; build_parser()\n"
-        "from tuibench.runner.plans import build_plan, load_plan_file; build_plan(load_plan_file('quick'))\n"
+        "from tuibench.core.planfiles import load_plan_file; from tuibench.runner.plans import build_plan; build_plan(load_plan_file('quick'))\n"
         "heavy = sorted(m for m in ('torch', 'transformers', 'vllm', 'matplotlib') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )

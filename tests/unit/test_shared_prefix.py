@@ -3,7 +3,7 @@ exactly the planned length; requests of a group share their first P ids, other g
 
 import pytest
 
-from tuibench.backends.prompts import materialize
+from tuibench.core.prompts import materialize
 from tuibench.core.errors import UserError
 from tuibench.core.workload import RequestSpec, dataset_from_arg, load_requests
 

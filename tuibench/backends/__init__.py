@@ -11,6 +11,8 @@ _REGISTRY = {
     "llamacpp": "tuibench.backends.llamacpp_backend:LlamaCppBackend",
     "mii": "tuibench.backends.mii_backend:MiiBackend",
     "endpoint": "tuibench.backends.endpoint:EndpointBackend",
+    # Deterministic, for tests: scripted step times, known tokens (Backend.listed is False: not offered to users).
+    "fake": "tuibench.backends.fake:FakeBackend",
 }
 
 

@@ -1,20 +1,24 @@
-"""The one interface every library sits behind, and what a backend gets to run with."""
+"""The one interface every library sits behind: what it is, and the engine primitives the scenarios drive.
+
+A backend says what it is (name, scenarios, availability, its server's command). In the run's child it does one
+thing at a time when a scenario (tuibench/scenarios/) asks: read the model's tokenizer and config, load its engine
+for a workload, generate one batch, load for module timing (profiling/passes.py: one pass of steps at a time). It
+holds no scenario loop: warm-ups, the order of batches, records and every event are the scenario's, the same for
+every library.
+"""
 
 import importlib.util
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from tuibench.core import events as ev
+from tuibench.core.context import Context
 from tuibench.core.errors import UserError
-from tuibench.core.modules import ModuleProfile
-from tuibench.core.records import BatchRecord, RequestRecord
+from tuibench.core.prompts import Prompt
 from tuibench.core.spec import RunSpec
-from tuibench.core.workload import RequestSpec
-from tuibench.models.resolve import ModelRef
+from tuibench.profiling.passes import StepPasses
 from tuibench.servers.managed import ServerCommand
 
 
@@ -44,51 +48,43 @@ def dtype_name(requested: str, on_gpu: bool) -> str:
     return requested
 
 
-class RunContext:
-    """Handed to a backend in the child: the run's inputs, its clock, and the event sink."""
+# Offline, how an engine takes the workload (the offline scenario batches and warms it up accordingly): "static"
+# batches of --batch-size, each as long as its longest row; "continuous", every request handed over at once (the
+# engine batches them itself); "sequential", one request after another.
+Batching = Literal["static", "continuous", "sequential"]
 
-    def __init__(self, spec: RunSpec, requests: Sequence[RequestSpec], model: ModelRef, emit: Callable[[ev.Event], None],
-                 clock_origin: float | None = None):
-        self.spec = spec
-        self.requests = requests
-        self.model = model
-        self._emit = emit
-        # perf_counter is CLOCK_MONOTONIC on Linux, one clock for every process: the parent hands its origin
-        # over, so what it stamps (a server's log lines) lines up with what we stamp.
-        self._origin = time.perf_counter() if clock_origin is None else clock_origin
-        self.cluster = None  # the run's Ray cluster (a ClusterSession), with --ray-address
-        self.server_metrics_url: str | None = None  # serving: the server's Prometheus /metrics, when it has one
 
-    def clock_s(self, perf_counter_s: float | None = None) -> float:
-        """Seconds on the run's clock for a perf_counter reading (now, by default)."""
-        return (time.perf_counter() if perf_counter_s is None else perf_counter_s) - self._origin
+class Timed(msgspec.Struct, frozen=True, kw_only=True):
+    """One request of a generated batch, as its engine timed it, in milliseconds from the batch's start."""
 
-    def emit(self, event: ev.Event) -> None:
-        self._emit(event)
+    index: int  # the prompt's
+    output_tokens: int  # generated, as the engine counted them
+    counted_input_tokens: int | None = None  # the prompt as the engine counted it; None: it does not say
+    ttft_ms: float | None = None  # None: the engine gives no first-token time
+    e2el_ms: float | None = None
+    itl_ms: list[float] = []  # gaps between consecutive output tokens; empty: the engine does not time each one
+    token_ids: list[int] | None = None  # the generated ids, where the engine hands them back (the fake's known tokens)
 
-    def phase(self, name: ev.PhaseName, detail: str = "") -> None:
-        self._emit(ev.Phase(t_s=self.clock_s(), name=name, detail=detail))
 
-    def log(self, message: str, level: str = "info") -> None:
-        self._emit(ev.Log(t_s=self.clock_s(), level=level, message=message))
+class Split(msgspec.Struct, frozen=True, kw_only=True):
+    """A static batch's time to its first token (all rows' prefill) and its decode steps after it."""
 
-    def progress(self, phase: str, done: int, total: int) -> None:
-        self._emit(ev.Progress(t_s=self.clock_s(), phase=phase, done=done, total=total))
+    prefill_ms: float
+    decode_ms: float
+    decode_steps: int
 
-    def request_done(self, record: RequestRecord) -> None:
-        # Offline, tuibench hands the library its prompts: a library that counts other lengths than planned means
-        # tuibench built the workload wrong, and no number of it may stand. (Serving drift is the server's: shown.)
-        counted = record.counted_input_tokens
-        if self.spec.scenario == "offline" and counted is not None and counted != record.input_tokens:
-            raise RuntimeError(f"request {record.index}: {self.spec.library} was handed {counted} prompt tokens, "
-                               f"{record.input_tokens} planned")
-        self._emit(ev.RequestDone(t_s=self.clock_s(), record=record))
 
-    def batch_done(self, record: BatchRecord) -> None:
-        self._emit(ev.BatchDone(t_s=self.clock_s(), record=record))
+class Generated(msgspec.Struct, frozen=True, kw_only=True):
+    start_s: float  # perf_counter when the batch was handed to the engine
+    requests: list[Timed]  # one per prompt of the batch, in its order
+    split: Split | None = None  # static batches whose steps the engine times
 
-    def module_timings(self, profile: ModuleProfile) -> None:
-        self._emit(ev.ModuleTimings(t_s=self.clock_s(), profile=profile))
+
+def timed_from_stamps(index: int, start_s: float, stamps: Sequence[float], **counts: Any) -> Timed:
+    """A request whose every token the engine stamped (perf_counter): TTFT to the first, E2EL to the last, ITL
+    between them."""
+    return Timed(index=index, ttft_ms=(stamps[0] - start_s) * 1000.0, e2el_ms=(stamps[-1] - start_s) * 1000.0,
+                 itl_ms=[(b - a) * 1000.0 for a, b in zip(stamps, stamps[1:], strict=False)], **counts)
 
 
 class Backend(ABC):
@@ -96,19 +92,15 @@ class Backend(ABC):
     scenarios: ClassVar[frozenset[str]]  # of "offline", "serving", "profile" (per-module timing)
     # The scenarios in which it can build a model from its config with random weights (no weights read).
     random_weight_scenarios: ClassVar[frozenset[str]] = frozenset()
+    # Shown where users pick a library (the app's Setup, `tuibench check`); False for the fake engine of the tests.
+    listed: ClassVar[bool] = True
+    batching: ClassVar[Batching] = "static"
+    _tokenizer: Any = None  # read once per run
 
     @classmethod
     @abstractmethod
     def availability(cls) -> Availability:
         """Cheap: must not import the library itself (find_spec, a device check at most)."""
-
-    def run(self, ctx: RunContext) -> None:
-        """Offline: runs the workload in the child process, reporting through `ctx`. Raises on failure."""
-        raise NotImplementedError(f"{self.name} has no offline mode")
-
-    def profile(self, ctx: RunContext) -> None:
-        """Module timing: a prefill and a decode profile per input length, sent with `ctx.module_timings`."""
-        raise UserError(f"{self.name} has no per-module timing: profile transformers or vllm")
 
     @classmethod
     def server_command(cls, model_path: str, port: int, spec: RunSpec) -> "ServerCommand | None":
@@ -125,3 +117,41 @@ class Backend(ABC):
     reset_cache_path: ClassVar[str | None] = None
     # Serving: how this library's server takes prompts and holds outputs to length (ServingParams fields).
     serving_overrides: ClassVar[dict[str, object]] = {}
+
+    # The engine primitives, in the child. Every library here reads models as Hugging Face folders: by default the
+    # tokenizer and config are the converted folder's, read with transformers.
+
+    def tokenizer(self, ctx: Context):
+        """The tokenizer prompts are made with (the model's own, unless the engine says otherwise)."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            from tuibench.models.convert import ensure_converted
+
+            self._tokenizer = AutoTokenizer.from_pretrained(ensure_converted(ctx.model, ctx.log))
+        return self._tokenizer
+
+    def model_config(self, ctx: Context) -> dict:
+        """The model's config, as transformers reads it (the context length checks read it)."""
+        from transformers import AutoConfig
+
+        from tuibench.models.convert import ensure_converted
+
+        return AutoConfig.from_pretrained(ensure_converted(ctx.model, ctx.log)).to_dict()
+
+    def load(self, ctx: Context, prompts: Sequence[Prompt]) -> str:
+        """Offline: loads the engine, sized for `prompts`; a line for the run's log. Raises on failure."""
+        raise NotImplementedError(f"{self.name} has no offline mode")
+
+    def generate(self, prompts: Sequence[Prompt], *, honor_eos: bool = False,
+                 max_output_tokens: int | None = None) -> Generated:
+        """Offline: one batch (as `batching` groups them), each row held to its target length (or EOS with
+        `honor_eos`), at most `max_output_tokens` (a warm-up)."""
+        raise NotImplementedError(f"{self.name} has no offline mode")
+
+    def profiler(self, ctx: Context) -> StepPasses:
+        """Module timing: the engine loaded for passes of the spec's profile batch and decode steps."""
+        raise UserError(f"{self.name} has no per-module timing: profile transformers or vllm")
+
+    def close(self) -> None:
+        """Releases what load or profiler holds (after the last batch or pass, and on failure)."""

@@ -11,14 +11,12 @@ from collections.abc import Sequence
 
 import msgspec
 
-from tuibench.backends.base import Availability, Backend, RunContext, dtype_name
-from tuibench.backends.prompts import Prompt, materialize, plain_vocab_ids
+from tuibench.backends.base import Availability, Backend, Generated, Split, dtype_name, timed_from_stamps
+from tuibench.core.context import Context
 from tuibench.core.errors import UserError
-from tuibench.core.records import BatchRecord, RequestRecord
+from tuibench.core.prompts import Prompt, plain_vocab_ids
 from tuibench.servers.managed import ServerCommand
 from tuibench.telemetry.devices import cuda_visible
-
-WARMUP_OUTPUT_TOKENS = 32  # a warm-up batch exercises prefill and decode; its full length adds nothing
 
 
 class BatchResult(msgspec.Struct, frozen=True):
@@ -114,68 +112,41 @@ class StaticBatchEngine:
         return BatchResult(start_s=start_s, step_s=step_s, output_tokens=output_tokens, prompt_tokens=prompt_tokens)
 
 
-def batch_records(ctx_clock, batch: int, prompts: Sequence[Prompt], result: BatchResult) -> tuple[list[RequestRecord], BatchRecord]:
-    """Per-request records and the batch record of one timed batch, on the run's clock."""
+def generated_batch(prompts: Sequence[Prompt], result: BatchResult) -> Generated:
+    """One timed static batch as the offline scenario reads it: every row's first token ends the batch's prefill
+    step, and its tokens are the steps up to its own count."""
     steps, start = result.step_s, result.start_s
-    ttft_ms = (steps[0] - start) * 1000.0
-    records = []
-    for prompt, count, counted in zip(prompts, result.output_tokens, result.prompt_tokens, strict=True):
-        records.append(RequestRecord(
-            index=prompt.index,
-            input_tokens=len(prompt.ids),
-            counted_input_tokens=counted,
-            output_tokens=count,
-            target_output_tokens=prompt.output_tokens,
-            start_s=ctx_clock(start),
-            ttft_ms=ttft_ms,
-            e2el_ms=(steps[count - 1] - start) * 1000.0,
-            itl_ms=[(steps[k] - steps[k - 1]) * 1000.0 for k in range(1, count)],
-            batch=batch,
-        ))
-    batch_record = BatchRecord(
-        batch=batch, size=len(prompts), start_s=ctx_clock(start), prefill_ms=ttft_ms,
-        decode_ms=(steps[-1] - steps[0]) * 1000.0, decode_steps=len(steps) - 1,
-    )
-    return records, batch_record
+    requests = [timed_from_stamps(prompt.index, start, steps[:count], output_tokens=count, counted_input_tokens=counted)
+                for prompt, count, counted in zip(prompts, result.output_tokens, result.prompt_tokens, strict=True)]
+    return Generated(start_s=start, requests=requests, split=Split(
+        prefill_ms=(steps[0] - start) * 1000.0, decode_ms=(steps[-1] - steps[0]) * 1000.0,
+        decode_steps=len(steps) - 1))
 
 
 def load_model(path, device: str, dtype: str, attn: str | None = None, random_weights: bool = False):
-    """Tokenizer and eval-mode model from a local HF folder, on the requested device and dtype. With random weights
-    the model is built from its config directly on the device (no weights read, none copied over)."""
+    """Tokenizer and eval-mode model from a local HF folder, on the requested device and dtype."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path), load_weights(path, device, dtype, attn, random_weights)
+
+
+def load_weights(path, device: str, dtype: str, attn: str | None = None, random_weights: bool = False):
+    """The eval-mode model of a local HF folder, on the requested device and dtype. With random weights the model is
+    built from its config directly on the device (no weights read, none copied over)."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM
     from transformers.utils import logging
 
     logging.disable_progress_bar()
     torch_device = pick_device(torch, device)
     torch_dtype = pick_dtype(torch, dtype, torch_device)
-    tokenizer = AutoTokenizer.from_pretrained(path)
     if random_weights:
         with torch.device(torch_device):
             model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path), dtype=torch_dtype,
                                                      attn_implementation=attn)
     else:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, attn_implementation=attn)
-    return tokenizer, model.to(torch_device).eval()
-
-
-def context_limit(config) -> int | None:
-    """The model's longest context from its config (a config.json dict or a transformers config), RoPE scaling
-    included."""
-    from tuibench.models.architectures import context_tokens
-
-    return context_tokens(config if isinstance(config, dict) else config.to_dict())
-
-
-def check_context(prompts: Sequence[Prompt], config, model_name: str) -> None:
-    limit = context_limit(config)
-    longest = max(prompts, key=lambda p: len(p.ids) + p.output_tokens)
-    needed = len(longest.ids) + longest.output_tokens
-    if limit and needed > limit:
-        raise UserError(
-            f"request {longest.index} needs {needed} tokens of context but {model_name} has {limit}: "
-            "pick a dataset with shorter requests or a model with a longer context"
-        )
+    return model.to(torch_device).eval()
 
 
 class TransformersBackend(Backend):
@@ -205,65 +176,36 @@ class TransformersBackend(Backend):
             env={"OMP_NUM_THREADS": str(spec.threads), "HF_HUB_OFFLINE": "1"},
         )
 
-    def run(self, ctx: RunContext) -> None:
+    def load(self, ctx: Context, prompts: Sequence[Prompt]) -> str:
         from tuibench.models.convert import ensure_converted
 
-        spec, params = ctx.spec, ctx.spec.offline
-        ctx.phase("loading", ctx.model.name)
-        path = ensure_converted(ctx.model, ctx.log)
-        tokenizer, model = load_model(path, spec.device, spec.dtype, random_weights=spec.random_weights)
+        spec = ctx.spec
+        model = load_weights(ensure_converted(ctx.model, ctx.log), spec.device, spec.dtype,
+                             random_weights=spec.random_weights)
         import torch
 
-        ctx.log(f"loaded {spec.model_label} on {model.device} as {model.dtype}, {torch.get_num_threads()} thread(s)")
-        prompts = materialize(ctx.requests, tokenizer, spec.seed)
-        check_context(prompts, model.config, ctx.model.name)
+        tokenizer = self.tokenizer(ctx)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        engine = StaticBatchEngine(model, pad_token_id=pad, eos_token_id=tokenizer.eos_token_id)
-        batches = [prompts[i:i + params.batch_size] for i in range(0, len(prompts), params.batch_size)]
+        self._engine = StaticBatchEngine(model, pad_token_id=pad, eos_token_id=tokenizer.eos_token_id)
+        return f"loaded {spec.model_label} on {model.device} as {model.dtype}, {torch.get_num_threads()} thread(s)"
 
-        ctx.phase("warmup", f"{min(params.warmup_batches, len(batches))} batch(es), not counted")
-        for batch in batches[: params.warmup_batches]:
-            engine.generate(batch, max_output_tokens=WARMUP_OUTPUT_TOKENS)
+    def generate(self, prompts: Sequence[Prompt], *, honor_eos: bool = False,
+                 max_output_tokens: int | None = None) -> Generated:
+        return generated_batch(prompts, self._engine.generate(prompts, honor_eos, max_output_tokens))
 
-        ctx.phase("measuring")
-        done = 0
-        for number, batch in enumerate(batches):
-            result = engine.generate(batch, honor_eos=params.honor_eos)
-            records, batch_record = batch_records(ctx.clock_s, number, batch, result)
-            for record in records:
-                ctx.request_done(record)
-            ctx.batch_done(batch_record)
-            done += len(batch)
-            ctx.progress("measuring", done, len(prompts))
-
-    def profile(self, ctx: RunContext) -> None:
+    def profiler(self, ctx: Context):
         from tuibench.models.convert import ensure_converted
         from tuibench.profiling.cpu_roofline import roofline_for
-        from tuibench.profiling.hf_profile import profile_model
+        from tuibench.profiling.hf_profile import HfPasses
 
         spec, params = ctx.spec, ctx.spec.profile
-        ctx.phase("loading", ctx.model.name)
-        tokenizer, model = load_model(ensure_converted(ctx.model, ctx.log), spec.device, spec.dtype, params.attn,
-                                      random_weights=spec.random_weights)
-        check_profile_lengths(params, model.config, ctx.model.name)
+        path = ensure_converted(ctx.model, ctx.log)
+        model = load_weights(path, spec.device, spec.dtype, params.attn, random_weights=spec.random_weights)
         import torch
 
         cuda = model.device.type == "cuda"
         dtype = str(model.dtype).removeprefix("torch.")
         roofline = roofline_for(torch.cuda.get_device_name(model.device) if cuda else None, dtype, spec.threads,
                                 in_process=True)
-        ctx.log(f"profiling {ctx.model.name} on {model.device} as {dtype}, attention {params.attn}; "
-                f"roofline: {roofline.device if roofline else 'none (device not in the table)'}")
-        ctx.phase("measuring", f"lengths {', '.join(map(str, params.lengths))}, batch {params.batch_size}")
-        profile_model(model, lengths=params.lengths, batch=params.batch_size, decode_steps=params.decode_steps,
-                      repeats=params.repeats, token_ids=plain_vocab_ids(tokenizer), seed=spec.seed, roofline=roofline,
-                      timer_mode=params.timer,
-                      emit=ctx.module_timings, progress=lambda done, total: ctx.progress("measuring", done, total))
-
-
-def check_profile_lengths(params, config, model_name: str) -> None:
-    max_positions = context_limit(config)
-    needed = max(params.lengths) + params.decode_steps
-    if max_positions and needed > max_positions:
-        raise UserError(f"--lengths up to {max(params.lengths)} plus {params.decode_steps} decode steps need {needed} "
-                        f"positions but {model_name} has {max_positions}: use shorter lengths")
+        return HfPasses(model, batch=params.batch_size, decode_steps=params.decode_steps,
+                        token_ids=plain_vocab_ids(self.tokenizer(ctx)), seed=spec.seed, roofline=roofline)

@@ -9,10 +9,12 @@ libraries on their dequantised copy.
 
 import sys
 import time
+from collections.abc import Sequence
 
-from tuibench.backends.base import Availability, Backend, RunContext
+from tuibench.backends.base import Availability, Backend, Generated, timed_from_stamps
+from tuibench.core.context import Context
 from tuibench.core.errors import UserError
-from tuibench.core.records import RequestRecord
+from tuibench.core.prompts import Prompt
 from tuibench.servers.managed import ServerCommand
 
 HINT = "pip install 'llama-cpp-python[server]' (it builds from source: about 3.5 minutes on 2 cores)"
@@ -58,6 +60,7 @@ def evaluated_prompt_tokens(llm, generated: int) -> int:
 class LlamaCppBackend(Backend):
     name = "llamacpp"
     scenarios = frozenset({"offline", "serving"})
+    batching = "sequential"  # a Llama holds one sequence
     # Its server takes text prompts only, and holds lengths with min_tokens (it ignores ignore_eos).
     serving_overrides = {"prompt_ids": False, "length_policy": "vllm"}
 
@@ -82,37 +85,22 @@ class LlamaCppBackend(Backend):
             health_path="/v1/models",
         )
 
-    def run(self, ctx: RunContext) -> None:
-        from transformers import AutoConfig, AutoTokenizer
-
-        from tuibench.backends.hf_transformers import WARMUP_OUTPUT_TOKENS, check_context
-        from tuibench.backends.prompts import materialize
-        from tuibench.models.convert import ensure_converted
-
+    def load(self, ctx: Context, prompts: Sequence[Prompt]) -> str:
+        # The prompts are the converted model's tokenizer's (the scenario's): it has the GGUF's vocabulary, so they
+        # are the same ids everywhere.
         spec = ctx.spec
         gguf = gguf_of(ctx.model)
-        ctx.phase("loading", ctx.model.name)
-        # The HF tokenizer of the converted model has the GGUF's vocabulary: prompts are the same ids everywhere.
-        path = ensure_converted(ctx.model, ctx.log)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        prompts = materialize(ctx.requests, tokenizer, spec.seed)
-        check_context(prompts, AutoConfig.from_pretrained(path), ctx.model.name)
-        llm = load_llama(gguf, context_needed([len(p.ids) + p.output_tokens for p in prompts]), spec.threads, spec.seed)
-        ctx.log(f"llama.cpp loaded {gguf} ({spec.threads} thread(s)); one sequence at a time, batch size unused")
+        self._llm = load_llama(gguf, context_needed([len(p.ids) + p.output_tokens for p in prompts]), spec.threads,
+                               spec.seed)
+        return f"llama.cpp loaded {gguf} ({spec.threads} thread(s)); one sequence at a time, batch size unused"
 
-        ctx.phase("warmup", "1 request, not counted")
-        greedy_tokens(llm, prompts[0].ids, min(prompts[0].output_tokens, WARMUP_OUTPUT_TOKENS))
-        ctx.phase("measuring", "one request at a time")
-        for done, prompt in enumerate(prompts, start=1):
-            stamps: list[float] = []
-            start = time.perf_counter()
-            tokens = greedy_tokens(llm, prompt.ids, prompt.output_tokens, lambda: stamps.append(time.perf_counter()))
-            ctx.request_done(RequestRecord(
-                index=prompt.index, input_tokens=len(prompt.ids), output_tokens=len(tokens),
-                counted_input_tokens=evaluated_prompt_tokens(llm, len(tokens)),
-                target_output_tokens=prompt.output_tokens, start_s=ctx.clock_s(start),
-                ttft_ms=(stamps[0] - start) * 1000.0, e2el_ms=(stamps[-1] - start) * 1000.0,
-                itl_ms=[(b - a) * 1000.0 for a, b in zip(stamps, stamps[1:], strict=False)],
-            ))
-            ctx.progress("measuring", done, len(prompts))
-
+    def generate(self, prompts: Sequence[Prompt], *, honor_eos: bool = False,
+                 max_output_tokens: int | None = None) -> Generated:
+        (prompt,) = prompts  # one at a time (batching is sequential); EOS never ends it (greedy_tokens holds lengths)
+        stamps: list[float] = []
+        start = time.perf_counter()
+        tokens = greedy_tokens(self._llm, prompt.ids, min(prompt.output_tokens, max_output_tokens or prompt.output_tokens),
+                               lambda: stamps.append(time.perf_counter()))
+        return Generated(start_s=start, requests=[timed_from_stamps(
+            prompt.index, start, stamps, output_tokens=len(tokens),
+            counted_input_tokens=evaluated_prompt_tokens(self._llm, len(tokens)))])

@@ -5,9 +5,11 @@ everywhere else it is listed as unavailable with that reason.
 
 import sys
 import time
+from collections.abc import Sequence
 
-from tuibench.backends.base import Availability, Backend, RunContext
-from tuibench.core.records import RequestRecord
+from tuibench.backends.base import Availability, Backend, Generated, Timed
+from tuibench.core.context import Context
+from tuibench.core.prompts import Prompt
 from tuibench.servers.managed import ServerCommand
 from tuibench.telemetry.devices import detect_gpus
 
@@ -66,43 +68,31 @@ class MiiBackend(Backend):
             env={"HF_HUB_OFFLINE": "1"},
         )
 
-    def run(self, ctx: RunContext) -> None:  # pragma: no cover - needs a CUDA GPU of compute capability ≥ 8.0
-        from tuibench.backends.prompts import materialize
+    def load(self, ctx: Context, prompts: Sequence[Prompt]) -> str:  # pragma: no cover - needs a CUDA GPU ≥ 8.0
         from tuibench.models.convert import ensure_converted
 
-        spec, params = ctx.spec, ctx.spec.offline
-        ctx.phase("loading", ctx.model.name)
         path = ensure_converted(ctx.model, ctx.log)
         import mii
-        from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        prompts = materialize(ctx.requests, tokenizer, spec.seed)
-        texts = fitted_texts(prompts, tokenizer)  # MII takes text: fitted so that it tokenizes to the planned ids' count
-        pipe = mii.pipeline(str(path))
-        chunks = [list(range(i, min(i + params.batch_size, len(prompts)))) for i in range(0, len(prompts), params.batch_size)]
+        # MII takes text: fitted so that it tokenizes to the planned ids' count.
+        self._texts = dict(zip((p.index for p in prompts), fitted_texts(prompts, self.tokenizer(ctx)), strict=True))
+        self._pipe = mii.pipeline(str(path))
+        return f"MII pipeline ready: {ctx.spec.model_label}"
 
-        def generate(indices: list[int]):
-            longest = max(prompts[i].output_tokens for i in indices)
-            return pipe([texts[i] for i in indices], max_new_tokens=longest, min_new_tokens=longest, do_sample=False,
-                        ignore_eos=not params.honor_eos)
+    def generate(self, prompts: Sequence[Prompt], *, honor_eos: bool = False,
+                 max_output_tokens: int | None = None) -> Generated:  # pragma: no cover - needs a CUDA GPU ≥ 8.0
+        longest = max(min(p.output_tokens, max_output_tokens or p.output_tokens) for p in prompts)
+        start = time.perf_counter()
+        responses = self._pipe([self._texts[p.index] for p in prompts], max_new_tokens=longest, min_new_tokens=longest,
+                               do_sample=False, ignore_eos=not honor_eos)
+        end = time.perf_counter()
+        # The pipeline answers a whole chunk at once: no first-token time, the chunk's time as latency.
+        return Generated(start_s=start, requests=[Timed(
+            index=prompt.index, counted_input_tokens=getattr(response, "prompt_length", None),
+            output_tokens=int(getattr(response, "generated_length", prompt.output_tokens)),
+            e2el_ms=(end - start) * 1000.0) for prompt, response in zip(prompts, responses, strict=True)])
 
-        ctx.phase("warmup", "1 chunk, not counted")
-        generate(chunks[0])
-        ctx.phase("measuring", f"chunks of {params.batch_size}")
-        done = 0
-        for indices in chunks:
-            start = time.perf_counter()
-            responses = generate(indices)
-            end = time.perf_counter()
-            for i, response in zip(indices, responses, strict=True):
-                # The pipeline answers a whole chunk at once: no first-token time, the chunk's time as latency.
-                ctx.request_done(RequestRecord(
-                    index=prompts[i].index, input_tokens=len(prompts[i].ids),
-                    counted_input_tokens=getattr(response, "prompt_length", None),
-                    output_tokens=int(getattr(response, "generated_length", prompts[i].output_tokens)),
-                    target_output_tokens=prompts[i].output_tokens, start_s=ctx.clock_s(start),
-                    e2el_ms=(end - start) * 1000.0))
-            done += len(indices)
-            ctx.progress("measuring", done, len(prompts))
-        pipe.destroy()
+    def close(self) -> None:
+        if getattr(self, "_pipe", None) is not None:  # pragma: no cover - needs a CUDA GPU ≥ 8.0
+            self._pipe.destroy()
+            self._pipe = None

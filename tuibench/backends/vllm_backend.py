@@ -8,11 +8,11 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 
-from tuibench.backends.base import Availability, Backend, RunContext, dtype_name
-from tuibench.backends.hf_transformers import WARMUP_OUTPUT_TOKENS, check_context
-from tuibench.backends.prompts import materialize
-from tuibench.core.records import RequestRecord
+from tuibench.backends.base import Availability, Backend, Generated, Timed, dtype_name
+from tuibench.core.context import Context
+from tuibench.core.prompts import Prompt, plain_vocab_ids
 from tuibench.servers.managed import ServerCommand
 from tuibench.telemetry.devices import cuda_visible, usable_cpus
 
@@ -77,6 +77,7 @@ class VllmBackend(Backend):
     name = "vllm"
     scenarios = frozenset({"offline", "serving", "profile"})
     random_weight_scenarios = frozenset({"offline", "serving", "profile"})  # load_format="dummy"
+    batching = "continuous"  # LLM.generate takes every request at once and schedules them itself
     serving_overrides = {"prompt_ids": True, "length_policy": "vllm"}
     reset_cache_path = "/reset_prefix_cache"
 
@@ -117,11 +118,10 @@ class VllmBackend(Backend):
                 "device); the cluster's nodes are sampled and can send the load")
 
     @staticmethod
-    def _prepare(ctx: RunContext):
+    def _prepare(ctx: Context):
         """The converted model's path, with vLLM's environment set for this device, before vLLM is imported."""
         from tuibench.models.convert import ensure_converted
 
-        ctx.phase("loading", ctx.model.name)
         path = ensure_converted(ctx.model, ctx.log)
         if not on_gpu(ctx.spec):
             os.environ.update(cpu_environment(ctx.spec.threads))
@@ -129,65 +129,53 @@ class VllmBackend(Backend):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         return path
 
-    def run(self, ctx: RunContext) -> None:
-        spec, params = ctx.spec, ctx.spec.offline
+    def load(self, ctx: Context, prompts: Sequence[Prompt]) -> str:
+        spec = ctx.spec
         gpu, dtype = on_gpu(spec), dtype_name(spec.dtype, on_gpu(spec))
         path = self._prepare(ctx)
-        from transformers import AutoConfig, AutoTokenizer
-        from vllm import LLM, SamplingParams
+        from vllm import LLM
+
+        longest = max(len(p.ids) + p.output_tokens for p in prompts)
+        self._llm = LLM(model=str(path), dtype=dtype, enforce_eager=not gpu, seed=spec.seed,
+                        max_model_len=max(longest, 256), disable_log_stats=False,  # stats: per-request timestamps
+                        **engine_options(spec))
+        layout = f", {spec.parallel.label}" if spec.parallel.label else ""
+        return f"vLLM engine ready: {spec.model_label}, {dtype}, {'GPU' if gpu else 'CPU'}{layout}"
+
+    def generate(self, prompts: Sequence[Prompt], *, honor_eos: bool = False,
+                 max_output_tokens: int | None = None) -> Generated:
+        from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        prompts = materialize(ctx.requests, tokenizer, spec.seed)
-        check_context(prompts, AutoConfig.from_pretrained(path), ctx.model.name)
-        longest = max(len(p.ids) + p.output_tokens for p in prompts)
-        llm = LLM(model=str(path), dtype=dtype, enforce_eager=not gpu, seed=spec.seed,
-                  max_model_len=max(longest, 256), disable_log_stats=False,  # stats: per-request timestamps
-                  **engine_options(spec))
-        layout = f", {spec.parallel.label}" if spec.parallel.label else ""
-        ctx.log(f"vLLM engine ready: {spec.model_label}, {dtype}, {'GPU' if gpu else 'CPU'}{layout}")
-
         def sampling(output_tokens: int):
-            return SamplingParams(max_tokens=output_tokens, ignore_eos=not params.honor_eos, temperature=0.0)
+            return SamplingParams(max_tokens=min(output_tokens, max_output_tokens or output_tokens),
+                                  ignore_eos=not honor_eos, temperature=0.0)
 
-        ctx.phase("warmup", f"{min(params.batch_size, len(prompts))} request(s), not counted")
-        warm = prompts[: params.batch_size]
-        llm.generate([TokensPrompt(prompt_token_ids=p.ids) for p in warm],
-                     [sampling(min(p.output_tokens, WARMUP_OUTPUT_TOKENS)) for p in warm], use_tqdm=False)
-
-        ctx.phase("measuring", "all requests at once")
         start = time.perf_counter()
-        outputs = llm.generate([TokensPrompt(prompt_token_ids=p.ids) for p in prompts],
-                               [sampling(p.output_tokens) for p in prompts], use_tqdm=False)
+        outputs = self._llm.generate([TokensPrompt(prompt_token_ids=p.ids) for p in prompts],
+                                     [sampling(p.output_tokens) for p in prompts], use_tqdm=False)
         end = time.perf_counter()
+        requests = []
         for prompt, output in zip(prompts, outputs, strict=True):
             stats = output.metrics  # monotonic timestamps: the same clock as perf_counter on Linux
             first = getattr(stats, "first_token_ts", None) or None  # 0.0 means "never set"
             last = getattr(stats, "last_token_ts", None) or end
-            ctx.request_done(RequestRecord(
-                index=prompt.index, input_tokens=len(prompt.ids), counted_input_tokens=len(output.prompt_token_ids),
+            requests.append(Timed(
+                index=prompt.index, counted_input_tokens=len(output.prompt_token_ids),
                 output_tokens=len(output.outputs[0].token_ids),
-                target_output_tokens=prompt.output_tokens, start_s=ctx.clock_s(start),
                 ttft_ms=(first - start) * 1000.0 if first else None, e2el_ms=(last - start) * 1000.0,
                 # vLLM's offline stats keep the first and last token times only: no per-token gaps (ITL is N/A).
             ))
-        ctx.progress("measuring", len(prompts), len(prompts))
+        return Generated(start_s=start, requests=requests)
 
-    def profile(self, ctx: RunContext) -> None:
-        import json
-
-        from tuibench.backends.hf_transformers import check_profile_lengths
-        from tuibench.backends.prompts import plain_vocab_ids
+    def profiler(self, ctx: Context):
         from tuibench.profiling.cpu_roofline import roofline_for
-        from tuibench.profiling.vllm_profile import profile_llm
+        from tuibench.profiling.vllm_profile import VllmPasses
 
         spec, params = ctx.spec, ctx.spec.profile
         gpu, dtype = on_gpu(spec), dtype_name(spec.dtype, on_gpu(spec))
         path = self._prepare(ctx)
         config = json.loads((path / "config.json").read_text())
-        check_profile_lengths(params, config, ctx.model.name)
-        from transformers import AutoTokenizer
-
         llm = profiling_engine(path, dtype, spec.seed, params.lengths, params.batch_size, params.decode_steps,
                                **engine_options(spec))
         gpu_name = None
@@ -195,9 +183,6 @@ class VllmBackend(Backend):
             import torch
 
             gpu_name = torch.cuda.get_device_name()
-        roofline = roofline_for(gpu_name, dtype, spec.threads, in_process=True)
-        ctx.phase("measuring", f"lengths {', '.join(map(str, params.lengths))}, batch {params.batch_size}")
-        profile_llm(llm, lengths=params.lengths, batch=params.batch_size, decode_steps=params.decode_steps,
-                    repeats=params.repeats, token_ids=plain_vocab_ids(AutoTokenizer.from_pretrained(path)),
-                    seed=spec.seed, dtype=dtype, config=config, roofline=roofline, cuda=gpu, timer_mode=params.timer,
-                    emit=ctx.module_timings, progress=lambda done, total: ctx.progress("measuring", done, total))
+        return VllmPasses(llm, batch=params.batch_size, decode_steps=params.decode_steps,
+                          token_ids=plain_vocab_ids(self.tokenizer(ctx)), seed=spec.seed, dtype=dtype,
+                          config=config, cuda=gpu, roofline=roofline_for(gpu_name, dtype, spec.threads, in_process=True))

@@ -58,7 +58,7 @@ def scenario_files() -> dict[str, dict]:
     """Every TOML file shipped in scenarios/ (inside the package), parsed: its name without .toml -> its tables.
     A [dataset] table is one of the paper's datasets, a [plan] table a ready-made plan."""
     return {entry.name.removesuffix(".toml"): tomllib.loads(entry.read_text())
-            for entry in sorted(resources.files("tuibench.scenarios").iterdir(), key=lambda e: e.name)
+            for entry in sorted(resources.files("tuibench.data").iterdir(), key=lambda e: e.name)
             if entry.name.endswith(".toml")}
 
 
@@ -154,7 +154,7 @@ def _random_request(spec: DatasetSpec, rng: random.Random) -> RequestSpec:
 
 @cache
 def _load_builtin(name: str) -> list[RequestSpec]:
-    text = resources.files("tuibench.scenarios").joinpath(builtin_datasets()[name].lengths).read_text()
+    text = resources.files("tuibench.data").joinpath(builtin_datasets()[name].lengths).read_text()
     return [
         RequestSpec(input_tokens=int(row["input_tokens"]), output_tokens=int(row["output_tokens"]))
         for row in csv.DictReader(text.splitlines())

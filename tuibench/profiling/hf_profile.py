@@ -9,16 +9,16 @@ write (`update` of the cache we hand the model).
 
 import sys
 import time
-from collections.abc import Callable, Sequence
-
-import msgspec
+from collections.abc import Sequence
 
 from tuibench.analysis.theory import ModelShape, Workload
 from tuibench.core.errors import UserError
-from tuibench.core.modules import ModuleProfile, TimerMode
+from tuibench.core.modules import TimerMode
 from tuibench.core.roofline import Roofline
+from tuibench.profiling.passes import Phase, Wall
+from tuibench.profiling.steps import StepTimes
 from tuibench.profiling.timer import ModuleTimer
-from tuibench.profiling.tree import TheoryMap, on_off, profile_from_steps
+from tuibench.profiling.tree import TheoryMap
 
 THEORY = TheoryMap(
     leaves={
@@ -65,47 +65,59 @@ def instrument(model, mode: TimerMode = "events") -> tuple[ModuleTimer, _Patched
     return timer, _Patched(model, timer)
 
 
-def profile_model(model, *, lengths: Sequence[int], batch: int, decode_steps: int, repeats: int,
-                  token_ids: Sequence[int], seed: int, roofline: Roofline | None, timer_mode: TimerMode = "events",
-                  emit: Callable[[ModuleProfile], None], progress: Callable[[int, int], None] = lambda d, t: None) -> None:
-    """Profiles `model` at each input length; emits a prefill and a decode profile per length."""
-    import torch
+class HfPasses:
+    """A transformers model's passes for the profile scenario (profiling/passes.py): one prefill and the decode steps
+    of a batch through the model's forward, the inputs of a length drawn once for all its passes."""
 
-    device = model.device
-    shape = ModelShape.from_config(model.config.to_dict())
-    dtype = str(model.dtype).removeprefix("torch.")
-    attn = "eager" if model.config._attn_implementation == "eager" else "fused"
-    generator = torch.Generator().manual_seed(seed)
-    pool = torch.tensor(list(token_ids))
+    library = "transformers"
+    theory = THEORY
 
-    with torch.inference_mode():
-        for done, length in enumerate(lengths):
-            ids = pool[torch.randint(len(pool), (batch, length), generator=generator)].to(device)
-            run_steps(model, ids, decode_steps)  # warm-up: kernels chosen, memory allocated
-            steps, timed_walls, bare_walls = [], [], []
-            for _ in range(repeats):  # timed and bare passes alternate, so drift falls on both
-                timer, patched = instrument(model, timer_mode)
-                try:
-                    with timer.recording():
-                        timed_walls.append(run_steps(model, ids, decode_steps, timer))
-                finally:
-                    patched.restore()
-                    timer.detach()
-                steps += timer.steps
-                bare_walls.append(run_steps(model, ids, decode_steps))
-            for phase, work, pick in (
-                ("prefill", Workload.prefill(batch, length, dtype, attn), slice(0, 1)),
-                ("decode", Workload.decode(batch, length + (decode_steps + 1) / 2, dtype, attn), slice(1, None)),
-            ):
-                chosen = [s for s in steps if s.tag == phase]
-                if chosen:
-                    profile = profile_from_steps(chosen, library="transformers", input_len=length, work=work,
-                                                 shape=shape, attn=model.config._attn_implementation,
-                                                 roofline=roofline, theory=THEORY)
-                    emit(msgspec.structs.replace(profile, timer=timer_mode, timer_on_off=on_off(
-                        [w for walls in timed_walls for w in walls[pick]],
-                        [w for walls in bare_walls for w in walls[pick]])))
-            progress(done + 1, len(lengths))
+    def __init__(self, model, *, batch: int, decode_steps: int, token_ids: Sequence[int], seed: int,
+                 roofline: Roofline | None = None):
+        import torch
+
+        self.model, self.batch, self.decode_steps, self.roofline = model, batch, decode_steps, roofline
+        self.device = str(model.device)
+        self.config = model.config.to_dict()
+        self.shape = ModelShape.from_config(self.config)
+        self.dtype = str(model.dtype).removeprefix("torch.")
+        self.attn = model.config._attn_implementation
+        self._generator = torch.Generator().manual_seed(seed)
+        self._pool = torch.tensor(list(token_ids))
+        self._ids = None
+
+    def workload(self, phase: Phase, length: int) -> Workload:
+        attn = "eager" if self.attn == "eager" else "fused"
+        if phase == "prefill":
+            return Workload.prefill(self.batch, length, self.dtype, attn)
+        return Workload.decode(self.batch, length + (self.decode_steps + 1) / 2, self.dtype, attn)
+
+    def begin(self, length: int) -> None:
+        import torch
+
+        pool = self._pool
+        self._ids = pool[torch.randint(len(pool), (self.batch, length), generator=self._generator)].to(self.model.device)
+
+    def bare(self, length: int) -> list[Wall]:
+        return _tagged(run_steps(self.model, self._ids, self.decode_steps))
+
+    def timed(self, length: int, mode: TimerMode) -> tuple[list[StepTimes], list[Wall]]:
+        timer, patched = instrument(self.model, mode)
+        try:
+            with timer.recording():
+                walls = run_steps(self.model, self._ids, self.decode_steps, timer)
+        finally:
+            patched.restore()
+            timer.detach()
+        return timer.steps, _tagged(walls)
+
+    def close(self) -> None:
+        pass
+
+
+def _tagged(walls: list[float]) -> list[Wall]:
+    """run_steps' walls with their phases: the first step is the prefill."""
+    return [("prefill" if step == 0 else "decode", wall) for step, wall in enumerate(walls)]
 
 
 def run_steps(model, input_ids, decode_steps: int, timer: ModuleTimer | None = None) -> list[float]:

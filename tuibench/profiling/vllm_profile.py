@@ -11,13 +11,13 @@ prefill (all prompts fit one step: the token budget is set to batch x length).
 import random
 from collections.abc import Callable, Sequence
 
-import msgspec
-
 from tuibench.analysis.theory import ModelShape, Workload
-from tuibench.core.modules import ModuleProfile, TimerMode
+from tuibench.core.modules import TimerMode
 from tuibench.core.roofline import Roofline
+from tuibench.profiling.passes import Phase, Wall
+from tuibench.profiling.steps import StepTimes
 from tuibench.profiling.timer import ModuleTimer
-from tuibench.profiling.tree import TheoryMap, on_off, profile_from_steps
+from tuibench.profiling.tree import TheoryMap
 
 THEORY = TheoryMap(leaves={
     "embed_tokens": ("embed",),
@@ -54,59 +54,65 @@ def watch_steps(model, batch: int, begin: Callable[[str], None]):
     return model.register_forward_pre_hook(classify, with_kwargs=True)
 
 
-def profile_llm(llm, *, lengths: Sequence[int], batch: int, decode_steps: int, repeats: int, token_ids: Sequence[int],
-                seed: int, dtype: str, config: dict, roofline: Roofline | None, cuda: bool,
-                emit: Callable[[ModuleProfile], None], timer_mode: TimerMode = "events",
-                progress: Callable[[int, int], None] = lambda d, t: None) -> None:
-    """Per length: a warm-up, then `repeats` timed passes alternating with bare ones. Both kinds of pass see the
-    engine's steps (one pre-hook on the model starts each), so the step's wall with the timer on and off is known."""
-    from vllm import SamplingParams
-    from vllm.inputs import TokensPrompt
+class VllmPasses:
+    """The passes of vLLM's in-process engine for the profile scenario (profiling/passes.py). One pre-hook on the
+    model, on for as long as the profile runs, starts each engine step of every pass, timed or bare, so the step's
+    wall with the timer on and off is known. Every pass draws fresh prompts: one seen before would be served from
+    the prefix cache if one were on."""
 
-    model = runner_model(llm)
-    clock = ModuleTimer(cuda=cuda)  # nothing attached: the wall of each step of a bare pass
-    current = clock
-    handle = watch_steps(model, batch, lambda tag: current.begin_step(tag))  # before any timer's hooks: runs first
-    shape = ModelShape.from_config(config)
-    rng = random.Random(seed)
-    sampling = SamplingParams(max_tokens=1 + decode_steps, ignore_eos=True, temperature=0.0)
+    library = "vllm"
+    attn = "vllm"
+    theory = THEORY
 
-    def run(timer: ModuleTimer, length: int) -> None:
-        nonlocal current
-        current = timer
+    def __init__(self, llm, *, batch: int, decode_steps: int, token_ids: Sequence[int], seed: int, dtype: str,
+                 config: dict, cuda: bool, roofline: Roofline | None = None):
+        from vllm import SamplingParams
+
+        self.llm, self.batch, self.decode_steps, self.dtype, self.config = llm, batch, decode_steps, dtype, config
+        self.cuda, self.roofline, self._token_ids = cuda, roofline, token_ids
+        self.device = "cuda" if cuda else "cpu"
+        self.shape = ModelShape.from_config(config)
+        self._model = runner_model(llm)
+        self._clock = ModuleTimer(cuda=cuda)  # nothing attached: the wall of each step of a bare pass
+        self._current = self._clock
+        # Before any timer's hooks: runs first.
+        self._handle = watch_steps(self._model, batch, lambda tag: self._current.begin_step(tag))
+        self._rng = random.Random(seed)
+        self._sampling = SamplingParams(max_tokens=1 + decode_steps, ignore_eos=True, temperature=0.0)
+
+    def workload(self, phase: Phase, length: int) -> Workload:
+        if phase == "prefill":
+            return Workload.prefill(self.batch, length, self.dtype)
+        return Workload.decode(self.batch, length + (self.decode_steps + 1) / 2, self.dtype)
+
+    def begin(self, length: int) -> None:
+        pass  # fresh prompts every pass
+
+    def _run(self, timer: ModuleTimer, length: int) -> None:
+        from vllm.inputs import TokensPrompt
+
+        self._current = timer
         try:
-            # Fresh ids every time: a prompt seen before would be served from the prefix cache if one were on.
-            prompts = [TokensPrompt(prompt_token_ids=rng.choices(token_ids, k=length)) for _ in range(batch)]
+            prompts = [TokensPrompt(prompt_token_ids=self._rng.choices(self._token_ids, k=length))
+                       for _ in range(self.batch)]
             with timer.recording():
-                llm.generate(prompts, sampling, use_tqdm=False)
+                self.llm.generate(prompts, self._sampling, use_tqdm=False)
         finally:
-            current = clock
+            self._current = self._clock
 
-    try:
-        for done, length in enumerate(lengths):
-            run(ModuleTimer(cuda=cuda), length)  # warm-up
-            steps, bare = [], []
-            for _ in range(repeats):
-                timer = ModuleTimer(cuda=cuda, mode=timer_mode)
-                timer.attach(model, prefix=type(model).__name__)
-                try:
-                    run(timer, length)
-                finally:
-                    timer.detach()
-                steps += timer.steps
-                clock.steps.clear()
-                run(clock, length)
-                bare += clock.steps
-            for phase, work in (
-                ("prefill", Workload.prefill(batch, length, dtype)),
-                ("decode", Workload.decode(batch, length + (decode_steps + 1) / 2, dtype)),
-            ):
-                chosen = [s for s in steps if s.tag == phase]
-                if chosen:
-                    profile = profile_from_steps(chosen, library="vllm", input_len=length, work=work, shape=shape,
-                                                 attn="vllm", roofline=roofline, theory=THEORY)
-                    emit(msgspec.structs.replace(profile, timer=timer_mode, timer_on_off=on_off(
-                        [s.wall_ns for s in chosen], [s.wall_ns for s in bare if s.tag == phase])))
-            progress(done + 1, len(lengths))
-    finally:
-        handle.remove()
+    def bare(self, length: int) -> list[Wall]:
+        self._clock.steps.clear()
+        self._run(self._clock, length)
+        return [(s.tag, s.wall_ns) for s in self._clock.steps]
+
+    def timed(self, length: int, mode: TimerMode) -> tuple[list[StepTimes], list[Wall]]:
+        timer = ModuleTimer(cuda=self.cuda, mode=mode)
+        timer.attach(self._model, prefix=type(self._model).__name__)
+        try:
+            self._run(timer, length)
+        finally:
+            timer.detach()
+        return timer.steps, [(s.tag, s.wall_ns) for s in timer.steps]
+
+    def close(self) -> None:
+        self._handle.remove()

@@ -1,4 +1,5 @@
-"""The child process: pins threads, runs the backend, and streams every event to the parent.
+"""The child process: pins threads, runs the spec's scenario on its library's engine, and streams every event to the
+parent.
 
 This module must stay light to import: spawn imports it before the thread settings are made, and
 torch reads them when it is first imported.
@@ -102,9 +103,10 @@ def _run(spec_json: bytes, requests: list, conn, clock_origin: float | None, out
     os.environ.update(_QUIET_ENV)
 
     from tuibench.backends import backend_class
-    from tuibench.backends.base import RunContext
     from tuibench.models.resolve import resolve_model
+    from tuibench.runner.context import RunContext
     from tuibench.runner.environment import capture_environment
+    from tuibench.scenarios import scenario
 
     send_lock = threading.Lock()  # the telemetry thread sends too, and a Connection is not thread-safe
 
@@ -147,14 +149,7 @@ def _run(spec_json: bytes, requests: list, conn, clock_origin: float | None, out
                                        extra=_server_sources(ctx)).start()
             if cluster is not None:
                 cluster.start_telemetry(emit, ctx.clock_s, 1.0 / spec.telemetry_hz)
-        if spec.scenario == "serving":
-            from tuibench.loadgen.scenario import run_serving
-
-            run_serving(ctx)
-        elif spec.scenario == "profile":
-            backend_class(spec.library)().profile(ctx)
-        else:
-            backend_class(spec.library)().run(ctx)
+        scenario(spec.scenario).run(backend_class(spec.library)(), ctx)
         finish(ev.RunFinished(t_s=ctx.clock_s()))
     except Stopped:
         raise  # no terminal event of ours: the parent, which stopped us, ends the run

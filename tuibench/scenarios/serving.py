@@ -1,15 +1,20 @@
-"""The serving scenario, in the run's child process: prompts from the dataset, sent to an endpoint."""
+"""The serving scenario, in the run's child process: prompts from the dataset, sent to an endpoint.
+
+The engine is the library whose server answers (launched by the run service, or the user's); here it only gives the
+tokenizer prompts are made with. Sending is the load generator's (tuibench/loadgen/).
+"""
 
 import asyncio
 import os
 
 import msgspec
 
-from tuibench.backends.base import RunContext
-from tuibench.backends.prompts import materialize
+from tuibench.backends.base import Backend
+from tuibench.core.context import Context
 from tuibench.core.errors import UserError
 from tuibench.core.events import FirstRequest
 from tuibench.core.plan import rate_label
+from tuibench.core.prompts import materialize
 from tuibench.core.workload import RequestSpec
 from tuibench.loadgen.client import Endpoint, auth_headers
 from tuibench.loadgen.conversations import drive_conversations
@@ -20,11 +25,7 @@ PREPARE_TIMEOUT_S = 60.0
 WARMUP_SEED = 1_000_003  # warm-up token ids are drawn with the run's seed plus this: never the measured ones
 
 
-def run_serving(ctx: RunContext) -> None:
-    from transformers import AutoTokenizer
-
-    from tuibench.models.convert import ensure_converted
-
+def run(engine: Backend, ctx: Context) -> None:
     spec, params = ctx.spec, ctx.spec.serving
     if not params.endpoint:
         raise UserError("the serving scenario needs an endpoint: --endpoint URL, or a library tuibench can launch")
@@ -34,7 +35,7 @@ def run_serving(ctx: RunContext) -> None:
         if not api_key:
             raise UserError(f"--api-key-env {params.api_key_env}: that environment variable is not set")
     ctx.phase("loading", f"tokenizer of {ctx.model.name}")
-    tokenizer = AutoTokenizer.from_pretrained(ensure_converted(ctx.model, ctx.log))
+    tokenizer = engine.tokenizer(ctx)
 
     measured = materialize(ctx.requests, tokenizer, spec.seed)
     # Warm-ups of the same shapes as the first requests but other tokens: sending measured prompts would make
@@ -119,7 +120,7 @@ def run_serving(ctx: RunContext) -> None:
     asyncio.run(prepare_and_drive())
 
 
-def _server_histograms(ctx: RunContext) -> None:
+def _server_histograms(ctx: Context) -> None:
     """The server's latency histograms as they stand (before the measured requests, and after them): the
     difference is what the run added. Nothing for a server without them."""
     from tuibench.core.events import TelemetrySample

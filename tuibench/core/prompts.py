@@ -1,4 +1,8 @@
-"""Turns a workload's requests into token-id prompts with the model's tokenizer (in the child)."""
+"""Turns a workload's requests into token-id prompts with the model's tokenizer (in the child).
+
+Pure: the tokenizer is any object with the Hugging Face tokenizer's ids (`all_special_ids`, `len`, `encode`), so the
+scenarios, the engines and the load generator all reach it from below them.
+"""
 
 from collections.abc import Sequence
 
