@@ -86,7 +86,7 @@ def test_a_plan_table_names_the_key_that_is_off_and_the_nearest_valid_one(table,
 
 
 def test_plan_file_keys_say_what_is_wrong_with_the_file_named(tmp_path):
-    from tuibench.runner.plans import load_plan_file
+    from tuibench.core.planfiles import load_plan_file
 
     plan = tmp_path / "typo.toml"
     plan.write_text("[plan]\nbatchsize = 4\n")

@@ -7,7 +7,8 @@ import pytest
 
 from tuibench.core.errors import UserError
 from tuibench.core.plan import PlanRequest, plan_status, request_from_table
-from tuibench.runner.plans import build_plan, load_plan_file, shipped_plans
+from tuibench.core.planfiles import load_plan_file, shipped_plans
+from tuibench.runner.plans import build_plan
 
 
 def _keys(plan):

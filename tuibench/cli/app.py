@@ -29,7 +29,8 @@ def main(args) -> int:
         raise UserError(f"--speed must be positive, got {args.speed:g}")
     plan = None
     if args.plan:
-        from tuibench.runner.plans import build_plan, load_plan_file
+        from tuibench.core.planfiles import load_plan_file
+        from tuibench.runner.plans import build_plan
 
         plan = build_plan(load_plan_file(args.plan))  # a bad plan is one line here, not an error inside the app
     settings = load_settings()  # a stale or unknown key is one line here, not another plan run in silence

@@ -43,7 +43,8 @@ def register(commands) -> None:
 
 
 def main(args) -> int:
-    from tuibench.runner.plans import build_plan, load_plan_table
+    from tuibench.core.planfiles import load_plan_table
+    from tuibench.runner.plans import build_plan
 
     what = args.what
     if what[:1] == ["list"] and len(what) == 1:

@@ -302,6 +302,12 @@ class StepStarted(_PlanEvent, tag="step_started"):
     run_id: int | None
 
 
+class ProbeStarted(_PlanEvent, tag="probe_started"):
+    """A capacity step's probe after its first begins: the step's run is this probe's from here on."""
+
+    index: int
+
+
 class StepProbed(_PlanEvent, tag="step_probed"):
     """A capacity step's probe ended (its run is the step's run until the next probe starts)."""
 
@@ -321,7 +327,7 @@ class PlanEnded(_PlanEvent, tag="plan_ended"):
     status: PlanStatus
 
 
-PlanEvent = PlanStarted | StepStarted | StepProbed | StepEnded | PlanEnded
+PlanEvent = PlanStarted | StepStarted | ProbeStarted | StepProbed | StepEnded | PlanEnded
 
 
 def plan_status(step_statuses: list[str]) -> PlanStatus:

@@ -13,8 +13,8 @@ from tuibench.core.metrics import ColdStart, RunMetrics, request_end_s
 from tuibench.core.modules import ModuleProfile
 from tuibench.core.capacity import Capacity, Probe
 from tuibench.core.plan import (
-    Plan, PlanEnded, PlanEvent, PlanStarted, PlanStatus, PlanStep, StepEnded, StepProbed, StepStarted, StepStatus,
-    plan_status,
+    Plan, PlanEnded, PlanEvent, PlanStarted, PlanStatus, PlanStep, ProbeStarted, StepEnded, StepProbed, StepStarted,
+    StepStatus, plan_status,
 )
 from tuibench.core.sample_window import TelemetryWindow
 from tuibench.core.spec import RunSpec, gpus_used
@@ -234,6 +234,8 @@ class PlanState:
                 self.current = self.steps[event.index - 1]
                 self.current.status, self.current.run_id = "running", event.run_id
                 self.current.run.run_id = event.run_id
+            case ProbeStarted():
+                self.steps[event.index - 1].run = RunState()
             case StepProbed():
                 self.steps[event.index - 1].probes.append(event.probe)
             case StepEnded():

@@ -18,7 +18,8 @@ from tuibench.core import events as ev
 from tuibench.core.capacity import Capacity, Probe
 from tuibench.core.errors import UserError
 from tuibench.core.plan import (
-    Plan, PlanEnded, PlanEvent, PlanStarted, PlanStep, StepEnded, StepProbed, StepStarted, StepStatus, plan_status,
+    Plan, PlanEnded, PlanEvent, PlanStarted, PlanStep, ProbeStarted, StepEnded, StepProbed, StepStarted, StepStatus,
+    plan_status,
 )
 from tuibench.core.reducer import PlanState, RunState
 from tuibench.core.spec import RunSpec
@@ -105,8 +106,7 @@ class _Steps:
             nonlocal probes
             probes += 1
             if probes > 1:  # the step's state shows its latest probe's run
-                with self.state.lock:
-                    self.state.steps[step.index - 1].run = RunState()
+                self.announce(ProbeStarted(index=step.index))
             return self._run_once(step, spec, servers, probe=probes)
 
         def probed(found: Probe, so_far: Capacity) -> None:

@@ -19,6 +19,7 @@ from tuibench.core.paths import data_dir
 from tuibench.core.plan import PlanEnded
 from tuibench.core.reducer import PlanState, RunState
 from tuibench.ui.run_lock import RunLock
+from tuibench.ui.run_service import RunService
 from tuibench.ui.screens.base import TuibenchScreen
 from tuibench.ui.settings import Settings, load_settings, save_settings
 from tuibench.ui.themes import DEFAULT_THEME, load_themes
@@ -91,6 +92,9 @@ class TuibenchApp(App):
         # Showing a room stored results (`tuibench web --read-only`): nothing is started or deleted.
         self.read_only = read_only
         self.run_lock = RunLock(data_dir() / "app-run.lock")
+        # The run service, a process of its own started on first use: the app never imports an engine.
+        self.run_service = RunService(log_path=data_dir() / "logs" / "app-run-service.log")
+        self.library_rows: list | None = None  # what the run service said this machine has, once asked
         self._quit_asked_at = float("-inf")
 
     @property
@@ -124,7 +128,8 @@ class TuibenchApp(App):
             self.notify("a run is in progress (started from another tab, or another tuibench app): wait for it to "
                         "end", severity="warning", timeout=8)
             return
-        if self._start(PlanState(), lambda state, notify: PlanSession(plan, self.db_path, state, notify)):
+        if self._start(PlanState(),
+                       lambda state, notify: PlanSession(plan, self.db_path, state, notify, self.run_service)):
             self.switch_mode("live")
 
     def refuses(self, what: str) -> bool:
@@ -242,3 +247,4 @@ class TuibenchApp(App):
         if self.session is not None:
             self.session.cancel()
             self.session.join(10.0)
+        self.run_service.close()

@@ -57,21 +57,26 @@ class _Session:
 
 
 class PlanSession(_Session):
-    """A plan through the run service, as from the CLI; each child's output goes to a log file, not the screen."""
+    """A plan through the run service's process, as the CLI runs it; its events reduced here as they come (plan
+    events move the steps, a run event goes to the running step's run), each child's output to a log file."""
 
-    def __init__(self, plan: Plan, db_path: Path, state: PlanState, notify: Notify):
+    def __init__(self, plan: Plan, db_path: Path, state: PlanState, notify: Notify, service):
         super().__init__(state, notify, "tuibench-plan")
         self.plan = plan
         self._db_path = db_path
+        self._service = service  # ui/run_service.RunService
+
+    def cancel(self) -> None:
+        super().cancel()
+        self._service.cancel()
 
     def _main(self) -> None:
-        from tuibench.core.paths import data_dir
-        from tuibench.core.store import ResultsStore
-        from tuibench.runner.service import run_plan
+        def reduce(event) -> None:
+            with self.state.lock:
+                self.state.apply(event)
+            self._notify(event)
 
-        with ResultsStore.open(self._db_path) as store:
-            run_plan(self.plan, store, state=self.state, observer=lambda event, state: self._notify(event),
-                     cancel=self._cancel.is_set, output_dir=data_dir() / "logs", port=self.plan.request.port)
+        self._service.run(self.plan, self._db_path, reduce)
 
 
 class EventLog:

@@ -28,7 +28,7 @@ class Settings(msgspec.Struct, kw_only=True):
         naming the option when a value is off."""
         from tuibench.core.options import OptionError
         from tuibench.core.plan import request_from_table
-        from tuibench.runner.plans import load_plan_table
+        from tuibench.core.planfiles import load_plan_table
 
         table = self.setup
         if self.plan:

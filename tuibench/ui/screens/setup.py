@@ -4,6 +4,7 @@ ready-made plan file. The dataset under the cursor shows its length histogram, t
 last choice is remembered; r starts the plan."""
 
 from textual.app import ComposeResult
+from textual import work
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Label, Select, SelectionList, Static
@@ -24,23 +25,15 @@ def dataset_names() -> list[str]:
     return [*builtin_datasets(), *SYNTHETIC]
 
 
-def libraries() -> list[tuple[str, bool, str]]:
-    """(name, available, reason) for every library the app lists (the fake engine is the tests', unlisted)."""
-    from tuibench.runner.plans import library_choices
-
-    return library_choices()
-
-
 class SetupScreen(TuibenchScreen):
     BINDINGS = [Binding("r", "start", "Run")]
 
     def compose_body(self) -> ComposeResult:
         from tuibench.core.plan import plan_options
-        from tuibench.runner.plans import shipped_plans
+        from tuibench.core.planfiles import shipped_plans
 
         settings = self.app.settings
         plans = shipped_plans()
-        self._libraries = libraries()
         with Horizontal(id="setup"):
             with Vertical(id="setup-left"):
                 with VerticalScroll(id="setup-form"):
@@ -49,10 +42,8 @@ class SetupScreen(TuibenchScreen):
                     yield Select([("the choices below", NO_PLAN), *((name, name) for name in plans)],
                                  value=settings.plan if settings.plan in plans else NO_PLAN, allow_blank=False,
                                  id="plan", compact=True)
-                    # Why a library cannot run here, in full, under their list: a tick's line is too narrow for it.
-                    notes = "\n".join(f"{name}: {reason}" for name, ok, reason in self._libraries if not ok)
                     yield OptionForm((f for f in plan_options() if not f.opt.no_setup), settings.setup,
-                                     self._choices, notes={"libraries": notes}, id="options")
+                                     self._choices, notes={"libraries": self._library_notes()}, id="options")
                 # Under the form, not at its end: at 80x24 the form scrolls, and Start and what is wrong stay in sight.
                 yield Static("", id="option-help")
                 with Horizontal(id="setup-actions"):
@@ -63,9 +54,13 @@ class SetupScreen(TuibenchScreen):
                 yield Static("", id="dataset-summary")
 
     def _choices(self, field: OptionField) -> list[Choice] | None:
-        """The tick lists whose choices are known only here: models, libraries, datasets."""
+        """The tick lists whose choices are known only here: models, libraries, datasets. Until the run service
+        has said which libraries this machine has, the list holds the picked ones."""
         if field.key == "libraries":
-            return [(name, name, ok) for name, ok, _ in self._libraries]
+            rows = self.app.library_rows
+            if rows is None:
+                return [(name, name, True) for name in self.app.settings.setup.get("libraries", ["transformers"])]
+            return [(row.name, row.name, row.available) for row in rows]
         if field.key == "datasets":
             return [(name, name, True) for name in dataset_names()]
         if field.key == "models":
@@ -76,8 +71,32 @@ class SetupScreen(TuibenchScreen):
             return [(name, name, True) for name in names]
         return None
 
+    def _library_notes(self) -> str:
+        """Why a library cannot run here, in full, under their list: a tick's line is too narrow for it."""
+        rows = self.app.library_rows or []
+        return "\n".join(f"{row.name}: {row.reason}" for row in rows if not row.available)
+
+    @work(thread=True, exclusive=True, group="libraries")
+    def _ask_libraries(self) -> None:
+        """The libraries this machine has, from the run service (a process of its own: it may take a second)."""
+        from tuibench.ui.run_service import ServiceGone
+
+        try:
+            rows = self.app.run_service.libraries()
+        except ServiceGone as exc:
+            self.app.call_from_thread(self.query_one("#setup-error", Static).update, f"[red]{exc}[/]")
+            return
+        self.app.call_from_thread(self._show_libraries, rows)
+
+    def _show_libraries(self, rows) -> None:
+        self.app.library_rows = rows
+        form = self.query_one(OptionForm)
+        form.set_choices("libraries", self._choices(form.field("libraries")), self._library_notes())
+
     def on_mount(self) -> None:
         super().on_mount()
+        if self.app.library_rows is None:
+            self._ask_libraries()
         datasets = self.query_one("#datasets", SelectionList)
         names = dataset_names()
         first = datasets.selected[0] if datasets.selected else names[0]
@@ -123,18 +142,34 @@ class SetupScreen(TuibenchScreen):
         self.action_start()
 
     def action_start(self) -> None:
-        from tuibench.runner.plans import build_plan
-
         error = self.query_one("#setup-error", Static)
         settings = self.app.settings
         try:
             settings.setup = self.query_one(OptionForm).read()  # kept, good or bad, with the rest of the choice
             settings.plan = str(self.query_one("#plan", Select).value)
-            plan = build_plan(settings.request())
+            request = settings.request()
         except (UserError, OptionError) as exc:
             error.update(f"[red]{exc}[/]")
             return
+        error.update("[dim]checking the plan…[/]")
+        self._build_and_start(request)
+
+    @work(thread=True, exclusive=True, group="build")
+    def _build_and_start(self, request) -> None:
+        """The run service checks the plan (libraries, datasets, devices: what the app cannot import), then it
+        starts; a plan it refuses is its one line under the form."""
+        from tuibench.ui.run_service import ServiceGone
+
+        try:
+            plan = self.app.run_service.build(request)
+        except (UserError, ServiceGone) as exc:
+            self.app.call_from_thread(self.query_one("#setup-error", Static).update, f"[red]{exc}[/]")
+            return
+        self.app.call_from_thread(self._start, plan)
+
+    def _start(self, plan) -> None:
         skipped = {f"{s.spec.library}: {s.skip}" for s in plan.steps if s.skip}
-        error.update("[dim]skipped " + "; ".join(sorted(skipped)) + "[/]" if skipped else "")
-        save_settings(settings)
+        self.query_one("#setup-error", Static).update("[dim]skipped " + "; ".join(sorted(skipped)) + "[/]"
+                                                      if skipped else "")
+        save_settings(self.app.settings)
         self.app.start_plan(plan)

@@ -79,8 +79,10 @@ class OptionForm(Vertical):
             yield Label(label_of(field))
             yield TickList(*(Selection(text if ok else f"{text} (not here)", name, ok and name in picked, disabled=not ok)
                              for name, text, ok in choices), id=wid)
-            if self._notes.get(field.key):
-                yield Static(self._notes[field.key], id=f"{wid}-notes", classes="notes")
+            if field.key in self._notes:  # shown once it says something
+                note = Static(self._notes[field.key], id=f"{wid}-notes", classes="notes")
+                note.display = bool(self._notes[field.key])
+                yield note
             return
         with Horizontal(classes="option"):
             yield Label(label_of(field))
@@ -94,6 +96,21 @@ class OptionForm(Vertical):
             else:
                 yield Input(field.text_of(value), placeholder=field.opt.placeholder, id=wid,
                             compact=True)
+
+    def field(self, key: str) -> OptionField:
+        return next(f for f in self.fields if f.key == key)
+
+    def set_choices(self, key: str, choices: list[Choice], note: str = "") -> None:
+        """A tick list's choices once they are known (the libraries, from the run service); the picks are kept."""
+        ticks = self.query_one(f"#{widget_id(self.field(key))}", TickList)
+        picked = set(ticks.selected) or set(_value_at(self._table, self.field(key)) or ())
+        ticks.clear_options()
+        ticks.add_options([Selection(text if ok else f"{text} (not here)", name, ok and name in picked,
+                                     disabled=not ok) for name, text, ok in choices])
+        notes = self.query(f"#{widget_id(self.field(key))}-notes")
+        if notes:
+            notes.first(Static).update(note)
+            notes.first(Static).display = bool(note)
 
     def read(self) -> dict[str, Any]:
         """The plan table the form holds: each option whose value differs from its default, as a plan file would
