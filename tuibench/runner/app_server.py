@@ -86,6 +86,9 @@ def _run(ask: remote.RunPlan, channel: _Channel, cancel: threading.Event) -> rem
 def main() -> None:
     # The app owns Ctrl-C (a key in its terminal): a SIGINT to the process group is not ours to act on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from tuibench.runner.child import FRONT_END_PID_ENV
+
+    os.environ[FRONT_END_PID_ENV] = str(os.getppid())  # the app's CPU is the run's harness, not another process's
     channel = _Channel()
     asks: queue.Queue[remote.Ask | None] = queue.Queue()
     cancel = threading.Event()

@@ -50,14 +50,21 @@ def redirect_output(path: str) -> None:
     os.close(fd)
 
 
+# Set by the app's run service (runner/app_server.py) to the app's pid: the app drawing the run is part of it.
+FRONT_END_PID_ENV = "TUIBENCH_FRONT_END_PID"
+
+
 def own_processes(spec: RunSpec) -> list[int]:
     """The roots of the run's own processes: the tuibench process that started this child (and with it a managed
-    server), and a server the user started on this machine, found by its port."""
+    server), the app above it when the app's run service started it, and a server the user started on this
+    machine, found by its port."""
     from urllib.parse import urlsplit
 
     from tuibench.telemetry.processes import listening_pid
 
     roots = [os.getppid()]
+    if front_end := os.environ.get(FRONT_END_PID_ENV, "").strip():
+        roots.append(int(front_end))
     if spec.scenario == "serving" and spec.serving.endpoint:
         url = urlsplit(spec.serving.endpoint)
         if url.hostname in ("127.0.0.1", "localhost", "::1") and url.port and (pid := listening_pid(url.port)):
