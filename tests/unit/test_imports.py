@@ -11,8 +11,9 @@ LIGHT_MODULES = [
     "tuibench.loadgen.client", "tuibench.scenarios.serving", "tuibench.scenarios.offline", "tuibench.scenarios.profile",
     "tuibench.backends.endpoint", "tuibench.backends.fake", "tuibench.profiling.fake_passes", "tuibench.runner.context",
     "tuibench.analysis.theory", "tuibench.analysis.paper", "tuibench.analysis.hardware", "tuibench.core.modules",
-    "tuibench.report.modules", "tuibench.profiling.tree", "tuibench.profiling.timer", "tuibench.profiling.cpu_roofline",
-    "tuibench.profiling.hf_profile", "tuibench.profiling.vllm_profile", "tuibench.telemetry.sampler",
+    "tuibench.report.module_tables", "tuibench.profiling.tree", "tuibench.profiling.timer",
+    "tuibench.profiling.cpu_roofline", "tuibench.profiling.hf_profile", "tuibench.profiling.vllm_profile",
+    "tuibench.telemetry.sampler",
     "tuibench.core.plan", "tuibench.core.side_by_side", "tuibench.core.document", "tuibench.runner.plans",
     "tuibench.runner.service", "tuibench.report.comparison", "tuibench.report.figures",
 ]

@@ -154,7 +154,7 @@ def test_the_names_users_type_for_a_gpu_resolve_to_the_usual_card():
 def test_analyze_tables_show_one_layer_when_asked_and_sweep_the_asked_batch():
     from rich.console import Console
 
-    from tuibench.report.modules import intensity_sweep_table, theory_table
+    from tuibench.report.module_tables import intensity_sweep_table, theory_table
 
     shape = ModelShape.from_config(SMOLLM2_CONFIG)
     costs = breakdown(shape, Workload.decode(16, 1024))

@@ -22,7 +22,7 @@ from tuibench.core.store import PlanRow, ResultsStore, RunRow, StepRow
 from tuibench.core.units import fmt
 from tuibench.report.explain import explanation_tables
 from tuibench.report.figures import write_figures
-from tuibench.report.modules import leaf_shares, shares_table
+from tuibench.report.module_tables import leaf_shares, shares_table
 from tuibench.report.tables import status_markup
 
 
