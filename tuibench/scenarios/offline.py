@@ -7,6 +7,8 @@ engine times its steps, and the progress after each batch.
 
 from collections.abc import Callable, Sequence
 
+import msgspec
+
 from tuibench.backends.base import Backend, Batching, Generated
 from tuibench.core.context import Context
 from tuibench.core.errors import UserError
@@ -25,14 +27,14 @@ def run(engine: Backend, ctx: Context) -> None:
     try:
         if line := engine.load(ctx, prompts):
             ctx.log(line)
-        batches, measuring, warmups, warmup = plan_batches(engine.batching, prompts, params)
-        ctx.phase("warmup", warmup)
-        for batch in warmups:
+        plan = plan_batches(engine.batching, prompts, params)
+        ctx.phase("warmup", plan.warmup_detail)
+        for batch in plan.warmups:
             # Held short and never stopped at EOS: what warms the engine is a prefill and some decode steps.
             engine.generate(batch, max_output_tokens=WARMUP_OUTPUT_TOKENS)
-        ctx.phase("measuring", measuring)
+        ctx.phase("measuring", plan.measuring_detail)
         done = 0
-        for number, batch in enumerate(batches):
+        for number, batch in enumerate(plan.batches):
             generated = engine.generate(batch, honor_eos=params.honor_eos)
             records, batch_record = records_of(number if engine.batching == "static" else None, batch, generated,
                                                ctx.clock_s)
@@ -46,22 +48,30 @@ def run(engine: Backend, ctx: Context) -> None:
         engine.close()
 
 
-def plan_batches(batching: Batching, prompts: Sequence[Prompt], params: OfflineParams
-                 ) -> tuple[list[list[Prompt]], str, list[list[Prompt]], str]:
-    """The measured batches and the warm-up ones, each with its phase's detail.
+class Batches(msgspec.Struct, frozen=True, kw_only=True):
+    """The calls of an offline run: the measured batches and the warm-up ones, each with its phase's detail."""
 
-    Static batches warm up on the first --warmup-batches of them; an engine that takes every request at once on
-    one call of a batch's worth; one that takes them one by one on the first request.
-    """
+    batches: list[list[Prompt]]
+    measuring_detail: str
+    warmups: list[list[Prompt]]
+    warmup_detail: str
+
+
+def plan_batches(batching: Batching, prompts: Sequence[Prompt], params: OfflineParams) -> Batches:
+    """Static batches warm up on the first --warmup-batches of them; an engine that takes every request at once, on
+    one call of a batch's worth of them; one that takes them one by one, on the first request."""
     if batching == "continuous":
         warm = list(prompts[: params.batch_size])
-        return [list(prompts)], "all requests at once", [warm], f"{len(warm)} request(s), not counted"
+        return Batches(batches=[list(prompts)], measuring_detail="all requests at once", warmups=[warm],
+                       warmup_detail=f"{len(warm)} request(s), not counted")
     if batching == "sequential":
-        return [[p] for p in prompts], "one request at a time", [list(prompts[:1])], "1 request, not counted"
+        return Batches(batches=[[p] for p in prompts], measuring_detail="one request at a time",
+                       warmups=[list(prompts[:1])], warmup_detail="1 request, not counted")
     size = params.batch_size
     batches = [list(prompts[i:i + size]) for i in range(0, len(prompts), size)]
     warm = batches[: params.warmup_batches]
-    return batches, f"static batches of {size}", warm, f"{len(warm)} batch(es), not counted"
+    return Batches(batches=batches, measuring_detail=f"static batches of {size}", warmups=warm,
+                   warmup_detail=f"{len(warm)} batch(es), not counted")
 
 
 def records_of(number: int | None, prompts: Sequence[Prompt], generated: Generated,
