@@ -19,8 +19,9 @@ QUANTILE_DIGITS = 1
 
 
 def _names_unit(label: str, unit: str) -> bool:
-    """The label already ends in its unit ("output tok/s", "cold start s"), or there is none (a count)."""
-    return not unit or label.endswith(unit)
+    """The label already ends in its unit ("output tok/s", "cold start s") or names the rate ("requests/s" in
+    req/s), or there is none (a count)."""
+    return not unit or label.endswith(unit) or (unit.endswith("/s") and label.endswith("/s"))
 
 
 @dataclass(frozen=True)
