@@ -24,7 +24,7 @@ def main(args) -> int:
     from tuibench.analysis.theory import Workload, breakdown
     from tuibench.models.convert import model_shape
     from tuibench.profiling.cpu_roofline import device_roofline
-    from tuibench.report.modules import intensity_sweep_table, paper_forms_legend, theory_table
+    from tuibench.report.module_tables import intensity_sweep_table, paper_forms_legend, theory_table
     from tuibench.runner.environment import default_threads
 
     ref, shape = model_shape(args.model)

@@ -98,7 +98,7 @@ def print_comparison(shown, db: Path | None, plan_id: int, baseline: str | None 
 
 
 def print_profiles(shown, profiles, per_layer: bool = False) -> None:
-    from tuibench.report.modules import profile_table, shares_table
+    from tuibench.report.module_tables import profile_table, shares_table
 
     for profile in profiles:
         shown.print(profile_table(profile, per_layer=per_layer))

@@ -8,6 +8,7 @@ from tuibench.cli.common import (
     print_comparison,
 )
 from tuibench.cli.options import add_plan_options, request_from_args
+from tuibench.core.catalogue import BY_KEY
 from tuibench.core.errors import UserError
 from tuibench.core.plan import SCENARIOS
 
@@ -69,8 +70,9 @@ def main(args) -> int:
             shown.print(f"[dim]· {len(state.profiles)} module profile(s) stored[/]")
         elif state.requests_done:
             m = state.metrics()
+            throughput = BY_KEY["output_throughput_tok_s"].named(m.output_throughput_tok_s)
             shown.print(f"[dim]· {step.step.label}: {state.status}, {m.completed} ok / {m.failed} failed, "
-                        f"{m.output_throughput_tok_s or 0:,.1f} out tok/s[/]", highlight=False)
+                        f"{throughput}[/]", highlight=False)
         if state.error:
             shown.print(f"[yellow]· {step.step.label}: {state.status}: {state.error}[/]", highlight=False)
 

@@ -70,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
         elif command == "explain":
             _explain(shown, store, args.a, args.b)
         elif command == "shares":
-            from tuibench.report.modules import shares_table
+            from tuibench.report.module_tables import shares_table
 
             profiles = []
             for run_id in args.ids:
