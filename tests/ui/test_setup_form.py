@@ -37,7 +37,7 @@ def test_every_option_has_a_setup_field_unless_it_says_why_not(sample_db):
 def test_what_setup_reads_is_what_the_same_flags_ask_for(sample_db):
     """Typed text through the form and through the CLI: one request."""
     from tuibench.cli import build_parser
-    from tuibench.cli.options import request_from_args
+    from tuibench.cli.flags import request_from_args
 
     typed = {"endpoint": "http://127.0.0.1:9", "served_model_name": "served", "input_len": "16", "output_len": "8",
              "rates": "1,inf", "timeout_s": "30", "capacity.slo": "ttft_p99=500", "lengths": "32,64"}

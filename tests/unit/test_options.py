@@ -50,7 +50,7 @@ def test_no_flag_names_two_options_and_each_command_offers_the_options_of_its_sc
     (["run", "--endpoint", "http://127.0.0.1:9", "--scenario", "serving"], {"libraries": ("endpoint",)}),
 ])
 def test_flags_make_the_request_a_plan_table_with_the_same_keys_makes(argv, expected):
-    from tuibench.cli.options import request_from_args
+    from tuibench.cli.flags import request_from_args
 
     args = build_parser().parse_args(argv)
     request = request_from_args(args, args.scenarios_offered if hasattr(args, "scenarios_offered")

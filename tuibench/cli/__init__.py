@@ -1,5 +1,5 @@
 """The `tuibench` command: one thin module per command, each registering its parser and handing over to runner and
-report. A plan's flags are generated from the option schema (cli/options.py), never written here.
+report. A plan's flags are generated from the option schema (cli/flags.py), never written here.
 
 Imports stay light (no torch, no library), so `tuibench --help` answers at once.
 """
@@ -7,11 +7,15 @@ Imports stay light (no torch, no library), so `tuibench --help` answers at once.
 import sys
 
 from tuibench import __version__
-from tuibench.cli import analyze, app, capacity, check, compare, mock_server, profile, run, runs, web
+from tuibench.cli import (
+    analyze_command, app_command, capacity_command, check_command, compare_command, mock_server_command,
+    profile_command, run_command, runs_command, web_command,
+)
 from tuibench.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser
 from tuibench.core.errors import UserError
 
-COMMANDS = (run, profile, compare, capacity, analyze, check, app, web, mock_server, runs)
+COMMANDS = (run_command, profile_command, compare_command, capacity_command, analyze_command, check_command,
+            app_command, web_command, mock_server_command, runs_command)
 
 
 def build_parser() -> Parser:

@@ -2,7 +2,7 @@
 
 A field's type (with its msgspec constraints) and default are the Struct's; `Opt`, in the same `Annotated`,
 adds what a person needs: help, unit, group, the scenarios it applies to, its flags. The CLI's flags
-(cli/options.py), the app's Setup form (ui/widgets/option_form.py), plan files and saved settings all read
+(cli/flags.py), the app's Setup form (ui/widgets/option_form.py), plan files and saved settings all read
 `options_of(Struct)`, and all turn text into a value with `parse_text`: one parser, one set of messages.
 
 Why our own generator over msgspec's field info rather than a CLI library (cyclopts, typer): the Struct already

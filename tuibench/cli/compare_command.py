@@ -7,7 +7,7 @@ from tuibench.cli.common import (
     EXIT_INTERRUPTED, EXIT_FAILED, EXIT_OK, add_db_option, check_writable, console, execute, open_store,
     print_comparison,
 )
-from tuibench.cli.options import add_plan_options, request_from_args
+from tuibench.cli.flags import add_plan_options, request_from_args
 from tuibench.core.catalogue import BY_KEY
 from tuibench.core.errors import UserError
 from tuibench.core.plan import SCENARIOS

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from tuibench.cli.common import add_db_option, check_writable, console, execute, plan_exit, print_comparison
-from tuibench.cli.options import add_plan_options, request_from_args
+from tuibench.cli.flags import add_plan_options, request_from_args
 
 SCENARIOS = ("capacity",)
 

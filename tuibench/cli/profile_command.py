@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from tuibench.cli import run
+from tuibench.cli import run_command
 from tuibench.cli.common import add_db_option
-from tuibench.cli.options import add_plan_options
+from tuibench.cli.flags import add_plan_options
 
 SCENARIOS = ("profile",)
 
@@ -16,4 +16,4 @@ def register(commands) -> None:
     parser.add_argument("--per-layer", action="store_true", help="show every layer, not only the layers summed")
     parser.add_argument("--events", type=Path, help="write the event log (JSONL) here")
     add_db_option(parser)
-    parser.set_defaults(handler=run.main, scenarios_offered=SCENARIOS)
+    parser.set_defaults(handler=run_command.main, scenarios_offered=SCENARIOS)

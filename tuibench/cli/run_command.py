@@ -6,7 +6,7 @@ from tuibench.cli.common import (
     EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, add_db_option, check_writable, console, execute, open_store,
     print_comparison, print_profiles,
 )
-from tuibench.cli.options import add_plan_options, request_from_args
+from tuibench.cli.flags import add_plan_options, request_from_args
 
 SCENARIOS = ("offline", "serving")
 

@@ -4,7 +4,7 @@ from tuibench.cli.common import EXIT_OK, port_number
 
 
 def register(commands) -> None:
-    from tuibench.cli.options import add_struct_options
+    from tuibench.cli.flags import add_struct_options
     from tuibench.servers.mock import MockConfig
 
     parser = commands.add_parser("mock-server", help="a known-answer OpenAI-compatible server: tokens on a fixed "
@@ -19,7 +19,7 @@ def register(commands) -> None:
 
 
 def main(args) -> int:
-    from tuibench.cli.options import struct_from_args
+    from tuibench.cli.flags import struct_from_args
     from tuibench.servers.managed import check_port_free
     from tuibench.servers.mock import MockConfig, serve
 
