@@ -97,10 +97,10 @@ class LlamaCppBackend(Backend):
     def generate(self, prompts: Sequence[Prompt], *, honor_eos: bool = False,
                  max_output_tokens: int | None = None) -> Generated:
         (prompt,) = prompts  # one at a time (batching is sequential); EOS never ends it (greedy_tokens holds lengths)
+        count = min(prompt.output_tokens, max_output_tokens or prompt.output_tokens)
         stamps: list[float] = []
         start = time.perf_counter()
-        tokens = greedy_tokens(self._llm, prompt.ids, min(prompt.output_tokens, max_output_tokens or prompt.output_tokens),
-                               lambda: stamps.append(time.perf_counter()))
+        tokens = greedy_tokens(self._llm, prompt.ids, count, lambda: stamps.append(time.perf_counter()))
         return Generated(start_s=start, requests=[timed_from_stamps(
             prompt.index, start, stamps, output_tokens=len(tokens),
             counted_input_tokens=evaluated_prompt_tokens(self._llm, len(tokens)))])

@@ -183,6 +183,7 @@ class VllmBackend(Backend):
             import torch
 
             gpu_name = torch.cuda.get_device_name()
+        roofline = roofline_for(gpu_name, dtype, spec.threads, in_process=True)
         return VllmPasses(llm, batch=params.batch_size, decode_steps=params.decode_steps,
                           token_ids=plain_vocab_ids(self.tokenizer(ctx)), seed=spec.seed, dtype=dtype,
-                          config=config, cuda=gpu, roofline=roofline_for(gpu_name, dtype, spec.threads, in_process=True))
+                          config=config, cuda=gpu, roofline=roofline)

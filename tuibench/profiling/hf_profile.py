@@ -96,7 +96,8 @@ class HfPasses:
         import torch
 
         pool = self._pool
-        self._ids = pool[torch.randint(len(pool), (self.batch, length), generator=self._generator)].to(self.model.device)
+        drawn = torch.randint(len(pool), (self.batch, length), generator=self._generator)
+        self._ids = pool[drawn].to(self.model.device)
 
     def bare(self, length: int) -> list[Wall]:
         return _tagged(run_steps(self.model, self._ids, self.decode_steps))

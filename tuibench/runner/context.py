@@ -14,8 +14,8 @@ from tuibench.models.resolve import ModelRef
 class RunContext:
     """Handed to a scenario in the child: the run's inputs, its clock, and the event sink."""
 
-    def __init__(self, spec: RunSpec, requests: Sequence[RequestSpec], model: ModelRef, emit: Callable[[ev.Event], None],
-                 clock_origin: float | None = None):
+    def __init__(self, spec: RunSpec, requests: Sequence[RequestSpec], model: ModelRef,
+                 emit: Callable[[ev.Event], None], clock_origin: float | None = None):
         self.spec = spec
         self.requests = requests
         self.model = model
