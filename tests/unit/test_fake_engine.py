@@ -1,5 +1,5 @@
 """The fake engine in process: its script, its known tokens, and the offline and profile scenarios' loops run on it
-(the run service, the child and the managed server are tests/integration/test_fake_engine.py's)."""
+(the run service, the child and the managed server are tests/integration/test_fake_engine_runs.py's)."""
 
 from types import SimpleNamespace
 
