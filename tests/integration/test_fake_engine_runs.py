@@ -114,3 +114,24 @@ def test_fake_engine_profile_gives_the_scripted_module_times(script, tmp_path, m
             if node.is_leaf and node.kind != "self":
                 assert node.time_ms == pytest.approx(leaf_ms, abs=1e-12) and node.calls == 1
         assert profile.books.outside_ms == pytest.approx(0.0, abs=1e-9)
+
+
+def test_fake_engine_takes_real_time_so_a_cancel_stops_it_and_keeps_what_it_measured(script, tmp_path, model_path):
+    """Each batch sleeps its script (here 0.3 s + 0.1 s per token after the first): a cancel after the first
+    measured batch stops the run there, interrupted, with that batch's requests stored."""
+    from tuibench.core.events import RequestDone
+
+    script("300", "100")
+    spec = RunSpec(library="fake", dataset=DATASET, offline=OfflineParams(batch_size=2, warmup_batches=0),
+                   num_requests=12, seed=3)
+    done = []
+
+    def observer(event, state) -> None:
+        if isinstance(event, RequestDone):
+            done.append(event.record.index)
+
+    with ResultsStore.open(tmp_path / "r.db") as store:
+        (step,) = run_plan(plan_of_spec(spec), store, observer=observer, cancel=lambda: len(done) >= 2).steps
+        stored = store.get_run(step.run_id)
+    assert step.run.status == "interrupted" and stored.run.status == "interrupted"
+    assert 2 <= len(stored.requests) < 12 and all(r.ttft_ms == 300.0 for r in stored.requests)
