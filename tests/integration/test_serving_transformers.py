@@ -86,7 +86,7 @@ def test_a_two_rate_sweep_stores_one_run_per_rate_on_one_server(cli_env, tmp_pat
                       "--json", str(out), env=cli_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("started transformers serve") == 1
-    assert "throughput vs latency" in result.stdout
+    assert "each library's figures against the offered request rate" in result.stdout  # the sweep's table
     documents = json.loads(out.read_text())
     assert [d["run"]["spec"]["serving"]["request_rate"] for d in documents] == [3.0, None]
     plans = {d["run"]["plan_id"] for d in documents}
