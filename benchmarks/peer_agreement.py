@@ -158,7 +158,7 @@ def main() -> None:
     # A plain `kill` should stop the server too: SystemExit unwinds through ServerPool's `with`.
     signal.signal(signal.SIGTERM, exit_on_signal)
 
-    from tuibench.runner.serving import ServerPool
+    from tuibench.runner.server_pool import ServerPool
 
     with ServerPool() as pool:
         spec, _ = pool.endpoint(serving_spec(args.threads), print_event, time.perf_counter)

@@ -42,7 +42,7 @@ def _vllm(job: Job, path, prompt_ids: list[list[int]]) -> list[list[int]]:
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 
-    from tuibench.backends.base import dtype_name
+    from tuibench.backends.engine import dtype_name
 
     llm = LLM(model=str(path), dtype=dtype_name(job.dtype, gpu), enforce_eager=not gpu, seed=0, max_model_len=1024)
     # ignore_eos keeps going past EOS; min_tokens would also ban EOS and so pick another token than the others do.

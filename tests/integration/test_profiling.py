@@ -9,7 +9,7 @@ import torch
 
 from helpers import tuibench
 from tuibench.analysis.theory import LINEAR_MODULES, ModelShape, Workload, breakdown
-from tuibench.core.modules import ModuleProfile
+from tuibench.core.module_profile import ModuleProfile
 from tuibench.profiling.timer import ModuleTimer
 
 MATMULS = (*LINEAR_MODULES, "lm_head", "attn_qk", "attn_pv")

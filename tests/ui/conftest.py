@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tuibench.core.aggregate import compute_metrics
-from tuibench.core.modules import ModuleNode, ModuleProfile
+from tuibench.core.module_profile import ModuleNode, ModuleProfile
 from tuibench.core.plan import Plan, PlanRequest, PlanStep
 from tuibench.core.records import RequestRecord
 from tuibench.core.roofline import Cost, Roofline

@@ -7,7 +7,7 @@ from tuibench.analysis.attribution import attribute, category_times, coarse_fine
 from tuibench.analysis.categories import CATEGORIES, LABELS, OTHER, OUTSIDE, category_of
 from tuibench.analysis.theory import ATTENTION_CORE, LABELS as THEORY_KEYS
 from tuibench.core.metrics import Stat
-from tuibench.core.modules import ModuleNode, ModuleProfile
+from tuibench.core.module_profile import ModuleNode, ModuleProfile
 from tuibench.core.roofline import Cost, Roofline
 from tuibench.core.spec import DatasetSpec, OfflineParams, RunSpec, ServingParams
 from tuibench.profiling import hf_profile, vllm_profile

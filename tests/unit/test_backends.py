@@ -1,7 +1,7 @@
 import pytest
 
 from tuibench.backends import backend_names, require_backend
-from tuibench.backends.base import Availability
+from tuibench.backends.engine import Availability
 from tuibench.core.errors import UserError
 
 

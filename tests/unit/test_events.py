@@ -7,7 +7,7 @@ import typing
 import pytest
 
 from tuibench.core import events as ev
-from tuibench.core.modules import ModuleNode, ModuleProfile
+from tuibench.core.module_profile import ModuleNode, ModuleProfile
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.roofline import Cost, Roofline
 from tuibench.core.spec import DatasetSpec, OfflineParams, RunSpec

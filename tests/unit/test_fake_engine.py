@@ -12,7 +12,7 @@ from tuibench.core.events import BatchDone, Phase, RequestDone
 from tuibench.core.spec import DatasetSpec, OfflineParams, RunSpec
 from tuibench.core.workload import RequestSpec
 from tuibench.profiling.fake_passes import FakePasses, model_leaves, scripted_step
-from tuibench.runner.context import RunContext
+from tuibench.runner.run_context import RunContext
 
 # A LLaMA-family config of two layers: all the fake reads of a model.
 CONFIG = {"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,

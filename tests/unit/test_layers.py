@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -116,10 +115,6 @@ def duplicate_file_names(package: Path) -> dict[str, list[str]]:
     return {name: found for name, found in paths.items() if len(found) > 1}
 
 
-@pytest.mark.xfail(strict=True, reason="cli/ (app, capacity, check, compare, options, profile, web) and "
-                   "ui/screens/{base,compare,modules}.py, which ui/app.py and ui/screens/help.py name by string, "
-                   "share names with other modules; runner/ and core/ have context.py and capacity.py, "
-                   "runner/ and scenarios/ serving.py, ui/ and cluster/ session.py")
 def test_no_two_modules_share_a_file_name():
     """One file per name: an editor's tab, a traceback or a grep hit names one module, not one of several."""
     found = duplicate_file_names(REPO / "tuibench")

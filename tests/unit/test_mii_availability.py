@@ -3,7 +3,7 @@
 import pytest
 
 from tuibench.backends import require_backend
-from tuibench.backends.base import Availability
+from tuibench.backends.engine import Availability
 from tuibench.backends.mii_backend import capable_gpus, mii_availability
 from tuibench.core.errors import UserError
 

@@ -155,7 +155,7 @@ def test_a_plans_outcome_comes_from_the_steps_that_ran(statuses, outcome):
 
 def test_capacity_probes_size_themselves_where_a_dataset_needs_a_count():
     from tuibench.core.capacity import CapacitySearch
-    from tuibench.runner.capacity import probe_spec
+    from tuibench.runner.capacity_search import probe_spec
 
     plan = build_plan(PlanRequest(libraries=("transformers", "vllm"), datasets=("random",), scenarios=("capacity",),
                                   capacity=CapacitySearch(slo="ttft_p99=500", probe_seconds=8)))

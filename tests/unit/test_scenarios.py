@@ -3,7 +3,7 @@ the records it makes of what an engine timed."""
 
 import pytest
 
-from tuibench.backends.base import Generated, Split, Timed
+from tuibench.backends.engine import Generated, Split, Timed
 from tuibench.core.prompts import Prompt
 from tuibench.core.spec import OfflineParams
 from tuibench.scenarios import scenario

@@ -270,7 +270,7 @@ def test_a_v1_database_is_migrated_and_keeps_its_runs(tmp_path):
 
 
 def test_module_profiles_round_trip_and_cascade(store):
-    from tuibench.core.modules import ModuleNode, ModuleProfile
+    from tuibench.core.module_profile import ModuleNode, ModuleProfile
     from tuibench.core.roofline import Cost, Roofline
 
     run = store.begin_run(SPEC)

@@ -23,7 +23,7 @@ import msgspec
 
 from tuibench.analysis.categories import CATEGORIES, LABELS, OTHER, OUTSIDE, category_of
 from tuibench.analysis.theory import LABELS as THEORY_KEYS
-from tuibench.core.modules import ModuleProfile
+from tuibench.core.module_profile import ModuleProfile
 from tuibench.core.roofline import Cost
 from tuibench.core.store import RunRow
 

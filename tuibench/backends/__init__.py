@@ -2,7 +2,7 @@
 
 import importlib
 
-from tuibench.backends.base import Availability, Backend
+from tuibench.backends.engine import Availability, Backend
 from tuibench.core.errors import UserError
 
 _REGISTRY = {

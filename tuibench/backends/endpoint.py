@@ -1,6 +1,6 @@
 """Any OpenAI-compatible server someone else runs (SGLang, TGI, llama.cpp, TensorRT-LLM, ...): --endpoint URL."""
 
-from tuibench.backends.base import Availability, Backend
+from tuibench.backends.engine import Availability, Backend
 
 
 class EndpointBackend(Backend):

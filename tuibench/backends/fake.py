@@ -31,7 +31,7 @@ from pathlib import Path
 
 import msgspec
 
-from tuibench.backends.base import Availability, Backend, Generated, Split, Timed
+from tuibench.backends.engine import Availability, Backend, Generated, Split, Timed
 from tuibench.core.context import Context
 from tuibench.core.errors import UserError
 from tuibench.core.prompts import Prompt, plain_vocab_ids
@@ -163,7 +163,7 @@ class FakeBackend(Backend):
             prefill_ms=script.prefill_ms, decode_ms=(steps - 1) * script.decode_ms, decode_steps=steps - 1))
 
     def profiler(self, ctx: Context):
-        from tuibench.backends.base import dtype_name
+        from tuibench.backends.engine import dtype_name
         from tuibench.profiling.fake_passes import FakePasses
 
         params, script = ctx.spec.profile, Script.from_environment()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from tuibench.backends.base import Availability, Backend, Generated, Split, dtype_name, timed_from_stamps
+from tuibench.backends.engine import Availability, Backend, Generated, Split, dtype_name, timed_from_stamps
 from tuibench.core.context import Context
 from tuibench.core.errors import UserError
 from tuibench.core.prompts import Prompt, plain_vocab_ids

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from tuibench.backends.base import Availability, Backend, Generated, timed_from_stamps
+from tuibench.backends.engine import Availability, Backend, Generated, timed_from_stamps
 from tuibench.core.context import Context
 from tuibench.core.errors import UserError
 from tuibench.core.prompts import Prompt

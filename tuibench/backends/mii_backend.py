@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from tuibench.backends.base import Availability, Backend, Generated, Timed
+from tuibench.backends.engine import Availability, Backend, Generated, Timed
 from tuibench.core.context import Context
 from tuibench.core.prompts import Prompt
 from tuibench.servers.managed import ServerCommand

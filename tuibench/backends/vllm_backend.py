@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from tuibench.backends.base import Availability, Backend, Generated, Timed, dtype_name
+from tuibench.backends.engine import Availability, Backend, Generated, Timed, dtype_name
 from tuibench.core.context import Context
 from tuibench.core.prompts import Prompt, plain_vocab_ids
 from tuibench.servers.managed import ServerCommand

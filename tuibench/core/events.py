@@ -9,7 +9,7 @@ from typing import IO, Literal
 
 import msgspec
 
-from tuibench.core.modules import ModuleProfile
+from tuibench.core.module_profile import ModuleProfile
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 

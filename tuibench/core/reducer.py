@@ -10,7 +10,7 @@ import msgspec
 from tuibench.core import events as ev
 from tuibench.core.aggregate import RunAggregate
 from tuibench.core.metrics import ColdStart, RunMetrics, request_end_s
-from tuibench.core.modules import ModuleProfile
+from tuibench.core.module_profile import ModuleProfile
 from tuibench.core.capacity import Capacity, Probe
 from tuibench.core.plan import (
     Plan, PlanEnded, PlanEvent, PlanStarted, PlanStatus, PlanStep, ProbeStarted, StepEnded, StepProbed, StepStarted,

@@ -4,7 +4,7 @@ from typing import Literal
 
 import msgspec
 
-from tuibench.core.modules import TimerMode
+from tuibench.core.module_profile import TimerMode
 from tuibench.core.records import RequestRecord
 
 DatasetKind = Literal["builtin", "random", "jsonl", "sharegpt", "shared-prefix", "conversations"]

@@ -16,7 +16,7 @@ from tuibench.core.capacity import Capacity
 from tuibench.core.errors import UserError
 from tuibench.core.events import TelemetrySample
 from tuibench.core.metrics import RunMetrics
-from tuibench.core.modules import ModuleProfile
+from tuibench.core.module_profile import ModuleProfile
 from tuibench.core.plan import Plan, PlanRequest, StepStatus
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.schema import MIGRATIONS, SCHEMA_V1, SCHEMA_VERSION, migrate_script

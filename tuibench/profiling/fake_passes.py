@@ -10,7 +10,7 @@ outside the forward, nothing inline). Each pass sleeps as long as its steps, so 
 import time
 
 from tuibench.analysis.theory import ModelShape, Workload
-from tuibench.core.modules import TimerMode
+from tuibench.core.module_profile import TimerMode
 from tuibench.profiling.hf_profile import THEORY
 from tuibench.profiling.passes import Phase, Wall
 from tuibench.profiling.steps import StepTimes

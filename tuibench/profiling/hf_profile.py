@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from tuibench.analysis.theory import ModelShape, Workload
 from tuibench.core.errors import UserError
-from tuibench.core.modules import TimerMode
+from tuibench.core.module_profile import TimerMode
 from tuibench.core.roofline import Roofline
 from tuibench.profiling.passes import Phase, Wall
 from tuibench.profiling.steps import StepTimes

@@ -9,7 +9,7 @@ hf_profile.HfPasses, vllm_profile.VllmPasses, and the fake engine's scripted one
 from typing import Literal, Protocol
 
 from tuibench.analysis.theory import ModelShape, Workload
-from tuibench.core.modules import TimerMode
+from tuibench.core.module_profile import TimerMode
 from tuibench.core.roofline import Roofline
 from tuibench.profiling.steps import StepTimes
 from tuibench.profiling.tree import TheoryMap

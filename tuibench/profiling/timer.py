@@ -36,7 +36,7 @@ import time
 
 import msgspec
 
-from tuibench.core.modules import TimerMode
+from tuibench.core.module_profile import TimerMode
 from tuibench.profiling.steps import STEP_RANGE, Relative, StepTimes, elapsed_ns, fold_log, range_name
 from tuibench.profiling.trace import read_trace, steps_from_trace
 

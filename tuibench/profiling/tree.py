@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from tuibench.analysis.theory import ATTENTION_CORE, LABELS, Breakdown, ModelShape, Workload, breakdown, total
-from tuibench.core.modules import ModuleNode, ModuleProfile
+from tuibench.core.module_profile import ModuleNode, ModuleProfile
 from tuibench.core.roofline import Cost, Roofline
 from tuibench.profiling.timer import StepTimes
 

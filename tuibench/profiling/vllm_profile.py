@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from tuibench.analysis.theory import ModelShape, Workload
-from tuibench.core.modules import TimerMode
+from tuibench.core.module_profile import TimerMode
 from tuibench.core.roofline import Roofline
 from tuibench.profiling.passes import Phase, Wall
 from tuibench.profiling.steps import StepTimes

@@ -14,7 +14,7 @@ from tuibench.core.capacity import Capacity
 from tuibench.core.catalogue import BY_KEY, QUANTILE_DIGITS, REQUEST_RATE, SWEEP_KEYS
 from tuibench.core.document import ComparisonDocument, ProfileShares, assemble
 from tuibench.core.errors import UserError
-from tuibench.core.modules import ModuleProfile
+from tuibench.core.module_profile import ModuleProfile
 from tuibench.core.plan import rate_label
 from tuibench.core.side_by_side import Comparison, Group, Sweep, compare
 from tuibench.core.stats import ASSUMED_NOISE_PCT, estimate

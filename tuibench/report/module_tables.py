@@ -10,7 +10,7 @@ from tuibench.analysis.paper import FAMILY, paper_form, paper_intensity
 from tuibench.analysis.theory import (
     LABELS, LAYER_MODULES, LINEAR_MODULES, MODEL_MODULES, Breakdown, ModelShape, Workload, breakdown, total,
 )
-from tuibench.core.modules import ModuleNode, ModuleProfile
+from tuibench.core.module_profile import ModuleNode, ModuleProfile
 from tuibench.core.roofline import Cost, Roofline
 from tuibench.core.units import NA, fmt, fmt_si
 

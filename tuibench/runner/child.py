@@ -111,7 +111,7 @@ def _run(spec_json: bytes, requests: list, conn, clock_origin: float | None, out
 
     from tuibench.backends import backend_class
     from tuibench.models.resolve import resolve_model
-    from tuibench.runner.context import RunContext
+    from tuibench.runner.run_context import RunContext
     from tuibench.runner.environment import capture_environment
     from tuibench.scenarios import scenario
 
@@ -189,7 +189,7 @@ def _server_sources(ctx) -> list:
 
 def _join_cluster(spec: RunSpec):
     """Connects to the run's Ray cluster; a parallel layout larger than its GPUs is one line now."""
-    from tuibench.cluster.session import ClusterSession
+    from tuibench.cluster.ray_session import ClusterSession
 
     cluster = ClusterSession(spec.ray_address)
     layout = spec.parallel

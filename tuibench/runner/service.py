@@ -24,9 +24,9 @@ from tuibench.core.plan import (
 from tuibench.core.reducer import PlanState, RunState
 from tuibench.core.spec import RunSpec
 from tuibench.core.store import ResultsStore
-from tuibench.runner.capacity import capacity_status, search_capacity
+from tuibench.runner.capacity_search import capacity_status, search_capacity
 from tuibench.runner.recorder import RunRecorder
-from tuibench.runner.serving import ServerFailed, ServerPool
+from tuibench.runner.server_pool import ServerFailed, ServerPool
 from tuibench.runner.supervisor import Cancelled, no_tick, run_in_child
 
 PlanObserver = Callable[[ev.Event | PlanEvent, PlanState], None]

@@ -4,7 +4,7 @@ These are the only scenario loops: the warm-ups, the order of batches, requests 
 sends are here, the same for every library, while each engine (tuibench/backends/) only loads, generates a batch or
 runs a pass when asked. The run's child (runner/child.py) picks the module by the spec's scenario. Capacity is not
 here: it is a search over whole serving runs, each its own child and stored run, made by the run service in the
-parent (runner/capacity.py).
+parent (runner/capacity_search.py).
 
 (The top-level folder scenarios/ holds the plan files and datasets; it ships as the data package tuibench.data.)
 """

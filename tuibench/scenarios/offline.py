@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from tuibench.backends.base import Backend, Batching, Generated
+from tuibench.backends.engine import Backend, Batching, Generated
 from tuibench.core.context import Context
 from tuibench.core.errors import UserError
 from tuibench.core.prompts import Prompt, materialize

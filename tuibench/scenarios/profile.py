@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from tuibench.backends.base import Backend
+from tuibench.backends.engine import Backend
 from tuibench.core.context import Context
 from tuibench.core.errors import UserError
-from tuibench.core.modules import ModuleProfile, TimerMode
+from tuibench.core.module_profile import ModuleProfile, TimerMode
 from tuibench.core.spec import ProfileParams
 from tuibench.profiling.passes import StepPasses
 from tuibench.profiling.tree import on_off, profile_from_steps

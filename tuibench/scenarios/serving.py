@@ -9,7 +9,7 @@ import os
 
 import msgspec
 
-from tuibench.backends.base import Backend
+from tuibench.backends.engine import Backend
 from tuibench.core.context import Context
 from tuibench.core.errors import UserError
 from tuibench.core.events import FirstRequest

@@ -6,7 +6,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from tuibench.core.modules import ModuleNode, ModuleProfile
+from tuibench.core.module_profile import ModuleNode, ModuleProfile
 from tuibench.core.units import NA
 from tuibench.report.module_tables import BOUND_SHORT, NODE_COLUMNS, node_cells, profile_title, tree_rows
 from tuibench.ui.screens.base import TuibenchScreen, read_store

@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from tuibench.core import events as ev
-from tuibench.core.modules import ModuleProfile
+from tuibench.core.module_profile import ModuleProfile
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.spec import RunSpec
 from tuibench.core.workload import RequestSpec
