@@ -11,26 +11,20 @@ from typing import Any
 import msgspec
 
 from tuibench.core.errors import UserError
-from tuibench.core.options import OptionError, OptionField, options_of, parse_text
+from tuibench.core.options import GROUPS, OptionError, OptionField, options_of, parse_text
 from tuibench.core.plan import SCENARIOS, plan_options, request_from_table
-
-GROUP_TITLES = {"plan": "plan", "workload": "workload", "engine": "engine", "serving": "serving",
-                "profile": "profile (module timing)", "capacity": "capacity search (a plan file's [plan.capacity])"}
-
 
 def add_plan_options(parser: argparse.ArgumentParser, scenarios: tuple[str, ...],
                      more_flags: dict[str, tuple[str, ...]] | None = None) -> None:
     """The flags of every option that applies to `scenarios` (a command's). `more_flags`: a command's own extra
     names for an option (capacity's --slo for capacity.slo)."""
-    groups: dict[str, Any] = {}
+    groups = {name: parser.add_argument_group(title) for name, title in GROUPS.items()}  # in the schema's order
     for field in plan_options():
         if field.opt.no_flag or not field.applies_to(set(scenarios)):
             continue
         if field.key == "scenarios" and len(scenarios) == 1:
             continue  # the command is its scenario
-        group = groups.get(field.opt.group)
-        if group is None:
-            group = groups[field.opt.group] = parser.add_argument_group(GROUP_TITLES[field.opt.group])
+        group = groups[field.opt.group]
         flags = field.flags + (more_flags or {}).get(field.key, ())
         common = {"dest": field.key, "default": argparse.SUPPRESS, "help": _help(field)}
         if field.is_flag_switch:
@@ -87,13 +81,8 @@ def request_from_args(args: argparse.Namespace, scenarios: tuple[str, ...], base
     table: dict[str, Any] = dict(base or {})
     given = vars(args)
     for field in plan_options():
-        if field.key not in given:
-            continue
-        *parents, name = field.path
-        level = table
-        for parent in parents:
-            level = level.setdefault(parent, {})
-        level[name] = msgspec.to_builtins(given[field.key])
+        if field.key in given:
+            field.set_in(table, given[field.key])
     if len(scenarios) == 1 and scenarios[0] in SCENARIOS:
         table["scenarios"] = [scenarios[0]]
     try:

@@ -22,6 +22,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 ALL_SCENARIOS = frozenset({"offline", "serving", "profile", "capacity"})
+# The groups options are declared in, in the order `--help` and the Setup form show them, with their titles.
+GROUPS = {"plan": "plan", "workload": "workload", "serving": "serving", "profile": "profile (module timing)",
+          "capacity": "capacity search (a plan file's [plan.capacity])", "engine": "engine", "mock": "schedule"}
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,10 @@ class Opt:
     unit: str = ""  # "ms", "s", "req/s", "tokens": shown beside the value
     flags: tuple[str, ...] = ()  # the CLI flags, first the main one; empty: --field-name
     metavar: str | None = None
-    # Text to value where the generic reading does not fit (an SLO's "ttft=200"): text -> a plan-table value.
+    # Text to value where the generic reading does not fit (an SLO's "ttft=200"): text -> a plan-table value; and
+    # back, for a form showing the value.
     parse: Callable[[str], Any] | None = None
+    show: Callable[[Any], str] | None = None
     # Why there is no flag, or no Setup field: an option without one must say why (a test holds to it).
     no_flag: str | None = None
     no_setup: str | None = None
@@ -96,6 +101,22 @@ class OptionField:
     def is_flag_switch(self) -> bool:
         return self.base is bool
 
+    def value_in(self, table: dict) -> Any:
+        """This option's value in a (nested) plan table, or msgspec.UNSET."""
+        level: Any = table
+        for key in self.path:
+            if not isinstance(level, dict) or key not in level:
+                return msgspec.UNSET
+            level = level[key]
+        return level
+
+    def set_in(self, table: dict, value: Any) -> None:
+        """Sets this option in a plan table as a plan file holds it (a sub-table for a nested option)."""
+        *parents, name = self.path
+        for parent in parents:
+            table = table.setdefault(parent, {})
+        table[name] = msgspec.to_builtins(value)
+
     def applies_to(self, scenarios: frozenset[str] | set[str]) -> bool:
         return bool(self.opt.scenarios & set(scenarios))
 
@@ -103,12 +124,10 @@ class OptionField:
         """A value as a person types it: the inverse of parse_text for what a form shows."""
         if value is None:
             return ""
+        if self.opt.show is not None:
+            return self.opt.show(value)
         if isinstance(value, tuple | list):
-            return ",".join(self.text_of(v) if not isinstance(v, tuple | list) else str(v) for v in value)
-        if isinstance(value, dict):  # a sub-table given as text (an SLO): its parse hook's form
-            return ",".join(f"{k.removesuffix('_ms')}={v:g}" for k, v in value.items() if v is not None)
-        if isinstance(value, msgspec.Struct):
-            return self.text_of({k: v for k, v in msgspec.structs.asdict(value).items()})
+            return ",".join(self.text_of(v) for v in value)
         if isinstance(value, float):
             return f"{value:g}"
         return str(value)
@@ -262,9 +281,8 @@ def _constraint_message(field: OptionField, raw: Any) -> str | None:
 def _number_types(info: Any) -> Iterator[Any]:
     if isinstance(info, msgspec.inspect.IntType | msgspec.inspect.FloatType):
         yield info
-    for attr in ("types", ):
-        for member in getattr(info, attr, ()):
-            yield from _number_types(member)
+    for member in getattr(info, "types", ()):  # a union's members
+        yield from _number_types(member)
     if isinstance(info, msgspec.inspect.VarTupleType | msgspec.inspect.ListType):
         yield from _number_types(info.item_type)
 
@@ -290,12 +308,10 @@ def parse_rates(text: str) -> list[float | None]:
     return rates
 
 
-def rates_from_table(value: Any) -> Any:
+def rates_from_table(rates: list | tuple) -> list:
     """TOML's `inf` (and the string "inf") in a rates list is everything at once: None."""
-    if isinstance(value, list | tuple):
-        return [None if (isinstance(r, float) and math.isinf(r)) or (isinstance(r, str) and r.lower() == "inf")
-                else r for r in value]
-    return value
+    return [None if (isinstance(r, float) and math.isinf(r)) or (isinstance(r, str) and r.lower() == "inf") else r
+            for r in rates]
 
 
 # -- tables: plan files and saved settings --------------------------------------------------------------------------
@@ -328,10 +344,7 @@ def struct_from_table(table: dict, struct: type, fields: tuple[OptionField, ...]
     same conversion as a typed flag."""
     check_keys(table, fields, where)
     for field in fields:
-        value: Any = table
-        for key in field.path:
-            value = value.get(key, msgspec.UNSET) if isinstance(value, dict) else msgspec.UNSET
-        if value is not msgspec.UNSET:
+        if (value := field.value_in(table)) is not msgspec.UNSET:
             try:
                 convert(field, value)
             except OptionError as exc:
@@ -341,8 +354,4 @@ def struct_from_table(table: dict, struct: type, fields: tuple[OptionField, ...]
     except msgspec.ValidationError as exc:  # what no single field says: a sub-table of the wrong shape
         message = str(exc)
         path = message.rpartition("`$.")[2].split("`")[0] if "`$." in message else ""
-        return _raise(f"{where}.{path}: {_plain(message)}" if path else f"{where}: {_plain(message)}")
-
-
-def _raise(message: str) -> Any:
-    raise OptionError(message)
+        raise OptionError(f"{where}.{path}: {_plain(message)}" if path else f"{where}: {_plain(message)}") from None

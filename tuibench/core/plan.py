@@ -33,6 +33,17 @@ _NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 _Names = Annotated[tuple[str, ...], msgspec.Meta(min_length=1)]
 
 
+def _rates_text(rates) -> str:
+    """Rates as typed: 'inf' for everything at once (held as None)."""
+    return ",".join("inf" if rate is None else f"{rate:g}" for rate in rates)
+
+
+def _slo_text(slo: "Slo | dict") -> str:
+    """The goodput objectives as typed: 'ttft=200,tpot=50'."""
+    limits = msgspec.structs.asdict(slo) if isinstance(slo, Slo) else slo
+    return ",".join(f"{name.removesuffix('_ms')}={limit:g}" for name, limit in limits.items() if limit is not None)
+
+
 def _slo_table(text: str) -> dict[str, float]:
     """'ttft=200,tpot=50,e2el=2000' (ms): the goodput objectives as the plan table's [plan.slo]."""
     objectives = {}
@@ -68,7 +79,7 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     # Serving req/s; None: all at once.
     rates: Annotated[tuple[float | None, ...], msgspec.Meta(min_length=1), Opt(
         "requests/s, Poisson arrivals; a run per rate on one server, e.g. 1,2,4,inf (default inf: all at once)",
-        "serving", _SERVING, unit="req/s", flags=("--rates", "--request-rate"), parse=parse_rates, metavar="RATES",
+        "serving", _SERVING, unit="req/s", flags=("--rates", "--request-rate"), parse=parse_rates, show=_rates_text, metavar="RATES",
         placeholder="inf")] = (None,)
     label: Annotated[str, Opt("the plan's name in lists and titles", "plan")] = ""
     baseline: Annotated[str | None, Opt("the library the others are compared with (default: the first)",
@@ -135,7 +146,7 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     trim: Annotated[_NonNegative, Opt("leave the first and last N requests out of the metrics", "serving",
                                       _SERVED)] = 0
     slo: Annotated[Slo, Opt("goodput objectives in ms, e.g. ttft=200,tpot=50,e2el=2000", "serving", _SERVING,
-                            parse=_slo_table, placeholder="ttft=200,tpot=50")] = Slo()
+                            parse=_slo_table, show=_slo_text, placeholder="ttft=200,tpot=50")] = Slo()
     api: Annotated[Literal["completions", "chat"], Opt("the OpenAI route requests are sent to", "serving",
                                                        _SERVED)] = "completions"
     endpoint: Annotated[str | None, Opt(
@@ -241,7 +252,7 @@ def request_from_table(table: dict, where: str = "plan") -> PlanRequest:
 
 
 def rate_label(rate: float | None) -> str:
-    return "inf" if rate is None else f"{rate:g}"
+    return _rates_text((rate,))
 
 
 class PlanStep(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,7 +1,7 @@
 """A form generated from the option schema: a field per option, grouped as the CLI's help groups them.
 
-The widget follows the option's type: a tick list for a list of choices, a select for one choice, a checkbox for
-a switch, a one-line input for the rest. What is typed is read by the schema's own parser (core/options.py), so
+The widget follows the option's type: a tick list for a list of choices, a select for one choice (off/on for a
+switch, in words), a one-line input for the rest. What is typed is read by the schema's own parser (core/options.py), so
 the form and the flags accept the same text and refuse it with the same words.
 """
 
@@ -15,14 +15,12 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Input, Label, Select, Static
 from textual.widgets.selection_list import Selection
 
-from tuibench.core.options import OptionError, OptionField, parse_text
+from tuibench.core.options import GROUPS, OptionError, OptionField, parse_text
 from tuibench.ui.widgets.ticks import TickList
 
 # A choice a tick list offers: (value, label, can be picked here).
 Choice = tuple[str, str, bool]
 ChoicesOf = Callable[[OptionField], list[Choice] | None]
-GROUPS = {"plan": "plan", "workload": "workload", "serving": "serving", "profile": "profile (module timing)",
-          "capacity": "capacity search", "engine": "engine"}
 OPEN_GROUPS = ("plan", "workload")  # open at first; the others open when a ticked scenario needs them
 OPENED_BY = {"serving": {"serving", "capacity"}, "profile": {"profile"}, "capacity": {"capacity"}}
 
@@ -40,12 +38,8 @@ def label_of(field: OptionField) -> str:
 
 
 def _value_at(table: dict, field: OptionField) -> Any:
-    level: Any = table
-    for key in field.path:
-        if not isinstance(level, dict) or key not in level:
-            return field.default
-        level = level[key]
-    return level
+    value = field.value_in(table)
+    return field.default if value is msgspec.UNSET else value
 
 
 class OptionForm(Vertical):
@@ -130,13 +124,8 @@ class OptionForm(Vertical):
                     value = parse_text(field, text)
                 except OptionError as exc:
                     raise OptionError(f"{name_of(field)}: {exc}") from None
-            if msgspec.to_builtins(value) == msgspec.to_builtins(field.default):
-                continue
-            *parents, name = field.path
-            level = table
-            for parent in parents:
-                level = level.setdefault(parent, {})
-            level[name] = msgspec.to_builtins(value)
+            if msgspec.to_builtins(value) != msgspec.to_builtins(field.default):
+                field.set_in(table, value)
         return table
 
     def open_groups(self, scenarios: set[str]) -> None:
