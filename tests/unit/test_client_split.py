@@ -22,20 +22,22 @@ def test_request_k_goes_to_worker_k_mod_n_with_its_own_offset():
     offsets = [0.1 * i for i in range(7)]
     split = shares(prompts, offsets, 3, Endpoint(base_url="http://x", model="m"), 60.0)
     assert [[p.index for p in s.prompts] for s in split] == [[0, 3, 6], [1, 4], [2, 5]]
-    assert split[1].offsets_s == pytest.approx([0.1, 0.4])
+    assert split[1].offsets_s == [offsets[1], offsets[4]]  # the schedule's own offsets, not recomputed
     assert sorted(p.index for s in split for p in s.prompts) == list(range(7))  # each request once
 
 
 def test_each_workers_lag_is_its_own():
-    def sent(index: int, worker: int, late_ms: float) -> RequestRecord:
+    # Lateness in 1/1024 s steps (0.9765625 ms): exact in binary, so each worker's lags are asserted with ==.
+    def sent(index: int, worker: int, late_steps: int) -> RequestRecord:
         return RequestRecord(index=index, input_tokens=1, output_tokens=1, target_output_tokens=1,
-                             scheduled_s=10.0, start_s=10.0 + late_ms / 1000.0, worker=worker)
+                             scheduled_s=10.0, start_s=10.0 + late_steps / 1024, worker=worker)
 
-    records = [sent(0, 0, 0.1), sent(1, 1, 30.0), sent(2, 0, 0.3), sent(3, 1, 50.0)]
+    records = [sent(0, 0, 1), sent(1, 1, 30), sent(2, 0, 3), sent(3, 1, 50)]
     workers = compute_metrics(records).workers
     assert [w.worker for w in workers] == [0, 1] and [w.requests for w in workers] == [2, 2]
-    assert workers[0].lag_ms.p99 < 1.0 and workers[1].lag_ms.p50 == pytest.approx(40.0)
-    assert compute_metrics([sent(0, None, 5.0)]).workers is None  # one client: nothing per worker
+    assert (workers[0].lag_ms.min, workers[0].lag_ms.max) == (0.9765625, 2.9296875)  # 1 and 3 steps: worker 0's
+    assert workers[1].lag_ms.p50 == 39.0625  # halfway between 30 and 50 steps: worker 1's alone
+    assert compute_metrics([sent(0, None, 5)]).workers is None  # one client: nothing per worker
 
 
 def test_a_concurrency_limit_cannot_be_split_over_workers_yet():

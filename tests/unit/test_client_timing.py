@@ -2,7 +2,8 @@
 
 Each line of the scripted stream arrives at a set time; the client reads the time from the clock it is given.
 The identities are vLLM's: E2EL ends at the last token, so E2EL - TTFT is the sum of the ITLs, and TPOT is
-(E2EL - TTFT) / (tokens - 1).
+(E2EL - TTFT) / (tokens - 1). The scripted times are sums of powers of two (10.125 s, 1/64 s): their differences,
+in ms too, are exact in binary floating point, so the timings are asserted with ==, not within a tolerance.
 """
 
 import asyncio
@@ -67,23 +68,23 @@ def _run(lines, tokens: int = 4):
     clock.t_s = 10.0  # the request is handed over at 10 s
     session = ScriptedSession(lines, clock)
     record = asyncio.run(send(session, Endpoint(base_url="http://x", model="m"), Prompted(0, [1, 2, 3], 3, tokens),
-                              scheduled_s=9.999, timeout_s=60, clock=lambda t: t - 9.0, now=clock))
+                              scheduled_s=10.0 - 1 / 1024, timeout_s=60, clock=lambda t: t - 9.0, now=clock))
     return record, session
 
 
 def test_ttft_itl_and_e2el_come_from_the_token_chunks_and_e2el_ends_at_the_last_token():
-    lines = [(10.050, b": keep-alive\n"), (10.120, _token()), (10.130, b"\n"), (10.145, _token()),
-             (10.160, _token()), (10.200, _token(finish="length")),
-             (10.500, _data({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}})),
-             (10.900, b"data: [DONE]\n")]
+    lines = [(10.0625, b": keep-alive\n"), (10.125, _token()), (10.1328125, b"\n"), (10.15625, _token()),
+             (10.171875, _token()), (10.21875, _token(finish="length")),
+             (10.5, _data({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}})),
+             (10.875, b"data: [DONE]\n")]
     record, session = _run(lines)
     assert record.ok and record.output_tokens == 4 and record.input_tokens == 3
-    assert record.ttft_ms == pytest.approx(120.0)
-    assert record.itl_ms == pytest.approx([25.0, 15.0, 40.0])
-    assert record.e2el_ms == pytest.approx(200.0)  # the last token, not the usage chunk (500) or [DONE] (900)
-    assert record.e2el_ms - record.ttft_ms == pytest.approx(sum(record.itl_ms))
-    assert record.tpot_ms == pytest.approx((200.0 - 120.0) / 3)
-    assert record.start_s == pytest.approx(1.0) and record.scheduled_s == pytest.approx(0.999)  # the run's clock
+    assert record.ttft_ms == 125.0
+    assert record.itl_ms == [31.25, 15.625, 46.875]
+    assert record.e2el_ms == 218.75  # the last token, not the usage chunk (500) or [DONE] (875)
+    assert record.e2el_ms - record.ttft_ms == sum(record.itl_ms)
+    assert record.tpot_ms == 31.25  # (218.75 - 125) / 3
+    assert record.start_s == 1.0 and record.scheduled_s == 1.0 - 1 / 1024  # the run's clock
     assert record.client_queue_ms is None  # no concurrency limit: no slot to wait for
     assert session.sent[0]["prompt"] == [1, 2, 3] and session.sent[0]["min_tokens"] == 4
 
@@ -92,30 +93,30 @@ def test_role_only_usage_only_and_bare_finish_chunks_are_not_tokens():
     role_only = _data({"choices": [{"index": 0, "delta": {"role": "assistant"}}]})
     content = _data({"choices": [{"index": 0, "delta": {"content": "w"}}]})
     bare_finish = _data({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
-    lines = [(10.010, role_only), (10.030, content), (10.055, content), (10.058, bare_finish),
-             (10.059, _data({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}})),
-             (10.060, b"data: [DONE]\n")]
+    lines = [(10.0078125, role_only), (10.03125, content), (10.0546875, content), (10.0625, bare_finish),
+             (10.0703125, _data({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}})),
+             (10.078125, b"data: [DONE]\n")]
     record, _ = _run(lines, tokens=2)
-    assert record.ttft_ms == pytest.approx(30.0) and record.itl_ms == pytest.approx([25.0])
-    assert record.e2el_ms == pytest.approx(55.0) and record.output_tokens == 2
+    assert record.ttft_ms == 31.25 and record.itl_ms == [23.4375]
+    assert record.e2el_ms == 54.6875 and record.output_tokens == 2
 
 
 def test_a_token_whose_text_the_server_holds_back_is_still_a_token():
     # vLLM streams a token that ends mid UTF-8 character with empty text; its time is that token's time, as in
     # vLLM's own client. Without it the gap would be merged into the next one (seen: 2992 of 3024 ITL samples).
-    lines = [(10.100, _token("a")), (10.160, _token("")), (10.220, _token("é")), (10.280, _token("b", "length")),
-             (10.300, _token("", "length")), (10.310, b"data: [DONE]\n")]
+    lines = [(10.125, _token("a")), (10.1875, _token("")), (10.25, _token("é")), (10.3125, _token("b", "length")),
+             (10.375, _token("", "length")), (10.4375, b"data: [DONE]\n")]
     record, _ = _run(lines, tokens=4)
-    assert record.itl_ms == pytest.approx([60.0, 60.0, 60.0])
-    assert record.e2el_ms == pytest.approx(280.0)  # the bare finish marker after the last token is not one
+    assert record.itl_ms == [62.5, 62.5, 62.5]
+    assert record.e2el_ms == 312.5  # the bare finish marker after the last token is not one
 
 
 @pytest.mark.parametrize("tokens", [1, 2, 7])
 def test_the_identities_hold_for_any_number_of_tokens(tokens):
-    times = [10.0 + 0.1 + 0.013 * i + 0.001 * (i % 3) for i in range(tokens)]
+    times = [10.0 + 0.125 + i / 64 + (i % 3) / 1024 for i in range(tokens)]  # uneven gaps, each exact
     record, _ = _run([(t, _token()) for t in times] + [(times[-1] + 1.0, b"data: [DONE]\n")], tokens=tokens)
-    assert record.e2el_ms - record.ttft_ms == pytest.approx(sum(record.itl_ms)) and len(record.itl_ms) == tokens - 1
-    assert record.tpot_ms == (None if tokens == 1 else pytest.approx(sum(record.itl_ms) / (tokens - 1)))
+    assert record.e2el_ms - record.ttft_ms == sum(record.itl_ms) and len(record.itl_ms) == tokens - 1
+    assert record.tpot_ms == (None if tokens == 1 else sum(record.itl_ms) / (tokens - 1))
 
 
 def test_the_wait_for_a_slot_is_recorded_apart():
@@ -123,4 +124,4 @@ def test_the_wait_for_a_slot_is_recorded_apart():
     session = ScriptedSession([(0.01, _token()), (0.02, b"data: [DONE]\n")], clock)
     record = asyncio.run(send(session, Endpoint(base_url="http://x", model="m"), Prompted(0, "hi", 1, 1),
                               scheduled_s=0.0, timeout_s=60, clock=lambda t: t, now=clock, slot_wait_s=0.25))
-    assert record.client_queue_ms == pytest.approx(250.0)
+    assert record.client_queue_ms == 250.0

@@ -1,13 +1,10 @@
 """Serving metrics on scripted timestamps, expected values worked by hand."""
 
-import math
-
 import pytest
 
 from tuibench.core.aggregate import compute_metrics
 from tuibench.core.spec import Slo
 from tuibench.core.records import RequestRecord
-from tuibench.loadgen.arrivals import arrival_offsets_s
 
 
 def rec(index, start_s, ttft_ms, e2el_ms, out, inp=10, scheduled_s=None, error=None):
@@ -68,21 +65,6 @@ def test_offline_records_have_no_serving_metrics():
     offline = [RequestRecord(index=0, input_tokens=4, output_tokens=2, target_output_tokens=2, start_s=0.0, ttft_ms=5.0,
                              e2el_ms=9.0)]
     assert compute_metrics(offline).schedule_lag_ms is None
-
-
-def test_poisson_arrivals_have_the_asked_rate_and_are_reproducible():
-    offsets = arrival_offsets_s(4000, rate_rps=8.0, seed=1)
-    gaps = [b - a for a, b in zip(offsets, offsets[1:])]
-    assert offsets[0] == 0.0 and offsets == sorted(offsets)
-    assert sum(gaps) / len(gaps) == pytest.approx(1 / 8, rel=0.05)
-    # exponential gaps: std == mean; gamma with shape 4 is more regular: std = mean / 2
-    std = math.sqrt(sum((g - 1 / 8) ** 2 for g in gaps) / len(gaps))
-    assert std == pytest.approx(1 / 8, rel=0.1)
-    regular = arrival_offsets_s(4000, rate_rps=8.0, burstiness=4.0, seed=1)
-    rgaps = [b - a for a, b in zip(regular, regular[1:])]
-    assert math.sqrt(sum((g - 1 / 8) ** 2 for g in rgaps) / len(rgaps)) == pytest.approx(1 / 16, rel=0.1)
-    assert arrival_offsets_s(5, 8.0, seed=1) == offsets[:5]
-    assert arrival_offsets_s(3, float("inf")) == [0.0, 0.0, 0.0]
 
 
 def test_the_reducer_applies_the_spec_slo_and_trim_of_a_serving_run():

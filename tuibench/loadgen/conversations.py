@@ -11,14 +11,13 @@ and assistant turns, the server's chat template around them).
 """
 
 import asyncio
-import time
 from collections.abc import Callable, Sequence
 from itertools import groupby
 
 import msgspec
 
 from tuibench.core.records import RequestRecord
-from tuibench.core.timing import sleep_until
+from tuibench.core.timing import PERF_COUNTER, Clock
 from tuibench.loadgen.arrivals import arrival_offsets_s
 from tuibench.loadgen.client import Endpoint, Prompted
 from tuibench.loadgen.driver import START_LEAD_S, LoadPlan, client
@@ -46,21 +45,23 @@ def next_prompt(turn: Prompted, history: Prompted | None, reply: str, encode: En
 
 async def drive_conversations(endpoint: Endpoint, turns: Sequence[Prompted], plan: LoadPlan,
                               on_record: Callable[[RequestRecord], None], clock: Callable[[float], float],
-                              encode: Encode, think_time_s: float = 0.0) -> None:
+                              encode: Encode, think_time_s: float = 0.0, time_source: Clock = PERF_COUNTER,
+                              session=None) -> None:
     """Sends every conversation of `turns` (grouped by `conversation`, in turn order): the first turns on the
     arrival schedule, each later turn once the reply before it has come. A failed turn ends its conversation: the
-    turns left are recorded as failed, since their prompts would hold a reply that never came."""
+    turns left are recorded as failed, since their prompts would hold a reply that never came. `time_source` and
+    `session` are drive's (loadgen/driver.py)."""
     conversations = [sorted(group, key=lambda t: t.turn or 0)
                      for _, group in groupby(sorted(turns, key=lambda t: (t.conversation, t.turn or 0)),
                                              key=lambda t: t.conversation)]
     offsets = arrival_offsets_s(len(conversations), plan.rate_rps, plan.burstiness, plan.seed)
-    async with client(endpoint, plan, clock) as (_, in_slot):
-        origin = time.perf_counter() + START_LEAD_S
+    async with client(endpoint, plan, clock, time_source, session) as (_, in_slot):
+        origin = time_source.now_s() + START_LEAD_S
 
         async def converse(conversation: list[Prompted], start: float) -> None:
             ready, history, reply, reply_ids = start, None, "", []
             for number, turn in enumerate(conversation):
-                await sleep_until(ready)
+                await time_source.sleep_until(ready)
                 sent = next_prompt(turn, history, reply, encode, endpoint.api == "chat", reply_ids)
                 pieces: list[str] = []
                 ids: list[int] | None = [] if isinstance(turn.prompt, list) else None
@@ -68,11 +69,11 @@ async def drive_conversations(endpoint: Endpoint, turns: Sequence[Prompted], pla
                 on_record(record)
                 if not record.ok:
                     for left in conversation[number + 1:]:
-                        on_record(_not_sent(left, clock(time.perf_counter()),
+                        on_record(_not_sent(left, clock(time_source.now_s()),
                                             f"turn {turn.turn} of this conversation failed: {record.error}"))
                     return
                 history, reply, reply_ids = sent, "".join(pieces), ids or []
-                ready = time.perf_counter() + think_time_s
+                ready = time_source.now_s() + think_time_s
 
         await asyncio.gather(*(converse(c, origin + offset) for c, offset in zip(conversations, offsets, strict=True)))
 

@@ -16,13 +16,13 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import msgspec
 
 from tuibench.core.records import RequestRecord
+from tuibench.core.timing import PERF_COUNTER, Clock
 from tuibench.loadgen.client import Endpoint, Prompted
 
 _START_LEAD_S = 0.05  # the schedule starts this far after every worker said it is ready
@@ -72,20 +72,19 @@ async def warm_up(session, endpoint: Endpoint) -> None:
         pass  # the measured requests will say what is wrong with the server
 
 
-async def send_share(session, share: WorkerShare, origin_s: float, on_record: Callable[[RequestRecord], None]) -> None:
-    """Sends each request of the share at origin_s + its offset (this process's perf_counter), as one client
-    does; each record, stamped on this process's clock, reaches `on_record` as it finishes."""
-    from tuibench.core.timing import sleep_until
+async def send_share(session, share: WorkerShare, origin_s: float, on_record: Callable[[RequestRecord], None],
+                     time_source: Clock = PERF_COUNTER) -> None:
+    """Sends each request of the share at origin_s + its offset (this process's perf_counter: the origin crosses
+    processes, so a worker's time source is the real one; a test may give another), as one client does; each
+    record, stamped on this process's clock, reaches `on_record` as it finishes."""
+    from tuibench.loadgen.arrivals import send_on_schedule
     from tuibench.loadgen.client import send
 
     async def one(prompt: Prompted, at_s: float) -> None:
-        on_record(await send(session, share.endpoint, prompt, at_s, share.timeout_s, lambda t: t))
+        on_record(await send(session, share.endpoint, prompt, at_s, share.timeout_s, lambda t: t,
+                             now=time_source.now_s))
 
-    tasks = []
-    for prompt, offset in zip(share.prompts, share.offsets_s, strict=True):
-        await sleep_until(origin_s + offset)
-        tasks.append(asyncio.create_task(one(prompt, origin_s + offset)))
-    await asyncio.gather(*tasks)
+    await send_on_schedule(share.prompts, share.offsets_s, origin_s, time_source, one)
 
 
 def client_session():
@@ -195,10 +194,11 @@ class LocalPool:
 
 def drive_split(endpoint: Endpoint, prompts: Sequence[Prompted], offsets_s: Sequence[float], workers: int,
                 timeout_s: float, on_record: Callable[[RequestRecord], None], clock: Callable[[float], float],
-                on_measuring: Callable[[], None] = lambda: None, pool: Pool | None = None) -> None:
+                on_measuring: Callable[[], None] = lambda: None, pool: Pool | None = None,
+                time_source: Clock = PERF_COUNTER) -> None:
     """Sends `prompts` at `offsets_s` after a common start from `workers` processes (local ones, or `pool`'s); each
-    record reaches `on_record` as it finishes, on the run's clock (`clock` maps our perf_counter), with its worker
-    id and that worker's clock offset."""
+    record reaches `on_record` as it finishes, on the run's clock (`clock` maps readings of `time_source`, the
+    clock the workers share: perf_counter for real ones), with its worker id and that worker's clock offset."""
     pool = pool if pool is not None else LocalPool(workers)
     try:
         for share in shares(prompts, offsets_s, workers, endpoint, timeout_s):
@@ -210,7 +210,7 @@ def drive_split(endpoint: Endpoint, prompts: Sequence[Prompted], offsets_s: Sequ
             answered.add(worker)
             if kind == "closed":
                 closed.add(worker)
-        origin = time.perf_counter() + _START_LEAD_S
+        origin = time_source.now_s() + _START_LEAD_S
         for worker in set(range(workers)) - closed:
             pool.start(worker, origin)
         on_measuring()

@@ -1,6 +1,5 @@
 """Sends each event of a run to the reducer, the JSONL event log and the results store."""
 
-import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -9,6 +8,7 @@ from tuibench.core import events as ev
 from tuibench.core.reducer import RunState
 from tuibench.core.spec import RunSpec
 from tuibench.core.store import ResultsStore
+from tuibench.core.timing import PERF_COUNTER, Clock
 
 FLUSH_EVERY_S = 1.0
 
@@ -20,13 +20,15 @@ class RunRecorder:
 
     The run's clock reads 0 when the recorder is made: what the parent stamps before the child exists (a
     managed server starting) and what the child stamps share one time axis. `state` is reduced here and only
-    here, under `lock` when another thread reads it.
+    here, under `lock` when another thread reads it. `clock` is read for the run's clock and the flush interval:
+    the real one (perf_counter, whose `origin` reading the child is handed), or a test's.
     """
 
     def __init__(self, spec: RunSpec, store: ResultsStore | None = None, events_path: Path | None = None,
                  observers: Sequence[Observer] = (), state: RunState | None = None,
-                 lock: AbstractContextManager | None = None):
-        self.origin = time.perf_counter()
+                 lock: AbstractContextManager | None = None, clock: Clock = PERF_COUNTER):
+        self._now_s = clock.now_s
+        self.origin = self._now_s()
         self.state = state if state is not None else RunState()
         self.store = store
         self.run_id = store.begin_run(spec) if store else None
@@ -35,10 +37,10 @@ class RunRecorder:
         self._events = open(events_path, "wb") if events_path else None
         self._observers = list(observers)
         self._pending: dict[type, list] = {ev.RequestDone: [], ev.BatchDone: [], ev.TelemetrySample: []}
-        self._flushed_at = time.monotonic()
+        self._flushed_at = self._now_s()
 
     def clock_s(self) -> float:
-        return time.perf_counter() - self.origin
+        return self._now_s() - self.origin
 
     def __call__(self, event: ev.Event) -> None:
         if self._events:
@@ -58,7 +60,7 @@ class RunRecorder:
             self.store.add_module_profile(self.run_id, event.profile)
         elif type(event) in self._pending:
             self._pending[type(event)].append(event)
-        if isinstance(event, ev.TERMINAL) or time.monotonic() - self._flushed_at >= FLUSH_EVERY_S:
+        if isinstance(event, ev.TERMINAL) or self._now_s() - self._flushed_at >= FLUSH_EVERY_S:
             self.flush()
         if isinstance(event, ev.TERMINAL):
             with self._lock:
@@ -76,7 +78,7 @@ class RunRecorder:
             )
             for events in pending.values():
                 events.clear()
-        self._flushed_at = time.monotonic()
+        self._flushed_at = self._now_s()
 
     def close(self) -> None:
         self.flush()

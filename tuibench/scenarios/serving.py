@@ -15,6 +15,7 @@ from tuibench.core.errors import UserError
 from tuibench.core.events import FirstRequest
 from tuibench.core.plan import rate_label
 from tuibench.core.prompts import materialize
+from tuibench.core.timing import PERF_COUNTER
 from tuibench.core.workload import RequestSpec
 from tuibench.loadgen.client import Endpoint, auth_headers
 from tuibench.loadgen.conversations import drive_conversations
@@ -23,6 +24,9 @@ from tuibench.loadgen.driver import LoadPlan, drive
 
 PREPARE_TIMEOUT_S = 60.0
 WARMUP_SEED = 1_000_003  # warm-up token ids are drawn with the run's seed plus this: never the measured ones
+# What the load generator reads and waits on. ctx.clock_s, the run's clock, maps perf_counter readings (the parent's
+# origin crosses into this child on it): the load's time source must be that same clock.
+TIME_SOURCE = PERF_COUNTER
 
 
 def run(engine: Backend, ctx: Context) -> None:
@@ -78,7 +82,8 @@ def run(engine: Backend, ctx: Context) -> None:
                 ctx.emit(FirstRequest(t_s=ctx.clock_s(), ttft_ms=record.ttft_ms))
 
         if any(r.conversation is not None for r in ctx.requests):
-            await drive(endpoint, [], plan, ctx.request_done, ctx.clock_s, warmups=warm, on_warmup=on_warmup)
+            await drive(endpoint, [], plan, ctx.request_done, ctx.clock_s, warmups=warm, on_warmup=on_warmup,
+                        time_source=TIME_SOURCE)
             await server_histograms()
             # Each turn as planned in full (the conversation so far and its own message), its own message the prompt.
             turns = [msgspec.structs.replace(p, input_tokens=ctx.requests[p.index].input_tokens,
@@ -90,19 +95,20 @@ def run(engine: Backend, ctx: Context) -> None:
             ctx.phase("measuring")
             await drive_conversations(endpoint, turns, plan, ctx.request_done, ctx.clock_s,
                                       lambda text: tokenizer.encode(text, add_special_tokens=False),
-                                      params.think_time_s)
+                                      params.think_time_s, time_source=TIME_SOURCE)
             await server_histograms()
             return
         if params.client_workers == 1:
             await drive(endpoint, prepared.prompts, plan, ctx.request_done, ctx.clock_s,
                         on_measuring=lambda: ctx.phase("measuring"), warmups=warm, before_measuring=server_histograms,
-                        on_warmup=on_warmup)
+                        on_warmup=on_warmup, time_source=TIME_SOURCE)
             await server_histograms()
             return
         from tuibench.loadgen.arrivals import arrival_offsets_s
         from tuibench.loadgen.workers import drive_split
 
-        await drive(endpoint, [], plan, ctx.request_done, ctx.clock_s, warmups=warm, on_warmup=on_warmup)  # from here
+        await drive(endpoint, [], plan, ctx.request_done, ctx.clock_s, warmups=warm, on_warmup=on_warmup,
+                    time_source=TIME_SOURCE)  # from here
         await server_histograms()
         offsets = arrival_offsets_s(len(prepared.prompts), plan.rate_rps, plan.burstiness, plan.seed)
         pool = None
@@ -114,7 +120,7 @@ def run(engine: Backend, ctx: Context) -> None:
                 f"{params.client_workers}")
         await asyncio.to_thread(drive_split, endpoint, prepared.prompts, offsets, params.client_workers,
                                 params.timeout_s, ctx.request_done, ctx.clock_s,
-                                on_measuring=lambda: ctx.phase("measuring"), pool=pool)
+                                on_measuring=lambda: ctx.phase("measuring"), pool=pool, time_source=TIME_SOURCE)
         await server_histograms()
 
     asyncio.run(prepare_and_drive())
