@@ -17,7 +17,8 @@ TOKENS = 16
 @pytest.fixture(scope="module")
 def mock_servers():
     servers = {"zero": MockServer("--ttft-ms", "0", "--itl-ms", str(ITL_MS)),
-               "set": MockServer("--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS))}
+               "set": MockServer("--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS)),
+               "chunked": MockServer("--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS), "--tokens-per-chunk", "4")}
     yield servers
     for server in servers.values():
         server.stop()
@@ -49,6 +50,18 @@ def test_tuibench_reads_back_the_schedule_it_was_served(mock_servers, round_trip
     assert metrics["ttft_ms"]["min"] >= TTFT_MS  # never before the server sent it
     assert abs(metrics["tpot_ms"]["p50"] - ITL_MS) < 1.0 and abs(metrics["itl_ms"]["p50"] - ITL_MS) < 1.0
     assert abs(metrics["tpot_ms"]["mean"] - ITL_MS) < 1.0
+
+
+def test_chunks_of_several_tokens_read_as_one_gap_each_and_tpot_stays_per_token(mock_servers, round_trip_ms, cli_env,
+                                                                                 tmp_path):
+    """16 tokens as 1 + 4 + 4 + 4 + 3: the gaps between chunks (vLLM's ITL) are 4 tokens' time, 32 ms, the last 24;
+    TPOT, per output token, stays the set 8 ms. Reading a chunk as one token would give a TPOT of 32 ms, and
+    counting chunks as tokens 4 tokens of output: the 1 ms bound is well inside both."""
+    metrics = _serve(cli_env, tmp_path, mock_servers["chunked"].url, 10, 12)
+    assert metrics["completed"] == 12 and metrics["output_tokens"] == 12 * TOKENS
+    assert abs(metrics["ttft_ms"]["p50"] - round_trip_ms - TTFT_MS) < 1.0
+    assert abs(metrics["tpot_ms"]["p50"] - ITL_MS) < 1.0
+    assert abs(metrics["itl_ms"]["p50"] - 4 * ITL_MS) < 1.0 and abs(metrics["itl_ms"]["min"] - 3 * ITL_MS) < 1.0
 
 
 def test_a_wrong_model_name_is_one_line_before_any_request(mock_servers, cli_env):

@@ -1,9 +1,10 @@
 """A known-answer OpenAI-compatible server: every request streams its tokens on a schedule set in advance.
 
-    tuibench mock-server --ttft-ms T --itl-ms I [--jitter-ms J] [--max-concurrency N] [--port P]
+    tuibench mock-server --ttft-ms T --itl-ms I [--jitter-ms J] [--tokens-per-chunk K] [--max-concurrency N] [--port P]
 
 The first token leaves T ms after the request got a slot, then one every I ms (each gap uniform within ±J),
-each request held to its length (max_tokens or max_completion_tokens; min_tokens where larger), then a usage
+each request held to its length (max_tokens or max_completion_tokens; min_tokens where larger), streamed a token a
+chunk or, with --tokens-per-chunk K, the first token alone and then K a chunk, each when its last is due; then a usage
 chunk when asked (`stream_options.include_usage`) and `[DONE]`. Beyond the concurrency limit a request waits
 for a slot, and its TTFT counts the wait, as on a real server. Every send is scheduled on absolute deadlines
 from the slot, so the gaps do not drift.
@@ -35,6 +36,9 @@ class MockConfig(msgspec.Struct, frozen=True, kw_only=True):
     jitter_ms: Annotated[_Ms, Opt("each gap uniform within ±this", "mock", unit="ms")] = 0.0
     max_concurrency: Annotated[Annotated[int, msgspec.Meta(ge=1)] | None, Opt(
         "requests served at once; the rest wait (default: no limit)", "mock")] = None
+    tokens_per_chunk: Annotated[Annotated[int, msgspec.Meta(ge=1)], Opt(
+        "tokens in each streamed chunk after the first, sent when its last token is due: 1 is a chunk per token; K "
+        "is a server with a stream interval, or speculative decoding accepting K tokens a step", "mock")] = 1
     model: Annotated[str, Opt("the model name it serves", "mock")] = "mock"
     seed: Annotated[int, Opt("seed of the jitter", "mock")] = 0
 
@@ -120,17 +124,28 @@ class MockServer:
             await response.prepare(request)
             if chat:
                 await response.write(_sse({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}))
-            for number, deadline in enumerate(deadlines, start=1):
-                await sleep_until(deadline)
-                finish = "length" if number == tokens else None
+            for last, count in _chunks(tokens, self.config.tokens_per_chunk):
+                await sleep_until(deadlines[last])
+                finish = "length" if last == tokens - 1 else None
+                text = "tok " * count
                 choice = {"index": 0, "finish_reason": finish,
-                          **({"delta": {"content": "tok "}} if chat else {"text": "tok "})}
+                          **({"delta": {"content": text}} if chat else {"text": text})}
                 await response.write(_sse({"model": self.config.model, "choices": [choice]}))
             if (body.get("stream_options") or {}).get("include_usage"):
                 await response.write(_sse({"model": self.config.model, "choices": [], "usage": usage}))
             await response.write(b"data: [DONE]\n\n")
             await response.write_eof()
             return response
+
+
+def _chunks(tokens: int, per_chunk: int) -> list[tuple[int, int]]:
+    """(index of its last token, tokens in it) of each streamed chunk: the first token alone, as a server sends it
+    once its prefill is done, then `per_chunk` tokens at a time (the last chunk what is left)."""
+    chunks = [(0, 1)] if tokens else []
+    for first in range(1, tokens, per_chunk):
+        last = min(first + per_chunk, tokens) - 1
+        chunks.append((last, last - first + 1))
+    return chunks
 
 
 class _NoSlot:
