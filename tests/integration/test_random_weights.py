@@ -53,10 +53,17 @@ def test_analyze_takes_the_papers_llama_2_7b_with_no_weights(cli_env):
 def test_vllm_runs_an_architecture_with_dummy_weights_offline_and_served(cli_env, tmp_path):
     pytest.importorskip("vllm")
     env = {**cli_env, "VLLM_CPU_KVCACHE_SPACE": "1"}
-    offline = tuibench("run", *TINY, "--library", "vllm", "--json", str(tmp_path / "offline.json"), env=env, timeout=600)
+    # Offline (LLM.generate on token prompts), mixed lengths: every request held to its own target, its prompt
+    # counted as planned, and no per-token times (N/A, not 0). (These were test_compare.py's, on SmolLM2.)
+    offline = tuibench("run", *TINY, "--range-ratio", "0.5", "--library", "vllm", "--json",
+                       str(tmp_path / "offline.json"), env=env, timeout=600)
     assert offline.returncode == 0, offline.stderr
-    requests = json.loads((tmp_path / "offline.json").read_text())["requests"]
-    assert [r["output_tokens"] for r in requests] == [4] * 4 and {r["counted_input_tokens"] for r in requests} == {16}
+    document = json.loads((tmp_path / "offline.json").read_text())
+    requests = document["requests"]
+    assert [r["output_tokens"] for r in requests] == [r["target_output_tokens"] for r in requests]
+    assert len({r["target_output_tokens"] for r in requests}) > 1 and len({r["input_tokens"] for r in requests}) > 1
+    assert [r["counted_input_tokens"] for r in requests] == [r["input_tokens"] for r in requests]
+    assert document["run"]["metrics"]["itl_ms"] is None
 
     served = tuibench("run", *TINY, "--library", "vllm", "--scenario", "serving", "--request-rate", "4",
                       "--json", str(tmp_path / "served.json"), env=env, timeout=600)

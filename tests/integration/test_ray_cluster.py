@@ -1,7 +1,7 @@
 """A run on a real local Ray cluster (one node, 127.0.0.1, started and stopped here): client workers as actors
 send one schedule and every request is stored once with its worker and clock offset, the node agent's telemetry
 reaches the events and the store, `auto` finds the cluster, and an actor killed mid-run fails its requests by
-name. `ray stop` leaves no Ray process behind."""
+name. `ray stop` leaves no Ray process behind (the session's cluster: tests/integration/conftest.py)."""
 
 import json
 import time
@@ -10,7 +10,7 @@ import msgspec
 import psutil
 import pytest
 
-from helpers import RAY_ENV, MockServer, RayCluster, serve_and_kill_a_client_worker, tuibench
+from helpers import RAY_ENV, MockServer, serve_and_kill_a_client_worker, tuibench
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -19,15 +19,10 @@ SERVE = ["run", "--scenario", "serving", "--served-model-name", "mock", "--datas
          "--client-workers", "2"]
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    cluster = RayCluster()
-    left = ["cluster not stopped"]
-    try:
-        yield cluster
-    finally:
-        left = cluster.stop()
-    assert left == [], f"Ray processes left after `ray stop`: {left}"
+@pytest.fixture
+def cluster(ray_cluster):
+    """The session's local Ray cluster (tests/integration/conftest.py), stopped at the session's end."""
+    return ray_cluster
 
 
 @pytest.fixture(scope="module")

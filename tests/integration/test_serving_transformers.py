@@ -24,20 +24,34 @@ def _port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_served_outputs_hold_their_length_and_the_server_is_stopped(cli_env, tmp_path, model_path):
-    out = tmp_path / "run.json"
-    result = tuibench("run", *SERVING, "--output-len", "7", "--num-requests", "4", "--request-rate", "4",
+def test_a_two_rate_sweep_on_one_server_holds_lengths_and_the_server_is_stopped(cli_env, tmp_path, model_path):
+    """One run per rate, stored under one plan, on one server launched for the first rate (its cold start is that
+    run's; the second reused it) and stopped when the sweep ends. (Was two tests, each launching its server: this
+    one's and `test_served_outputs_hold_their_length_and_the_server_is_stopped`, 15.4 s and about 10 s.)"""
+    out = tmp_path / "sweep.json"
+    result = tuibench("run", *SERVING, "--output-len", "7", "--num-requests", "3", "--rates", "4,inf",
                       "--json", str(out), env=cli_env)
     assert result.returncode == 0, result.stderr
-    requests = json.loads(out.read_text())["requests"]
-    assert [r["output_tokens"] for r in requests] == [7, 7, 7, 7]
-    assert all(r["scheduled_s"] is not None and r["ttft_ms"] > 0 for r in requests)
+    assert result.stdout.count("started transformers serve") == 1
+    assert "each library's figures against the offered request rate" in result.stdout  # the sweep's table
+    documents = json.loads(out.read_text())
+    assert [d["run"]["spec"]["serving"]["request_rate"] for d in documents] == [4.0, None]
+    plans = {d["run"]["plan_id"] for d in documents}
+    assert len(plans) == 1 and None not in plans  # one plan: the sweep
+    assert all(d["run"]["metrics"]["completed"] == 3 and d["run"]["status"] == "finished" for d in documents)
+    for document in documents:
+        requests = document["requests"]
+        assert [r["output_tokens"] for r in requests] == [7, 7, 7]
+        assert all(r["scheduled_s"] is not None and r["ttft_ms"] > 0 for r in requests)
     assert "schedule lag" in result.stdout
     port = int(re.search(r"127\.0\.0\.1:(\d+)", result.stdout).group(1))
     assert not _port_open(port), "the server outlived the run"
-    cold = json.loads(out.read_text())["run"]["metrics"]["cold_start"]  # launched for this run
+    cold = documents[0]["run"]["metrics"]["cold_start"]  # launched for the first rate's run
     assert cold["process_start_s"] >= 0 and cold["load_s"] > 0 and cold["first_request_s"] > 0
     assert "cold start" in result.stdout
+    assert documents[1]["run"]["metrics"]["cold_start"] is None
+    listing = tuibench("runs", env=cli_env).stdout
+    assert len([line for line in listing.splitlines() if "serving" in line]) == 2
 
 
 def _start_and_wait_for_a_request(cli_env, events, *args):
@@ -78,24 +92,6 @@ def test_port_already_in_use_is_one_clear_line(cli_env):
         result = tuibench("run", *SERVING, "--num-requests", "1", "--port", str(port), env=cli_env)
     assert result.returncode == 2
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
-
-
-def test_a_two_rate_sweep_stores_one_run_per_rate_on_one_server(cli_env, tmp_path, model_path):
-    out = tmp_path / "sweep.json"
-    result = tuibench("run", *SERVING, "--output-len", "4", "--num-requests", "3", "--rates", "3,inf",
-                      "--json", str(out), env=cli_env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("started transformers serve") == 1
-    assert "each library's figures against the offered request rate" in result.stdout  # the sweep's table
-    documents = json.loads(out.read_text())
-    assert [d["run"]["spec"]["serving"]["request_rate"] for d in documents] == [3.0, None]
-    plans = {d["run"]["plan_id"] for d in documents}
-    assert len(plans) == 1 and None not in plans  # one plan: the sweep
-    assert all(d["run"]["metrics"]["completed"] == 3 and d["run"]["status"] == "finished" for d in documents)
-    # The server started for the first rate: its cold start is that run's; the second reused it.
-    assert documents[0]["run"]["metrics"]["cold_start"] is not None and documents[1]["run"]["metrics"]["cold_start"] is None
-    listing = tuibench("runs", env=cli_env).stdout
-    assert len([line for line in listing.splitlines() if "serving" in line]) == 2
 
 
 def test_ctrl_c_while_serving_stops_run_and_server(cli_env, tmp_path, model_path):

