@@ -57,6 +57,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def models(request: web.Request) -> web.Response:
+    """An OpenAI-style model list naming no model: any served-model name is taken (tuibench looks here first)."""
+    return web.json_response({"object": "list", "data": []})
+
+
 class LoopbackServer:
     def __init__(self):
         self.port = None
@@ -69,6 +74,7 @@ class LoopbackServer:
         app = web.Application()
         app.router.add_post("/v1/completions", completions)
         app.router.add_post("/v1/chat/completions", chat_completions)
+        app.router.add_get("/v1/models", models)
         self._runner = web.AppRunner(app, handler_cancellation=True)  # a client that gave up ends its handler
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

@@ -41,6 +41,8 @@ class Opt:
     # back, for a form showing the value.
     parse: Callable[[str], Any] | None = None
     show: Callable[[Any], str] | None = None
+    # What the type cannot say of a value, however it came (a flag, a plan file, the form): ValueError when off.
+    check: Callable[[Any], None] | None = None
     # Why there is no flag, or no Setup field: an option without one must say why (a test holds to it).
     no_flag: str | None = None
     no_setup: str | None = None
@@ -225,12 +227,18 @@ def parse_text(field: OptionField, text: str) -> Any:
 def convert(field: OptionField, raw: Any) -> Any:
     """A plan-table value (as TOML or JSON gives it, or text) as the field's typed value; OptionError when off."""
     try:
-        return msgspec.convert(raw, field.annotation, strict=False)
+        value = msgspec.convert(raw, field.annotation, strict=False)
     except msgspec.ValidationError as exc:
         for text in raw if isinstance(raw, list | tuple) else [raw]:
             if isinstance(text, str):  # a choice or a number given as text: say which, as a typed flag would
                 _check_scalar(field, field.element, text)
         raise OptionError(_constraint_message(field, raw) or _plain(str(exc))) from None
+    if field.opt.check is not None and value is not None:
+        try:
+            field.opt.check(value)
+        except ValueError as exc:
+            raise OptionError(str(exc)) from None
+    return value
 
 
 def _check_scalar(field: OptionField, kind: Any, text: str) -> None:

@@ -44,6 +44,21 @@ def _slo_text(slo: "Slo | dict") -> str:
     return ",".join(f"{name.removesuffix('_ms')}={limit:g}" for name, limit in limits.items() if limit is not None)
 
 
+def check_endpoint(url: str) -> None:
+    """An endpoint is an http(s) URL with a host: 'notaurl' or '127.0.0.1:8000' is one line saying what to type."""
+    from urllib.parse import urlsplit
+
+    if "://" not in url:
+        raise ValueError(f"{url!r} has no scheme: give http://{url}" if url else "give a URL, e.g. http://127.0.0.1:8000")
+    found = urlsplit(url)
+    if found.scheme not in ("http", "https") or not found.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL with a host, e.g. http://127.0.0.1:8000")
+    try:
+        found.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise ValueError(f"{url!r}: the port is not a number") from None
+
+
 def _slo_table(text: str) -> dict[str, float]:
     """'ttft=200,tpot=50,e2el=2000' (ms): the goodput objectives as the plan table's [plan.slo]."""
     objectives = {}
@@ -151,7 +166,7 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
                                                        _SERVED)] = "completions"
     endpoint: Annotated[str | None, Opt(
         "benchmark a server someone else runs, e.g. http://127.0.0.1:8000 (without /v1)", "serving", _SERVED,
-        metavar="URL", placeholder="http://host:port")] = None
+        metavar="URL", placeholder="http://host:port", check=check_endpoint)] = None
     # The endpoint may still be starting.
     wait_for_endpoint_s: Annotated[float, msgspec.Meta(ge=0.0), Opt(
         "the endpoint may still be starting: wait up to this long for it to answer (0: fail at once)", "serving",
@@ -287,6 +302,7 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     label: str
     request: PlanRequest
     steps: tuple[PlanStep, ...]
+    notes: tuple[str, ...] = ()  # what building the plan changed of the request, said once before it runs
 
     @property
     def runnable(self) -> list[PlanStep]:

@@ -97,6 +97,8 @@ class PlanProgress:
                 if len(event.plan.steps) > 1:
                     self.console.print(f"[bold]plan {event.plan_id}: {event.plan.label}[/] · {self._steps} step(s)"
                                        + (f", {skipped} skipped" if skipped else ""), highlight=False)
+                for note in event.plan.notes:
+                    self.console.print(f"[yellow]· {note}[/]", highlight=False)
             case StepStarted():
                 step = plan.steps[event.index - 1]
                 number = sum(s.run_id is not None for s in plan.steps)

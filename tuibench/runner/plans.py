@@ -18,6 +18,9 @@ from tuibench.core.spec import DatasetSpec, OfflineParams, Parallelism, ProfileP
 def build_plan(request: PlanRequest) -> Plan:
     if len(request.rates) > 1 and "serving" not in request.scenarios and not request.parts:
         raise UserError("--rates sweeps the serving scenario: add --scenario serving")
+    notes: list[str] = []
+    if request.endpoint:
+        request, notes = _endpoint_as_sent(request)
     if request.ray_address:
         from tuibench.cluster.address import resolve_ray_address
 
@@ -41,7 +44,31 @@ def build_plan(request: PlanRequest) -> Plan:
         from tuibench.servers.managed import check_port_free
 
         check_port_free(request.port)
-    return Plan(label=request.label or default_label(request), request=request, steps=tuple(steps))
+    if request.endpoint and request.wait_for_endpoint_s == 0:  # one that may still be starting: each run waits
+        _probe(request)
+    return Plan(label=request.label or default_label(request), request=request, steps=tuple(steps),
+                notes=tuple(notes))
+
+
+def _endpoint_as_sent(request: PlanRequest) -> tuple[PlanRequest, list[str]]:
+    """The request with its endpoint as tuibench sends to it: a /v1 given is taken off (the routes add it), and
+    said."""
+    endpoint = request.endpoint.rstrip("/")
+    notes = []
+    if endpoint.endswith("/v1"):
+        endpoint = endpoint.removesuffix("/v1")
+        notes.append(f"--endpoint {request.endpoint}: tuibench adds /v1 to its routes, so it sends to {endpoint}")
+    return msgspec.structs.replace(request, endpoint=endpoint), notes
+
+
+def _probe(request: PlanRequest) -> None:
+    """The user's server looked at once, before anything starts or is stored: one line if it is not there, not an
+    OpenAI server, or serving another model."""
+    from tuibench.models.resolve import resolve_model
+    from tuibench.runner.server_pool import probe_endpoint
+
+    model = request.served_model_name or resolve_model(request.models[0], request.random_weights).path
+    probe_endpoint(request.endpoint, model, request.api_key_env)
 
 
 def _steps(request: PlanRequest) -> list[PlanStep]:

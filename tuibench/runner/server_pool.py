@@ -128,13 +128,22 @@ def _server_key(spec: RunSpec) -> tuple:
 
 def check_served_model(spec: RunSpec, on_wait: Callable[[float], None] = lambda waited_s: None,
                        cancel: Callable[[], bool] = lambda: False) -> None:
-    """One look at a user's endpoint before the run: nothing listening, or a model name it does not serve, is one
-    line now rather than a failure on every request. With `endpoint_wait_s`, a server still starting is waited for
-    that long (`on_wait(seconds so far)` every few seconds; `cancel()` stops the wait). A server without
-    /v1/models is left to the run to judge."""
+    """The run's look at a user's endpoint (see probe_endpoint), waiting `endpoint_wait_s` for a server still
+    starting."""
     serving = spec.serving
-    url = serving.endpoint.rstrip("/") + "/v1/models"
-    key = os.environ.get(serving.api_key_env) if serving.api_key_env else None
+    model = serving.served_model or resolve_model(spec.model, spec.random_weights).path
+    probe_endpoint(serving.endpoint, model, serving.api_key_env, serving.endpoint_wait_s, on_wait, cancel)
+
+
+def probe_endpoint(endpoint: str, model: str, api_key_env: str | None = None, wait_s: float = 0.0,
+                   on_wait: Callable[[float], None] = lambda waited_s: None,
+                   cancel: Callable[[], bool] = lambda: False) -> None:
+    """One look at a user's endpoint before anything is measured: nothing listening, a server that is not
+    OpenAI-compatible (its GET /v1/models is no model list: an HTTP error, a web page) or a model name it does not
+    serve is one UserError now, not a failure on every request. A server still starting is waited for `wait_s`
+    (`on_wait(seconds so far)` every few seconds; `cancel()` stops the wait)."""
+    url = endpoint.rstrip("/") + "/v1/models"
+    key = os.environ.get(api_key_env) if api_key_env else None
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
     started = time.monotonic()
     told = 0.0
@@ -143,14 +152,16 @@ def check_served_model(spec: RunSpec, on_wait: Callable[[float], None] = lambda 
             with urllib.request.urlopen(request, timeout=10) as response:
                 listed = json.loads(response.read()).get("data")
             break
-        except urllib.error.HTTPError:
-            return  # no such route (or it wants something else): the requests will say
+        except urllib.error.HTTPError as exc:
+            raise UserError(f"{endpoint} is not an OpenAI-compatible server: GET /v1/models answered HTTP {exc.code} "
+                            f"({exc.reason}); give the server's address without /v1, e.g. http://127.0.0.1:8000") \
+                from None
         except (urllib.error.URLError, OSError) as exc:
             waited_s = time.monotonic() - started
-            if waited_s >= serving.endpoint_wait_s:
+            if waited_s >= wait_s:
                 reason = getattr(exc, "reason", exc)
-                waited = f" for {serving.endpoint_wait_s:g} s" if serving.endpoint_wait_s else ""
-                raise UserError(f"nothing answers at {serving.endpoint}{waited} ({reason}): start the server first, "
+                waited = f" for {wait_s:g} s" if wait_s else ""
+                raise UserError(f"nothing answers at {endpoint}{waited} ({reason}): start the server first, "
                                 "check --endpoint, or give it time with --wait-for-endpoint SECONDS") from None
             if cancel():
                 raise Cancelled from None
@@ -159,9 +170,11 @@ def check_served_model(spec: RunSpec, on_wait: Callable[[float], None] = lambda 
                 on_wait(waited_s)
             time.sleep(0.5)
         except (ValueError, AttributeError):
-            return  # not an OpenAI-style listing
-    names = [m.get("id") for m in listed if isinstance(m, dict) and m.get("id")] if isinstance(listed, list) else []
-    model = serving.served_model or resolve_model(spec.model, spec.random_weights).path
+            listed = None  # not JSON, or JSON that is no object
+            break
+    if not isinstance(listed, list):
+        raise UserError(f"{endpoint} is not an OpenAI-compatible server: GET /v1/models gave no model list")
+    names = [m.get("id") for m in listed if isinstance(m, dict) and m.get("id")]
     if names and model not in names:
-        raise UserError(f"{serving.endpoint} serves {', '.join(map(repr, names))}, not {model!r}: "
+        raise UserError(f"{endpoint} serves {', '.join(map(repr, names))}, not {model!r}: "
                         f"pass --served-model-name {names[0]}")

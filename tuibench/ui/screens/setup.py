@@ -169,7 +169,7 @@ class SetupScreen(TuibenchScreen):
 
     def _start(self, plan) -> None:
         skipped = {f"{s.spec.library}: {s.skip}" for s in plan.steps if s.skip}
-        self.query_one("#setup-error", Static).update("[dim]skipped " + "; ".join(sorted(skipped)) + "[/]"
-                                                      if skipped else "")
+        said = [*plan.notes, *(["skipped " + "; ".join(sorted(skipped))] if skipped else [])]
+        self.query_one("#setup-error", Static).update("[dim]" + "\n".join(said) + "[/]" if said else "")
         save_settings(self.app.settings)
         self.app.start_plan(plan)
