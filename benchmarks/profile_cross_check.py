@@ -5,7 +5,9 @@ timed by our timer and by torch.profiler's Python tracer (no hook of ours), in a
         [--decode-steps 4] [--rounds 4] [--json out.json]
 
 Prints, per phase, each leaf summed over the decoder layers: ms per step by the timer and by the profiler, and
-the difference; then how many single leaves (one layer's) are within 10 % or 0.05 ms, and the totals. vLLM runs
+the difference; then how many single leaves (one layer's) are within 10 % or 0.05 ms, and the totals (the figure
+tests/integration/test_profile_cross_check.py once bounded at 35 % + 0.05 ms a leaf); then the call-by-call check:
+every call paired by its place and path, and how many paired calls differ by more than 50 % + 0.05 ms. vLLM runs
 its in-process engine (whole engine steps); its LM head runs outside the model's forward and is left out.
 """
 
@@ -23,7 +25,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--decode-steps", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--json", type=Path, help="also write every leaf's check here")
+    parser.add_argument("--json", type=Path, help="also write both sides' calls here (a CrossCheck)")
     args = parser.parse_args()
 
     from tuibench.models.convert import ensure_converted
@@ -36,7 +38,7 @@ def main() -> None:
 
     from tuibench.profiling.cross_check import by_leaf
 
-    for phase, checks in result.items():
+    for phase, checks in result.leaves().items():
         print(f"\n{args.library} {phase}, batch {args.batch}, length {args.length}: ms per step")
         print(f"{'leaf':44} {'timer':>9} {'profiler':>9} {'diff':>8} {'diff %':>7}")
         for check in by_leaf(checks):
@@ -47,8 +49,20 @@ def main() -> None:
         timer_ms, profiler_ms = sum(c.timer_ms for c in checks), sum(c.profiler_ms for c in checks)
         print(f"single leaves within 10 % or 0.05 ms: {within} of {len(checks)}; all leaves: timer {timer_ms:.2f}, "
               f"profiler {profiler_ms:.2f} ms ({100 * (timer_ms / profiler_ms - 1):+.1f} %)")
+    report = result.compare(SHARE, FLOOR_MS)
+    print(f"\ncall by call (median of {args.rounds} rounds a side): {len(report.checks)} calls paired by place and "
+          f"path, {len(report.misnamed)} misnamed, {len(report.unpaired)} unpaired; {len(report.off)} off by more than "
+          f"{SHARE:.0%} + {FLOOR_MS} ms")
+    for problem in report.unpaired[:5]:
+        print(f"  unpaired: {problem}")
+    for check in (report.misnamed + report.off)[:10]:
+        print(f"  step {check.step} call {check.index}: timer {check.timer_path} {check.timer_ms:.3f} ms, profiler "
+              f"{check.profiler_path} {check.profiler_ms:.3f} ms")
     if args.json:
         args.json.write_bytes(msgspec.json.encode(result))
+
+
+SHARE, FLOOR_MS = 0.5, 0.05  # the per-call tolerance the tests use (test_profile_cross_check.py)
 
 
 def _transformers(path, args):
