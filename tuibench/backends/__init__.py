@@ -13,6 +13,7 @@ _REGISTRY = {
     "endpoint": "tuibench.backends.endpoint:EndpointBackend",
     # Deterministic, for tests: scripted step times, known tokens (Backend.listed is False: not offered to users).
     "fake": "tuibench.backends.fake:FakeBackend",
+    "fake-half-speed": "tuibench.backends.fake:FakeHalfSpeedBackend",  # the fake, each step twice its script
 }
 
 

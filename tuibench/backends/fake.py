@@ -17,6 +17,15 @@ Serving goes through `tuibench mock-server`, launched and stopped by the run ser
 script as its TTFT and ITL. Profiling sends scripted module times: each step's time spread evenly over the model's
 leaf modules (named as transformers names them), its wall the step time exactly, no roofline.
 
+A second library, `fake-half-speed`, is the same engine at half its speed: every step twice the script (a prefill
+step 2 x TUIBENCH_FAKE_PREFILL_MS, a decode step 2 x TUIBENCH_FAKE_DECODE_MS), offline, served and profiled. A plan of
+both is a comparison whose answer is known: the half-speed side's throughput is exactly half the fake's, its
+latencies exactly twice.
+
+Neither is offered where users pick a library (Backend.listed is False), unless TUIBENCH_FAKE_LISTED=1 is in the
+environment when this module is imported: then both are listed, so a test can tick them in the app's Setup when the
+app runs in a real terminal (tmux) and its run service, a process of its own, lists the libraries.
+
 It reads only the model's config.json (its folder made ready in a separate interpreter when it is not yet, as the
 run service does before a server starts), and its tokenizer is a word-level stand-in over the config's vocabulary.
 """
@@ -39,6 +48,7 @@ from tuibench.servers.managed import ServerCommand
 
 PREFILL_ENV = "TUIBENCH_FAKE_PREFILL_MS"
 DECODE_ENV = "TUIBENCH_FAKE_DECODE_MS"
+LISTED_ENV = "TUIBENCH_FAKE_LISTED"
 
 
 class Script(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,6 +69,10 @@ class Script(msgspec.Struct, frozen=True, kw_only=True):
             if not 0.0 <= values[field] < float("inf"):
                 raise UserError(f"{variable}={text}: give the fake engine's step time in milliseconds, 0 or more")
         return cls(**values)
+
+    def slowed(self, factor: float) -> "Script":
+        """Every step `factor` times as long (exact for factor 2: a doubling of a binary float)."""
+        return Script(prefill_ms=self.prefill_ms * factor, decode_ms=self.decode_ms * factor)
 
 
 def token_id(request: int, k: int, plain: Sequence[int]) -> int:
@@ -105,7 +119,8 @@ class FakeBackend(Backend):
     name = "fake"
     scenarios = frozenset({"offline", "serving", "profile"})
     random_weight_scenarios = frozenset({"offline", "serving", "profile"})  # it never reads weights
-    listed = False  # for tests: not offered where users pick a library
+    listed = os.environ.get(LISTED_ENV) == "1"  # for tests: not offered where users pick a library, unless asked
+    slowdown = 1.0  # each step this many times the script (fake-half-speed: 2)
     batching = "static"
     # The mock server counts a prompt of ids as exactly those, and holds each output to max_tokens/min_tokens.
     serving_overrides = {"prompt_ids": True, "length_policy": "vllm"}
@@ -115,10 +130,15 @@ class FakeBackend(Backend):
         return Availability(True)
 
     @classmethod
+    def script(cls) -> Script:
+        """The environment's script, slowed as this library is."""
+        return Script.from_environment().slowed(cls.slowdown)
+
+    @classmethod
     def server_command(cls, model_path: str, port: int, spec) -> ServerCommand:
-        script = Script.from_environment()
+        script = cls.script()
         return ServerCommand(
-            name="fake (mock server)",
+            name=f"{cls.name} (mock server)",
             argv=[sys.executable, "-m", "tuibench", "mock-server", "--host", "127.0.0.1", "--port", str(port),
                   "--ttft-ms", repr(script.prefill_ms), "--itl-ms", repr(script.decode_ms), "--model", model_path],
             port=port,
@@ -143,9 +163,9 @@ class FakeBackend(Backend):
         return self._tokenizer
 
     def load(self, ctx: Context, prompts: Sequence[Prompt]) -> str:
-        self._script = Script.from_environment()
+        self._script = self.script()
         self._plain = plain_vocab_ids(self.tokenizer(ctx))
-        return (f"fake engine: prefill {self._script.prefill_ms:g} ms, decode {self._script.decode_ms:g} ms per step "
+        return (f"{self.name} engine: prefill {self._script.prefill_ms:g} ms, decode {self._script.decode_ms:g} ms per step "
                 "(scripted; nothing computed)")
 
     def generate(self, prompts: Sequence[Prompt], *, honor_eos: bool = False,
@@ -166,10 +186,17 @@ class FakeBackend(Backend):
         from tuibench.backends.engine import dtype_name
         from tuibench.profiling.fake_passes import FakePasses
 
-        params, script = ctx.spec.profile, Script.from_environment()
+        params, script = ctx.spec.profile, self.script()
         return FakePasses(self.model_config(ctx), prefill_ms=script.prefill_ms, decode_ms=script.decode_ms,
                           batch=params.batch_size, decode_steps=params.decode_steps,
                           dtype=dtype_name(ctx.spec.dtype, on_gpu=False))
+
+
+class FakeHalfSpeedBackend(FakeBackend):
+    """The fake engine at half speed: each step twice the script, so beside `fake` the answer is known."""
+
+    name = "fake-half-speed"
+    slowdown = 2.0
 
 
 def _sleep_until(deadline: float) -> None:
