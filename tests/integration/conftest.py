@@ -1,8 +1,8 @@
 """Real servers and clusters the integration tests share: each started once per test session, on first use, and
 stopped right after the last test that uses it (not at the session's end: an idle vLLM server or Ray cluster would
-hold memory and CPU through every test after it, on a 2-core box). Tests of a managed server's own lifecycle (its cold start, its cache emptied between steps, its
-stop on Ctrl-C or when the run ends) launch their own through tuibench; the rest talk to these through `--endpoint`
-or `--ray-address`."""
+hold memory and CPU through every test after it, on a 2-core box). Tests of a managed server's own lifecycle (its
+cold start, its cache emptied between steps, its stop on Ctrl-C or when the run ends) launch their own through
+tuibench; the rest talk to these through `--endpoint` or `--ray-address`."""
 
 import importlib.util
 
