@@ -97,3 +97,11 @@ def test_every_command_with_an_endpoint_labels_its_runs_as_the_endpoint(command,
     offered = getattr(args, "scenarios_offered", ("offline", "serving", "profile", "capacity"))
     plan = build_plan(request_from_args(args, offered if command[0] != "capacity" else ("capacity",)))
     assert {step.spec.library for step in plan.steps} == {"endpoint"}
+
+
+def test_a_context_too_long_is_one_line_from_the_config_and_stores_nothing(cli_env, model_path):
+    """The model's context is in its config: refused in the parent before any run begins (the child found it after
+    10 s of loading weights, and a failed run was stored)."""
+    _one_line_refusal(tuibench("run", "--dataset", "short-16k", "--num-requests", "1", env=cli_env),
+                      "needs 16030 tokens of context but smollm2-135m has 8192")
+    assert _stored_runs(cli_env) == 0

@@ -160,3 +160,24 @@ def known_models() -> list[str]:
             if _hf_cache_snapshot(repo_id) is not None:
                 found.append(repo_id)
     return found + list(ARCHITECTURES)
+
+
+def context_limit(ref: ModelRef) -> int | None:
+    """The model's longest context, read without loading it: its config.json (or an architecture's), else, for an
+    embedded model not converted yet, its GGUF's metadata (a couple of seconds, once). None where none says."""
+    import json
+
+    from tuibench.models.architectures import context_tokens
+
+    for config in (Path(ref.path) / "config.json", Path(ref.config_path) if ref.config_path else None):
+        if config is not None and config.is_file():
+            return context_tokens(json.loads(config.read_text()))
+    if ref.gguf_path:
+        from gguf import GGUFReader
+
+        fields = GGUFReader(ref.gguf_path).fields
+        arch = fields.get("general.architecture")
+        name = bytes(arch.parts[arch.data[0]]).decode() if arch else "llama"
+        found = fields.get(f"{name}.context_length")
+        return int(found.parts[found.data[0]][0]) if found else None
+    return None

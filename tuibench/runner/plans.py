@@ -88,7 +88,11 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
                                        prefix_len=request.prefix_len, turns=request.turns)
             # A bad file or count fails now, not mid-plan. Capacity probes alone size themselves (--probe-seconds).
             probed = request.scenarios == ("capacity",) and request.num_requests is None
-            load_requests(dataset, 16 if probed and dataset.kind in SYNTHETIC else request.num_requests, request.seed)
+            requests = load_requests(dataset, 16 if probed and dataset.kind in SYNTHETIC else request.num_requests,
+                                     request.seed)
+            if "offline" in request.scenarios:
+                for model in request.models:
+                    _check_context(requests, model, random[model])
             datasets.append(dataset)
     threads = request.threads or default_threads()
     steps: list[PlanStep] = []
@@ -144,6 +148,22 @@ def _check(request: PlanRequest) -> None:
             raise UserError(f"{name}: {', '.join(repeated)} given twice")
     _check_device(request)
     _check_parallel(request)
+
+
+def _check_context(requests, model: str, random_weights: bool) -> None:
+    """A request longer than the model's context is one line now, from the model's config, not a failed run after
+    its weights loaded. Requests whose length is known only once tokenized are checked in the run."""
+    from tuibench.models.resolve import context_limit, resolve_model
+
+    known = [(i, r.input_tokens + (r.output_tokens or 0)) for i, r in enumerate(requests) if r.input_tokens]
+    if not known:
+        return
+    index, needed = max(known, key=lambda found: found[1])
+    ref = resolve_model(model, random_weights)
+    limit = context_limit(ref)
+    if limit and needed > limit:
+        raise UserError(f"request {index} needs {needed} tokens of context but {ref.name} has {limit}: pick a dataset "
+                        "with shorter requests or a model with a longer context")
 
 
 def _check_device(request: PlanRequest) -> None:
