@@ -1,6 +1,8 @@
 """Each bad input gives one clear line on stderr and exit code 2, before any engine starts."""
 
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -136,3 +138,14 @@ def test_app_replay_of_a_missing_or_foreign_file(cli_env, tmp_path):
 def test_no_command_without_a_terminal_prints_help(cli_env):
     result = tuibench(env=cli_env)
     assert result.returncode == 0 and "analyze" in result.stdout and "app" in result.stdout
+
+
+def test_the_app_into_a_file_or_a_pipe_is_refused_in_one_line(cli_env, tmp_path):
+    """It drew the TUI into the file and never returned."""
+    out = tmp_path / "out.txt"
+    with out.open("w") as stdout:
+        result = subprocess.run([sys.executable, "-m", "tuibench", "app"], stdout=stdout, stderr=subprocess.PIPE,
+                                text=True, env=cli_env, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "standard output is a file or a pipe" in result.stderr
+    assert out.read_text() == ""
+    _one_line_error(tuibench("app", env=cli_env), "the app draws on a terminal")

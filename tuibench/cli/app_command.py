@@ -18,6 +18,17 @@ def register(commands) -> None:
     parser.set_defaults(handler=main)
 
 
+def check_terminal() -> None:
+    """The app draws on a terminal: into a file or a pipe it would write escape codes and never return. A browser
+    tab's app (`tuibench web`) draws through textual-serve's driver, named in TEXTUAL_DRIVER."""
+    import os
+    import sys
+
+    if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
+        raise UserError("the app draws on a terminal, and standard output is a file or a pipe: run it in a terminal, "
+                        "or use `tuibench run` / `tuibench compare` for text")
+
+
 def main(args) -> int:
     from tuibench.core.paths import default_db_path
     from tuibench.ui.app import TuibenchApp
@@ -40,6 +51,7 @@ def main(args) -> int:
     db = args.db or default_db_path()
     if db.exists():
         open_store(db, create=False).close()  # a foreign or newer file: one line now, not a traceback in the app
+    check_terminal()  # last: every input above is checked, and said in one line, wherever the output goes
     TuibenchApp(db_path=db, replay=replay, replay_speed=args.speed, settings=settings, plan=plan,
                 read_only=args.read_only).run()
     return EXIT_OK
