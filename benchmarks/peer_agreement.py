@@ -20,6 +20,7 @@ import collections
 import os
 import signal
 import statistics
+import sys
 import time
 
 METRICS = ("output tok/s", "TTFT mean (ms)", "TTFT p99 (ms)", "TPOT mean (ms)", "ITL mean (ms)", "E2EL mean (ms)")
@@ -138,6 +139,18 @@ def counts(records: list) -> str:
             f"ITL samples {sum(len(r.itl_ms) for r in records)}")
 
 
+def refusal(results: dict[str, list]) -> str | None:
+    """None when both clients ran the same spec: as many requests, with the same prompt and output token counts
+    (each request's own, over all rounds); else what differs, and no ratio is printed."""
+    ran = {name: sorted((r.input_tokens, r.output_tokens) for records in rounds for r in records)
+           for name, rounds in results.items()}
+    (a, ours), (b, theirs) = ran.items()
+    if ours == theirs:
+        return None
+    return (f"the clients ran different specs, no ratio: {a} {len(ours)} requests, {b} {len(theirs)}; "
+            f"token counts (in, out) {a} {sorted(set(ours))[:4]}, {b} {sorted(set(theirs))[:4]}")
+
+
 def exit_on_signal(signum: int, _frame) -> None:
     raise SystemExit(128 + signum)
 
@@ -185,6 +198,8 @@ def main() -> None:
 
     for name, rounds in results.items():
         print(f"{name} (all rounds): {counts([r for records in rounds for r in records])}")
+    if (refused := refusal(results)) is not None:
+        sys.exit(refused)
     agree = report([summary(r) for r in results["tuibench"]], [summary(r) for r in results["vLLM"]])
     print("\nall metrics agree" if agree else "\nsome metrics disagree beyond the noise")
 

@@ -13,21 +13,19 @@ pytestmark = pytest.mark.slow
 def test_a_plan_of_offline_and_profile_steps_explains_its_time_per_token(cli_env, tmp_path):
     db, out = tmp_path / "results.db", tmp_path / "plan.json"
     result = tuibench("compare", "--libraries", "transformers", "--scenarios", "offline,profile", "--dataset",
-                      "random", "--input-len", "64", "--output-len", "8", "--num-requests", "4", "--batch-size", "4",
-                      "--lengths", "64", "--decode-steps", "4", "--db", str(db), "--json", str(out), env=cli_env,
+                      "random", "--input-len", "16", "--output-len", "4", "--num-requests", "2", "--batch-size", "2",
+                      "--lengths", "16", "--decode-steps", "2", "--db", str(db), "--json", str(out), env=cli_env,
                       timeout=900)
     assert result.returncode == 0, result.stderr
     assert "coarse to fine" in result.stdout and "outside it" in result.stdout
     explanation = json.loads(out.read_text())["explanation"]
     [row] = explanation["coarse_fine"]
-    # A batch of 4 at context 68 met with the profile's decode step at batch 4, context 66.5.
-    assert (row["library"], row["scenario"], row["batch"], row["context"]) == ("transformers", "offline", 4, 68.0)
-    assert row["profile_context"] == 66.5 and row["forward_ms"] > 0
-    # The forward is most of a token's time. The two are measured in separate processes on a shared 2-core host:
-    # the profile's forward came 14 % above the offline TPOT in one full-suite run (1 % at batch 8, context 516);
-    # a sanity bound, the figures are the README's.
-    assert row["overhead_ms"] == pytest.approx(row["tpot_ms"] - row["forward_ms"])
-    assert -0.5 * row["tpot_ms"] < row["overhead_ms"] < 0.5 * row["tpot_ms"], row
+    # A batch of 2 at context 16 + 4 / 2 = 18 met with the profile's decode step at batch 2, context 16 + 3 / 2.
+    assert (row["library"], row["scenario"], row["batch"], row["context"]) == ("transformers", "offline", 2, 18.0)
+    assert row["profile_context"] == 17.5 and row["forward_ms"] > 0 and row["tpot_ms"] > 0
+    # The books: what a token costs outside the forward is the TPOT less the forward (one subtraction: float rounding
+    # only). How large it is on real hardware is no test (docs/fine-grained.md gives the measured figures).
+    assert row["overhead_ms"] == pytest.approx(row["tpot_ms"] - row["forward_ms"], abs=1e-9)
 
     shown = tuibench("runs", "--db", str(db), "explain", str(row["profile_run_id"]), str(row["run_id"]), env=cli_env)
     assert shown.returncode == 0 and "coarse to fine" in shown.stdout, shown.stderr

