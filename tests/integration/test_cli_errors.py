@@ -24,7 +24,8 @@ def test_unknown_model(cli_env):
 
 def test_hf_id_not_in_local_cache_is_not_downloaded(cli_env, tmp_path):
     cli_env["HF_HOME"] = str(tmp_path / "hf")
-    _one_line_error(tuibench("run", "--model", "org/absent", env=cli_env), "not in the local Hugging Face cache", "never downloads")
+    _one_line_error(tuibench("run", "--model", "org/absent", env=cli_env), "not in the local Hugging Face cache", "never downloads",
+                    "`hf download org/absent`")  # the hub's CLI as installed: huggingface-cli is gone
 
 
 def test_unknown_library(cli_env):

@@ -134,7 +134,7 @@ def _resolve_weights(name: str) -> ModelRef:
             return ModelRef(name=name, path=str(snapshot), kind="hf-cache")
         raise UserError(
             f"model '{name}' is not in the local Hugging Face cache ({hf_hub_cache()}); tuibench never downloads: "
-            f"fetch it with `huggingface-cli download {name}` where a hub is reachable, or pass a local folder"
+            f"fetch it with `hf download {name}` where a hub is reachable, or pass a local folder"
         )
     from tuibench.models.architectures import ARCHITECTURES
 
