@@ -1,4 +1,5 @@
-"""The headless CLI on the real model: a run, its stored copy, its exports; and runs that end badly."""
+"""The headless CLI on the real model: a run, its stored copy, its exports; and runs that end badly (killed,
+interrupted: tuibench's handling of its child, so on the fake engine, whose steps take scripted real time)."""
 
 import csv
 import io
@@ -14,9 +15,15 @@ from helpers import start_tuibench, tuibench, wait_for_events
 pytestmark = pytest.mark.slow
 
 SMALL = ["--dataset", "random", "--input-len", "8", "--output-len", "6", "--range-ratio", "0.5", "--batch-size", "2"]
-# Long enough that a run is still going when the test interrupts it.
-LONG = ["--dataset", "random", "--input-len", "8", "--output-len", "40", "--num-requests", "40", "--batch-size", "2",
-        "--warmup-batches", "0"]
+# Long enough that a run is still going when the test interrupts it: on the fake engine (see `long_env`), 20
+# batches of 2, each 20 + 39 x 25 = 995 ms, so 20 s if left alone; the test acts after the first batch.
+LONG = ["--library", "fake", "--dataset", "random", "--input-len", "8", "--output-len", "40", "--num-requests", "40",
+        "--batch-size", "2", "--warmup-batches", "0"]
+
+
+@pytest.fixture
+def long_env(cli_env):
+    return {**cli_env, "TUIBENCH_FAKE_PREFILL_MS": "20", "TUIBENCH_FAKE_DECODE_MS": "25"}
 
 
 def test_run_prints_table_and_runs_lists_shows_exports(cli_env, tmp_path, model_path):
@@ -76,9 +83,9 @@ def _pid_gone(pid: int, timeout: float = 10) -> bool:
     return False
 
 
-def test_killed_child_keeps_partial_results_and_fails_the_run(cli_env, tmp_path, model_path):
+def test_killed_child_keeps_partial_results_and_fails_the_run(cli_env, long_env, tmp_path, model_path):
     events = tmp_path / "events.jsonl"
-    process = start_tuibench("run", *LONG, "--events", str(events), env=cli_env)
+    process = start_tuibench("run", *LONG, "--events", str(events), env=long_env)
     seen = wait_for_events(events, "request_done", count=2)
     child_pid = next(e["pid"] for e in seen if e["type"] == "run_started")
     os.kill(child_pid, signal.SIGKILL)
@@ -96,12 +103,12 @@ def test_killed_child_keeps_partial_results_and_fails_the_run(cli_env, tmp_path,
 
 @pytest.mark.parametrize("signals", [(signal.SIGINT,), (signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)],
                          ids=["ctrl-c", "kill", "ctrl-c-twice"])
-def test_ctrl_c_or_kill_stops_the_child_keeps_partial_results_and_marks_interrupted(cli_env, tmp_path, model_path,
-                                                                                   signals):
+def test_ctrl_c_or_kill_stops_the_child_keeps_partial_results_and_marks_interrupted(cli_env, long_env, tmp_path,
+                                                                                   model_path, signals):
     """A second Ctrl-C while the first stops the child used to cut the stopping short: the run's last line and
     its stored status were lost. It now waits for them."""
     events = tmp_path / "events.jsonl"
-    process = start_tuibench("run", *LONG, "--events", str(events), env=cli_env)
+    process = start_tuibench("run", *LONG, "--events", str(events), env=long_env)
     seen = wait_for_events(events, "request_done", count=2)
     child_pid = next(e["pid"] for e in seen if e["type"] == "run_started")
     for number, how in enumerate(signals):

@@ -89,14 +89,18 @@ def test_an_unavailable_library_is_skipped_with_its_reason_and_the_plan_finishes
 
 
 def test_a_server_killed_mid_step_fails_that_step_and_the_plan_goes_on(cli_env, tmp_path, model_path):
+    """The fake engine's managed servers (mock servers: the failure and the restart are the run service's logic):
+    a request of the fake 20 + 39 x 10 = 410 ms (fake-half-speed 820 ms), six arriving over about 1.5 s at 4 req/s,
+    so the kill after the first lands mid-step."""
     events = tmp_path / "events.jsonl"
-    process = start_tuibench("compare", "--libraries", "transformers,llamacpp", "--scenario", "serving",
+    env = {**cli_env, "TUIBENCH_FAKE_PREFILL_MS": "20", "TUIBENCH_FAKE_DECODE_MS": "10"}
+    process = start_tuibench("compare", "--libraries", "fake,fake-half-speed", "--scenario", "serving",
                              "--rates", "4,inf", "--dataset", "random", "--input-len", "8", "--output-len", "40",
                              "--num-requests", "6", "--max-concurrency", "2", "--events", str(events),
-                             "--json", str(tmp_path / "c.json"), env=cli_env)
+                             "--json", str(tmp_path / "c.json"), env=env)
     first = tmp_path / "events.1.jsonl"
     logged = wait_for_events(first, "request_done", count=1)
-    started = next(e["message"] for e in logged if e["type"] == "log" and "started transformers serve" in e["message"])
+    started = next(e["message"] for e in logged if e["type"] == "log" and "started fake (mock server)" in e["message"])
     os.killpg(int(re.search(r"\(pid (\d+)\)", started).group(1)), signal.SIGKILL)
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 1, stderr  # a step failed: the plan is partial
@@ -104,7 +108,7 @@ def test_a_server_killed_mid_step_fails_that_step_and_the_plan_goes_on(cli_env, 
     statuses = [s["status"] for s in steps]
     assert statuses[0] in ("partial", "failed") and statuses[1:] == ["finished"] * 3, statuses
     second = [json.loads(line) for line in (tmp_path / "events.2.jsonl").read_text().splitlines()]
-    assert any(e["type"] == "log" and "started transformers serve" in e["message"] for e in second)  # restarted
+    assert any(e["type"] == "log" and "started fake (mock server)" in e["message"] for e in second)  # restarted
 
 
 def test_cancel_while_a_server_starts_stops_it_and_the_plan_with_its_log_kept(tmp_path, model_path, monkeypatch):

@@ -1,5 +1,6 @@
-"""Run-validity warnings for real: a SmolLM2 run made while another process spins on a core carries a warning,
-stored with it and shown by `runs show` and the app; the same run on a quiet machine carries none."""
+"""Run-validity warnings for real: a run of the fake engine (1.5 s of scripted steps: the warning is tuibench's
+telemetry and bookkeeping, not the engine's) made while another process spins on a core carries a warning, stored
+with it and shown by `runs show` and the app; the same run on a quiet machine carries none."""
 
 import asyncio
 import subprocess
@@ -11,15 +12,16 @@ from helpers import cli_env_for, tuibench
 
 pytestmark = pytest.mark.slow
 
-RUN = ["run", "--dataset", "random", "--input-len", "16", "--output-len", "32", "--num-requests", "12",
-       "--batch-size", "2", "--threads", "1"]
+# 6 batches of 2, each a 20 ms prefill and 31 decode steps of 7.5 ms: about 1.5 s measured, six telemetry samples.
+RUN = ["run", "--library", "fake", "--dataset", "random", "--input-len", "16", "--output-len", "32",
+       "--num-requests", "12", "--batch-size", "2"]
 
 
 @pytest.fixture(scope="module")
-def runs_db(tmp_path_factory):
+def runs_db(tmp_path_factory, model_path):
     """Run 1 on a quiet machine, run 2 beside a process that keeps a core busy."""
     tmp = tmp_path_factory.mktemp("validity")
-    env = cli_env_for(tmp)
+    env = {**cli_env_for(tmp), "TUIBENCH_FAKE_PREFILL_MS": "20", "TUIBENCH_FAKE_DECODE_MS": "7.5"}
     db = tmp / "results.db"
     quiet = tuibench(*RUN, "--db", str(db), env=env)
     assert quiet.returncode == 0, quiet.stderr
