@@ -150,3 +150,10 @@ def test_the_app_into_a_file_or_a_pipe_is_refused_in_one_line(cli_env, tmp_path)
     assert result.returncode == 2 and "standard output is a file or a pipe" in result.stderr
     assert out.read_text() == ""
     _one_line_error(tuibench("app", env=cli_env), "the app draws on a terminal")
+
+
+def test_a_check_of_one_library_says_it_needs_two_not_that_the_others_are_missing(cli_env):
+    """It said vLLM and llama.cpp were not installed, when both are: the list named one library."""
+    result = tuibench("check", "--libraries", "transformers", env=cli_env)
+    _one_line_error(result, "compares two libraries or more, and --libraries names 1")
+    assert "not installed" not in result.stderr
