@@ -53,9 +53,9 @@ def main(args) -> int:
     if what[:1] == ["show"]:
         if len(what) != 2 or not what[1].isdigit():
             raise UserError("compare show takes one plan id, e.g. `tuibench compare show 3` (`compare list` lists them)")
+        check_writable(args.json, args.csv, args.markdown)  # before anything is read: nothing half written
         with open_store(args.db, create=False) as store:
             store.get_plan(int(what[1]))  # a missing plan is one line, before anything is printed
-        check_writable(args.json, args.csv, args.markdown)
         print_comparison(console(), args.db, int(what[1]), baseline=getattr(args, "baseline", None), args=args)
         return EXIT_OK
     if len(what) > 1:
