@@ -1,5 +1,6 @@
-"""End to end in a real terminal: tmux runs `tuibench app`, we start real SmolLM2 benchmarks with the keyboard,
-wait for them on the screen, and read the finished numbers off the screen against the store."""
+"""End to end in a real terminal: tmux runs `tuibench app`, we start benchmarks with the keyboard, wait for them on
+the screen, and read the finished numbers off the screen against the store: one run of the real SmolLM2, and a plan
+of two libraries on the fake engine (`fake`, `fake-half-speed`: the path from Setup to Compare is the app's)."""
 
 import re
 import shutil
@@ -37,14 +38,15 @@ def _number(text: str) -> float:
 
 
 @contextmanager
-def app_in_tmux(tmp_path, setup: dict):
-    """`tuibench app` in a tmux session of 120×36, with `setup` as the remembered choice; yields the session."""
+def app_in_tmux(tmp_path, setup: dict, env: str = ""):
+    """`tuibench app` in a tmux session of 120×36, with `setup` as the remembered choice and `env` (`NAME=value …`)
+    added to its environment; yields the session."""
     config = tmp_path / "config" / "tuibench" / "app.json"
     config.parent.mkdir(parents=True)
     config.write_bytes(msgspec.json.encode(Settings(setup=setup)))
     session = f"tuibench-e2e-{int(time.time() * 1000)}"
     command = (f"env XDG_CONFIG_HOME={tmp_path / 'config'} XDG_DATA_HOME={tmp_path / 'data'} TERM=xterm-256color "
-               f"{sys.executable} -m tuibench app --db {tmp_path / 'results.db'}")
+               f"{env} {sys.executable} -m tuibench app --db {tmp_path / 'results.db'}")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", command], check=True,
                    cwd=REPO)
     try:
@@ -76,17 +78,20 @@ def test_tmux_app_runs_a_real_benchmark_and_shows_the_stored_numbers(tmp_path, m
 
 
 def test_tmux_a_plan_of_two_libraries_ends_on_compare_with_the_stored_throughput(tmp_path, model_path):
-    setup = {"libraries": ["transformers", "llamacpp"], "datasets": ["random"], "input_len": 16, "output_len": 8,
+    setup = {"libraries": ["fake", "fake-half-speed"], "datasets": ["random"], "input_len": 16, "output_len": 8,
              "num_requests": 4, "batch_size": 2}
-    with app_in_tmux(tmp_path, setup) as session:
+    script = "TUIBENCH_FAKE_LISTED=1 TUIBENCH_FAKE_PREFILL_MS=20 TUIBENCH_FAKE_DECODE_MS=5"
+    with app_in_tmux(tmp_path, setup, script) as session:
         subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)
         _wait_for(session, r"plan 1 .*step 1/2", 30)
         # Compare opened on the plan's runs: a figure in each column (★ only where one leads beyond the noise).
-        screen = _wait_for(session, r"output tok/s +[\d,]+\.\d+ .*[\d,]+\.\d+", 300)
-        assert "transformers (base)" in screen and "llamacpp" in screen
+        screen = _wait_for(session, r"output tok/s +[\d,]+\.\d+ .*[\d,]+\.\d+", 60)
+        assert "fake (base)" in screen and "fake-half-speed" in screen
         row = next(line for line in screen.splitlines() if "output tok/s" in line)
-        transformers, llamacpp = (_number(v) for v in re.findall(r"[\d,]+\.\d+(?!\d*×)", row)[:2])
+        fake, half = (_number(v) for v in re.findall(r"[\d,]+\.\d+(?!\d*×)", row)[:2])
         with ResultsStore.open(tmp_path / "results.db", create=False) as store:
             runs = {r.library: r for r in store.list_runs()}
-        assert llamacpp == round(runs["llamacpp"].metrics.output_throughput_tok_s, 1)
-        assert transformers == round(runs["transformers"].metrics.output_throughput_tok_s, 1)
+        assert half == round(runs["fake-half-speed"].metrics.output_throughput_tok_s, 1)
+        assert fake == round(runs["fake"].metrics.output_throughput_tok_s, 1)
+        # The scripted TTFT, exactly: 20 ms, and twice that at half speed.
+        assert re.search(r"TTFT p50 +20\.0 .*40\.0", screen), screen
