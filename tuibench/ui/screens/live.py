@@ -103,6 +103,7 @@ class LiveScreen(TuibenchScreen):
         self.query_one("#steps", DataTable).add_columns("step", "status", OUTPUT_RATE.column)
         self.show_log = False  # with a plan of several steps the steps take the log's place; l swaps them
         self._logged = 0
+        self._log_for: RunState | None = None  # the run whose log is shown
         self._ended_for = None
         self._marks: dict[str, object] = {}
         super().on_mount()
@@ -275,9 +276,9 @@ class LiveScreen(TuibenchScreen):
 
     def _log(self, state: RunState) -> None:
         log = self.query_one("#log", RichLog)
-        if state.log_count < self._logged:  # a new run: start over
+        if state is not self._log_for:  # another run (a new one, or a stored one opened): its own lines only
             log.clear()
-            self._logged = 0
+            self._logged, self._log_for = 0, state
         fresh = min(state.log_count - self._logged, len(state.logs))
         for entry in list(state.logs)[len(state.logs) - fresh:]:
             first_line = entry.message.splitlines()[0] if entry.message else ""
