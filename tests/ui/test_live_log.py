@@ -39,3 +39,23 @@ def test_a_new_run_starts_the_log_over_even_with_more_lines_than_the_run_before(
     text = "\n".join(shown)
     assert "new 1" in text and "new 3" in text
     assert "the stored run's line" not in text
+
+
+def test_a_store_read_that_fails_in_a_screen_is_said_in_one_line(tmp_path):
+    """History read a file that is no results store: the worker's error was dropped (exit_on_error=False)."""
+    db = tmp_path / "results.db"
+    db.write_bytes(b"this is not sqlite" * 100)
+    app = TuibenchApp(db_path=db)
+    said: list[str] = []
+
+    async def main():
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("5")  # History reads the store
+            await pilot.pause(0.5)
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.3)
+            said.extend(str(n.message) for n in app._notifications)
+
+    asyncio.run(main())
+    assert any(m.startswith("could not read the results store:") and "not a readable tuibench results database" in m
+               for m in said), said

@@ -71,11 +71,20 @@ class TuibenchScreen(Screen):
 
 def in_thread(node, read: Callable[[], T], show: Callable[[T], None], group: str) -> None:
     """`read()` (the store) in a worker thread of `node` (a screen, the app), then `show(result)` on the UI thread.
-    A newer call of the same group replaces one still going, whose result is dropped."""
+    A newer call of the same group replaces one still going, whose result is dropped. A read that fails is said in
+    one line (a toast): the screen keeps what it showed, and the app goes on."""
     from textual.worker import get_current_worker
 
     def work() -> None:
-        result = read()
+        try:
+            result = read()
+        except Exception as exc:  # noqa: BLE001 - a locked, foreign or vanished file: said, never a crash
+            from tuibench.core.errors import UserError
+
+            said = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            node.app.call_from_thread(node.app.notify, f"could not read the results store: {said}",
+                                      severity="error", timeout=10)
+            return
         if not get_current_worker().is_cancelled:
             node.app.call_from_thread(show, result)
 
