@@ -3,6 +3,7 @@ request stored once with its worker, the metrics those of the same records as on
 mid-run leaves its requests failed and named, the run partial."""
 
 import json
+import random
 import time
 
 import msgspec
@@ -45,7 +46,18 @@ def test_two_workers_send_one_schedule_and_their_records_make_one_run(mock_serve
     again = compute_metrics(stored.requests, telemetry=[])
     assert msgspec.structs.replace(stored.run.metrics, energy_per_output_token_j=None) == again
     assert again.failed == 0 and again.output_tokens == 320
-    assert again.offered_rps == pytest.approx(40, rel=0.5)  # one Poisson schedule of 40 req/s, not two
+    # One schedule, not two: request k planned at the origin + offset k of the run's seeded Poisson schedule (seed
+    # 0, 40 req/s), recomputed from its definition (arrivals.py: gamma gaps of shape 1, mean 1/40 s, from Random(0)).
+    # Within 1e-9 s: the rounding of origin + offset and of the run's clock is the only error; two workers drawing a
+    # schedule each would be off by milliseconds.
+    rng, offsets, now = random.Random(0), [], 0.0
+    for _ in range(40):
+        offsets.append(now)
+        now += rng.gammavariate(1.0, 1.0 / 40.0)
+    scheduled = [r.scheduled_s for r in stored.requests]
+    assert [t - scheduled[0] for t in scheduled] == pytest.approx(offsets, abs=1e-9)
+    # The offered rate is (n - 1) / the schedule's span: exactly that schedule's (to the same rounding).
+    assert again.offered_rps == pytest.approx(39 / offsets[-1], rel=1e-9)
 
 
 def _workers_of(cli: psutil.Process, timeout_s: float = 60) -> dict[int, psutil.Process]:
