@@ -130,6 +130,7 @@ def test_every_shipped_plan_builds_and_quick_skips_what_cannot_run_here():
     assert {s.spec.profile.lengths for s in paper.steps if s.spec.scenario == "profile"} == \
         {(32, 64, 128, 256, 512, 1024, 2048)}
     assert [s.index for s in paper.steps] == list(range(1, len(paper.steps) + 1))
+    assert {s.spec.dataset.label for s in paper.steps if s.skip and "context" in s.skip} == {"short-16k"}  # 8k here
     capacity = plans["capacity"]  # a capacity step per library, the first probe's rate its spec's
     assert [(s.spec.library, s.spec.scenario, s.spec.serving.request_rate, bool(s.skip)) for s in capacity.steps] == \
         [("vllm", "serving", 1.0, False), ("transformers", "serving", 1.0, False), ("llamacpp", "serving", 1.0, False),
@@ -179,3 +180,14 @@ def test_a_device_that_is_not_one_or_not_here_is_refused_before_any_run():
             with pytest.raises(UserError, match=f"--device {device}: no CUDA GPU is visible here"):
                 build_plan(PlanRequest(device=device, num_requests=2))
     assert build_plan(PlanRequest(device="cpu", num_requests=2)).steps[0].spec.device == "cpu"
+
+
+def test_a_dataset_longer_than_the_context_skips_its_offline_steps_and_the_rest_of_the_plan_runs():
+    """The paper's plan on the embedded 8k-context model: short-16k's offline steps are skipped with the reason
+    (the context check refused the whole plan); its other datasets run."""
+    plan = build_plan(PlanRequest(libraries=("transformers",), datasets=("short2short", "short-16k"),
+                                  num_requests=4))
+    skipped = {s.spec.dataset.label: s.skip for s in plan.steps if s.skip}
+    assert list(skipped) == ["short-16k"]
+    assert "tokens of context but smollm2-135m has 8192" in skipped["short-16k"]
+    assert [s.spec.dataset.label for s in plan.runnable] == ["short2short"]

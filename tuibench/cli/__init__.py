@@ -27,14 +27,29 @@ def build_parser() -> Parser:
     return parser
 
 
-def _terminate_as_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt  # a `kill` ends a run like Ctrl-C: the child stopped, what it measured stored
+class _Interrupts:
+    """Ctrl-C, or a `kill`, ends a command as Python's default Ctrl-C does: a KeyboardInterrupt, on which a run stops
+    its child and stores what it measured. Another one meanwhile says that this is under way and waits, rather than
+    cutting it short and losing the run's last line; a third forces the exit. Counted from the first signal on: a
+    handler installed only once the stopping began left a window in which the second one killed the process."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, signum, frame) -> None:
+        self.count += 1
+        if self.count == 2:
+            sys.stderr.write("tuibench: stopping; what was measured is being stored (once more forces it)\n")
+            return
+        raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     import signal
 
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    interrupts = _Interrupts()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupts)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -51,3 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         # Outside a run: everything started has been stopped on the way out.
         sys.stderr.write("tuibench: interrupted\n")
         return EXIT_INTERRUPTED
+    finally:
+        # The exit code is decided and what was measured is stored. Python restores the default handlers as it shuts
+        # down, so a Ctrl-C then would end the process by SIGINT instead of this code; an ignored signal stays ignored.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)

@@ -81,6 +81,7 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
     _check(request)
     random = {model: resolve_model(model, request.random_weights).random_weights for model in request.models}
     datasets: list[DatasetSpec] = []
+    too_long: dict[tuple[str, str], str] = {}  # (model, dataset label): why its offline steps cannot run
     if set(request.scenarios) & {"offline", "serving", "capacity"}:
         for name in request.datasets:
             dataset = dataset_from_arg(name, input_len=request.input_len, output_len=request.output_len,
@@ -92,7 +93,8 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
                                      request.seed)
             if "offline" in request.scenarios:
                 for model in request.models:
-                    _check_context(requests, model, random[model])
+                    if why := _context_too_short(requests, dataset.label, model, random[model]):
+                        too_long[model, dataset.label] = why
             datasets.append(dataset)
     threads = request.threads or default_threads()
     steps: list[PlanStep] = []
@@ -107,7 +109,8 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
                 part = msgspec.structs.replace(request, rates=(search.start_rate,)) if search else request
                 for spec in _specs(part, model, library, runs_as, datasets, threads, backend.serving_overrides,
                                    random[model]):
-                    steps.append(PlanStep(index=len(steps) + 1, spec=spec, skip=skip, search=search))
+                    why = skip or (too_long.get((model, spec.dataset.label)) if runs_as == "offline" else None)
+                    steps.append(PlanStep(index=len(steps) + 1, spec=spec, skip=why, search=search))
     return steps
 
 
@@ -150,20 +153,22 @@ def _check(request: PlanRequest) -> None:
     _check_parallel(request)
 
 
-def _check_context(requests, model: str, random_weights: bool) -> None:
-    """A request longer than the model's context is one line now, from the model's config, not a failed run after
-    its weights loaded. Requests whose length is known only once tokenized are checked in the run."""
+def _context_too_short(requests, label: str, model: str, random_weights: bool) -> str | None:
+    """Why `model` cannot hold one of `requests` (to follow "library 'NAME' "), from its config, before any weights
+    load; None when it can. In a plan that step is skipped with this reason and the others run; a plan with nothing
+    else is this one line. Requests whose length is known only once tokenized are checked in the run."""
     from tuibench.models.resolve import context_limit, resolve_model
 
     known = [(i, r.input_tokens + (r.output_tokens or 0)) for i, r in enumerate(requests) if r.input_tokens]
     if not known:
-        return
+        return None
     index, needed = max(known, key=lambda found: found[1])
     ref = resolve_model(model, random_weights)
     limit = context_limit(ref)
     if limit and needed > limit:
-        raise UserError(f"request {index} needs {needed} tokens of context but {ref.name} has {limit}: pick a dataset "
-                        "with shorter requests or a model with a longer context")
+        return (f"cannot run {label}: request {index} needs {needed} tokens of context but {ref.name} has {limit}; pick a "
+                "dataset with shorter requests or a model with a longer context")
+    return None
 
 
 def _check_device(request: PlanRequest) -> None:

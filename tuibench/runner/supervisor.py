@@ -7,7 +7,6 @@ ends with exactly one RunFinished or RunFailed, so what was measured before it i
 import multiprocessing as mp
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -101,9 +100,7 @@ def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Calla
             except (EOFError, OSError):
                 break
     except (KeyboardInterrupt, Cancelled) as stop:
-        if isinstance(stop, KeyboardInterrupt):
-            _hold_interrupts()
-        stop_child(process)
+        stop_child(process)  # another Ctrl-C meanwhile waits for this (cli's handler)
         drain()
         how = "cancelled in the app" if isinstance(stop, Cancelled) else "interrupted by the user (Ctrl-C)"
         relay(ev.RunFailed(t_s=last_t_s, kind="interrupted", error=how))
@@ -115,26 +112,6 @@ def run_in_child(spec: RunSpec, requests: Sequence[RequestSpec], on_event: Calla
     if terminal is None:
         relay(ev.RunFailed(t_s=last_t_s, kind="crashed", error=f"the run's child process died: {describe_exit(process.exitcode)}"))
     return terminal
-
-
-def _hold_interrupts() -> None:
-    """Once a run is interrupted, the command stops its child, stores what it measured and says so; another Ctrl-C
-    (or kill) meanwhile says that it is doing this and waits, instead of cutting it short and losing the run's last
-    line. A third forces the exit. Signals are the main thread's alone: elsewhere (the app's run thread) there is
-    nothing to hold, and nothing is changed."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    asked = 0
-
-    def wait(signum, frame) -> None:
-        nonlocal asked
-        asked += 1
-        if asked > 1:
-            raise KeyboardInterrupt
-        sys.stderr.write("tuibench: stopping the run; what it measured is being stored (Ctrl-C again forces it)\n")
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, wait)
 
 
 def stop_child(process: mp.process.BaseProcess) -> None:
