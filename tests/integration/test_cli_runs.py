@@ -6,7 +6,10 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +128,23 @@ def test_ctrl_c_or_kill_stops_the_child_keeps_partial_results_and_marks_interrup
     assert document["run"]["status"] == "interrupted"
     done = document["run"]["metrics"]["completed"]
     assert 2 <= done < 40 and len(document["requests"]) == done
+
+
+def test_ctrl_c_into_tee_stores_the_plan_interrupted_as_its_run(cli_env, long_env, tmp_path, model_path):
+    """`tuibench run … | tee log`, then Ctrl-C: the terminal sends SIGINT to both, tee ends first, and the next
+    progress line raised BrokenPipeError while the run was being stopped, so the plan was stored as failed beside its
+    interrupted run."""
+    from tuibench.core.store import ResultsStore
+
+    events = tmp_path / "events.jsonl"
+    command = " ".join([sys.executable, "-m", "tuibench", "run", *LONG, "--events", str(events)])
+    shell = subprocess.Popen(["bash", "-c", f"{command} | tee {tmp_path / 'out.txt'}"], env=long_env,
+                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_events(events, "request_done", count=2)
+    os.killpg(shell.pid, signal.SIGINT)  # the whole pipeline, as a terminal's Ctrl-C
+    _, stderr = shell.communicate(timeout=60)
+    assert "run 1 interrupted: interrupted by the user (Ctrl-C)" in stderr and "Traceback" not in stderr, stderr
+    with ResultsStore.open(Path(long_env["XDG_DATA_HOME"]) / "tuibench" / "results.db", create=False) as store:
+        (plan,) = store.list_plans()
+        (run,) = store.list_runs()
+    assert (plan.status, run.status) == ("interrupted", "interrupted")

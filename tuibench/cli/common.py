@@ -44,7 +44,38 @@ def console():
 
     # A pipe or a file gets whole lines; a terminal gets tables fitted to its width.
     found = Console(highlight=False)
-    return found if found.is_terminal else Console(highlight=False, width=200)
+    return found if found.is_terminal else Console(highlight=False, width=200, file=_ReaderMayGo(sys.stdout))
+
+
+class _ReaderMayGo:
+    """stdout into a pipe whose reader may end first: `tuibench run | tee log`, then Ctrl-C, ends tee too, and the
+    next line raised BrokenPipeError while the run was being stopped, so its plan was stored as failed. Once the
+    reader is gone the output goes to /dev/null (Python's own advice, so that its exit's flush is quiet too); the
+    runs are stored as they ended."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            self._stream.write(text)
+        except BrokenPipeError:
+            self._reader_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)  # isatty, fileno, encoding: the stream's own
 
 
 def open_store(db: Path | None, create: bool):
