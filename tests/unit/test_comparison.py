@@ -176,3 +176,22 @@ def test_figures_are_written_as_png_and_svg(tmp_path):
     for path in files:
         head = path.read_bytes()[:200]
         assert head.startswith(b"\x89PNG") if path.suffix == ".png" else b"<svg" in path.read_bytes()[:2000]
+
+
+def test_serving_panels_start_at_zero_so_a_small_gap_looks_small():
+    """46.2 against 47.2 tok/s, a 2 % gap, filled the throughput panel from edge to edge."""
+    from tuibench.core.side_by_side import Sweep, SweepPoint
+    from tuibench.report.figures import _serving
+
+    def sweep(library: str, tok_s: float) -> Sweep:
+        points = [SweepPoint(rate=rate, run_id=1, request_throughput_rps=rate, output_throughput_tok_s=tok_s + rate,
+                             ttft_p50_ms=50.0, ttft_p99_ms=60.0, tpot_p50_ms=10.0 + rate, tpot_p99_ms=12.0,
+                             e2el_p50_ms=100.0, schedule_lag_p99_ms=0.0, offered_rps=rate, completion_rps=rate,
+                             failed=0) for rate in (0.1, 0.2)]
+        return Sweep(dataset="d", label=library, library=library, points=points, capacity_rps=0.2, saturated=False,
+                     knee_rate=None)
+
+    figure = _serving([sweep("a", 46.2), sweep("b", 47.0)], "d", {})
+    throughput, _, tpot = figure.axes[:3]
+    assert throughput.get_ylim()[0] == 0 and throughput.get_ylim()[1] >= 47.2
+    assert tpot.get_yscale() == "linear" and tpot.get_ylim()[0] == 0
