@@ -9,7 +9,8 @@ Same model, same batches, same token ids, greedy, output held to length; threads
 
     python benchmarks/harness_overhead.py [--requests 32] [--rounds 3] [--threads 1]
 
-Prints tokens/s of each arm and the ratio tuibench / bare (target >= 0.98).
+Prints tokens/s of each arm and the ratio tuibench / bare (target >= 0.98), once both arms are seen to have done the
+same work: every request's (prompt tokens, output tokens), else no ratio and exit 2.
 """
 
 import argparse
@@ -19,6 +20,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+def refusal(ran: dict[str, list[tuple[int, int]]]) -> str | None:
+    """None when every arm ran the same requests: each one's (prompt tokens, output tokens), in any order; else the
+    arms and what they ran, and no ratio is printed."""
+    (first, expected), *others = ((name, sorted(counts)) for name, counts in ran.items())
+    differing = [f"{name} {len(counts)} requests {sorted(set(counts))[:3]}" for name, counts in others
+                 if counts != expected]
+    return None if not differing else (f"the arms ran different specs, no ratio: {first} {len(expected)} requests "
+                                       f"{sorted(set(expected))[:3]}; " + "; ".join(differing))
 
 
 def main() -> None:
@@ -64,17 +75,25 @@ def main() -> None:
         steps = max(p.output_tokens for p in batch)
         start = time.perf_counter()
         with torch.inference_mode():
-            model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=steps, do_sample=False,
-                           pad_token_id=tokenizer.pad_token_id, eos_token_id=None)
-        return time.perf_counter() - start
+            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=steps, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=None)
+        elapsed = time.perf_counter() - start
+        # Every row runs to the batch's longest: at least each request's own output (useful_tokens counts only that).
+        ran["bare generate"] += [(len(p.ids), p.output_tokens) for p in batch if out.shape[1] - width >= p.output_tokens]
+        return elapsed
 
     def ours(batch) -> float:
         start = time.perf_counter()
-        engine.generate(batch)
-        return time.perf_counter() - start
+        result = engine.generate(batch)
+        elapsed = time.perf_counter() - start
+        ran["tuibench batch path"] += list(zip(result.prompt_tokens, result.output_tokens, strict=True))
+        return elapsed
+
+    ran: dict[str, list[tuple[int, int]]] = {"requests": [], "tuibench batch path": [], "bare generate": []}
 
     useful_tokens = sum(p.output_tokens for p in prompts)
     ours(batches[0]), bare(batches[0])  # warm-up, not counted
+    ran = {name: [] for name in ran}
     # Each batch runs through both arms back to back (order alternating), so each pair sees the same
     # machine state; the median of pair ratios shrugs off the drift a shared machine has.
     pair_ratios, t_ours, t_bare = [], [0.0] * args.rounds, [0.0] * args.rounds
@@ -87,10 +106,13 @@ def main() -> None:
             t_ours[round_] += a
             t_bare[round_] += b
             pair_ratios.append(b / a)
+        ran["requests"] += [(len(p.ids), p.output_tokens) for p in prompts]
         print(f"round {round_ + 1}: tuibench {useful_tokens / t_ours[round_]:.1f} tok/s, "
               f"bare {useful_tokens / t_bare[round_]:.1f} tok/s", flush=True)
     ours_rate, bare_rate = useful_tokens * args.rounds / sum(t_ours), useful_tokens * args.rounds / sum(t_bare)
     quartiles = statistics.quantiles(pair_ratios, n=4)
+    if (refused := refusal(ran)) is not None:
+        sys.exit(refused)
 
     # The whole pipeline, as `tuibench run` does it, alternated with bare passes over the same batches
     # (B R B R ... B): each run is compared with the mean of the bare passes on either side of it.
@@ -106,6 +128,11 @@ def main() -> None:
                 state = run_plan(plan_of_spec(spec), store).run
                 if state.status != "finished":
                     sys.exit(f"the pipeline run did not finish: {state.error}")
+                stored = store.get_run(state.run_id).requests
+                same = refusal({"bare passes": [(len(p.ids), p.output_tokens) for p in prompts],
+                                "tuibench run": [(r.input_tokens, r.output_tokens) for r in stored]})
+                if same is not None:
+                    sys.exit(same)
                 pipeline_rates.append(state.metrics().output_throughput_tok_s)
                 bare_passes.append(useful_tokens / sum(bare(b) for b in batches))
                 pipeline_ratios.append(pipeline_rates[-1] / statistics.mean(bare_passes[-2:]))

@@ -16,9 +16,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 from pathlib import Path
 
 import psutil
+
+if typing.TYPE_CHECKING:
+    from tuibench.core.spec import RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,13 +48,27 @@ def cpu_pct(process: psutil.Process, seconds: float) -> float:
     return 100.0 * ((after.user - before.user) + (after.system - before.system)) / seconds
 
 
-def throughput(db: Path) -> float:
+def throughput(db: Path) -> tuple[float, "RunSpec"]:
+    """The stored run's output tokens/s, and the spec it ran."""
+    from tuibench.core.spec import RunSpec
+
     out = subprocess.run([sys.executable, "-m", "tuibench", "runs", "--db", str(db), "export", "1", "--format", "json"],
                          capture_output=True, text=True, check=True, cwd=REPO).stdout
-    return json.loads(out)["run"]["metrics"]["output_throughput_tok_s"]
+    run = json.loads(out)["run"]
+    return run["metrics"]["output_throughput_tok_s"], RunSpec.from_json(json.dumps(run["spec"]))
 
 
-def headless(args, home: Path) -> float:
+def refusal(headless_spec: "RunSpec", app_spec: "RunSpec") -> str | None:
+    """None when the app ran what the headless run did; else the fields that differ (an app setting it no longer
+    read once made the app run short2short against random 64/64, and this printed 0.69 for 0.96)."""
+    from tuibench.core.spec import spec_differences
+
+    differing = spec_differences(headless_spec, app_spec)
+    return None if not differing else "the sides ran different specs, no ratio: headless ≠ app in " + \
+        "; ".join(differing)
+
+
+def headless(args, home: Path) -> tuple[float, "RunSpec"]:
     db = home / "headless.db"
     db.unlink(missing_ok=True)
     subprocess.run([sys.executable, "-m", "tuibench", "run", "--dataset", "random", "--input-len", str(args.input_len),
@@ -71,8 +89,8 @@ def start_app(home: Path, db: Path, session: str) -> psutil.Process:
     return psutil.Process(int(tmux("list-panes", "-t", session, "-F", "#{pane_pid}").strip()))
 
 
-def in_app(args, home: Path, session: str, measure_cpu: bool) -> tuple[float, float, dict[str, float]]:
-    """One run started from the app: (its throughput, time to first frame, app CPU % idle/streaming)."""
+def in_app(args, home: Path, session: str, measure_cpu: bool) -> tuple[tuple[float, "RunSpec"], float, dict[str, float]]:
+    """One run started from the app: ((its throughput, its spec), time to first frame, app CPU % idle/streaming)."""
     db = home / "app.db"
     db.unlink(missing_ok=True)
     start = time.perf_counter()
@@ -113,11 +131,13 @@ def main() -> None:
         for pair in range(args.pairs):
             session = f"tuibench-overhead-{os.getpid()}-{pair}"
             if pair % 2 == 0:
-                base = headless(args, home)
-                app_tok_s, frame_s, cpu = in_app(args, home, session, measure_cpu=True)
+                base, base_spec = headless(args, home)
+                (app_tok_s, app_spec), frame_s, cpu = in_app(args, home, session, measure_cpu=True)
             else:
-                app_tok_s, frame_s, cpu = in_app(args, home, session, measure_cpu=True)
-                base = headless(args, home)
+                (app_tok_s, app_spec), frame_s, cpu = in_app(args, home, session, measure_cpu=True)
+                base, base_spec = headless(args, home)
+            if (refused := refusal(base_spec, app_spec)) is not None:
+                sys.exit(refused)
             ratios.append(app_tok_s / base)
             frames.append(frame_s)
             cpus.append(cpu)

@@ -189,3 +189,18 @@ def gpus_used(spec: RunSpec, environment: dict[str, object]) -> int:
     """GPUs a run computed on: its parallel layout's, when the machine it ran on has GPUs and it did not ask for the
     CPU; 0 for a CPU run."""
     return spec.parallel.gpus if environment.get("gpus") and spec.device != "cpu" else 0
+
+
+def spec_differences(a: RunSpec, b: RunSpec) -> list[str]:
+    """Where two specs differ, field by dotted field (`offline.batch_size 4 ≠ 8`): what a benchmark says when it
+    refuses a ratio of two different pieces of work."""
+
+    def flat(value, prefix: str = "") -> dict[str, object]:
+        if not isinstance(value, dict):
+            return {prefix: value}
+        return {k: v for key, inner in value.items() for k, v in flat(inner, f"{prefix}{key}.").items()} or \
+            {prefix: {}}
+
+    left, right = flat(msgspec.to_builtins(a)), flat(msgspec.to_builtins(b))
+    return [f"{key.rstrip('.')} {left.get(key)!r} ≠ {right.get(key)!r}"
+            for key in sorted(left.keys() | right.keys()) if left.get(key) != right.get(key)]
