@@ -89,7 +89,7 @@ def test_history_groups_runs_by_plan_filters_deletes_on_second_press_and_exports
         await settle(pilot, "5")
         table = app.screen.query_one("#runs", DataTable)
         assert [r[0] for r in rows(table)] == ["8", "7", "plan 1", "├ 1", "├ 2", "├ 3", "├ 4", "├ 5", "└ 6"]
-        assert "demo: transformers vs vllm" in rows(table)[2][6]
+        assert "demo: transformers vs vllm" in rows(table)[2][-1]
         app.screen.query_one("#history-filter", Input).value = "vllm"
         await pilot.pause()
         assert [r[0] for r in rows(table)] == ["plan 1", "├ 4", "├ 5", "└ 6"]

@@ -24,7 +24,7 @@ import msgspec
 ALL_SCENARIOS = frozenset({"offline", "serving", "profile", "capacity"})
 # The groups options are declared in, in the order `--help` and the Setup form show them, with their titles.
 GROUPS = {"plan": "plan", "workload": "workload", "serving": "serving", "profile": "profile (module timing)",
-          "capacity": "capacity search (a plan file's [plan.capacity])", "engine": "engine", "mock": "schedule"}
+          "capacity": "capacity search", "engine": "engine", "mock": "schedule"}
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,7 @@ class CompareScreen(TuibenchScreen):
         title = self.query_one("#compare-title", Static)
         metrics = self.query_one("#compare-metrics", DataTable)
         metrics.clear(columns=True)
+        self.set_class(not groups, "-nothing-picked")  # then the picker has the screen: no empty panel below it
         if not groups:
             title.update("pick runs with space (a picks a whole plan) to see them side by side")
             self.query_one("#curves", Chart).show([])

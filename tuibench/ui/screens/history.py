@@ -15,7 +15,9 @@ from tuibench.ui.screens.base import TuibenchScreen, read_store
 
 THROUGHPUT = BY_KEY["output_throughput_tok_s"]
 # The figures before the names: at 80 columns a long plan label or dataset name must not push tok/s off screen.
-COLUMNS = ("id", "when (UTC)", "status", THROUGHPUT.column, "reqs", "scenario", "library", "dataset", "model")
+# What tells runs apart first, so that 80 columns show it whole; a plan's label goes last (it is long, and in the
+# library column it pushed the dataset off an 80-column screen).
+COLUMNS = ("id", "status", "library", "dataset", "scenario", THROUGHPUT.column, "reqs", "when (UTC)", "model · plan")
 
 
 def run_matches(run, text: str) -> bool:
@@ -72,6 +74,7 @@ class HistoryScreen(TuibenchScreen):
         self._pending_delete: int | None = None
         self._history: tuple[list, dict] = ([], {})
         self.query_one("#runs", DataTable).add_columns(*COLUMNS)
+        self._shown: int | None = None  # runs the filter lets through, once the store is read
         super().on_mount()
 
     def version(self) -> object:
@@ -97,23 +100,36 @@ class HistoryScreen(TuibenchScreen):
             if kind == "plan":
                 if row is None:
                     continue
-                table.add_row(f"plan {row.id}", row.created_at[5:16].replace("T", " "), status_text(row.status), "",
-                              str(row.runs), "", f"[b]{row.label}[/b]", "", "", key=f"p{row.id}")
+                table.add_row(f"plan {row.id}", status_text(row.status), "", "", "", "", str(row.runs),
+                              row.created_at[5:16].replace("T", " "), f"[b]{row.label}[/b]", key=f"p{row.id}")
                 continue
             metrics = row.metrics
             branch = ""
             if kind == "member":  # drawn as a tree under its plan
                 branch = "├ " if index + 1 < len(rows) and rows[index + 1][0] == "member" else "└ "
             table.add_row(
-                branch + str(row.id), row.created_at[5:16].replace("T", " "),
+                branch + str(row.id),
                 status_text(row.status, f" ⚠{len(row.warnings)}" if row.warnings else ""),  # what they are: Enter opens it
+                row.library, row.dataset, row.scenario,
                 THROUGHPUT.cell(THROUGHPUT.read(metrics) if metrics else None), str(metrics.completed) if metrics else NA,
-                row.scenario, row.library, row.dataset, row.model, key=str(row.id),
+                row.created_at[5:16].replace("T", " "), row.model, key=str(row.id),
             )
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
+        self._shown = len(shown)
+        self._status()
+
+    def _status(self) -> None:
+        """The count and the keys; on a plan's row, its label first (its column is past 80 columns)."""
+        key = self._selected()
+        plan = self._history[1].get(int(key[1:])) if key and key.startswith("p") else None
         self.query_one("#history-status", Static).update(
-            f"{len(shown)} run(s) in {self.app.db_path} · Enter opens (a plan on Compare), d deletes, e exports, / filters")
+            (f"plan {plan.id}: {plan.label} · " if plan else "") + f"{self._shown} run(s) in {self.app.db_path} · "
+            "Enter opens (a plan on Compare), d deletes, e exports, / filters")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self._shown is not None:
+            self._status()
 
     def _selected(self) -> str | None:
         table = self.query_one("#runs", DataTable)

@@ -51,8 +51,11 @@ def same_workload(plan: PlanState) -> list[StepState]:
             and (s.run.spec.model, s.run.spec.workload) == key]
 
 
+SHORT_ROWS = 32  # a terminal shorter than this gets the compact bottom panel
+
+
 class Spark(Vertical):
-    DEFAULT_CSS = "Spark { height: 3; width: 1fr; } Spark Sparkline { height: 1; } Spark Label { height: 1; }"
+    DEFAULT_CSS = "Spark { height: 2; width: 1fr; } Spark Sparkline { height: 1; } Spark Label { height: 1; }"
 
     def __init__(self, key: str, label: str, unit: str, classes: str = "device"):
         super().__init__(classes=classes)
@@ -84,8 +87,9 @@ class LiveScreen(TuibenchScreen):
                 yield ProgressBar(id="progress", show_eta=False)
                 yield Static("", id="rate")
             with Horizontal(id="charts"):
-                yield Chart(OUTPUT_RATE.label, xlabel="s", id="throughput")
-                yield Chart(f"latency {LATENCY_UNIT}", xlabel="s", id="latency")
+                # The time axis named in the title: a row of its own left the charts 2 rows of data at 80×24.
+                yield Chart(f"{OUTPUT_RATE.label} against time (s)", id="throughput")
+                yield Chart(f"latency {LATENCY_UNIT} against time (s)", id="latency")
             with Horizontal(id="sparks"):
                 for key, label, unit in CPU_SPARKS:
                     yield Spark(key, label, unit)
@@ -95,7 +99,9 @@ class LiveScreen(TuibenchScreen):
             with Horizontal(id="bottom"):
                 yield DataTable(id="percentiles", show_cursor=False, zebra_stripes=False)
                 yield DataTable(id="steps", show_cursor=False, zebra_stripes=False)
-                yield RichLog(id="log", max_lines=500, wrap=True, markup=False)  # a long line wraps, never cut
+                # A long line wraps at the log's own width, never cut (RichLog renders at 78 columns or more unless
+                # told otherwise, and the log is half of an 80-column screen).
+                yield RichLog(id="log", max_lines=500, wrap=True, markup=False, min_width=1)
 
     def on_mount(self) -> None:
         table = self.query_one("#percentiles", DataTable)
@@ -111,6 +117,13 @@ class LiveScreen(TuibenchScreen):
     def on_screen_resume(self) -> None:
         self._marks = {}  # everything again: the state may be another run's by now
         super().on_screen_resume()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.height < SHORT_ROWS, "-short")  # 80×24: the charts keep rows for their data
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # "Cancel run" is offered while there is one to cancel, not on a finished or stored run.
+        return self.app.running if action == "cancel" else True
 
     def action_cancel(self) -> None:
         if self.app.cancel_run():
@@ -129,6 +142,8 @@ class LiveScreen(TuibenchScreen):
         plan: PlanState = self.app.plan_state
         state: RunState = plan.run
         moved = self._moved(state)
+        if "status" in moved:
+            self.refresh_bindings()  # a run began or ended: the footer's "Cancel run" with it
         if "records" in moved or "status" in moved:
             self._plan(plan)
             self._title(state)
