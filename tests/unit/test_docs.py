@@ -61,3 +61,21 @@ def test_the_readmes_links_and_images_lead_to_files():
     missing = [t for t in targets if t and not (REPO / t).exists()]
     assert not missing
     assert any(t.startswith("docs/images/") and t.endswith(".svg") for t in targets), "the README shows no screenshot"
+
+
+def test_the_readmes_first_screen_says_what_a_new_user_trips_on_and_its_exit_codes_are_the_clis():
+    """Where the command is, which Python, the sudo for chromium and how to skip it, endpoints without /v1, and the
+    exit codes: the table is the CLI's own constants, so that a code changed in one place fails here."""
+    from tuibench.cli import common
+
+    text = (REPO / "README.md").read_text()
+    first_screen = "\n".join(text.splitlines()[:40])
+    for needed in (".venv/bin/tuibench", "source .venv/bin/activate", "Python 3.11 or later", "PYTHON=",
+                   "sudo apt-get", "CHROMIUM=none"):
+        assert needed in first_screen, needed
+    assert "without `/v1`" in text
+    table = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", text.split("## Exit codes", 1)[1], flags=re.M))
+    codes = {common.EXIT_OK: "finished", common.EXIT_FAILED: "failed", common.EXIT_USAGE: "bad input",
+             common.EXIT_INTERRUPTED: "interrupted"}
+    assert set(map(int, table)) == set(codes)
+    assert all(word in table[str(code)] for code, word in codes.items())
