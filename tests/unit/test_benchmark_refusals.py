@@ -51,3 +51,12 @@ def test_tui_overhead_refuses_an_app_run_of_another_spec_and_names_the_fields():
     refused = refusal(headless, app)
     assert refused.startswith("the sides ran different specs, no ratio: headless ≠ app in ")
     assert "dataset.source 'random' ≠ 'short2short'" in refused and "batch_size" not in refused
+
+
+def test_the_bad_input_trial_counts_only_exit_2_with_one_line_of_tuibench_as_clean():
+    clean = _benchmark("bad_inputs").clean
+    assert clean(2, "tuibench: unknown library 'nope': choose one of transformers\n")
+    assert not clean(1, "tuibench: run 1 failed: ValueError\n")  # a failed run, not a refused input
+    assert not clean(2, "usage: tuibench run [-h]\ntuibench run: error: bad\n")  # two lines
+    assert not clean(2, "Traceback (most recent call last):\n")
+    assert not clean(0, "")

@@ -11,20 +11,24 @@ _REGISTRY = {
     "llamacpp": "tuibench.backends.llamacpp_backend:LlamaCppBackend",
     "mii": "tuibench.backends.mii_backend:MiiBackend",
     "endpoint": "tuibench.backends.endpoint:EndpointBackend",
-    # Deterministic, for tests: scripted step times, known tokens (Backend.listed is False: not offered to users).
+}
+# Deterministic, for tests: scripted step times, known tokens. Runnable by name, never offered to users (Backend.listed
+# is False, and an unknown name's message leaves them out).
+_FOR_TESTS = {
     "fake": "tuibench.backends.fake:FakeBackend",
     "fake-half-speed": "tuibench.backends.fake:FakeHalfSpeedBackend",  # the fake, each step twice its script
 }
 
 
 def backend_names() -> list[str]:
-    return list(_REGISTRY)
+    return [*_REGISTRY, *_FOR_TESTS]
 
 
 def backend_class(name: str) -> type[Backend]:
-    if name not in _REGISTRY:
+    found = _REGISTRY.get(name) or _FOR_TESTS.get(name)
+    if found is None:
         raise UserError(f"unknown library '{name}': choose one of {', '.join(_REGISTRY)}")
-    module, _, attr = _REGISTRY[name].partition(":")
+    module, _, attr = found.partition(":")
     return getattr(importlib.import_module(module), attr)
 
 
