@@ -60,7 +60,7 @@ def test_the_app_marks_the_run_in_history_and_says_why_on_live(runs_db):
             await app.workers.wait_for_complete()
             await pilot.pause()
             table = app.screen.query_one("#runs", DataTable)
-            statuses = {key: str(table.get_row(key)[2]) for key in ("1", "2")}
+            statuses = {key: str(table.get_row(key)[1]) for key in ("1", "2")}
             assert "⚠" in statuses["2"] and "⚠" not in statuses["1"], statuses
             table.move_cursor(row=table.get_row_index("2"))
             await pilot.press("enter")

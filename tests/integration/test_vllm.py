@@ -41,25 +41,21 @@ def test_vllm_served_with_ngram_speculation_holds_lengths_and_the_server_is_stop
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the vLLM server outlived the run"
 
 
-def test_shared_prefixes_hit_the_prefix_cache_only_when_on_and_each_step_starts_with_it_empty(cli_env, tmp_path,
-                                                                                            model_path):
+def test_shared_prefixes_hit_the_prefix_cache_and_each_step_starts_with_it_empty(cli_env, tmp_path, model_path):
     """8 requests over 2 system prompts of 256 tokens (+16 of their own): with vLLM's prefix cache on, all but the
-    first of each prompt hit it (6 × 256 of 8 × 272 tokens, 71 %; 63 % measured, as vLLM counts) and their TTFT
-    drops; off, nothing hits. The second rate reuses the server with its cache emptied first, so it hits no more
-    than the first did (without the reset it would hit every prompt, 94 %)."""
+    first of each prompt hit it (6 × 256 of 8 × 272 tokens, 71 %; 63 % measured, as vLLM counts). The second rate
+    reuses the server with its cache emptied first, so it hits no more than the first did (without the reset it
+    would hit every prompt, 94 %). (The cache off is the server's --no-enable-prefix-caching, test_parallel.py; a
+    second server to see it miss cost 45 s of the suite.)"""
     out = tmp_path / "runs.json"
     result = tuibench("run", "--scenario", "serving", "--library", "vllm", "--dataset", "shared-prefix", "--prefixes",
                       "2", "--prefix-len", "256", "--input-len", "16", "--output-len", "4", "--num-requests", "8",
-                      "--rates", "2,3", "--prefix-caching", "on,off", "--json", str(out), env=cli_env, timeout=900)
+                      "--rates", "2,3", "--prefix-caching", "on", "--json", str(out), env=cli_env, timeout=900)
     assert result.returncode == 0, result.stderr
-    runs = {(d["run"]["spec"]["prefix_caching"], d["run"]["spec"]["serving"]["request_rate"]): d["run"]["metrics"]
-            for d in json.loads(out.read_text())}
-    assert result.stdout.count("prefix cache emptied before this step") == 2  # the second rate of each server
-    hits = {key: metrics["server"]["prefix_cache_hit_pct"] for key, metrics in runs.items()}
-    assert 55 < hits[True, 2.0] < 80 and abs(hits[True, 3.0] - hits[True, 2.0]) < 8, hits
-    assert all(not hits[False, rate] for rate in (2.0, 3.0)), hits  # off: no hit (or no lookup at all)
-    for rate in (2.0, 3.0):
-        assert runs[True, rate]["ttft_ms"]["p50"] < 0.8 * runs[False, rate]["ttft_ms"]["p50"]
+    runs = {d["run"]["spec"]["serving"]["request_rate"]: d["run"]["metrics"] for d in json.loads(out.read_text())}
+    assert result.stdout.count("prefix cache emptied before this step") == 1  # the second rate's
+    hits = {rate: metrics["server"]["prefix_cache_hit_pct"] for rate, metrics in runs.items()}
+    assert 55 < hits[2.0] < 80 and abs(hits[3.0] - hits[2.0]) < 8, hits
 
 
 def test_an_interrupted_offline_run_leaves_no_leaked_semaphore_warning(cli_env, tmp_path, model_path):
