@@ -4,7 +4,7 @@ idle and while streaming, and the time to its first frame. The app runs in a rea
     .venv/bin/python benchmarks/tui_overhead.py [--pairs 3] [--requests 16] [--input-len 64] [--output-len 64]
 
 Targets: throughput app / headless ≥ 0.97; app CPU ≤ 10 % of a core idle and while streaming; first
-frame ≤ 1.0 s. Headless and app runs alternate, so drift on a noisy host falls on both.
+frame ≤ 0.7 s. Headless and app runs alternate, so drift on a noisy host falls on both.
 """
 
 import argparse
@@ -85,7 +85,11 @@ def _env(home: Path) -> dict[str, str]:
 def start_app(home: Path, db: Path, session: str) -> psutil.Process:
     command = " ".join([sys.executable, "-m", "tuibench", "app", "--db", str(db)])
     env_prefix = " ".join(f"{k}={v}" for k, v in _env(home).items() if k.startswith(("XDG_", "TERM")))
-    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", f"env {env_prefix} {command}")
+    try:
+        tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", f"env {env_prefix} {command}")
+    except subprocess.CalledProcessError:  # the last pair's tmux server may still be exiting: once more
+        time.sleep(1.0)
+        tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", f"env {env_prefix} {command}")
     return psutil.Process(int(tmux("list-panes", "-t", session, "-F", "#{pane_pid}").strip()))
 
 
@@ -151,7 +155,7 @@ def main() -> None:
           f"(range {min(ratios):.3f}–{max(ratios):.3f})   target ≥ 0.97")
     print(f"app CPU, % of one core: idle median {statistics.median(c['idle'] for c in cpus):.1f}, "
           f"streaming median {statistics.median(c['streaming'] for c in cpus):.1f}   target ≤ 10")
-    print(f"time to first frame: median {statistics.median(frames):.2f} s (max {max(frames):.2f})   target ≤ 1.0")
+    print(f"time to first frame: median {statistics.median(frames):.2f} s (max {max(frames):.2f})   target ≤ 0.7")
 
 
 if __name__ == "__main__":

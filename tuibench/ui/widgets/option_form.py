@@ -12,6 +12,7 @@ import msgspec
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
+from textual.lazy import Lazy
 from textual.widgets import Collapsible, Input, Label, Select, Static
 from textual.widgets.selection_list import Selection
 
@@ -57,10 +58,14 @@ class OptionForm(Vertical):
     def compose(self) -> ComposeResult:
         for group, title in GROUPS.items():
             members = [f for f in self.fields if f.opt.group == group]
-            if members:
-                with Collapsible(title=title, collapsed=group not in OPEN_GROUPS, id=f"group-{group}"):
-                    for field in members:
-                        yield from self._field(field)
+            if not members:
+                continue
+            group_box = Collapsible(title=title, collapsed=group not in OPEN_GROUPS, id=f"group-{group}")
+            # A closed group is mounted just after the first frame: styling its widgets held the app's first frame
+            # back by a third (read() takes the table's values for any not mounted yet).
+            with group_box if group in OPEN_GROUPS else Lazy(group_box):
+                for field in members:
+                    yield from self._field(field)
 
     def _field(self, field: OptionField) -> Iterable[Widget]:
         value = _value_at(self._table, field)
@@ -111,7 +116,12 @@ class OptionForm(Vertical):
         give it. OptionError naming the field ('lengths: expected a whole number, got 'abc'') when one is off."""
         table: dict[str, Any] = {}
         for field in self.fields:
-            widget = self.query_one(f"#{widget_id(field)}")
+            found = self.query(f"#{widget_id(field)}")
+            if not found:  # its group is not mounted yet (a moment after the first frame): as the table gave it
+                if (value := field.value_in(self._table)) is not msgspec.UNSET:
+                    field.set_in(table, value)
+                continue
+            widget = found.first()
             if isinstance(widget, TickList):
                 value: Any = tuple(widget.selected)
             elif isinstance(widget, Select):
@@ -131,7 +141,7 @@ class OptionForm(Vertical):
     def open_groups(self, scenarios: set[str]) -> None:
         """Opens the groups a ticked scenario needs (serving's for capacity too); never closes one."""
         for group, needed_by in OPENED_BY.items():
-            if scenarios & needed_by and self.query(f"#group-{group}"):
+            if scenarios & needed_by and self.query(f"#group-{group}"):  # (mounted: a closed one is, soon)
                 self.query_one(f"#group-{group}", Collapsible).collapsed = False
 
     def help_of(self, widget: Widget | None) -> str:
