@@ -93,7 +93,8 @@ def start_app(home: Path, db: Path, session: str) -> psutil.Process:
     return psutil.Process(int(tmux("list-panes", "-t", session, "-F", "#{pane_pid}").strip()))
 
 
-def in_app(args, home: Path, session: str, measure_cpu: bool) -> tuple[tuple[float, "RunSpec"], float, dict[str, float]]:
+def in_app(args, home: Path, session: str,
+           measure_cpu: bool) -> tuple[tuple[float, "RunSpec"], float, dict[str, float]]:
     """One run started from the app: ((its throughput, its spec), time to first frame, app CPU % idle/streaming)."""
     db = home / "app.db"
     db.unlink(missing_ok=True)
