@@ -94,7 +94,8 @@ def main() -> None:
 
     useful_tokens = sum(p.output_tokens for p in prompts)
     ours(batches[0]), bare(batches[0])  # warm-up, not counted
-    ran = {name: [] for name in ran}
+    for counts in ran.values():
+        counts.clear()
     # Each batch runs through both arms back to back (order alternating), so each pair sees the same
     # machine state; the median of pair ratios shrugs off the drift a shared machine has.
     pair_ratios, t_ours, t_bare = [], [0.0] * args.rounds, [0.0] * args.rounds

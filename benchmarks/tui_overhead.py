@@ -50,12 +50,14 @@ def cpu_pct(process: psutil.Process, seconds: float) -> float:
 
 def throughput(db: Path) -> tuple[float, "RunSpec"]:
     """The stored run's output tokens/s, and the spec it ran."""
+    import msgspec
+
     from tuibench.core.spec import RunSpec
 
     out = subprocess.run([sys.executable, "-m", "tuibench", "runs", "--db", str(db), "export", "1", "--format", "json"],
                          capture_output=True, text=True, check=True, cwd=REPO).stdout
     run = json.loads(out)["run"]
-    return run["metrics"]["output_throughput_tok_s"], RunSpec.from_json(json.dumps(run["spec"]))
+    return run["metrics"]["output_throughput_tok_s"], msgspec.convert(run["spec"], RunSpec)
 
 
 def refusal(headless_spec: "RunSpec", app_spec: "RunSpec") -> str | None:
@@ -85,11 +87,12 @@ def _env(home: Path) -> dict[str, str]:
 def start_app(home: Path, db: Path, session: str) -> psutil.Process:
     command = " ".join([sys.executable, "-m", "tuibench", "app", "--db", str(db)])
     env_prefix = " ".join(f"{k}={v}" for k, v in _env(home).items() if k.startswith(("XDG_", "TERM")))
+    new_session = ("new-session", "-d", "-s", session, "-x", "120", "-y", "36", f"env {env_prefix} {command}")
     try:
-        tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", f"env {env_prefix} {command}")
+        tmux(*new_session)
     except subprocess.CalledProcessError:  # the last pair's tmux server may still be exiting: once more
         time.sleep(1.0)
-        tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", f"env {env_prefix} {command}")
+        tmux(*new_session)
     return psutil.Process(int(tmux("list-panes", "-t", session, "-F", "#{pane_pid}").strip()))
 
 
