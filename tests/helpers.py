@@ -13,9 +13,9 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# What the first-use model conversion printed, when this session made it (a fresh machine, as CI's): the model
-# fixture (conftest.py) fills it, and the test of that output reads it.
-FIRST_CONVERSION: dict[str, str] = {}
+# Names the file of what the first-use model conversion printed, when this session made it (a fresh machine, as
+# CI's): set by conftest.py's pytest_sessionstart, read by the test of that output.
+FIRST_CONVERSION_ENV = "TUIBENCH_TEST_FIRST_CONVERSION"
 FRANCE_PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
 
 

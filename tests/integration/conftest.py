@@ -16,9 +16,18 @@ _LAST_USER: dict[str, str] = {}
 SHARED = ("vllm_server", "ray_cluster")
 
 
-@pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
+    """Under xdist (make test), every test of a shared server or cluster goes to one worker: one of each per
+    session still."""
     for item in items:
+        for name in SHARED:
+            if name in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(name))
+
+
+def pytest_collection_finish(session):  # after -k and -m have deselected theirs
+    for item in session.items:
         for name in SHARED:
             if name in getattr(item, "fixturenames", ()):
                 _LAST_USER[name] = item.nodeid

@@ -10,7 +10,7 @@ import pytest
 from helpers import MockServer, tuibench
 from tuibench.core.store import ResultsStore
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # rests on the mock's real service time: alone
 
 
 def test_capacity_of_a_one_slot_server_is_bracketed_below_its_service_rate(cli_env, tmp_path, model_path):

@@ -75,6 +75,7 @@ def test_refused_connection_is_counted_and_named():
     assert record.error.startswith("connection failed") and "refused" in record.error.lower()
 
 
+@pytest.mark.serial  # lags within 20 ms: alone
 def test_driver_sends_on_schedule_and_records_everything(server):
     records = []
     prompts = [Prompted(i, "http500" if i == 3 else "ok", 3, 4) for i in range(12)]
@@ -98,6 +99,7 @@ def test_driver_sends_on_schedule_and_records_everything(server):
     assert [t - scheduled[0] for t in scheduled] == pytest.approx(expected, abs=1e-9)
 
 
+@pytest.mark.serial  # lags within 20 ms: alone
 def test_max_concurrency_holds_requests_back(server):
     records = []
     prompts = [Prompted(i, "ok", 3, 20) for i in range(6)]  # ~40 ms each

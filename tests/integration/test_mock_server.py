@@ -8,7 +8,7 @@ import pytest
 
 from helpers import MockServer, cli_env_for, tuibench
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # the mock's schedule to the ms: alone
 
 TTFT_MS, ITL_MS = 40.0, 8.0
 TOKENS = 16

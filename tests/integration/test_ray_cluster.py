@@ -13,7 +13,7 @@ import pytest
 from helpers import RAY_ENV, MockServer, serve_and_kill_a_client_worker, tuibench
 
 pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # clock offsets within 5 ms: alone
 
 SERVE = ["run", "--scenario", "serving", "--served-model-name", "mock", "--dataset", "random", "--input-len", "16",
          "--client-workers", "2"]

@@ -79,7 +79,7 @@ def test_server_killed_mid_run_counts_failed_requests_and_saves_a_partial_run(cl
     assert document["run"]["status"] == "partial"
     assert metrics["completed"] >= 1 and metrics["failed"] >= 1 and metrics["completed"] + metrics["failed"] == 8
     errors = {r["error"].split(":")[0] for r in document["requests"] if r["error"]}
-    assert errors <= {"connection failed", "server disconnected mid-stream"}, errors
+    assert errors <= {"connection failed", "connection lost", "server disconnected mid-stream"}, errors
     logged = [json.loads(line) for line in events.read_text().splitlines()]
     assert any(e["type"] == "log" and "exited mid-run" in e["message"] for e in logged)
 

@@ -10,7 +10,7 @@ import pytest
 
 from helpers import cli_env_for, tuibench
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # reads other processes' load on the CPU: alone
 
 # 6 batches of 2, each a 20 ms prefill and 31 decode steps of 7.5 ms: about 1.5 s measured, six telemetry samples.
 RUN = ["run", "--library", "fake", "--dataset", "random", "--input-len", "16", "--output-len", "32",

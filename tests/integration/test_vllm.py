@@ -18,44 +18,41 @@ pytestmark = [
 SMALL = ["--library", "vllm", "--dataset", "random", "--input-len", "8", "--range-ratio", "0.5"]
 
 
-def test_vllm_served_with_ngram_speculation_holds_lengths_and_the_server_is_stopped(cli_env, tmp_path, model_path):
-    """Prompts that repeat themselves, so that n-grams of the request propose tokens the model then accepts: the
-    acceptance rate comes from the server's own counters (88 % when this was written)."""
+def test_a_managed_vllm_server_speculates_and_empties_its_prefix_cache_between_rates(cli_env, tmp_path, model_path):
+    """One managed server (a start costs half a minute here) for two of its features, on 8 prompts that repeat
+    themselves over 2 system prompts of 264 words (+ 12-16 of their own):
+    - n-gram speculation of 3: n-grams of the prompt propose tokens the model then accepts (88 % measured when this
+      was written with short repeating prompts); the acceptance comes from the server's own counters, and the
+      lengths are held (speculation changes the speed, not the lengths);
+    - the prefix cache: all but the first prompt of each system prompt hit it (6 × 256 of 8 × ~280 tokens in whole
+      128-token blocks, 68 %; vLLM counts a little less). The second rate reuses the server with its cache emptied
+      first, so it hits no more than the first did (without the reset it would hit every prompt, 94 %).
+    (The cache off is the server's --no-enable-prefix-caching, test_parallel.py.) When the run ends, so has the
+    server."""
+    systems = ("one two three four " * 66, "north east south west " * 66)
+    tails = ("red green blue " * 5, "do re mi fa so " * 3, "alpha beta gamma delta " * 4, "up down left right " * 3)
     data = tmp_path / "repeating.jsonl"
-    data.write_text("".join(json.dumps({"prompt": " ".join(words * 6), "output_tokens": 12}) + "\n"
-                            for words in (["one", "two", "three", "four"], ["red", "green", "blue"],
-                                          ["north", "east", "south", "west"], ["do", "re", "mi", "fa", "so"])))
-    out = tmp_path / "run.json"
+    data.write_text("".join(json.dumps({"prompt": system + tail.strip(), "output_tokens": 12}) + "\n"
+                            for tail in tails for system in systems))  # the two system prompts in turn
+    out = tmp_path / "runs.json"
     result = tuibench("run", "--scenario", "serving", "--library", "vllm", "--dataset", str(data),
-                      "--speculative-tokens", "3", "--request-rate", "4", "--json", str(out), env=cli_env, timeout=600)
+                      "--speculative-tokens", "3", "--rates", "2,3", "--prefix-caching", "on", "--json", str(out),
+                      env=cli_env, timeout=900)
     assert result.returncode == 0, result.stderr
-    document = json.loads(out.read_text())
-    requests = document["requests"]
-    assert len(requests) == 4
-    assert [r["output_tokens"] for r in requests] == [12] * 4  # speculation changes the speed, not the lengths
-    assert all(r["ttft_ms"] > 0 and r["scheduled_s"] is not None for r in requests)
+    documents = json.loads(out.read_text())
+    assert [len(d["requests"]) for d in documents] == [8, 8]
+    for document in documents:
+        assert [r["output_tokens"] for r in document["requests"]] == [12] * 8
+        assert all(r["ttft_ms"] > 0 and r["scheduled_s"] is not None for r in document["requests"])
+        assert document["run"]["metrics"]["server"]["spec_acceptance_pct"] > 30
     assert "n-gram speculation of 3" in result.stdout
-    assert document["run"]["metrics"]["server"]["spec_acceptance_pct"] > 30
+    assert result.stdout.count("prefix cache emptied before this step") == 1  # the second rate's
+    hits = {d["run"]["spec"]["serving"]["request_rate"]: d["run"]["metrics"]["server"]["prefix_cache_hit_pct"]
+            for d in documents}
+    assert 55 < hits[2.0] < 80 and abs(hits[3.0] - hits[2.0]) < 8, hits
     port = int(re.search(r"127\.0\.0\.1:(\d+)", result.stdout).group(1))
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the vLLM server outlived the run"
-
-
-def test_shared_prefixes_hit_the_prefix_cache_and_each_step_starts_with_it_empty(cli_env, tmp_path, model_path):
-    """8 requests over 2 system prompts of 256 tokens (+16 of their own): with vLLM's prefix cache on, all but the
-    first of each prompt hit it (6 × 256 of 8 × 272 tokens, 71 %; 63 % measured, as vLLM counts). The second rate
-    reuses the server with its cache emptied first, so it hits no more than the first did (without the reset it
-    would hit every prompt, 94 %). (The cache off is the server's --no-enable-prefix-caching, test_parallel.py; a
-    second server to see it miss cost 45 s of the suite.)"""
-    out = tmp_path / "runs.json"
-    result = tuibench("run", "--scenario", "serving", "--library", "vllm", "--dataset", "shared-prefix", "--prefixes",
-                      "2", "--prefix-len", "256", "--input-len", "16", "--output-len", "4", "--num-requests", "8",
-                      "--rates", "2,3", "--prefix-caching", "on", "--json", str(out), env=cli_env, timeout=900)
-    assert result.returncode == 0, result.stderr
-    runs = {d["run"]["spec"]["serving"]["request_rate"]: d["run"]["metrics"] for d in json.loads(out.read_text())}
-    assert result.stdout.count("prefix cache emptied before this step") == 1  # the second rate's
-    hits = {rate: metrics["server"]["prefix_cache_hit_pct"] for rate, metrics in runs.items()}
-    assert 55 < hits[2.0] < 80 and abs(hits[3.0] - hits[2.0]) < 8, hits
 
 
 def test_an_interrupted_offline_run_leaves_no_leaked_semaphore_warning(cli_env, tmp_path, model_path):

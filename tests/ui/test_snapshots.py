@@ -10,6 +10,7 @@ from tuibench.ui.app import TuibenchApp
 
 SIZES = [(80, 24), (160, 48)]
 FIXED_DB = Path("/tmp/tuibench-snapshots/results.db")  # shown on the History screen: the same on every machine
+pytestmark = pytest.mark.xdist_group("snapshots")  # one FIXED_DB: the snapshots take turns under xdist
 
 
 @pytest.fixture

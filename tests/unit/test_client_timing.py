@@ -7,7 +7,10 @@ in ms too, are exact in binary floating point, so the timings are asserted with 
 """
 
 import asyncio
+import errno
 import json
+
+import aiohttp
 
 import pytest
 
@@ -40,6 +43,8 @@ class _Response:
         async def lines():
             for at_s, line in self._lines:
                 self._clock.t_s = at_s  # the line arrives now
+                if isinstance(line, Exception):
+                    raise line
                 yield line
         return lines()
 
@@ -48,7 +53,7 @@ class ScriptedSession:
     """Answers one POST with `lines`, each (arrival time, bytes); records what was sent."""
 
     def __init__(self, lines, clock):
-        self.lines, self.clock, self.sent = lines, clock, []
+        self.lines, self.clock, self.sent = lines, clock, []  # a line may be an exception: raised when it arrives
 
     def post(self, url, json=None, headers=None):
         self.sent.append(json)
@@ -125,3 +130,15 @@ def test_the_wait_for_a_slot_is_recorded_apart():
     record = asyncio.run(send(session, Endpoint(base_url="http://x", model="m"), Prompted(0, "hi", 1, 1),
                               scheduled_s=0.0, timeout_s=60, clock=lambda t: t, now=clock, slot_wait_s=0.25))
     assert record.client_queue_ms == 250.0
+
+
+@pytest.mark.parametrize("failure, named", [
+    (aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset by peer"), "connection lost: Connection reset by peer"),
+    (aiohttp.ServerDisconnectedError(), "server disconnected mid-stream: ServerDisconnectedError"),
+    (aiohttp.ClientPayloadError("cut"), "server disconnected mid-stream: ClientPayloadError"),
+])
+def test_a_request_cut_by_the_server_is_failed_with_what_happened_not_a_class_name(failure, named):
+    """A server killed mid-run resets some connections while it reads their requests (ClientOSError, seen on a
+    loaded machine): the record says so in words."""
+    record, _ = _run([(10.125, _token()), (10.25, failure)])
+    assert record.error == named and not record.ok

@@ -151,6 +151,8 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
         error = f"connection failed: {os.strerror(errno) if errno else exc}"
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
         error = f"server disconnected mid-stream: {type(exc).__name__}"
+    except aiohttp.ClientOSError as exc:  # reset by a server killed while it read the request (seen under load)
+        error = f"connection lost: {os.strerror(exc.errno) if exc.errno else exc}"
     except aiohttp.ClientError as exc:
         error = f"{type(exc).__name__}: {exc}"
     if usage_output is None and finished == "length":
