@@ -52,8 +52,8 @@ def test_tuibench_reads_back_the_schedule_it_was_served(mock_servers, round_trip
     assert abs(metrics["tpot_ms"]["mean"] - ITL_MS) < 1.0
 
 
-def test_chunks_of_several_tokens_read_as_one_gap_each_and_tpot_stays_per_token(mock_servers, round_trip_ms, cli_env,
-                                                                                 tmp_path):
+def test_chunks_of_several_tokens_read_as_one_gap_each_and_the_other_itl_conventions_per_token(
+        mock_servers, round_trip_ms, cli_env, tmp_path):
     """16 tokens as 1 + 4 + 4 + 4 + 3: the gaps between chunks (vLLM's ITL) are 4 tokens' time, 32 ms, the last 24;
     TPOT, per output token, stays the set 8 ms. Reading a chunk as one token would give a TPOT of 32 ms, and
     counting chunks as tokens 4 tokens of output: the 1 ms bound is well inside both."""
@@ -62,6 +62,15 @@ def test_chunks_of_several_tokens_read_as_one_gap_each_and_tpot_stays_per_token(
     assert abs(metrics["ttft_ms"]["p50"] - round_trip_ms - TTFT_MS) < 1.0
     assert abs(metrics["tpot_ms"]["p50"] - ITL_MS) < 1.0
     assert abs(metrics["itl_ms"]["p50"] - 4 * ITL_MS) < 1.0 and abs(metrics["itl_ms"]["min"] - 3 * ITL_MS) < 1.0
+    # The other conventions on the same stream (core/itl.py), from the sizes the mock's running usage gave: per
+    # token (inference-perf's) 15 values a request, the 4 gaps and 11 zeros: p50 0, mean the set 8 ms; per accepted
+    # token (SGLang's) each gap over its chunk's tokens, the set 8 ms (a chunk read as one token: 32).
+    per_token, per_accepted = metrics["itl_per_token_ms"], metrics["itl_per_accepted_token_ms"]
+    assert per_token["n"] == per_accepted["n"] == 12 * 15
+    assert per_token["p50"] == 0.0 and abs(per_token["mean"] - ITL_MS) < 1.0
+    assert abs(per_accepted["p50"] - ITL_MS) < 1.0 and abs(per_accepted["mean"] - ITL_MS) < 1.0
+    requests = json.loads((tmp_path / "run-10.json").read_text())["requests"]  # the raw stream, exported
+    assert {tuple(r["chunk_tokens"]) for r in requests} == {(1, 4, 4, 4, 3)}
 
 
 def test_a_wrong_model_name_is_one_line_before_any_request(mock_servers, cli_env):

@@ -493,6 +493,19 @@ def test_q_while_a_run_goes_asks_once_more(sample_db, tmp_path):
     drive(app, script)
 
 
+def test_a_runs_last_events_after_the_app_closed_are_taken_without_a_traceback(sample_db):
+    """A run that ends as the user quits: its session's last events reach an app whose screens are gone (seen in
+    CI: ScreenStackError out of the test's app)."""
+    from tuibench.core import events as ev
+    from tuibench.core.plan import PlanEnded
+    from tuibench.ui.app import StateMoved
+
+    app = TuibenchApp(db_path=sample_db)
+    drive(app, settle)
+    for event in (ev.RunFinished(t_s=1.0), PlanEnded(status="finished")):
+        app.on_state_moved(StateMoved(event, app.generation))  # raised ScreenStackError before
+
+
 def test_setup_at_80x24_keeps_start_and_its_error_in_sight_and_ticks_read_without_colour(sample_db):
     from textual.widgets import Button
 

@@ -142,3 +142,27 @@ def test_a_request_cut_by_the_server_is_failed_with_what_happened_not_a_class_na
     loaded machine): the record says so in words."""
     record, _ = _run([(10.125, _token()), (10.25, failure)])
     assert record.error == named and not record.ok
+
+
+def _sized(text: str, running: int | None = None, ids: list[int] | None = None, finish=None) -> bytes:
+    choice = {"index": 0, "text": text, "finish_reason": finish, **({"token_ids": ids} if ids else {})}
+    usage = {"usage": {"prompt_tokens": 3, "completion_tokens": running}} if running is not None else {}
+    return _data({"choices": [choice], **usage})
+
+
+def test_the_tokens_each_chunk_carried_come_from_the_running_usage_or_the_token_ids():
+    def usage_end(tokens: int):
+        return 10.5, _data({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": tokens}})
+
+    running = [(10.125, _sized("a", 1)), (10.25, _sized("bcde", 5)), (10.375, _sized("f", 6)),
+               (10.4375, _sized("gh", 8, finish="length")), usage_end(8), (10.75, b"data: [DONE]\n")]
+    record, session = _run(running, tokens=8)
+    assert record.chunk_tokens == [1, 4, 1, 2] and record.output_tokens == 8
+    assert record.itl_ms == [125.0, 125.0, 62.5]
+    assert session.sent[0]["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
+    ids = [(10.125, _sized("a", ids=[1])), (10.25, _sized("bcd", ids=[2, 3, 4], finish="length")), usage_end(4)]
+    assert _run(ids, tokens=4)[0].chunk_tokens == [1, 3]
+    # A server that says neither (llama.cpp holding text back): which chunk carried the extra tokens is unknown.
+    unsaid = [(10.125, _token("a")), (10.25, _token("bcd", "length")), usage_end(8)]
+    record, _ = _run(unsaid, tokens=8)
+    assert record.chunk_tokens == [] and record.output_tokens == 8 and len(record.itl_ms) == 1

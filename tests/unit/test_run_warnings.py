@@ -82,3 +82,14 @@ def test_gpu_process_lists_from_another_pid_namespace_are_not_read():
     assert others_among([10, 11, 12], ours={10}, exists=lambda pid: pid != 12) == 1  # 12 is gone
     assert others_among([500, 501], ours={10}, exists=lambda pid: True) is None  # host PIDs in a container
     assert others_among([], ours={10}) == 0
+
+
+def test_a_wait_before_the_send_is_said_at_a_set_rate_where_it_hides_from_the_latencies():
+    """TTFT 10 ms from the send; sent 25 ms after it was meant to be: 35 ms as the user waited (over 1.5 × 10)."""
+    at_rate = RunSpec(dataset=DATASET, scenario="serving", serving=ServingParams(request_rate=10.0))
+    warnings = run_warnings(at_rate, QUIET, compute_metrics(records := _records(lag_ms=25.0)), _window(records), ())
+    assert [w.kind for w in warnings] == ["client_saturated", "hidden_wait"]
+    assert warnings[1].message.startswith("TTFT p99 is 35.0 ms from when requests were meant to be sent, 10.0 ms")
+    assert _kinds(at_rate, _records(lag_ms=4.0)) == []  # 14 ms: within 1.5 × 10
+    burst = RunSpec(dataset=DATASET, scenario="serving")  # all at once: waiting is what a burst means
+    assert _kinds(burst, _records(lag_ms=25.0)) == ["client_saturated"]

@@ -31,8 +31,8 @@ ENVIRONMENT = {"python": "3.11.7", "torch": "2.5.0", "gpus": [{"name": "H100", "
 
 # start_s decreases with index, so an ordering by anything but idx would show
 REQUESTS = [
-    RequestRecord(index=0, input_tokens=20, output_tokens=4, target_output_tokens=4, start_s=0.0625, ttft_ms=12.5,
-                  e2el_ms=50.0, itl_ms=[0.1, 12.345678901234567, 25.0], batch=0),
+    RequestRecord(index=0, input_tokens=20, output_tokens=5, target_output_tokens=5, start_s=0.0625, ttft_ms=12.5,
+                  e2el_ms=50.0, itl_ms=[0.1, 12.345678901234567, 25.0], chunk_tokens=[1, 2, 1, 1], batch=0),
     RequestRecord(index=1, input_tokens=32, output_tokens=1, target_output_tokens=1, start_s=0.03125, ttft_ms=12.5,
                   e2el_ms=12.5, itl_ms=[], batch=0, scheduled_s=0.0, client_queue_ms=31.25),
     RequestRecord(index=2, input_tokens=43, output_tokens=0, target_output_tokens=3, start_s=0.0, batch=1,
@@ -101,6 +101,7 @@ def test_full_run_round_trip(store):
                                                                     "offline")
     assert stored.requests == REQUESTS  # includes exact itl_ms floats and the failed record's error
     assert stored.requests[0].itl_ms == [0.1, 12.345678901234567, 25.0]
+    assert stored.requests[0].chunk_tokens == [1, 2, 1, 1] and stored.requests[1].chunk_tokens == []
     assert stored.batches == BATCHES
     # ordered by t_s: cpu (0.25) before gpu0 (0.5)
     assert list(store.telemetry(run_id)) == [TELEMETRY[1], TELEMETRY[0]]

@@ -13,6 +13,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 
 from tuibench.core.events import TelemetrySample
+from tuibench.core.itl import itl_per_accepted_token_ms, itl_per_token_ms, several_a_chunk
 from tuibench.core.metrics import (
     PERCENTILES, RunMetrics, Stat, TokenDrift, TurnStat, WorkerStat, describe, gpu_energy_j, request_end_s,
     schedule_lag_ms,
@@ -141,6 +142,9 @@ class RunAggregate:
         self.first_start_s, self.last_end_s = math.inf, -math.inf
         self.ttft, self.tpot, self.itl, self.e2el = Distribution(), Distribution(), Distribution(), Distribution()
         self.schedule_lag, self.client_queue = Distribution(), Distribution()
+        self.itl_per_token, self.itl_per_accepted_token = Distribution(), Distribution()
+        self.several_a_chunk = False
+        self.ttft_intended, self.e2el_intended = Distribution(), Distribution()
         self.latency_per_token, self.latency_per_output_token = Distribution(), Distribution()
         self.good = 0
         self.scheduled, self.ends = _Span(), _Span()
@@ -202,6 +206,14 @@ class RunAggregate:
         if (tpot := r.tpot_ms) is not None:
             self.tpot.add(tpot)
         self.itl.extend(r.itl_ms)  # ITL pools every gap of every request, as vLLM does
+        self.several_a_chunk = self.several_a_chunk or several_a_chunk(r)
+        if (per_token := itl_per_token_ms(r)) is not None:
+            self.itl_per_token.extend(per_token)
+            self.itl_per_accepted_token.extend(itl_per_accepted_token_ms(r))
+        if (ttft := r.ttft_intended_ms) is not None:
+            self.ttft_intended.add(ttft)
+        if (e2el := r.e2el_intended_ms) is not None:
+            self.e2el_intended.add(e2el)
         if r.e2el_ms is not None:
             self.e2el.add(r.e2el_ms)
             self.latency_per_token.add(r.e2el_ms / (r.input_tokens + r.output_tokens))
@@ -248,6 +260,10 @@ class RunAggregate:
             tpot_ms=self.tpot.stat(),
             itl_ms=self.itl.stat(),
             e2el_ms=self.e2el.stat(),
+            itl_per_token_ms=self.itl_per_token.stat() if self.several_a_chunk else None,
+            itl_per_accepted_token_ms=self.itl_per_accepted_token.stat() if self.several_a_chunk else None,
+            ttft_intended_ms=self.ttft_intended.stat(),
+            e2el_intended_ms=self.e2el_intended.stat(),
             prefill_s=self.prefill_ms / 1000.0 if self.batches else None,
             decode_s=self.decode_ms / 1000.0 if self.batches else None,
             schedule_lag_ms=self.schedule_lag.stat(),

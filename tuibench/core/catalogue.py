@@ -33,6 +33,7 @@ class Latency:
     short: str  # a narrow column, and the stem of its percentiles' names: "E2EL" -> "E2EL p50"
     serving_only: bool = False  # shown only where the run has it
     unit: str = LATENCY_UNIT
+    defined: str = ""  # what it measures, and the peer that measures it so, where its name means several things
 
     @property
     def heading(self) -> str:
@@ -41,10 +42,23 @@ class Latency:
 
 
 LATENCIES: tuple[Latency, ...] = (
-    Latency("ttft_ms", "TTFT", "TTFT"),
-    Latency("tpot_ms", "TPOT", "TPOT"),
-    Latency("itl_ms", "ITL", "ITL"),
-    Latency("e2el_ms", "E2E latency", "E2EL"),
+    Latency("ttft_ms", "TTFT", "TTFT", defined="from the request's send to its first token"),
+    Latency("tpot_ms", "TPOT", "TPOT", defined="(E2EL - TTFT) / (output tokens - 1), per request: vLLM's TPOT, and "
+            "what AIPerf and GuideLLM call ITL"),
+    Latency("itl_ms", "ITL", "ITL", defined="the gap before each streamed chunk, pooled over requests: vLLM's"),
+    Latency("e2el_ms", "E2E latency", "E2EL", defined="from the request's send to its last token"),
+    # Where chunks carry several tokens (a stream interval, speculative decoding), ITL by the peers that count it
+    # per token (core/itl.py).
+    Latency("itl_per_token_ms", "ITL / token", "ITL/tok", serving_only=True,
+            defined="one value a token after the first: its chunk's gap for the chunk's first token, 0 for the "
+                    "rest: inference-perf's"),
+    Latency("itl_per_accepted_token_ms", "ITL / accepted token", "ITL/acc", serving_only=True,
+            defined="each chunk's gap over the tokens it carried, once for each: SGLang's"),
+    # Coordinated omission: the latencies as the user waited, from each request's intended send.
+    Latency("ttft_intended_ms", "TTFT (intended)", "TTFT int", serving_only=True,
+            defined="from when the request was meant to be sent to its first token"),
+    Latency("e2el_intended_ms", "E2E latency (intended)", "E2EL int", serving_only=True,
+            defined="from when the request was meant to be sent to its last token"),
     # The paper's per-token latencies, and the client's own lateness and its wait for a concurrency slot.
     Latency("latency_per_token_ms", "latency / token", "lat/tok", serving_only=True),
     Latency("latency_per_output_token_ms", "latency / out tok", "lat/out", serving_only=True),

@@ -116,6 +116,14 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     tpot_ms: Stat | None
     itl_ms: Stat | None
     e2el_ms: Stat | None
+    # ITL by inference-perf's and SGLang's conventions (core/itl.py); None unless some chunk carried several
+    # tokens (then they equal itl_ms).
+    itl_per_token_ms: Stat | None = None
+    itl_per_accepted_token_ms: Stat | None = None
+    # Serving: TTFT and E2EL from when each request was meant to be sent, as the user waited (coordinated
+    # omission: a client behind its schedule, or holding requests for a slot, hides that wait from the others).
+    ttft_intended_ms: Stat | None = None
+    e2el_intended_ms: Stat | None = None
     # Offline static batches: time to the first token of each batch, and the rest.
     prefill_s: float | None = None
     decode_s: float | None = None

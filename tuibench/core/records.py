@@ -21,7 +21,12 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     client_queue_ms: float | None = None
     ttft_ms: float | None = None
     e2el_ms: float | None = None
-    itl_ms: list[float] = []  # gaps between consecutive output tokens
+    # The stream as it came: itl_ms[i] is the gap before chunk i + 1 (chunk 0 arrived at ttft_ms), and
+    # chunk_tokens[i] the tokens chunk i carried, as the server said (its token ids, or its running usage count).
+    # chunk_tokens empty: one token a chunk (an engine timing every token, or a server streaming them one by one),
+    # or not said (core/itl.py). Every ITL convention is computed from these two (core/itl.py).
+    itl_ms: list[float] = []
+    chunk_tokens: list[int] = []
     batch: int | None = None  # offline static batch it ran in
     error: str | None = None
     # Serving with --client-workers: the client process that sent it (None: the run's own). Workers on this machine
@@ -39,11 +44,27 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
         return self.error is None
 
     @property
+    def ttft_intended_ms(self) -> float | None:
+        """TTFT as the user waited: from when the request was meant to be sent (coordinated omission: a client that
+        fell behind its schedule, or held the request for a slot, hides that wait from ttft_ms)."""
+        return _from_intended(self, self.ttft_ms)
+
+    @property
+    def e2el_intended_ms(self) -> float | None:
+        return _from_intended(self, self.e2el_ms)
+
+    @property
     def tpot_ms(self) -> float | None:
         """(E2EL - TTFT) / (output_len - 1), vLLM's definition; undefined for a single token."""
         if self.error or self.ttft_ms is None or self.e2el_ms is None or self.output_tokens < 2:
             return None
         return (self.e2el_ms - self.ttft_ms) / (self.output_tokens - 1)
+
+
+def _from_intended(record: RequestRecord, ms: float | None) -> float | None:
+    if ms is None or record.scheduled_s is None:
+        return None
+    return ms + (record.start_s - record.scheduled_s) * 1000.0
 
 
 class BatchRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,10 +14,13 @@ from tuibench.core.events import TelemetrySample
 from tuibench.core.metrics import RunMetrics
 from tuibench.core.spec import RunSpec, gpus_used
 
-WarningKind = Literal["failed", "input_drift", "output_drift", "client_saturated", "cpu_contention",
+WarningKind = Literal["failed", "input_drift", "output_drift", "client_saturated", "hidden_wait", "cpu_contention",
                       "gpu_contention", "gpu_throttled", "threads_unpinned"]
 
 CLIENT_LAG_P99_MS = 10.0  # a client later than this at p99 no longer offers the planned load
+# TTFT p99 from the intended send over TTFT p99 from the actual send above which the gap is said: requests waited
+# long before they left (a concurrency limit, a client behind), and the figures from the send hide it.
+HIDDEN_WAIT_RATIO = 1.5
 # Other processes' CPU use, in cores, above which a run is flagged: half a core, or a tenth of a big machine.
 OTHERS_CORES_MIN = 0.5
 OTHERS_CORES_SHARE = 0.1
@@ -38,7 +41,8 @@ def run_warnings(spec: RunSpec | None, environment: dict[str, object], metrics: 
     if spec is None:
         return []
     samples = [s for s in telemetry if window_s is None or window_s[0] <= s.t_s <= window_s[1]]
-    return [w for w in (*_workload(spec, metrics), _client(spec, metrics), _cpu(environment, samples),
+    return [w for w in (*_workload(spec, metrics), _client(spec, metrics), _hidden_wait(spec, metrics),
+                        _cpu(environment, samples),
                         *_gpu(samples), _threads(spec, environment)) if w is not None]
 
 
@@ -68,6 +72,19 @@ def _client(spec: RunSpec, metrics: RunMetrics | None) -> RunWarning | None:
     which = f" ({', '.join(late)})" if late else ""
     return RunWarning("client_saturated", f"the client sent late (schedule lag p99 {lag.p99:,.1f} ms > "
                                           f"{CLIENT_LAG_P99_MS:g} ms{which}): the load offered was below the plan")
+
+
+def _hidden_wait(spec: RunSpec, metrics: RunMetrics | None) -> RunWarning | None:
+    """Coordinated omission, said where it matters: at a set rate (a burst is meant to wait), TTFT as the user
+    waited is far above TTFT from the send."""
+    if spec.scenario != "serving" or spec.serving.request_rate is None or metrics is None:
+        return None
+    sent, intended = metrics.ttft_ms, metrics.ttft_intended_ms
+    if sent is None or intended is None or intended.p99 <= HIDDEN_WAIT_RATIO * sent.p99:
+        return None
+    return RunWarning("hidden_wait", f"TTFT p99 is {intended.p99:,.1f} ms from when requests were meant to be sent, "
+                                     f"{sent.p99:,.1f} ms from when they were: they waited to leave (a concurrency "
+                                     f"limit, or a client behind); the user's wait is the first")
 
 
 def _cpu(environment: dict[str, object], samples: Sequence[TelemetrySample]) -> RunWarning | None:

@@ -59,6 +59,10 @@ def request_body(endpoint: Endpoint, request: Prompted, token_ids: bool = False)
                   "stream_options": {"include_usage": True}}
     if token_ids and endpoint.length_policy == "vllm":  # vLLM's extension, as ignore_eos is; others get the text
         body["return_token_ids"] = True
+    if endpoint.length_policy == "vllm":
+        # vLLM's (and SGLang's) running usage in every chunk: the tokens each chunk carried, so ITL can be counted
+        # per token too (core/itl.py). Servers without it ignore it (llama.cpp); OpenAI's own API is "none".
+        body["stream_options"]["continuous_usage_stats"] = True
     if endpoint.api == "completions":
         body["prompt"] = request.prompt
         body["max_tokens"] = request.output_tokens
@@ -76,16 +80,18 @@ def request_body(endpoint: Endpoint, request: Prompted, token_ids: bool = False)
     return body
 
 
-def _record(request: Prompted, scheduled_s: float, start: float, chunks: list[float], output_tokens: int | None,
-            prompt_tokens: int | None, error: str | None, clock, slot_wait_s: float | None) -> RequestRecord:
+def _record(request: Prompted, scheduled_s: float, start: float, chunks: list[float], sizes: list[int],
+            output_tokens: int | None, prompt_tokens: int | None, error: str | None, clock,
+            slot_wait_s: float | None) -> RequestRecord:
     if error is None and not chunks:
         error = "empty response: the stream ended without any text"
     ok = error is None
+    produced = output_tokens if output_tokens is not None else len(chunks)
     return RequestRecord(
         index=request.index,
         input_tokens=request.input_tokens,
         counted_input_tokens=prompt_tokens if prompt_tokens is not None else request.counted_input_tokens,
-        output_tokens=(output_tokens if output_tokens is not None else len(chunks)) if ok else 0,
+        output_tokens=produced if ok else 0,
         target_output_tokens=request.output_tokens,
         scheduled_s=clock(scheduled_s),
         start_s=clock(start),
@@ -95,6 +101,8 @@ def _record(request: Prompted, scheduled_s: float, start: float, chunks: list[fl
         # E2EL - TTFT is exactly the sum of the ITLs.
         e2el_ms=(chunks[-1] - start) * 1000.0 if ok else None,
         itl_ms=[(b - a) * 1000.0 for a, b in zip(chunks, chunks[1:])] if ok else [],
+        # Kept where some chunk carried several tokens and the sizes add up to the count (else unknown, or one each).
+        chunk_tokens=sizes if ok and any(size > 1 for size in sizes) and sum(sizes) == produced else [],
         error=error,
         conversation=request.conversation,
         turn=request.turn,
@@ -115,6 +123,7 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
 
     headers = auth_headers(endpoint)
     chunks: list[float] = []
+    sizes: list[int] = []  # tokens each chunk carried, as the server said (else 1)
     usage_output = usage_prompt = finished = None
     error = None
     start = now()
@@ -132,14 +141,20 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
                             break
                         if data is None:
                             continue
-                        if carries_token(data):
+                        carried = carries_token(data)
+                        if carried:
                             chunks.append(now())
+                            ids = chunk_token_ids(data)
+                            sizes.append(len(ids) or 1)
                             if reply is not None:
                                 reply.append(chunk_text(data))
                             if reply_ids is not None:
-                                reply_ids.extend(chunk_token_ids(data))
+                                reply_ids.extend(ids)
                         if usage := data.get("usage"):
-                            usage_output = usage.get("completion_tokens", usage_output)
+                            completion = usage.get("completion_tokens")
+                            if carried and not ids and completion is not None:  # a running count, in every chunk
+                                sizes[-1] = max(completion - (usage_output or 0), 1)
+                            usage_output = completion if completion is not None else usage_output
                             usage_prompt = usage.get("prompt_tokens", usage_prompt)
                         finished = finish_reason(data) or finished
     except TimeoutError:
@@ -159,4 +174,4 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
         # No usage from this server (llama.cpp's), and chunks may carry several tokens each (it holds text back
         # at partial UTF-8 or stop strings): stopped by max_tokens means exactly that many tokens came out.
         usage_output = request.output_tokens
-    return _record(request, scheduled_s, start, chunks, usage_output, usage_prompt, error, clock, slot_wait_s)
+    return _record(request, scheduled_s, start, chunks, sizes, usage_output, usage_prompt, error, clock, slot_wait_s)

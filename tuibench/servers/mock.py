@@ -5,7 +5,9 @@
 The first token leaves T ms after the request got a slot, then one every I ms (each gap uniform within ±J),
 each request held to its length (max_tokens or max_completion_tokens; min_tokens where larger), streamed a token a
 chunk or, with --tokens-per-chunk K, the first token alone and then K a chunk, each when its last is due; then a usage
-chunk when asked (`stream_options.include_usage`) and `[DONE]`. Beyond the concurrency limit a request waits
+chunk when asked (`stream_options.include_usage`; with `continuous_usage_stats`, the running usage in every chunk
+too, as vLLM sends it) and `[DONE]`. Chunks follow OpenAI's schema whole (id, object, created, model, and each
+choice's index, text or delta, logprobs and finish_reason). Beyond the concurrency limit a request waits
 for a slot, and its TTFT counts the wait, as on a real server. Every send is scheduled on absolute deadlines
 from the slot, so the gaps do not drift.
 
@@ -106,9 +108,9 @@ class MockServer:
         limit = body.get("max_completion_tokens" if chat else "max_tokens") or body.get("max_tokens") or 16
         tokens = max(int(limit), int(body.get("min_tokens") or 0))
         prompt = body.get("messages", [{}])[-1].get("content", "") if chat else body.get("prompt", "")
-        usage = {"prompt_tokens": prompt_tokens(prompt), "completion_tokens": tokens,
-                 "total_tokens": prompt_tokens(prompt) + tokens}
+        usage = _usage(prompt_tokens(prompt), tokens)
         self.requests += 1
+        number = self.requests
         slot = self._slots or _NoSlot()
         async with slot:
             # The clock starts when the request holds a slot: at once without a limit, after its wait with one.
@@ -118,24 +120,40 @@ class MockServer:
                 text = "tok " * tokens
                 choice = {"index": 0, "finish_reason": "length",
                           **({"message": {"role": "assistant", "content": text}} if chat else {"text": text})}
-                return web.json_response({"object": "chat.completion" if chat else "text_completion",
-                                          "model": self.config.model, "choices": [choice], "usage": usage})
+                return web.json_response({"id": f"cmpl-mock-{number}", "object": "chat.completion" if chat else
+                                          "text_completion", "created": int(time.time()), "model": self.config.model,
+                                          "choices": [choice], "usage": usage})
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
             await response.prepare(request)
+            options = body.get("stream_options") or {}
+            running = options.get("include_usage") and options.get("continuous_usage_stats")
+            # OpenAI's chunk schema whole (peers' clients check it: AIPerf drops chunks without id and object).
+            head = {"id": f"cmpl-mock-{number}", "object": "chat.completion.chunk" if chat else
+                    "text_completion", "created": int(time.time()), "model": self.config.model}
             if chat:
-                await response.write(_sse({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}))
+                # The role alone, at once: an empty content here would read as a token to a client (vLLM's).
+                opening = {"index": 0, "delta": {"role": "assistant"}, "logprobs": None, "finish_reason": None}
+                await response.write(_sse({**head, "choices": [opening]}))
+            sent = 0
             for last, count in _chunks(tokens, self.config.tokens_per_chunk):
                 await sleep_until(deadlines[last])
                 finish = "length" if last == tokens - 1 else None
                 text = "tok " * count
-                choice = {"index": 0, "finish_reason": finish,
-                          **({"delta": {"content": text}} if chat else {"text": text})}
-                await response.write(_sse({"model": self.config.model, "choices": [choice]}))
-            if (body.get("stream_options") or {}).get("include_usage"):
-                await response.write(_sse({"model": self.config.model, "choices": [], "usage": usage}))
+                choice = {"index": 0, **({"delta": {"content": text}} if chat else {"text": text}),
+                          "logprobs": None, "finish_reason": finish}
+                sent += count
+                # vLLM's continuous usage stats: the running count in every chunk, so a client knows its size.
+                extra = {"usage": _usage(usage["prompt_tokens"], sent)} if running else {}
+                await response.write(_sse({**head, "choices": [choice], **extra}))
+            if options.get("include_usage"):
+                await response.write(_sse({**head, "choices": [], "usage": usage}))
             await response.write(b"data: [DONE]\n\n")
             await response.write_eof()
             return response
+
+
+def _usage(prompt: int, completion: int) -> dict:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def _chunks(tokens: int, per_chunk: int) -> list[tuple[int, int]]:

@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.message import Message
 
@@ -190,8 +190,8 @@ class TuibenchApp(App):
             return
         self.state_version += 1
         event = message.event
-        if isinstance(event, (*ev.TERMINAL, PlanEnded)) and isinstance(self.screen, TuibenchScreen):
-            self.screen.maybe_redraw()
+        if isinstance(event, (*ev.TERMINAL, PlanEnded)) and isinstance(screen := self._shown(), TuibenchScreen):
+            screen.maybe_redraw()
         if isinstance(event, (PlanEnded, SessionFailed)):
             self.run_lock.release()  # the next tab may start one
         if isinstance(event, SessionFailed):
@@ -207,6 +207,14 @@ class TuibenchApp(App):
             self.notify(f"plan {self.plan_state.plan_id} {event.status}: {len(runs)} run(s) side by side",
                         severity="information" if event.status == "finished" else "warning")
             self.open_compare(runs)
+
+    def _shown(self):
+        """The screen on show; None once the app is closing (the session's last events can come after its
+        screens are gone: a run that ends as the user quits)."""
+        try:
+            return self.screen
+        except ScreenStackError:
+            return None
 
     def _searching(self) -> bool:
         """The plan has a capacity step: its runs are probes, shown side by side once it ends."""
