@@ -4,6 +4,8 @@ one's being perf_counter itself (the client reads it per streamed chunk: it may 
 import asyncio
 import time
 
+import pytest
+
 from tuibench.core import timing
 from tuibench.core.timing import PERF_COUNTER, VirtualClock
 
@@ -74,3 +76,26 @@ def test_a_cancelled_sleeper_moves_no_time_and_real_timers_still_work():
 
     clock.run(main())
     assert clock.now_s() == 0.5
+
+
+@pytest.mark.serial  # real time: alone
+def test_the_real_clock_wakes_a_hundred_sleepers_near_their_deadlines_without_spinning():
+    """epoll waits in whole milliseconds (a sleeper woke 0-1 ms late, median 0.5 ms); spinning through the last
+    1.5 ms instead kept the process busy for 46 % of the wall here. The waker thread: median lateness under 0.3 ms
+    (about 0.1), and the process's CPU under 30 % of the wall (about 5) while 100 sleepers wait over 200 ms."""
+    lateness_ms = []
+
+    async def sleeper(deadline_s: float) -> None:
+        await timing.sleep_until(deadline_s)
+        lateness_ms.append((time.perf_counter() - deadline_s) * 1000)
+
+    async def main() -> None:
+        start = time.perf_counter() + 0.01
+        await asyncio.gather(*(sleeper(start + i * 0.002) for i in range(100)))
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    asyncio.run(main())
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert min(lateness_ms) >= 0  # never early
+    assert sorted(lateness_ms)[50] < 0.3, sorted(lateness_ms)
+    assert cpu < 0.3 * wall, (cpu, wall)
