@@ -42,8 +42,15 @@ def test_a_run_reports_the_per_token_conventions_only_where_a_chunk_carried_seve
     chunked = compute_metrics([_request()])
     assert chunked.itl_ms.mean == 56.0 / 3 and chunked.itl_per_token_ms.mean == 8.0
     assert chunked.itl_per_accepted_token_ms.p50 == 2.0 and chunked.itl_per_accepted_token_ms.mean == 8.0
-    plain = compute_metrics([_request(chunk_tokens=(), output_tokens=4)])
-    assert plain.itl_per_token_ms is None and plain.itl_per_accepted_token_ms is None
+    plain = _request(chunk_tokens=(), output_tokens=4)
+    metrics = compute_metrics([plain])
+    assert metrics.itl_per_token_ms is None and metrics.itl_per_accepted_token_ms is None
+    # One token a chunk before the first chunked request and after it: all counted, in any order.
+    mixed = [compute_metrics(order).itl_per_token_ms for order in ([plain, _request(), plain],
+                                                                   [_request(), plain, plain])]
+    assert mixed[0] == mixed[1] and mixed[0].n == 3 + 7 + 3 and mixed[0].mean == (56.0 * 3) / 13
+    # A request whose chunks carried tokens it did not count (llama.cpp): no per-token figure for the run.
+    assert compute_metrics([_request(), _request(chunk_tokens=(), output_tokens=8)]).itl_per_token_ms is None
 
 
 def test_latency_from_the_intended_send_counts_the_clients_delay():

@@ -7,13 +7,14 @@ before) up to EXACT_VALUES, then moves them into a DDSketch: percentiles within 
 true value, in a few thousand buckets whatever the count. Count, mean, std, min and max stay exact.
 """
 
+import copy
 import heapq
 import math
 from array import array
 from collections.abc import Iterable, Sequence
 
 from tuibench.core.events import TelemetrySample
-from tuibench.core.itl import itl_per_accepted_token_ms, itl_per_token_ms, several_a_chunk
+from tuibench.core.itl import chunk_sizes, itl_per_accepted_token_ms, itl_per_token_ms
 from tuibench.core.metrics import (
     PERCENTILES, RunMetrics, Stat, TokenDrift, TurnStat, WorkerStat, describe, gpu_energy_j, request_end_s,
     schedule_lag_ms,
@@ -142,8 +143,11 @@ class RunAggregate:
         self.first_start_s, self.last_end_s = math.inf, -math.inf
         self.ttft, self.tpot, self.itl, self.e2el = Distribution(), Distribution(), Distribution(), Distribution()
         self.schedule_lag, self.client_queue = Distribution(), Distribution()
-        self.itl_per_token, self.itl_per_accepted_token = Distribution(), Distribution()
-        self.several_a_chunk = False
+        # ITL per token and per accepted token: made at the first request whose chunks carried several tokens
+        # (until then, equal to ITL); given only where every request said what its chunks carried.
+        self.itl_per_token: Distribution | None = None
+        self.itl_per_accepted_token: Distribution | None = None
+        self.sizes_unknown = False
         self.ttft_intended, self.e2el_intended = Distribution(), Distribution()
         self.latency_per_token, self.latency_per_output_token = Distribution(), Distribution()
         self.good = 0
@@ -205,11 +209,8 @@ class RunAggregate:
             self.ttft.add(r.ttft_ms)
         if (tpot := r.tpot_ms) is not None:
             self.tpot.add(tpot)
+        self._fold_chunks(r)
         self.itl.extend(r.itl_ms)  # ITL pools every gap of every request, as vLLM does
-        self.several_a_chunk = self.several_a_chunk or several_a_chunk(r)
-        if (per_token := itl_per_token_ms(r)) is not None:
-            self.itl_per_token.extend(per_token)
-            self.itl_per_accepted_token.extend(itl_per_accepted_token_ms(r))
         if (ttft := r.ttft_intended_ms) is not None:
             self.ttft_intended.add(ttft)
         if (e2el := r.e2el_intended_ms) is not None:
@@ -230,6 +231,21 @@ class RunAggregate:
             turn.prompt_tokens += r.counted_input_tokens if r.counted_input_tokens is not None else r.input_tokens
             if r.ttft_ms is not None:
                 turn.ttft.add(r.ttft_ms)
+
+    def _fold_chunks(self, r: RequestRecord) -> None:
+        if chunk_sizes(r) is None:
+            self.sizes_unknown = True
+        elif r.chunk_tokens:
+            if self.itl_per_token is None:  # every request before carried one token a chunk: their gaps are ITL's
+                self.itl_per_token, self.itl_per_accepted_token = copy.deepcopy(self.itl), copy.deepcopy(self.itl)
+            self.itl_per_token.extend(itl_per_token_ms(r))
+            self.itl_per_accepted_token.extend(itl_per_accepted_token_ms(r))
+        elif self.itl_per_token is not None:
+            self.itl_per_token.extend(r.itl_ms)
+            self.itl_per_accepted_token.extend(r.itl_ms)
+
+    def _per_token(self, distribution: Distribution | None) -> Stat | None:
+        return distribution.stat() if distribution is not None and not self.sizes_unknown else None
 
     @property
     def window_s(self) -> tuple[float, float] | None:
@@ -260,8 +276,8 @@ class RunAggregate:
             tpot_ms=self.tpot.stat(),
             itl_ms=self.itl.stat(),
             e2el_ms=self.e2el.stat(),
-            itl_per_token_ms=self.itl_per_token.stat() if self.several_a_chunk else None,
-            itl_per_accepted_token_ms=self.itl_per_accepted_token.stat() if self.several_a_chunk else None,
+            itl_per_token_ms=self._per_token(self.itl_per_token),
+            itl_per_accepted_token_ms=self._per_token(self.itl_per_accepted_token),
             ttft_intended_ms=self.ttft_intended.stat(),
             e2el_intended_ms=self.e2el_intended.stat(),
             prefill_s=self.prefill_ms / 1000.0 if self.batches else None,

@@ -22,16 +22,13 @@ def chunk_sizes(record: RequestRecord) -> list[int] | None:
     return [1] * chunks if record.output_tokens == chunks else None
 
 
-def several_a_chunk(record: RequestRecord) -> bool:
-    """Whether some chunk carried more than one token (else every convention equals the per-chunk one)."""
-    return any(size > 1 for size in record.chunk_tokens)
-
-
 def itl_per_token_ms(record: RequestRecord) -> list[float] | None:
     """inference-perf's: one value for each token after the first; 0 inside a chunk."""
     sizes = chunk_sizes(record)
     if not record.ok or sizes is None:
         return None
+    if not record.chunk_tokens:
+        return record.itl_ms  # one token a chunk: the gaps themselves (no copy: a run folds every request's)
     gaps = [0.0] * (sizes[0] - 1)
     for gap, size in zip(record.itl_ms, sizes[1:]):
         gaps += [gap] + [0.0] * (size - 1)
@@ -43,4 +40,6 @@ def itl_per_accepted_token_ms(record: RequestRecord) -> list[float] | None:
     sizes = chunk_sizes(record)
     if not record.ok or sizes is None:
         return None
+    if not record.chunk_tokens:
+        return record.itl_ms
     return [gap / size for gap, size in zip(record.itl_ms, sizes[1:]) for _ in range(size)]

@@ -117,7 +117,7 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     itl_ms: Stat | None
     e2el_ms: Stat | None
     # ITL by inference-perf's and SGLang's conventions (core/itl.py); None unless some chunk carried several
-    # tokens (then they equal itl_ms).
+    # tokens (else they equal itl_ms), or where a request's chunks carried tokens the server did not count.
     itl_per_token_ms: Stat | None = None
     itl_per_accepted_token_ms: Stat | None = None
     # Serving: TTFT and E2EL from when each request was meant to be sent, as the user waited (coordinated

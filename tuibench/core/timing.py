@@ -2,9 +2,9 @@
 
 `PERF_COUNTER` is the real one: perf_counter (CLOCK_MONOTONIC on Linux, one clock for every process on the
 machine), waited on to within tens of microseconds rather than epoll's millisecond, by a thread rather than a
-spin. `VirtualClock` is for tests: time
-stands still while any task can run and, once every task waits, jumps exactly to the earliest deadline, so a test
-scripts when things happen and pins the timings the code derives with ==.
+spin. `VirtualClock` is for tests: time stands still while any task can run and, once every task waits, jumps
+exactly to the earliest deadline, so a test scripts when things happen and pins the timings the code derives
+with ==.
 """
 
 import asyncio
@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Coroutine
 from typing import Any, Protocol
-
 
 
 class Clock(Protocol):
