@@ -9,7 +9,7 @@ import pytest
 
 from helpers import cli_env_for, tuibench
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # throughput over real wall time between batches: alone
 
 # 8 requests of 8 tokens, one a batch: each batch a 20 ms prefill and 7 decode steps of 5 ms, 55 ms for 8 tokens.
 RUN = ["run", "--dataset", "random", "--input-len", "16", "--output-len", "8", "--num-requests", "8",
@@ -68,5 +68,7 @@ def test_runs_diff_tells_a_real_difference_from_noise(repeated, model_path):
     assert "run 7 ×3 (runs 7, 8, 9) against run 1 ×3 (runs 1, 2, 3)" in last, last
     # Half the tokens per second but for the measured wall time between batches (see above): 50 ± 1 %, where the
     # loop's few ms a batch move it 0.2 % here and a wrong verdict (faster, within noise) is 50 points off.
-    slower = re.search(r"output tok/s 0\.50× \(-([\d.]+) %\), slower by ([\d.]+) % \(Welch's t-test on 3 and 3", last)
+    # The ratio as printed, two decimals: 0.51× is 49.3 % slower (seen on a loaded box), within the bound.
+    slower = re.search(r"output tok/s 0\.(?:49|50|51)× \(-([\d.]+) %\), "
+                       r"slower by ([\d.]+) % \(Welch's t-test on 3 and 3", last)
     assert slower and 49.0 <= float(slower.group(2)) <= 51.0, last
