@@ -8,14 +8,22 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# Names the file of what the first-use model conversion printed, when this session made it (a fresh machine, as
-# CI's): set by conftest.py's pytest_sessionstart, read by the test of that output.
-FIRST_CONVERSION_ENV = "TUIBENCH_TEST_FIRST_CONVERSION"
+
+
+def first_conversion_file() -> Path:
+    """Where what the first-use model conversion printed is kept, when this session made it (a fresh machine, as
+    CI's): the model fixture (conftest.py) writes it, the test of that output reads it. One file for every xdist
+    worker of a run."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+    return Path(tempfile.gettempdir()) / f"tuibench-tests-{run}.conversion"
+
+
 FRANCE_PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
 
 

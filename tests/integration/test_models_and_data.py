@@ -1,8 +1,6 @@
 """--model as a local folder and as an id in the local HF cache; user prompt files through the real tokenizer."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -67,11 +65,11 @@ def test_sharegpt_output_target_is_the_reference_answer_length(cli_env, tmp_path
 def test_the_first_use_conversion_says_one_line_and_draws_no_progress_bar(model_path):
     """The embedded GGUF converted on a fresh machine (CI's: this session's model fixture did it): one line on
     stderr, and no carriage-return bar (the GGUF reader's tqdm drew one into every log and pipe)."""
-    from helpers import FIRST_CONVERSION_ENV
+    from helpers import first_conversion_file
 
-    if FIRST_CONVERSION_ENV not in os.environ:
+    if not (said := first_conversion_file()).is_file():
         pytest.skip("the model was converted before this session: nothing to watch (a fresh machine, as CI, runs it)")
-    stderr = Path(os.environ[FIRST_CONVERSION_ENV]).read_text()
+    stderr = said.read_text()
     assert (model_path / "config.json").is_file() and "\r" not in stderr
     assert [line for line in stderr.splitlines() if line.strip()] == [
         f"converting smollm2-135m from its GGUF into {model_path} (once; about half a minute)"]
