@@ -110,7 +110,8 @@ class MockServer:
         prompt = body.get("messages", [{}])[-1].get("content", "") if chat else body.get("prompt", "")
         usage = _usage(prompt_tokens(prompt), tokens)
         self.requests += 1
-        number = self.requests
+        # OpenAI's schema whole (peers' clients check it: AIPerf drops chunks without id and object).
+        ident = {"id": f"cmpl-mock-{self.requests}", "created": int(time.time()), "model": self.config.model}
         slot = self._slots or _NoSlot()
         async with slot:
             # The clock starts when the request holds a slot: at once without a limit, after its wait with one.
@@ -120,16 +121,13 @@ class MockServer:
                 text = "tok " * tokens
                 choice = {"index": 0, "finish_reason": "length",
                           **({"message": {"role": "assistant", "content": text}} if chat else {"text": text})}
-                return web.json_response({"id": f"cmpl-mock-{number}", "object": "chat.completion" if chat else
-                                          "text_completion", "created": int(time.time()), "model": self.config.model,
+                return web.json_response({**ident, "object": "chat.completion" if chat else "text_completion",
                                           "choices": [choice], "usage": usage})
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
             await response.prepare(request)
             options = body.get("stream_options") or {}
             running = options.get("include_usage") and options.get("continuous_usage_stats")
-            # OpenAI's chunk schema whole (peers' clients check it: AIPerf drops chunks without id and object).
-            head = {"id": f"cmpl-mock-{number}", "object": "chat.completion.chunk" if chat else
-                    "text_completion", "created": int(time.time()), "model": self.config.model}
+            head = {**ident, "object": "chat.completion.chunk" if chat else "text_completion"}
             if chat:
                 # The role alone, at once: an empty content here would read as a token to a client (vLLM's).
                 opening = {"index": 0, "delta": {"role": "assistant"}, "logprobs": None, "finish_reason": None}
