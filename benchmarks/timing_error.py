@@ -41,11 +41,6 @@ def token_errors_ms(request: dict, itl_ms: float) -> list[float]:
     return errors
 
 
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def start_mock(itl_ms: float, env: dict) -> tuple[subprocess.Popen, str]:
     from tuibench.servers.managed import free_port
 
@@ -85,6 +80,7 @@ def main() -> None:
     parser.add_argument("--telemetry-hz", default="4", help="the run's sampling rate (0: none), as `tuibench run`")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
+    from tuibench.core.metrics import describe
 
     scratch = Path(tempfile.mkdtemp(prefix="tuibench-timing-"))
     env = {**os.environ, "XDG_DATA_HOME": str(scratch / "data")}
@@ -98,15 +94,14 @@ def main() -> None:
             done = [r for r in requests if r["error"] is None]
             if any(r["output_tokens"] != args.tokens for r in done):
                 raise SystemExit(f"{streams} streams: outputs not held to {args.tokens} tokens, no figure")
-            errors = [e for r in done for e in token_errors_ms(r, args.itl_ms)]
+            errors = describe(e for r in done for e in token_errors_ms(r, args.itl_ms))  # the runs' percentiles
             span_s = max(r["start_s"] + r["e2el_ms"] / 1000 for r in done) - min(r["start_s"] for r in done)
             in_flight = sum(r["e2el_ms"] for r in done) / 1000 / span_s
-            p99 = quantile(errors, 0.99)
-            rows.append((streams, in_flight, len(done), len(requests) - len(done), quantile(errors, 0.5), p99,
-                         max(errors), len(done) * args.tokens / span_s))
-            if p99 <= TARGET_P99_MS and len(done) == len(requests):
+            rows.append((streams, in_flight, len(done), len(requests) - len(done), errors.p50, errors.p99,
+                         errors.max, len(done) * args.tokens / span_s))
+            if errors.p99 <= TARGET_P99_MS and len(done) == len(requests):
                 held = streams
-            if p99 > STOP_P99_MS:
+            if errors.p99 > STOP_P99_MS:
                 break
     finally:
         server.terminate()
