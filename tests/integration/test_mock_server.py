@@ -3,6 +3,7 @@ every token on a schedule set in advance, and `tuibench run --endpoint` must rea
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,24 @@ def test_an_endpoint_still_starting_is_waited_for_when_asked_and_refused_at_once
     assert waiting.returncode == 0, err
     assert f"waiting for http://127.0.0.1:{port} to answer" in out
     assert re.search(r"requests done +3\n", out) and re.search(r"failed requests +0\n", out)
+
+
+def test_a_trace_goes_out_on_its_own_schedule_at_its_speed(mock_servers, cli_env, tmp_path):
+    """The synthetic Mooncake trace (tests/data: 7 requests with output over 1.2 s) at --trace-speed 2: each request's
+    intended send time is the trace's, halved, to 1 ms; and it went out then (a sender that ignored the schedule
+    would be off by the trace's gaps, 27 ms and more)."""
+    from tuibench.core.workload import dataset_from_arg, load_requests
+
+    trace = str(Path(__file__).parent.parent / "data" / "mooncake_trace.jsonl")
+    out = tmp_path / "trace.json"
+    result = tuibench("run", "--scenario", "serving", "--endpoint", mock_servers["set"].url, "--served-model-name",
+                      "mock", "--dataset", trace, "--trace-speed", "2", "--json", str(out), "--telemetry-hz", "0",
+                      env=cli_env)
+    assert result.returncode == 0, result.stderr
+    requests = sorted(json.loads(out.read_text())["requests"], key=lambda r: r["index"])
+    planned_s = [r.arrival_s for r in load_requests(dataset_from_arg(trace, trace_speed=2.0), None, seed=0)]
+    assert planned_s[-1] == pytest.approx(1.203 / 2)  # the file's times, halved (tests/unit/test_traces.py)
+    first = requests[0]["scheduled_s"]
+    assert [r["scheduled_s"] - first for r in requests] == pytest.approx(planned_s, abs=1e-3)
+    assert max(r["start_s"] - r["scheduled_s"] for r in requests) < 0.01
+    assert all(r["error"] is None for r in requests)

@@ -118,6 +118,9 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     turns: Annotated[_Positive, Opt(
         "conversations dataset: turns per conversation; each turn's prompt is the conversation so far, sent once the "
         "last reply came", "workload", _SERVED)] = 4
+    trace_speed: Annotated[float, msgspec.Meta(gt=0.0), Opt(
+        "a trace dataset (Mooncake .jsonl, Azure or BurstGPT .csv): replay its time this many times faster; its own "
+        "timestamps set the load, not --rates", "workload", _SERVED)] = 1.0
     # vLLM's prefix caching: a step per value ("on", "off"); empty: the library's default.
     prefix_caching: Annotated[tuple[Literal["on", "off"], ...], Opt(
         "vLLM's prefix cache: on, off, or on,off (a step each); default: vLLM's own (on)", "engine", _COARSE,
@@ -270,6 +273,16 @@ def rate_label(rate: float | None) -> str:
     return _rates_text((rate,))
 
 
+def load_label(spec: RunSpec) -> str:
+    """A serving run's offered load in words ('4 req/s', 'all at once', 'the trace's times ×2'); '' otherwise."""
+    if spec.scenario != "serving":
+        return ""
+    if spec.dataset.kind == "trace":
+        return f"the trace's times ×{spec.dataset.trace_speed:g}"
+    rate = spec.serving.request_rate
+    return f"{rate:g} {REQUEST_RATE.unit}" if rate else "all at once"
+
+
 class PlanStep(msgspec.Struct, frozen=True, kw_only=True):
     index: int  # 1-based, in the order the steps run
     spec: RunSpec
@@ -294,8 +307,8 @@ def step_label(spec: RunSpec, search: CapacitySearch | None = None) -> str:
     where = "" if spec.scenario == "profile" else f" · {spec.dataset.label}"
     if search is not None:
         return f"{spec.library}{where} · capacity under {', '.join(o.label for o in search.objectives)}"
-    rate = f" @ {rate_label(spec.serving.request_rate)} req/s" if spec.scenario == "serving" else ""
-    return f"{spec.library}{where} · {spec.scenario}{rate}"
+    load = f" @ {load_label(spec)}" if spec.scenario == "serving" else ""
+    return f"{spec.library}{where} · {spec.scenario}{load}"
 
 
 class Plan(msgspec.Struct, frozen=True, kw_only=True):

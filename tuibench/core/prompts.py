@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from tuibench.core.traces import MOONCAKE_BLOCK_TOKENS
 from tuibench.core.workload import RequestSpec, synthesize_prompt_ids
 
 
@@ -26,6 +27,13 @@ def plain_vocab_ids(tokenizer) -> list[int]:
 PREFIX_SEED = 7_000_003  # the shared system prompts are drawn with the run's seed plus this
 
 
+def _trace_blocks(requests: Sequence[RequestSpec], vocab: Sequence[int], seed: int) -> dict[int, list[int]]:
+    """The tokens of each block id a trace names (Mooncake's hash_ids): one id, the same tokens in every prompt."""
+    names = sorted({h for r in requests for h in r.hash_ids})
+    return dict(zip(names, synthesize_prompt_ids([MOONCAKE_BLOCK_TOKENS] * len(names), vocab, seed + PREFIX_SEED),
+                    strict=True))
+
+
 def materialize(requests: Sequence[RequestSpec], tokenizer, seed: int) -> list[Prompt]:
     lengths_only = [i for i, r in enumerate(requests) if r.prompt is None]
     synthesized = {}
@@ -41,6 +49,10 @@ def materialize(requests: Sequence[RequestSpec], tokenizer, seed: int) -> list[P
                               strict=True))
             ids = [shared[requests[i].prefix][:requests[i].prefix_tokens] + tail if requests[i].prefix is not None
                    else tail for i, tail in zip(lengths_only, ids, strict=True)]
+        if any(requests[i].hash_ids for i in lengths_only):
+            blocks = _trace_blocks(requests, vocab, seed)
+            ids = [[t for h in requests[i].hash_ids for t in blocks[h]][:requests[i].prefix_tokens] + tail
+                   for i, tail in zip(lengths_only, ids, strict=True)]
         synthesized = dict(zip(lengths_only, ids, strict=True))
     prompts = []
     for i, request in enumerate(requests):

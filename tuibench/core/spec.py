@@ -7,7 +7,8 @@ import msgspec
 from tuibench.core.module_profile import TimerMode
 from tuibench.core.records import RequestRecord
 
-DatasetKind = Literal["builtin", "random", "jsonl", "sharegpt", "shared-prefix", "conversations"]
+DatasetKind = Literal["builtin", "random", "jsonl", "sharegpt", "shared-prefix", "conversations", "trace"]
+TraceFormat = Literal["mooncake", "azure", "burstgpt"]
 
 
 class Slo(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +42,10 @@ class DatasetSpec(msgspec.Struct, frozen=True, kw_only=True):
     # Conversations only: each of `turns` turns is a user message of input_len tokens and a reply of output_len; a
     # turn's prompt is the conversation so far, so it is sent only once the reply to the turn before has come.
     turns: int = 4
+    # A timestamped trace (core/traces.py): its format, and how many times faster its time runs (2: every gap
+    # halved, twice its rate). Its requests go out on its own schedule, which is the load: the speed is part of it.
+    trace_format: TraceFormat | None = None
+    trace_speed: float = 1.0
 
     @property
     def label(self) -> str:
@@ -50,6 +55,8 @@ class DatasetSpec(msgspec.Struct, frozen=True, kw_only=True):
             return f"shared-prefix({self.prefixes}×{self.prefix_len}+{self.input_len}/{self.output_len})"
         if self.kind == "random":
             return f"random({self.input_len}/{self.output_len}±{self.range_ratio:g})"
+        if self.kind == "trace":
+            return f"{self.source} ({self.trace_format} trace ×{self.trace_speed:g})"
         return self.source
 
 

@@ -19,6 +19,7 @@ import msgspec
 
 from tuibench.core.errors import UserError
 from tuibench.core.spec import DatasetSpec
+from tuibench.core.traces import MOONCAKE_BLOCK_TOKENS, read_trace, sniff
 
 
 class RequestSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,6 +41,10 @@ class RequestSpec(msgspec.Struct, frozen=True, kw_only=True):
     # Conversations: the one this request is a turn of, and which turn (from 0).
     conversation: int | None = None
     turn: int = 0
+    # A trace: when it is sent, seconds after the trace's first request at its speed, and its prompt's blocks
+    # (Mooncake's hash_ids: requests that share a block id share those tokens of their prompts).
+    arrival_s: float | None = None
+    hash_ids: tuple[int, ...] = ()
 
 
 SYNTHETIC = ("random", "shared-prefix", "conversations")  # datasets of lengths drawn here, sized by --num-requests
@@ -74,9 +79,9 @@ def builtin_datasets() -> dict[str, BuiltinDataset]:
 
 
 def dataset_from_arg(arg: str, *, input_len: int = 128, output_len: int = 128, range_ratio: float = 0.0,
-                     prefixes: int = 4, prefix_len: int = 256, turns: int = 4) -> DatasetSpec:
-    """Interprets `--dataset`: a builtin name, `random`, `shared-prefix`, `conversations`, or a .jsonl / ShareGPT
-    .json file."""
+                     prefixes: int = 4, prefix_len: int = 256, turns: int = 4, trace_speed: float = 1.0) -> DatasetSpec:
+    """Interprets `--dataset`: a builtin name, `random`, `shared-prefix`, `conversations`, a .jsonl / ShareGPT
+    .json file, or a timestamped trace (a Mooncake .jsonl, an Azure or BurstGPT .csv)."""
     if arg == "conversations":
         if min(input_len, output_len, turns) < 1:
             raise UserError("conversations need --turns, --input-len and --output-len of at least 1")
@@ -98,14 +103,26 @@ def dataset_from_arg(arg: str, *, input_len: int = 128, output_len: int = 128, r
     if arg in builtin_datasets():
         return DatasetSpec(kind="builtin", source=arg)
     path = Path(arg).expanduser()
-    if path.suffix == ".jsonl" and path.is_file():
-        return DatasetSpec(kind="jsonl", source=str(path.resolve()))
+    if path.suffix in (".jsonl", ".csv") and path.is_file():
+        source = str(path.resolve())
+        first_line = next((line for line in _read_text(source).splitlines() if line.strip()), "")
+        if trace_format := sniff(source, first_line):
+            if trace_speed <= 0:
+                raise UserError(f"--trace-speed must be positive, got {trace_speed:g}")
+            return DatasetSpec(kind="trace", source=source, trace_format=trace_format, trace_speed=trace_speed)
+        if path.suffix == ".csv":
+            raise UserError(f"{arg}: not a trace tuibench reads: a CSV dataset is an Azure LLM inference trace "
+                            "(TIMESTAMP,ContextTokens,GeneratedTokens) or BurstGPT's (Timestamp,...,Request tokens,"
+                            "Response tokens,...)")
+        return DatasetSpec(kind="jsonl", source=source)
     if path.suffix == ".json" and path.is_file():
         return DatasetSpec(kind="sharegpt", source=str(path.resolve()))
     choices = ", ".join([*builtin_datasets(), *SYNTHETIC])
-    if path.suffix in (".jsonl", ".json"):
-        raise UserError(f"dataset file {arg} does not exist: give the path to an existing .jsonl or ShareGPT .json file")
-    raise UserError(f"unknown dataset '{arg}': choose one of {choices}, or give a .jsonl or ShareGPT .json file")
+    if path.suffix in (".jsonl", ".json", ".csv"):
+        raise UserError(f"dataset file {arg} does not exist: give the path to an existing .jsonl, ShareGPT .json or "
+                        "trace .csv file")
+    raise UserError(f"unknown dataset '{arg}': choose one of {choices}, or give a .jsonl, ShareGPT .json or trace "
+                    ".csv file")
 
 
 def load_requests(spec: DatasetSpec, num_requests: int | None, seed: int) -> list[RequestSpec]:
@@ -125,11 +142,14 @@ def load_requests(spec: DatasetSpec, num_requests: int | None, seed: int) -> lis
                     for _ in range(num_requests)]
         return [_random_request(spec, rng) for _ in range(num_requests)]
     # A copy: the builtin tables are cached and must not be changed through what we return.
-    requests = list({"builtin": _load_builtin, "jsonl": _load_jsonl, "sharegpt": _load_sharegpt}[spec.kind](spec.source))
+    requests = list({"builtin": _load_builtin, "jsonl": _load_jsonl, "sharegpt": _load_sharegpt,
+                     "trace": lambda _: _load_trace(spec)}[spec.kind](spec.source))
     if num_requests is None:
         return requests
     if num_requests > len(requests):
         raise UserError(f"{spec.label} has {len(requests)} requests; --num-requests {num_requests} asks for more")
+    if spec.kind == "trace":  # its first N, not a sample: its schedule is what is replayed, and a sample thins it
+        return requests[:num_requests]
     return [requests[i] for i in rng.sample(range(len(requests)), num_requests)]
 
 
@@ -209,6 +229,16 @@ def _load_sharegpt(path: str) -> list[RequestSpec]:
         raise UserError(f'{path}: no conversation with a human turn and an answer after it ({{"conversations": '
                         f'[{{"from": "human", "value": ...}}, {{"from": "gpt", "value": ...}}]}})')
     return requests
+
+
+def _load_trace(spec: DatasetSpec) -> list[RequestSpec]:
+    rows = read_trace(spec.source, _read_text(spec.source), spec.trace_format)
+    start_s = rows[0].at_s
+    # A prompt's blocks come first (prefix_tokens of them: the last block may be cut short), its own tokens after.
+    return [RequestSpec(input_tokens=max(1, row.input_tokens), output_tokens=row.output_tokens,
+                        arrival_s=(row.at_s - start_s) / spec.trace_speed, hash_ids=row.hash_ids,
+                        prefix_tokens=min(max(1, row.input_tokens), len(row.hash_ids) * MOONCAKE_BLOCK_TOKENS))
+            for row in rows]
 
 
 _HUMAN = ("human", "user")  # ShareGPT's name for the user's turns, and the OpenAI-style one

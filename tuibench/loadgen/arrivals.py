@@ -1,4 +1,5 @@
-"""When each request is sent: Poisson arrivals (gamma for burstiness), or all at once; and sending on that schedule."""
+"""When each request is sent: Poisson arrivals (gamma for burstiness), all at once, or a trace's own times; and
+sending on that schedule."""
 
 import asyncio
 import math
@@ -31,6 +32,17 @@ def arrival_offsets_s(count: int, rate_rps: float, burstiness: float = 1.0, seed
         offsets.append(now)
         now += rng.gammavariate(burstiness, scale)
     return offsets
+
+
+def schedule_s(count: int, rate_rps: float, burstiness: float = 1.0, seed: int = 0,
+               trace_s: Sequence[float] | None = None) -> list[float]:
+    """The run's schedule, seconds from its start: a trace's send times where it has them (one per request, already
+    at the trace's speed), else arrivals drawn at `rate_rps` (arrival_offsets_s)."""
+    if trace_s is None:
+        return arrival_offsets_s(count, rate_rps, burstiness, seed)
+    if len(trace_s) != count:
+        raise ValueError(f"the trace plans {len(trace_s)} requests, not {count}")
+    return list(trace_s)
 
 
 async def send_on_schedule(items: Sequence[Item], offsets_s: Sequence[float], origin_s: float, clock: Clock,

@@ -18,7 +18,6 @@ import msgspec
 
 from tuibench.core.records import RequestRecord
 from tuibench.core.timing import PERF_COUNTER, Clock
-from tuibench.loadgen.arrivals import arrival_offsets_s
 from tuibench.loadgen.client import Endpoint, Prompted
 from tuibench.loadgen.driver import START_LEAD_S, LoadPlan, client
 
@@ -54,7 +53,7 @@ async def drive_conversations(endpoint: Endpoint, turns: Sequence[Prompted], pla
     conversations = [sorted(group, key=lambda t: t.turn or 0)
                      for _, group in groupby(sorted(turns, key=lambda t: (t.conversation, t.turn or 0)),
                                              key=lambda t: t.conversation)]
-    offsets = arrival_offsets_s(len(conversations), plan.rate_rps, plan.burstiness, plan.seed)
+    offsets = plan.offsets_s(len(conversations))
     async with client(endpoint, plan, clock, time_source, session) as (_, in_slot):
         origin = time_source.now_s() + START_LEAD_S
 

@@ -8,7 +8,7 @@ import msgspec
 
 from tuibench.core.records import RequestRecord
 from tuibench.core.timing import PERF_COUNTER, Clock
-from tuibench.loadgen.arrivals import arrival_offsets_s, send_on_schedule
+from tuibench.loadgen.arrivals import schedule_s, send_on_schedule
 from tuibench.loadgen.client import Endpoint, Prompted, send
 
 START_LEAD_S = 0.01  # the first request is planned this far ahead, so it is not already late
@@ -20,6 +20,12 @@ class LoadPlan(msgspec.Struct, frozen=True, kw_only=True):
     max_concurrency: int | None = None
     timeout_s: float = 600.0
     seed: int = 0
+    # A trace's own schedule: each request's send time, seconds from the start (rate and burstiness then unused).
+    trace_s: tuple[float, ...] | None = None
+
+    def offsets_s(self, count: int) -> list[float]:
+        """When each of `count` requests is sent, seconds from the start (loadgen/arrivals.py)."""
+        return schedule_s(count, self.rate_rps, self.burstiness, self.seed, self.trace_s)
 
 
 async def drive(endpoint: Endpoint, prompts: Sequence[Prompted], plan: LoadPlan,
@@ -43,7 +49,7 @@ async def drive(endpoint: Endpoint, prompts: Sequence[Prompted], plan: LoadPlan,
         if before_measuring is not None:
             await before_measuring()
         on_measuring()
-        offsets = arrival_offsets_s(len(prompts), plan.rate_rps, plan.burstiness, plan.seed)
+        offsets = plan.offsets_s(len(prompts))
         origin = time_source.now_s() + START_LEAD_S
 
         async def one(prompt: Prompted, scheduled_s: float) -> None:

@@ -6,8 +6,9 @@ from rich.table import Table
 from rich.text import Text
 
 from tuibench.core.aggregate import EXACT_VALUES
-from tuibench.core.catalogue import BY_KEY, LATENCIES, LATENCY_DIGITS, LATENCY_UNIT, REQUEST_RATE, STATUS_STYLE
+from tuibench.core.catalogue import BY_KEY, LATENCIES, LATENCY_DIGITS, LATENCY_UNIT, STATUS_STYLE
 from tuibench.core.metrics import RunMetrics, Stat, TokenDrift
+from tuibench.core.plan import load_label
 from tuibench.core.spec import RunSpec
 from tuibench.core.store import PlanRow, RunRow
 from tuibench.core.units import NA, fmt, fmt_share
@@ -44,8 +45,7 @@ def describe_spec(spec: RunSpec) -> str:
     count = f"{spec.num_requests} requests" if spec.num_requests else "all requests"
     if spec.scenario == "serving":
         serving = spec.serving
-        rate = f"{serving.request_rate:g} {REQUEST_RATE.unit}" if serving.request_rate else "all at once"
-        setting = f"{rate}" + (f", ≤{serving.max_concurrency} concurrent" if serving.max_concurrency else "")
+        setting = load_label(spec) + (f", ≤{serving.max_concurrency} concurrent" if serving.max_concurrency else "")
     else:
         setting = f"batch {spec.offline.batch_size}" + (", honor EOS" if spec.offline.honor_eos else "")
     return f"{engine} · {spec.dataset.label} ({count}) · {spec.scenario}, {setting} · seed {spec.seed}"

@@ -86,7 +86,10 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
         for name in request.datasets:
             dataset = dataset_from_arg(name, input_len=request.input_len, output_len=request.output_len,
                                        range_ratio=request.range_ratio, prefixes=request.prefixes,
-                                       prefix_len=request.prefix_len, turns=request.turns)
+                                       prefix_len=request.prefix_len, turns=request.turns,
+                                       trace_speed=request.trace_speed)
+            if dataset.kind == "trace":
+                _check_trace(request, dataset)
             # A bad file or count fails now, not mid-plan. Capacity probes alone size themselves (--probe-seconds).
             probed = request.scenarios == ("capacity",) and request.num_requests is None
             requests = load_requests(dataset, 16 if probed and dataset.kind in SYNTHETIC else request.num_requests,
@@ -112,6 +115,15 @@ def _steps(request: PlanRequest) -> list[PlanStep]:
                     why = skip or (too_long.get((model, spec.dataset.label)) if runs_as == "offline" else None)
                     steps.append(PlanStep(index=len(steps) + 1, spec=spec, skip=why, search=search))
     return steps
+
+
+def _check_trace(request: PlanRequest, dataset: DatasetSpec) -> None:
+    if "capacity" in request.scenarios:
+        raise UserError(f"{dataset.source}: a trace's timestamps set its load, and the capacity search sets rates of "
+                        "its own: use --scenario serving and --trace-speed to scale the trace")
+    if request.rates != (None,) and "serving" in request.scenarios:
+        raise UserError(f"{dataset.source}: a trace's timestamps set its load: drop --rates, and scale the trace "
+                        "with --trace-speed")
 
 
 def _check(request: PlanRequest) -> None:

@@ -50,7 +50,8 @@ def run(engine: Backend, ctx: Context) -> None:
     endpoint = Endpoint(base_url=params.endpoint, model=params.served_model or ctx.model.path, api=params.api,
                         length_policy=params.length_policy, api_key=api_key)
     plan = LoadPlan(rate_rps=params.request_rate or float("inf"), burstiness=params.burstiness,
-                    max_concurrency=params.max_concurrency, timeout_s=params.timeout_s, seed=spec.seed)
+                    max_concurrency=params.max_concurrency, timeout_s=params.timeout_s, seed=spec.seed,
+                    trace_s=trace_schedule_s(ctx.requests, measured))
 
     async def prepare_and_drive() -> None:
         import aiohttp
@@ -104,13 +105,12 @@ def run(engine: Backend, ctx: Context) -> None:
                         on_warmup=on_warmup, time_source=TIME_SOURCE)
             await server_histograms()
             return
-        from tuibench.loadgen.arrivals import arrival_offsets_s
         from tuibench.loadgen.workers import drive_split
 
         await drive(endpoint, [], plan, ctx.request_done, ctx.clock_s, warmups=warm, on_warmup=on_warmup,
                     time_source=TIME_SOURCE)  # from here
         await server_histograms()
-        offsets = arrival_offsets_s(len(prepared.prompts), plan.rate_rps, plan.burstiness, plan.seed)
+        offsets = plan.offsets_s(len(prepared.prompts))
         pool = None
         where = "client processes"
         if ctx.cluster is not None:
@@ -124,6 +124,12 @@ def run(engine: Backend, ctx: Context) -> None:
         await server_histograms()
 
     asyncio.run(prepare_and_drive())
+
+
+def trace_schedule_s(requests, prompts) -> tuple[float, ...] | None:
+    """A trace's send times of `prompts`, in their order; None for a workload without one."""
+    times = [requests[p.index].arrival_s for p in prompts]
+    return None if None in times else tuple(times)
 
 
 def _server_histograms(ctx: Context) -> None:

@@ -36,7 +36,10 @@ def count_text(n: int) -> str:
 
 def short_label(spec, with_dataset: bool) -> str:
     """A step in a narrow column: 'vllm serve @4', 'llamacpp short2long offline'."""
-    what = f"serve @{rate_label(spec.serving.request_rate)}" if spec.scenario == "serving" else spec.scenario
+    what = spec.scenario
+    if spec.scenario == "serving":
+        what = f"serve {spec.dataset.kind} ×{spec.dataset.trace_speed:g}" if spec.dataset.kind == "trace" else \
+            f"serve @{rate_label(spec.serving.request_rate)}"
     dataset = f" {spec.dataset.label}" if with_dataset and spec.scenario != "profile" else ""
     return f"{spec.library}{dataset} {what}"
 

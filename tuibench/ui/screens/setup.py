@@ -123,7 +123,8 @@ class SetupScreen(TuibenchScreen):
         try:
             setup = self.app.settings.setup
             spec = dataset_from_arg(str(name), input_len=setup.get("input_len", 128),
-                                    output_len=setup.get("output_len", 128))
+                                    output_len=setup.get("output_len", 128),
+                                    trace_speed=setup.get("trace_speed", 1.0))
             requests = load_requests(spec, 200 if spec.kind in SYNTHETIC else None, 0)
         except UserError as exc:
             summary.update(str(exc))
