@@ -142,6 +142,7 @@ def test_a_request_cut_by_the_server_is_failed_with_what_happened_not_a_class_na
     loaded machine): the record says so in words."""
     record, _ = _run([(10.125, _token()), (10.25, failure)])
     assert record.error == named and not record.ok
+    assert record.failed_after_ms == 250.0 and record.e2el_ms is None  # sent at 10 s, cut at 10.25 s
 
 
 def _sized(text: str, running: int | None = None, ids: list[int] | None = None, finish=None) -> bytes:

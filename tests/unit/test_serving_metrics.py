@@ -1,5 +1,6 @@
 """Serving metrics on scripted timestamps, expected values worked by hand."""
 
+import msgspec
 import pytest
 
 from tuibench.core.aggregate import compute_metrics
@@ -99,3 +100,16 @@ def test_offered_and_completion_rates_come_from_the_spans_of_sends_and_ends():
     offline = compute_metrics([RequestRecord(index=0, input_tokens=4, output_tokens=2, target_output_tokens=2,
                                              start_s=0.0, ttft_ms=1.0, e2el_ms=2.0, itl_ms=[1.0])])
     assert offline.offered_rps is None and offline.completion_rps is None
+
+
+def test_the_view_with_failures_counts_each_sent_failure_at_its_time_to_failure():
+    """Successes' E2EL (1000, 700, 1000 ms) with a timeout after 600 ms and a refusal after 4 ms; a turn never
+    sent (no time to failure) is not in it. Without a failure sent, the view is the successes' and not shown."""
+    timed_out = msgspec.structs.replace(RECORDS[3], error="timeout after 0.6 s", failed_after_ms=600.0)
+    refused = msgspec.structs.replace(RECORDS[3], index=4, error="HTTP 500: boom", failed_after_ms=4.0)
+    unsent = msgspec.structs.replace(RECORDS[3], index=5, error="turn 0 of this conversation failed")
+    metrics = compute_metrics([*RECORDS[:3], timed_out, refused, unsent])
+    both = metrics.e2el_with_failures_ms
+    assert (both.n, both.min, both.max, both.mean) == (5, 4.0, 1000.0, pytest.approx(3304 / 5))
+    assert metrics.e2el_ms.n == 3 and metrics.failed == 3
+    assert compute_metrics(RECORDS[:3]).e2el_with_failures_ms is None

@@ -36,7 +36,7 @@ REQUESTS = [
     RequestRecord(index=1, input_tokens=32, output_tokens=1, target_output_tokens=1, start_s=0.03125, ttft_ms=12.5,
                   e2el_ms=12.5, itl_ms=[], batch=0, scheduled_s=0.0, client_queue_ms=31.25),
     RequestRecord(index=2, input_tokens=43, output_tokens=0, target_output_tokens=3, start_s=0.0, batch=1,
-                  error="RuntimeError: boom"),
+                  error="RuntimeError: boom", failed_after_ms=7.25),
 ]
 BATCHES = [
     BatchRecord(batch=0, size=2, start_s=0.0, prefill_ms=12.5, decode_ms=37.5, decode_steps=3),

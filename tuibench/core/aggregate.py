@@ -149,6 +149,7 @@ class RunAggregate:
         self.itl_per_accepted_token: Distribution | None = None
         self.sizes_unknown = False
         self.ttft_intended, self.e2el_intended = Distribution(), Distribution()
+        self.e2el_with_failures, self.failed_sent = Distribution(), 0
         self.latency_per_token, self.latency_per_output_token = Distribution(), Distribution()
         self.good = 0
         self.scheduled, self.ends = _Span(), _Span()
@@ -198,6 +199,9 @@ class RunAggregate:
         if not r.ok:
             self.failed += 1
             self.first_error = self.first_error or r.error
+            if r.failed_after_ms is not None:
+                self.failed_sent += 1
+                self.e2el_with_failures.add(r.failed_after_ms)
             return
         self.completed += 1
         end_s = request_end_s(r)
@@ -217,6 +221,7 @@ class RunAggregate:
             self.e2el_intended.add(e2el)
         if r.e2el_ms is not None:
             self.e2el.add(r.e2el_ms)
+            self.e2el_with_failures.add(r.e2el_ms)
             self.latency_per_token.add(r.e2el_ms / (r.input_tokens + r.output_tokens))
             if r.output_tokens:
                 self.latency_per_output_token.add(r.e2el_ms / r.output_tokens)
@@ -280,6 +285,7 @@ class RunAggregate:
             itl_per_accepted_token_ms=self._per_token(self.itl_per_accepted_token),
             ttft_intended_ms=self.ttft_intended.stat(),
             e2el_intended_ms=self.e2el_intended.stat(),
+            e2el_with_failures_ms=self.e2el_with_failures.stat() if self.failed_sent else None,
             prefill_s=self.prefill_ms / 1000.0 if self.batches else None,
             decode_s=self.decode_ms / 1000.0 if self.batches else None,
             schedule_lag_ms=self.schedule_lag.stat(),

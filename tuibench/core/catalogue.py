@@ -59,6 +59,9 @@ LATENCIES: tuple[Latency, ...] = (
             defined="from when the request was meant to be sent to its first token"),
     Latency("e2el_intended_ms", "E2E latency (intended)", "E2EL int", serving_only=True,
             defined="from when the request was meant to be sent to its last token"),
+    Latency("e2el_with_failures_ms", "E2E latency (failed too)", "E2EL+fail", serving_only=True,
+            defined="every request sent: a success's E2EL, a failure's time from its send to its failure (the "
+                    "timeout, for one that timed out)"),
     # The paper's per-token latencies, and the client's own lateness and its wait for a concurrency slot.
     Latency("latency_per_token_ms", "latency / token", "lat/tok", serving_only=True),
     Latency("latency_per_output_token_ms", "latency / out tok", "lat/out", serving_only=True),

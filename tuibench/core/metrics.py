@@ -124,6 +124,9 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     # omission: a client behind its schedule, or holding requests for a slot, hides that wait from the others).
     ttft_intended_ms: Stat | None = None
     e2el_intended_ms: Stat | None = None
+    # Serving with failed requests: E2EL over every request sent, a failure counted at its time to failure (the
+    # timeout, for one that timed out). The view of successes alone flatters a server that drops slow requests.
+    e2el_with_failures_ms: Stat | None = None
     # Offline static batches: time to the first token of each batch, and the rest.
     prefill_s: float | None = None
     decode_s: float | None = None

@@ -29,6 +29,8 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     chunk_tokens: list[int] = []
     batch: int | None = None  # offline static batch it ran in
     error: str | None = None
+    # A failed request that was sent: from its send to its failure (the timeout, a refusal, a stream cut short).
+    failed_after_ms: float | None = None
     # Serving with --client-workers: the client process that sent it (None: the run's own). Workers on this machine
     # share its monotonic clock; a Ray actor's clock is read against ours before the run, and its times are
     # moved onto the run's clock by this offset (theirs minus ours), kept with the record.

@@ -5,7 +5,7 @@ A new database is made at v1 and migrated like any old one, so every migration r
 
 import sqlite3
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -116,6 +116,7 @@ ALTER TABLE requests ADD COLUMN conversation INTEGER;
 ALTER TABLE requests ADD COLUMN turn INTEGER;
 """,  # every run a step made (a capacity step makes one per probe), a capacity step's outcome; conversations' turns
     9: "ALTER TABLE requests ADD COLUMN chunk_tokens_json TEXT;",  # tokens each streamed chunk carried (NULL: 1 each)
+    10: "ALTER TABLE requests ADD COLUMN failed_after_ms REAL;",  # a failed request: its send to its failure
 }
 
 

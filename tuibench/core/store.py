@@ -209,13 +209,13 @@ class ResultsStore:
             self._db.executemany(
                 "INSERT OR REPLACE INTO requests (run_id, idx, input_tokens, output_tokens, target_output_tokens,"
                 " start_s, ttft_ms, tpot_ms, e2el_ms, itl_ms_json, batch, error, scheduled_s, client_queue_ms,"
-                " counted_input_tokens, worker, clock_offset_ms, conversation, turn, chunk_tokens_json)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " counted_input_tokens, worker, clock_offset_ms, conversation, turn, chunk_tokens_json, failed_after_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (run_id, r.index, r.input_tokens, r.output_tokens, r.target_output_tokens, r.start_s, r.ttft_ms,
                      r.tpot_ms, r.e2el_ms, msgspec.json.encode(r.itl_ms).decode(), r.batch, r.error, r.scheduled_s,
                      r.client_queue_ms, r.counted_input_tokens, r.worker, r.clock_offset_ms, r.conversation, r.turn,
-                     msgspec.json.encode(r.chunk_tokens).decode() if r.chunk_tokens else None)
+                     msgspec.json.encode(r.chunk_tokens).decode() if r.chunk_tokens else None, r.failed_after_ms)
                     for r in requests
                 ),
             )
@@ -373,14 +373,16 @@ class ResultsStore:
         rows = self._db.execute(
             "SELECT idx, input_tokens, output_tokens, target_output_tokens, start_s, ttft_ms, e2el_ms, itl_ms_json,"
             " batch, error, scheduled_s, client_queue_ms, counted_input_tokens, worker, clock_offset_ms,"
-            " conversation, turn, chunk_tokens_json FROM requests WHERE run_id = ? ORDER BY idx", (run_id,))
+            " conversation, turn, chunk_tokens_json, failed_after_ms FROM requests WHERE run_id = ? ORDER BY idx",
+            (run_id,))
         for (idx, i, o, t, s, ttft, e2el, itl, batch, error, planned, queued, counted, worker, offset, conversation,
-             turn, chunks) in rows:
+             turn, chunks, failed_after) in rows:
             yield RequestRecord(index=idx, input_tokens=i, output_tokens=o, target_output_tokens=t, start_s=s,
                                 ttft_ms=ttft, e2el_ms=e2el, itl_ms=msgspec.json.decode(itl), batch=batch, error=error,
                                 scheduled_s=planned, client_queue_ms=queued, counted_input_tokens=counted,
                                 worker=worker, clock_offset_ms=offset, conversation=conversation, turn=turn,
-                                chunk_tokens=msgspec.json.decode(chunks) if chunks else [])
+                                chunk_tokens=msgspec.json.decode(chunks) if chunks else [],
+                                failed_after_ms=failed_after)
 
     def batches(self, run_id: int) -> list[BatchRecord]:
         return [

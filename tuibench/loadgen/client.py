@@ -80,7 +80,7 @@ def request_body(endpoint: Endpoint, request: Prompted, token_ids: bool = False)
     return body
 
 
-def _record(request: Prompted, scheduled_s: float, start: float, chunks: list[float], sizes: list[int],
+def _record(request: Prompted, scheduled_s: float, start: float, end: float, chunks: list[float], sizes: list[int],
             output_tokens: int | None, prompt_tokens: int | None, error: str | None, clock,
             slot_wait_s: float | None) -> RequestRecord:
     if error is None and not chunks:
@@ -104,6 +104,7 @@ def _record(request: Prompted, scheduled_s: float, start: float, chunks: list[fl
         # Kept where some chunk carried several tokens and the sizes add up to the count (else unknown, or one each).
         chunk_tokens=sizes if ok and any(size > 1 for size in sizes) and sum(sizes) == produced else [],
         error=error,
+        failed_after_ms=None if ok else (end - start) * 1000.0,
         conversation=request.conversation,
         turn=request.turn,
     )
@@ -174,4 +175,5 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
         # No usage from this server (llama.cpp's), and chunks may carry several tokens each (it holds text back
         # at partial UTF-8 or stop strings): stopped by max_tokens means exactly that many tokens came out.
         usage_output = request.output_tokens
-    return _record(request, scheduled_s, start, chunks, sizes, usage_output, usage_prompt, error, clock, slot_wait_s)
+    return _record(request, scheduled_s, start, now(), chunks, sizes, usage_output, usage_prompt, error, clock,
+                   slot_wait_s)
