@@ -93,3 +93,6 @@ def test_a_wait_before_the_send_is_said_at_a_set_rate_where_it_hides_from_the_la
     assert _kinds(at_rate, _records(lag_ms=4.0)) == []  # 14 ms: within 1.5 × 10
     burst = RunSpec(dataset=DATASET, scenario="serving")  # all at once: waiting is what a burst means
     assert _kinds(burst, _records(lag_ms=25.0)) == ["client_saturated"]
+    trace = DatasetSpec(kind="trace", source="t.jsonl", trace_format="mooncake")  # its own times: not a burst
+    assert _kinds(RunSpec(dataset=trace, scenario="serving"), _records(lag_ms=25.0)) == ["client_saturated",
+                                                                                         "hidden_wait"]

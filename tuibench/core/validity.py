@@ -75,9 +75,10 @@ def _client(spec: RunSpec, metrics: RunMetrics | None) -> RunWarning | None:
 
 
 def _hidden_wait(spec: RunSpec, metrics: RunMetrics | None) -> RunWarning | None:
-    """Coordinated omission, said where it matters: at a set rate (a burst is meant to wait), TTFT as the user
-    waited is far above TTFT from the send."""
-    if spec.scenario != "serving" or spec.serving.request_rate is None or metrics is None:
+    """Coordinated omission, said where it matters: at a set rate or a trace's times (a burst is meant to wait),
+    TTFT as the user waited is far above TTFT from the send."""
+    burst = spec.serving.request_rate is None and spec.dataset.kind != "trace"  # a trace has times of its own
+    if spec.scenario != "serving" or burst or metrics is None:
         return None
     sent, intended = metrics.ttft_ms, metrics.ttft_intended_ms
     if sent is None or intended is None or intended.p99 <= HIDDEN_WAIT_RATIO * sent.p99:
