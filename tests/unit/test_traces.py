@@ -9,14 +9,16 @@ import pytest
 from test_shared_prefix import WordTokenizer
 from tuibench.core.capacity import CapacitySearch
 from tuibench.core.errors import UserError
-from tuibench.core.plan import PlanRequest
+from tuibench.core.plan import PlanRequest, load_label, step_label
 from tuibench.core.prompts import materialize
+from tuibench.core.spec import DatasetSpec, RunSpec, ServingParams
 from tuibench.core.traces import MOONCAKE_BLOCK_TOKENS
 from tuibench.core.workload import dataset_from_arg, load_requests
 from tuibench.loadgen.arrivals import schedule_s
 from tuibench.runner.plans import build_plan
 
 DATA = Path(__file__).parent.parent / "data"
+RANDOM = DatasetSpec(kind="random", source="random")
 
 # (file, format, send times in s from the first, (input, output) lengths): the rows with output, in time order.
 EXPECTED = [
@@ -96,3 +98,12 @@ def test_a_plan_refuses_rates_or_a_capacity_search_on_a_trace():
     plan = build_plan(PlanRequest(libraries=("fake",), datasets=(trace,), scenarios=("serving", "offline"),
                               trace_speed=2.0))
     assert [s.spec.dataset.trace_speed for s in plan.steps] == [2.0, 2.0]
+
+
+def test_a_serving_steps_load_is_said_as_its_rate_its_burst_or_its_traces_times():
+    trace = dataset_from_arg(str(DATA / "azure_trace.csv"), trace_speed=0.5)
+    steps = [RunSpec(dataset=trace, scenario="serving"), RunSpec(dataset=trace, scenario="offline"),
+             RunSpec(dataset=RANDOM, scenario="serving", serving=ServingParams(request_rate=2.5)),
+             RunSpec(dataset=RANDOM, scenario="serving")]
+    assert [load_label(spec) for spec in steps] == ["the trace's times ×0.5", "", "2.5 req/s", "all at once"]
+    assert step_label(steps[0]).endswith("(azure trace ×0.5) · serving @ the trace's times ×0.5")

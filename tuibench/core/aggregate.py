@@ -16,12 +16,13 @@ from collections.abc import Iterable, Sequence
 from tuibench.core.events import TelemetrySample
 from tuibench.core.itl import chunk_sizes, itl_per_accepted_token_ms, itl_per_token_ms
 from tuibench.core.metrics import (
-    PERCENTILES, RunMetrics, Stat, TokenDrift, TurnStat, WorkerStat, describe, gpu_energy_j, request_end_s,
-    schedule_lag_ms,
+    PERCENTILES, RunMetrics, Stat, SteadyState, TokenDrift, TurnStat, WorkerStat, describe, gpu_energy_j,
+    request_end_s, schedule_lag_ms,
 )
 from tuibench.core.records import BatchRecord, RequestRecord
 from tuibench.core.server_view import server_view
 from tuibench.core.spec import Slo
+from tuibench.core.steady import steady_window
 
 # Exact percentiles up to this many values per distribution (512 KiB of doubles): every run of a few thousand
 # requests, and the ITL gaps of a few hundred, are exact; beyond, a sketch.
@@ -150,6 +151,7 @@ class RunAggregate:
         self.sizes_unknown = False
         self.ttft_intended, self.e2el_intended = Distribution(), Distribution()
         self.e2el_with_failures, self.failed_sent = Distribution(), 0
+        self.series = _Series()  # the completed requests one by one, for the steady window
         self.latency_per_token, self.latency_per_output_token = Distribution(), Distribution()
         self.good = 0
         self.scheduled, self.ends = _Span(), _Span()
@@ -222,6 +224,8 @@ class RunAggregate:
         if r.e2el_ms is not None:
             self.e2el.add(r.e2el_ms)
             self.e2el_with_failures.add(r.e2el_ms)
+            if r.ttft_ms is not None and r.scheduled_s is not None:
+                self.series.add(r, end_s)
             self.latency_per_token.add(r.e2el_ms / (r.input_tokens + r.output_tokens))
             if r.output_tokens:
                 self.latency_per_output_token.add(r.e2el_ms / r.output_tokens)
@@ -304,10 +308,50 @@ class RunAggregate:
             turns=[TurnStat(turn=index, completed=turn.completed, prompt_tokens=turn.prompt_tokens / turn.completed,
                             ttft_ms=stat)
                    for index, turn in sorted(self.turns.items()) if (stat := turn.ttft.stat()) is not None] or None,
+            steady=self.series.steady() if self.scheduled.rate() is not None else None,
             workers=[WorkerStat(worker=index, requests=w.requests, failed=w.failed, lag_ms=stat,
                                 clock_offset_ms=w.clock_offset_ms)
                      for index, w in sorted(self.workers.items()) if (stat := w.lag.stat()) is not None] or None,
         )
+
+
+class _Series:
+    """Each completed serving request's send, end, TTFT, TPOT, E2EL and output tokens, up to EXACT_VALUES requests
+    (as many as a distribution keeps exactly): what the steady window is searched in, and measured over."""
+
+    __slots__ = ("columns", "full")
+
+    def __init__(self):
+        self.columns = tuple(array("d") for _ in range(6))
+        self.full = False
+
+    def add(self, r: RequestRecord, end_s: float) -> None:
+        if len(self.columns[0]) >= EXACT_VALUES:
+            self.full = True
+            return
+        tpot = r.tpot_ms
+        for column, value in zip(self.columns, (r.start_s, end_s, r.ttft_ms, math.nan if tpot is None else tpot,
+                                                r.e2el_ms, r.output_tokens), strict=True):
+            column.append(value)
+
+    def steady(self) -> SteadyState | None:
+        import numpy as np
+
+        if self.full:
+            return None
+        start, end, ttft, tpot, e2el, tokens = (np.frombuffer(c, dtype=np.float64) for c in self.columns)
+        order = np.argsort(start, kind="stable")  # send order
+        window = steady_window(ttft[order])
+        if window is None:
+            return None
+        kept = order[window.warmup:len(order) - window.drain]
+        start_s, end_s = float(start[kept].min()), float(end[kept].max())
+        span_s = end_s - start_s
+        tpots = tpot[kept]
+        return SteadyState(warmup=window.warmup, drain=window.drain, requests=int(kept.size), start_s=start_s,
+                           end_s=end_s, output_throughput_tok_s=float(tokens[kept].sum()) / span_s if span_s > 0
+                           else None, ttft_ms=describe(ttft[kept]), tpot_ms=describe(tpots[~np.isnan(tpots)]),
+                           e2el_ms=describe(e2el[kept]))
 
 
 def _push(heap: list, item: tuple, size: int) -> tuple | None:

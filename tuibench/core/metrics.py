@@ -41,8 +41,8 @@ def describe(values: Iterable[float]) -> Stat | None:
     # which a Python sort and sum of squares took 21 ms each to do; numpy's sort and moments take 1.4 ms.
     import numpy as np
 
-    # A buffer (the aggregate's array of doubles) or a list is taken whole; anything else is iterated.
-    data = np.sort(np.asarray(values, dtype=np.float64) if isinstance(values, (Sequence, array))
+    # A buffer (the aggregate's array of doubles), an ndarray or a list is taken whole; anything else is iterated.
+    data = np.sort(np.asarray(values, dtype=np.float64) if isinstance(values, (Sequence, array, np.ndarray))
                    else np.fromiter(values, dtype=np.float64))
     if not data.size:
         return None
@@ -98,6 +98,20 @@ class WorkerStat(msgspec.Struct, frozen=True, kw_only=True):
     failed: int
     lag_ms: Stat  # its schedule lag: one saturated worker shows here
     clock_offset_ms: float | None = None  # a Ray actor's clock against the run's
+
+
+class SteadyState(msgspec.Struct, frozen=True, kw_only=True):
+    """A serving run between its warm-up and its drain (core/steady.py: MSER-5 on TTFT in send order)."""
+
+    warmup: int  # requests sent before the window
+    drain: int  # requests sent after it
+    requests: int  # in it
+    start_s: float  # the window's first request handed over, on the run's clock
+    end_s: float  # its last request finished
+    output_throughput_tok_s: float | None  # its requests' output tokens over [start_s, end_s]
+    ttft_ms: Stat
+    tpot_ms: Stat | None
+    e2el_ms: Stat
 
 
 class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
@@ -159,6 +173,9 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     # The conversations dataset: TTFT per turn, as the context grows (flat where a prefix cache holds the turns).
     turns: list[TurnStat] | None = None
     workers: list[WorkerStat] | None = None  # --client-workers: each client process's share
+    # Serving at a rate (not all at once) of at least 50 requests: the window between warm-up and drain, and its
+    # figures beside the whole run's. None: too short, all sent at once, or past EXACT_VALUES requests.
+    steady: SteadyState | None = None
 
 
 # Requests that come back at under this share of the rate they were sent at are queueing: the server is saturated.

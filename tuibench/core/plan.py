@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from tuibench.core.capacity import Capacity, CapacitySearch, Probe
+from tuibench.core.catalogue import REQUEST_RATE
 from tuibench.core.module_profile import TimerMode
 from tuibench.core.options import Opt, OptionError, OptionField, options_of, parse_rates, rates_from_table, \
     struct_from_table

@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuibench.core.aggregate import EXACT_VALUES
-from tuibench.core.catalogue import BY_KEY, LATENCIES, LATENCY_DIGITS, LATENCY_UNIT, STATUS_STYLE
+from tuibench.core.catalogue import BY_KEY, LATENCIES, LATENCY_DIGITS, LATENCY_OF, LATENCY_UNIT, STATUS_STYLE
 from tuibench.core.metrics import RunMetrics, Stat, TokenDrift
 from tuibench.core.plan import load_label
 from tuibench.core.spec import RunSpec
@@ -150,7 +150,31 @@ def run_tables(metrics: RunMetrics, title: str | None = None) -> list[Table]:
     """A run's result: its figures, its latencies, the server's view, the client workers and the conversations'
     turns, where they apply."""
     tables = [metrics_table(metrics, title=title or ""), latency_table(metrics)]
-    return tables + [t for t in (server_table(metrics), workers_table(metrics), turns_table(metrics)) if t is not None]
+    return tables + [t for t in (steady_table(metrics), server_table(metrics), workers_table(metrics),
+                                 turns_table(metrics)) if t is not None]
+
+
+TTFT_OF_STEADY = LATENCY_OF["ttft_ms"].short  # the series the window is found in (core/steady.py)
+STEADY_KEYS = ("output_throughput_tok_s", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "e2el_p50_ms",
+               "e2el_p99_ms")
+
+
+def steady_table(metrics: RunMetrics) -> Table | None:
+    """A serving run's figures between its warm-up and its drain, beside the whole run's; None where no window was
+    found (core/steady.py)."""
+    steady = metrics.steady
+    if steady is None:
+        return None
+    total = steady.warmup + steady.requests + steady.drain
+    table = Table(title=f"steady state (MSER-5 on {TTFT_OF_STEADY})", box=None, pad_edge=False, header_style="bold")
+    for column in ("", "whole run", "steady"):
+        table.add_column(column, justify="right" if column else "left")
+    table.add_row("requests, by send", f"1–{total}", f"{steady.warmup + 1}–{steady.warmup + steady.requests}")
+    table.add_row("warm-up, drain", "", f"{steady.warmup}, {steady.drain}")
+    for key in STEADY_KEYS:  # SteadyState names its figures as RunMetrics does: the catalogue reads either
+        metric = BY_KEY[key]
+        table.add_row(metric.heading, fmt(metric.read(metrics), metric.digits), fmt(metric.read(steady), metric.digits))
+    return table
 
 
 def turns_table(metrics: RunMetrics) -> Table | None:

@@ -205,15 +205,28 @@ class LiveScreen(TuibenchScreen):
         """The shown run's throughput and latency, and those of the other libraries on the same workload."""
         others = [s for s in same_workload(plan) if s.run is not state]
         label = state.spec.library if state.spec else OUTPUT_RATE.column
+        marks = self._steady_marks(state)
         self.query_one("#throughput", Chart).show(
-            [(s.run.spec.library, *s.run.timeline.throughput()) for s in others] + [(label, *state.timeline.throughput())])
+            [(s.run.spec.library, *s.run.timeline.throughput()) for s in others] + [(label, *state.timeline.throughput())],
+            marks=marks)
         if others:  # one library against another: TTFT says most about how each serves
             series = [(f"{s.run.spec.library} {TTFT.short}", *s.run.timeline.latency(TTFT.field)) for s in others]
             self.query_one("#latency", Chart).show(
-                series + [(f"{label} {TTFT.short}", *state.timeline.latency(TTFT.field))], scatter=True)
+                series + [(f"{label} {TTFT.short}", *state.timeline.latency(TTFT.field))], scatter=True, marks=marks)
         else:
             self.query_one("#latency", Chart).show(
-                [(latency.short, *state.timeline.latency(latency.field)) for latency in (TTFT, TPOT)], scatter=True)
+                [(latency.short, *state.timeline.latency(latency.field)) for latency in (TTFT, TPOT)], scatter=True,
+                marks=marks)
+
+    @staticmethod
+    def _steady_marks(state: RunState) -> list[float]:
+        """Where the run's steady window begins and, once it has ended, where it ends (its drain starts after), in
+        the charts' seconds since the first request. None until 50 requests are in."""
+        steady = state.metrics().steady if state.requests_done else None
+        if steady is None:
+            return []
+        origin = state.timeline.origin_s
+        return [steady.start_s - origin] + ([steady.end_s - origin] if state.ended else [])
 
     def _title(self, state: RunState) -> None:
         title = self.query_one("#run-title", Static)
@@ -283,6 +296,13 @@ class LiveScreen(TuibenchScreen):
             table.add_row(latency.short, *(fmt(getattr(stat, q), QUANTILE_DIGITS) if stat else NA
                                            for q in ("p50", "p90", "p99")),
                           count_text(stat.n) if stat else "0")
+        steady = metrics.steady if metrics else None
+        if steady is not None:  # between the charts' grey lines: the run without its warm-up and drain
+            for latency in (TTFT, TPOT):
+                stat = getattr(steady, latency.field)
+                if stat is not None:
+                    table.add_row(f"{latency.short} steady", *(fmt(getattr(stat, q), QUANTILE_DIGITS)
+                                                               for q in ("p50", "p90", "p99")), count_text(stat.n))
         server = metrics.server if metrics else None
         if server is not None and server.requests:  # once the run has ended: the server's view of the same requests
             for field in SERVER_LATENCIES:  # its fields are named as the catalogue's keys: "ttft_p50_ms"

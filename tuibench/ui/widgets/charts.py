@@ -20,7 +20,9 @@ class Chart(PlotextPlot):
     def set_labels(self, title: str, xlabel: str = "", ylabel: str = "") -> None:
         self._title, self._xlabel, self._ylabel = title, xlabel, ylabel
 
-    def show(self, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], scatter: bool = False) -> None:
+    def show(self, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], scatter: bool = False,
+             marks: Sequence[float] = ()) -> None:
+        """`marks`: x values drawn as vertical lines (a run's steady window)."""
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -30,6 +32,8 @@ class Chart(PlotextPlot):
         for label, xs, ys in series:
             if xs:
                 (plt.scatter if scatter else plt.plot)(list(xs), list(ys), label=label, marker="braille")
+        for x in marks:
+            plt.vline(x, "gray")
         self.refresh()
 
     def histogram(self, series: Sequence[tuple[str, Sequence[float]]], bins: int = 30) -> None:
