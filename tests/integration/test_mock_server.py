@@ -166,3 +166,25 @@ def test_a_trace_goes_out_on_its_own_schedule_at_its_speed(mock_servers, cli_env
     assert [r["scheduled_s"] - first for r in requests] == pytest.approx(planned_s, abs=1e-3)
     assert max(r["start_s"] - r["scheduled_s"] for r in requests) < 0.01
     assert all(r["error"] is None for r in requests)
+
+
+def test_a_chat_streams_role_chunk_comes_with_its_first_token_not_before(mock_servers):
+    """A client that times any chunk with choices (vLLM's bench client) reads TTFT at the role chunk: the mock sends
+    it when the first token is due, as vLLM's server does (sent at once, vLLM's client read 1-2 ms for 40 ms)."""
+    import time
+    import urllib.request
+
+    body = json.dumps({"model": "mock", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3,
+                       "stream": True}).encode()
+    request = urllib.request.Request(f"{mock_servers['set'].url}/v1/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+    started = time.perf_counter()
+    arrivals = []
+    with urllib.request.urlopen(request, timeout=10) as response:
+        for line in response:
+            if line.startswith(b"data: {"):
+                arrivals.append((time.perf_counter() - started, json.loads(line[6:])["choices"]))
+    role_s, role = arrivals[0]
+    assert role == [{"index": 0, "delta": {"role": "assistant"}, "logprobs": None, "finish_reason": None}]
+    assert role_s >= TTFT_MS / 1000.0 and arrivals[1][1][0]["delta"]["content"]
+    assert arrivals[1][0] - role_s < 0.005  # the first token right behind it

@@ -128,13 +128,15 @@ class MockServer:
             options = body.get("stream_options") or {}
             running = options.get("include_usage") and options.get("continuous_usage_stats")
             head = {**ident, "object": "chat.completion.chunk" if chat else "text_completion"}
-            if chat:
-                # The role alone, at once: an empty content here would read as a token to a client (vLLM's).
-                opening = {"index": 0, "delta": {"role": "assistant"}, "logprobs": None, "finish_reason": None}
-                await response.write(_sse({**head, "choices": [opening]}))
             sent = 0
             for last, count in _chunks(tokens, self.config.tokens_per_chunk):
                 await sleep_until(deadlines[last])
+                if chat and not sent:
+                    # The role alone (an empty content would read as a token to some clients), and with the first
+                    # token, as vLLM's server sends it: sent at once, vLLM's bench client, which times any chunk with
+                    # choices, read it as the first token (a TTFT of 1 ms).
+                    opening = {"index": 0, "delta": {"role": "assistant"}, "logprobs": None, "finish_reason": None}
+                    await response.write(_sse({**head, "choices": [opening]}))
                 finish = "length" if last == tokens - 1 else None
                 text = "tok " * count
                 choice = {"index": 0, **({"delta": {"content": text}} if chat else {"text": text}),
