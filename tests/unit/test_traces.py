@@ -80,7 +80,7 @@ def test_a_bad_mooncake_line_is_named(tmp_path, text, error):
 def test_a_bad_csv_row_is_named_and_a_csv_that_is_no_trace_says_which_ones_are(tmp_path):
     path = tmp_path / "azure.csv"
     path.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,10,2\nyesterday,10,2\n")
-    with pytest.raises(UserError, match=r"azure.csv:3: a azure trace row is like 2023-11-16 18:15:46.6805900,4808,10"):
+    with pytest.raises(UserError, match=r"azure.csv:3: an Azure trace row is like 2023-11-16 18:15:46.6805900,4808,10"):
         load_requests(dataset_from_arg(str(path)), None, seed=0)
     other = tmp_path / "lengths.csv"
     other.write_text("input,output\n10,2\n")

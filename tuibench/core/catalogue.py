@@ -5,6 +5,7 @@ test fails on a metric's name typed anywhere else in report/ or ui/), so a figur
 and a new one is added in one place.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -81,6 +82,21 @@ def _quantile(field: str, quantile: str) -> Callable[[RunMetrics], float | None]
     return read
 
 
+UNBOUNDED = (0.0, math.inf)  # a quantile its run's sample cannot bound: no difference in it can be called
+
+
+def _interval(field: str, quantile: str) -> Callable[[RunMetrics], tuple[float, float] | None]:
+    def read(metrics: RunMetrics) -> tuple[float, float] | None:
+        stat: Stat | None = getattr(metrics, field)
+        if stat is None:
+            return None
+        # None in an exact sample: too few values to bound it (a p99 of 64 requests). A sketch has none to give.
+        interval = getattr(stat, f"{quantile}_interval")
+        return interval if interval is not None or stat.relative_error else UNBOUNDED
+
+    return read
+
+
 @dataclass(frozen=True)
 class Metric:
     """One figure of a run: a row of a comparison or of a run's table, a column of the sweep table, a key of an
@@ -95,6 +111,9 @@ class Metric:
     digits: int = 1  # decimals shown
     short: str = ""  # a narrow column, and the figure's name after a value in a line of text; "": the label
     compared: bool = True  # a row of every comparison (else only where named, as in the sweep table)
+    # A quantile's 95 % interval within its own run (core/metrics.py), where its samples are independent: what a
+    # comparison of single runs weighs a difference against beside the run-to-run noise (core/stats.py).
+    interval: Callable[[RunMetrics], tuple[float, float] | None] | None = None
 
     @property
     def column(self) -> str:
@@ -159,8 +178,11 @@ METRICS: tuple[Metric, ...] = (
            lambda m: m.output_throughput_per_gpu_tok_s, short="tok/s/GPU"),
     Metric("request_throughput_rps", "requests/s", "req/s", True, lambda m: m.request_throughput_rps, digits=2,
            short="req/s"),
+    # ITL pools every gap of every request: a request's gaps move together, so its samples are not independent
+    # and an order-statistic interval on them would be too narrow. It has none.
     *(Metric(f"{latency.short.lower()}_{q}_ms", f"{latency.short} {q}", LATENCY_UNIT, False,
-             _quantile(latency.field, q), digits=QUANTILE_DIGITS)
+             _quantile(latency.field, q), digits=QUANTILE_DIGITS,
+             interval=_interval(latency.field, q) if latency.field != "itl_ms" else None)
       for latency in CORE_LATENCIES for q in ("p50", "p99")),
     Metric("failed", "failed requests", "", False, lambda m: m.failed, digits=0, short="failed"),
     # A managed server launched for the step: launch to first token (what a demo waits for first).

@@ -34,6 +34,11 @@ class Stat(msgspec.Struct, frozen=True, kw_only=True):
     p99: float
     # 0: exact percentiles. Else the sketch's bound on them (core/aggregate.py: a run past EXACT_VALUES samples).
     relative_error: float = 0.0
+    # The 95 % distribution-free intervals of p50 and p99: the order statistics whose ranks bound the quantile's
+    # (binomial, normal approximation). What a comparison of single runs weighs their difference against
+    # (core/stats.py). None for a sketch, or a sample too small to bound it (a p99 of fewer than ~400 values).
+    p50_interval: tuple[float, float] | None = None
+    p99_interval: tuple[float, float] | None = None
 
 
 def describe(values: Iterable[float]) -> Stat | None:
@@ -48,7 +53,20 @@ def describe(values: Iterable[float]) -> Stat | None:
         return None
     p50, p90, p99 = (float(percentile(data, q)) for q in PERCENTILES)
     return Stat(n=int(data.size), mean=float(data.mean()), std=float(data.std()), min=float(data[0]),
-                max=float(data[-1]), p50=p50, p90=p90, p99=p99)
+                max=float(data[-1]), p50=p50, p90=p90, p99=p99, p50_interval=quantile_interval(data, 50),
+                p99_interval=quantile_interval(data, 99))
+
+
+def quantile_interval(sorted_values: Sequence[float], q: float, z: float = 1.96) -> tuple[float, float] | None:
+    """The order statistics that bound the q-th percentile with 95 % confidence, whatever the distribution: the
+    count of values below the true quantile is binomial(n, q/100), so its ranks lie within n·p ± z·sqrt(n·p(1-p)).
+    None where a rank falls past the sample (a p99 of under ~400 values): the sample cannot bound the quantile."""
+    n, p = len(sorted_values), q / 100.0
+    half = z * math.sqrt(n * p * (1.0 - p))
+    low, high = math.floor(n * p - half) - 1, math.ceil(n * p + half)  # 1-based ranks -> 0-based, outward
+    if n < 2 or low < 0 or high > n - 1:
+        return None
+    return float(sorted_values[low]), float(sorted_values[high])
 
 
 class TokenDrift(msgspec.Struct, frozen=True, kw_only=True):

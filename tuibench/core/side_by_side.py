@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from tuibench.core.catalogue import BY_KEY, COMPARED, REQUEST_RATE, SWEEP_KEYS
+from tuibench.core.catalogue import BY_KEY, COMPARED, REQUEST_RATE, SWEEP_KEYS, Metric
 from tuibench.core.metrics import RunMetrics, falls_behind
 from tuibench.core.plan import rate_label
 from tuibench.core.stats import Verdict, difference, estimate
@@ -153,12 +153,21 @@ def _column(runs: list[RunRow], label: str) -> Column:
                   run_ids=[r.id for r in runs], warnings=sum(len(r.warnings) for r in runs))
 
 
-def _cell(values: list[float], base_values: list[float] | None) -> Cell:
+def single_interval(runs: Sequence[RunRow], metric: Metric) -> tuple[float, float] | None:
+    """A single run's own 95 % interval of the figure (a latency percentile), what a verdict on single runs weighs
+    beside the run-to-run noise; None for repeats (their spread says it) or a figure without one."""
+    if len(runs) != 1 or metric.interval is None or runs[0].metrics is None:
+        return None
+    return metric.interval(runs[0].metrics)
+
+
+def _cell(values: list[float], base_values: list[float] | None, interval=None, base_interval=None) -> Cell:
     found = estimate(values)
     if found is None:
         return Cell(value=None, n=0)
     base = estimate(base_values) if base_values else None
-    judged = difference(base_values, values) if base_values is not None and base_values is not values else None
+    judged = difference(base_values, values, base_interval, interval) \
+        if base_values is not None and base_values is not values else None
     return Cell(value=found.mean, ratio=found.mean / base.mean if base and base.mean else None, n=found.n,
                 low=found.low, high=found.high, verdict=judged.verdict if judged else None)
 
@@ -173,7 +182,9 @@ def _group(key: tuple, sets: list[list[RunRow]], labels: dict[int, str], baselin
         if not any(per_column):
             continue
         base_values = per_column[base] if base is not None and per_column[base] else None
-        cells = [_cell(values, base_values) for values in per_column]
+        intervals = [single_interval(runs, metric) for runs in sets]
+        cells = [_cell(values, base_values, interval, intervals[base] if base is not None else None)
+                 for values, interval in zip(per_column, intervals, strict=True)]
         values = [cell.value for cell in cells]
         present = [(v, i) for i, v in enumerate(values) if v is not None]
         best = None
@@ -181,7 +192,7 @@ def _group(key: tuple, sets: list[list[RunRow]], labels: dict[int, str], baselin
             ranked = sorted(present, key=lambda pair: -pair[0] if metric.higher_is_better else pair[0])  # ties: first
             (_, first), (_, second) = ranked[0], ranked[1]
             # ★ only for a lead beyond the noise: a best that the runner-up matches within it is no best.
-            lead = difference(per_column[second], per_column[first])
+            lead = difference(per_column[second], per_column[first], intervals[second], intervals[first])
             best = first if lead is None or lead.verdict != "within noise" else None
         rows.append(Row(key=metric.key, label=metric.label, unit=metric.unit, higher_is_better=metric.higher_is_better,
                         cells=cells, best=best))

@@ -13,11 +13,14 @@ from typing import Literal
 import msgspec
 
 CONFIDENCE = 0.95
+Z_95 = 1.959964  # the normal quantile of a two-sided 95 % interval
 # Run-to-run noise assumed for single runs, as a coefficient of variation: six runs of one spec (SmolLM2,
 # transformers, batch 1, 16 requests, one pinned thread) on this project's 2-core machines spread with CV 4.9 %.
-# Two single runs then differ by less than 1.96·√2·CV (±13.9 %) 95 times in 100. `--repeat N` measures it instead.
+# Two single runs then differ by a factor within exp(±1.96·√2·ln 1.05) (±14.5 %) 95 times in 100. `--repeat N`
+# measures it instead.
 ASSUMED_CV_PCT = 5.0
-ASSUMED_NOISE_PCT = 1.96 * math.sqrt(2.0) * ASSUMED_CV_PCT
+RUN_LOG_SD = math.log1p(ASSUMED_CV_PCT / 100.0)  # one run's figure about its true value, on a log scale
+ASSUMED_NOISE_PCT = 100.0 * math.expm1(1.959964 * math.sqrt(2.0) * RUN_LOG_SD)
 # A difference a test finds but smaller than this is not worth calling: 1 % of throughput is no one's decision.
 MIN_EFFECT_PCT = 1.0
 
@@ -62,8 +65,26 @@ class Difference(msgspec.Struct, frozen=True, kw_only=True):
         return 100.0 * (self.ratio - 1.0)
 
 
-def difference(a: Sequence[float], b: Sequence[float]) -> Difference | None:
-    """`b` against `a`, each a run's value or its repeats' values; None when either has none (or a's mean is 0)."""
+Interval = tuple[float, float]
+
+
+def log_se(interval: Interval | None) -> float:
+    """A 95 % interval of a positive figure as the standard error of its logarithm: 0 where it has none, infinite
+    where it is unbounded (a quantile its run's sample cannot bound) or reaches 0."""
+    if interval is None:
+        return 0.0
+    if interval[0] <= 0 or math.isinf(interval[1]):
+        return math.inf
+    return (math.log(interval[1]) - math.log(interval[0])) / (2 * Z_95)
+
+
+def difference(a: Sequence[float], b: Sequence[float], a_interval: Interval | None = None,
+               b_interval: Interval | None = None) -> Difference | None:
+    """`b` against `a`, each a run's value or its repeats' values; None when either has none (or a's mean is 0).
+
+    Single runs: the log ratio against the run-to-run noise assumed (ASSUMED_CV_PCT for each run) and, where a
+    figure has one, its own sampling interval within its run (a p99 of 200 requests is far less sure than one of
+    20,000). Repeats: Welch's t-test on the runs' values, which holds both."""
     a = [v for v in a if v is not None and math.isfinite(v)]
     b = [v for v in b if v is not None and math.isfinite(v)]
     if not a or not b:
@@ -74,9 +95,17 @@ def difference(a: Sequence[float], b: Sequence[float]) -> Difference | None:
     ratio = mean_b / mean_a
     pct = 100.0 * (ratio - 1.0)
     if len(a) < 2 or len(b) < 2:
-        beyond = abs(pct) > ASSUMED_NOISE_PCT
-        method = (f"single run{'s' if len(a) == len(b) == 1 else ''}: {ASSUMED_CV_PCT:g} % run-to-run variation "
-                  f"assumed, so ±{ASSUMED_NOISE_PCT:.1f} % is noise")
+        within = math.hypot(log_se(a_interval) if len(a) == 1 else 0.0, log_se(b_interval) if len(b) == 1 else 0.0)
+        noise = math.hypot(within, math.sqrt(2.0) * RUN_LOG_SD)
+        # A ratio of 0 (a count against none) is beyond any proportional noise.
+        beyond = (ratio <= 0 or abs(math.log(ratio)) > Z_95 * noise) and abs(pct) >= MIN_EFFECT_PCT
+        runs = f"single run{'s' if len(a) == len(b) == 1 else ''}"
+        if math.isinf(within):
+            method = f"{runs}: too few requests to bound this percentile within a run, so no difference in it is told"
+        else:
+            bound_pct = 100.0 * math.expm1(Z_95 * noise)
+            sampled = ", and each figure's own 95 % interval within its run" if within else ""
+            method = f"{runs}: {ASSUMED_CV_PCT:g} % run-to-run variation assumed{sampled}, so ±{bound_pct:.1f} % is noise"
     else:
         from scipy import stats
 

@@ -18,6 +18,7 @@ import csv
 import json
 from collections.abc import Iterator
 from datetime import datetime
+
 import msgspec
 
 from tuibench.core.errors import UserError
@@ -28,6 +29,10 @@ MOONCAKE_BLOCK_TOKENS = 512  # tokens a Mooncake hash id stands for (the trace's
 _CSV_COLUMNS: dict[TraceFormat, tuple[str, str, str]] = {  # time, input length, output length
     "azure": ("TIMESTAMP", "ContextTokens", "GeneratedTokens"),
     "burstgpt": ("Timestamp", "Request tokens", "Response tokens"),
+}
+_CSV_EXAMPLES: dict[TraceFormat, str] = {  # a row of each, as its publisher's files have them
+    "azure": "an Azure trace row is like 2023-11-16 18:15:46.6805900,4808,10",
+    "burstgpt": "a BurstGPT trace row is like 5,ChatGPT,472,18,490,Conversation log",
 }
 _MOONCAKE_KEYS = ("timestamp", "input_length", "output_length")
 
@@ -85,9 +90,8 @@ def _csv(path: str, text: str, kind: TraceFormat) -> Iterator[TraceRow]:
             at_s = _azure_time_s(at, origin) if kind == "azure" else float(at)
             yield TraceRow(at_s, _length(row[input_column]), _length(row[output_column]))
         except (KeyError, TypeError, ValueError):
-            example = "2023-11-16 18:15:46.6805900,4808,10" if kind == "azure" else "5,ChatGPT,472,18,490,Conversation log"
-            raise UserError(f"{path}:{number}: a {kind} trace row is like {example} (columns "
-                            f"{', '.join(_CSV_COLUMNS[kind])})") from None
+            raise UserError(f"{path}:{number}: {_CSV_EXAMPLES[kind]} (columns {', '.join(_CSV_COLUMNS[kind])})") \
+                from None
 
 
 def _length(value) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from tuibench.core.catalogue import BY_KEY, COMPARED, Metric
-from tuibench.core.side_by_side import repeat_sets
+from tuibench.core.side_by_side import repeat_sets, single_interval
 from tuibench.core.stats import Difference, difference, estimate
 from tuibench.core.store import ResultsStore, RunRow
 from tuibench.core.units import fmt
@@ -34,7 +34,7 @@ def _side(runs: Sequence[RunRow], metric: Metric) -> str:
 
 
 def judged(a: Sequence[RunRow], b: Sequence[RunRow], metric: Metric) -> Difference | None:
-    return difference(_values(a, metric), _values(b, metric))
+    return difference(_values(a, metric), _values(b, metric), single_interval(a, metric), single_interval(b, metric))
 
 
 def describe(difference_: Difference, metric: Metric) -> str:
