@@ -91,4 +91,6 @@ def test_the_order_statistic_interval_covers_a_known_quantile_95_times_in_100():
 
     assert coverage(200, 50) == pytest.approx(0.961, abs=0.0005)
     assert coverage(1000, 99) == pytest.approx(0.981, abs=0.0005)
-    assert quantile_interval(sorted(range(200)), 99) is None  # p99 of 200: its upper rank is past the sample
+    assert quantile_interval(sorted(range(200)), 99) == (194, 199)  # the upper rank past the sample: its largest
+    assert quantile_interval(sorted(range(64)), 99) is None  # p99 of 64: past the sample itself
+    assert quantile_interval([20.0, 20.0, 20.0, 20.0], 50) == (20.0, 20.0)

@@ -35,8 +35,8 @@ class Stat(msgspec.Struct, frozen=True, kw_only=True):
     # 0: exact percentiles. Else the sketch's bound on them (core/aggregate.py: a run past EXACT_VALUES samples).
     relative_error: float = 0.0
     # The 95 % distribution-free intervals of p50 and p99: the order statistics whose ranks bound the quantile's
-    # (binomial, normal approximation). What a comparison of single runs weighs their difference against
-    # (core/stats.py). None for a sketch, or a sample too small to bound it (a p99 of fewer than ~400 values).
+    # (binomial, normal approximation), held within the sample. What a comparison of single runs weighs their
+    # difference against (core/stats.py). None for a sketch, or a quantile past the sample (a p99 of < 100 values).
     p50_interval: tuple[float, float] | None = None
     p99_interval: tuple[float, float] | None = None
 
@@ -60,13 +60,16 @@ def describe(values: Iterable[float]) -> Stat | None:
 def quantile_interval(sorted_values: Sequence[float], q: float, z: float = 1.96) -> tuple[float, float] | None:
     """The order statistics that bound the q-th percentile with 95 % confidence, whatever the distribution: the
     count of values below the true quantile is binomial(n, q/100), so its ranks lie within n·p ± z·sqrt(n·p(1-p)).
-    None where a rank falls past the sample (a p99 of under ~400 values): the sample cannot bound the quantile."""
+    A rank past either end is held at the sample's extreme (a p99 of 100-400 values reaches the largest; a median
+    of 4 spans them all): the interval is as wide as the sample allows, and covers somewhat less than 95 %. None
+    where the quantile lies past the sample itself (fewer than one value beyond it: a p99 of under 100 values, an
+    extrapolation no sample bounds)."""
     n, p = len(sorted_values), q / 100.0
+    if n < 2 or n * p < 1 or n * (1.0 - p) < 1:
+        return None
     half = z * math.sqrt(n * p * (1.0 - p))
     low, high = math.floor(n * p - half) - 1, math.ceil(n * p + half)  # 1-based ranks -> 0-based, outward
-    if n < 2 or low < 0 or high > n - 1:
-        return None
-    return float(sorted_values[low]), float(sorted_values[high])
+    return float(sorted_values[max(low, 0)]), float(sorted_values[min(high, n - 1)])
 
 
 class TokenDrift(msgspec.Struct, frozen=True, kw_only=True):
