@@ -25,6 +25,16 @@ class ScriptedClock:
         return self.t_s
 
 
+
+class _Reads:
+    """A response body read by read, as aiohttp's `content.iter_any()` gives it."""
+
+    def __init__(self, reads):
+        self._reads = reads
+
+    def iter_any(self):
+        return self._reads()
+
 class _Response:
     def __init__(self, lines, clock, status=200):
         self.status, self._lines, self._clock = status, lines, clock
@@ -40,13 +50,14 @@ class _Response:
 
     @property
     def content(self):
+        """Each scripted line as one read of the response (aiohttp's iter_any), at its time."""
         async def lines():
             for at_s, line in self._lines:
                 self._clock.t_s = at_s  # the line arrives now
                 if isinstance(line, Exception):
                     raise line
                 yield line
-        return lines()
+        return _Reads(lines)
 
 
 class ScriptedSession:
@@ -92,6 +103,17 @@ def test_ttft_itl_and_e2el_come_from_the_token_chunks_and_e2el_ends_at_the_last_
     assert record.start_s == 1.0 and record.scheduled_s == 1.0 - 1 / 1024  # the run's clock
     assert record.client_queue_ms is None  # no concurrency limit: no slot to wait for
     assert session.sent[0]["prompt"] == [1, 2, 3] and session.sent[0]["min_tokens"] == 4
+
+
+def test_lines_of_one_read_came_together_and_a_line_cut_between_reads_is_joined():
+    """Two tokens in one read (a server that wrote them at once, or a client that read late) came at that read's
+    time: a gap of 0, not the microseconds it took to parse the first. A token line cut across two reads is one
+    token, at the time its end came."""
+    second, third = _token(), _token(finish="length")
+    lines = [(10.125, _token() + second), (10.25, third[:9]), (10.375, third[9:] + b"data: [DONE]\n")]
+    record, _ = _run(lines, tokens=3)
+    assert record.ok and record.output_tokens == 3
+    assert record.ttft_ms == 125.0 and record.itl_ms == [0.0, 250.0]
 
 
 def test_role_only_usage_only_and_bare_finish_chunks_are_not_tokens():

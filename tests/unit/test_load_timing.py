@@ -34,6 +34,16 @@ def stream(*token_times_s: float, done_s: float | None = None) -> list[tuple[flo
     return [(t, token()) for t in token_times_s] + [(token_times_s[-1] if done_s is None else done_s, DONE)]
 
 
+
+class _Reads:
+    """A response body read by read, as aiohttp's `content.iter_any()` gives it."""
+
+    def __init__(self, reads):
+        self._reads = reads
+
+    def iter_any(self):
+        return self._reads()
+
 class _Reply:
     def __init__(self, clock: VirtualClock, posted_s: float, script):
         self.status, self._clock, self._posted_s, self._script = 200, clock, posted_s, script
@@ -46,11 +56,12 @@ class _Reply:
 
     @property
     def content(self):
+        """Each scripted line as one read of the response (aiohttp's iter_any), at its time."""
         async def lines():
             for after_s, line in self._script:
                 await self._clock.sleep_until(self._posted_s + after_s)  # the line arrives then
                 yield line
-        return lines()
+        return _Reads(lines)
 
 
 class ScriptedServer:

@@ -123,9 +123,7 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
     import aiohttp
 
     headers = auth_headers(endpoint)
-    chunks: list[float] = []
-    sizes: list[int] = []  # tokens each chunk carried, as the server said (else 1)
-    usage_output = usage_prompt = finished = None
+    stream = _Stream(reply, reply_ids)
     error = None
     start = now()
     try:
@@ -136,28 +134,17 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
                     text = (await response.text())[:300].replace("\n", " ")
                     error = f"HTTP {response.status}: {text}"
                 else:
-                    async for line in response.content:
-                        data = parse_line(line)
-                        if data is DONE:
+                    # Whole reads, split here: aiohttp's line iterator costs a round of its buffer machinery per
+                    # line (SSE has two a chunk). Every line of one read came at that read's time.
+                    pending = b""
+                    async for block in response.content.iter_any():
+                        arrived = now()
+                        *lines, pending = (pending + block).split(b"\n")
+                        if any(stream.take(line, arrived) for line in lines):
                             break
-                        if data is None:
-                            continue
-                        carried = carries_token(data)
-                        if carried:
-                            chunks.append(now())
-                            ids = chunk_token_ids(data)
-                            sizes.append(len(ids) or 1)
-                            if reply is not None:
-                                reply.append(chunk_text(data))
-                            if reply_ids is not None:
-                                reply_ids.extend(ids)
-                        if usage := data.get("usage"):
-                            completion = usage.get("completion_tokens")
-                            if carried and not ids and completion is not None:  # a running count, in every chunk
-                                sizes[-1] = max(completion - (usage_output or 0), 1)
-                            usage_output = completion if completion is not None else usage_output
-                            usage_prompt = usage.get("prompt_tokens", usage_prompt)
-                        finished = finish_reason(data) or finished
+                    else:
+                        if pending:
+                            stream.take(pending, now())
     except TimeoutError:
         error = f"timeout after {timeout_s:g} s"
     except MalformedStream as exc:
@@ -171,9 +158,51 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
         error = f"connection lost: {os.strerror(exc.errno) if exc.errno else exc}"
     except aiohttp.ClientError as exc:
         error = f"{type(exc).__name__}: {exc}"
-    if usage_output is None and finished == "length":
+    usage_output = stream.usage_output
+    if usage_output is None and stream.finished == "length":
         # No usage from this server (llama.cpp's), and chunks may carry several tokens each (it holds text back
         # at partial UTF-8 or stop strings): stopped by max_tokens means exactly that many tokens came out.
         usage_output = request.output_tokens
-    return _record(request, scheduled_s, start, now(), chunks, sizes, usage_output, usage_prompt, error, clock,
-                   slot_wait_s)
+    return _record(request, scheduled_s, start, now(), stream.chunks, stream.sizes, usage_output, stream.usage_prompt,
+                   error, clock, slot_wait_s)
+
+
+class _Stream:
+    """What a streamed reply said, line by line: when each token chunk came, the tokens it carried (as the server
+    said, else 1), the usage and the finish reason; and, where asked, the reply's text and token ids."""
+
+    __slots__ = ("chunks", "sizes", "usage_output", "usage_prompt", "finished", "reply", "reply_ids")
+
+    def __init__(self, reply: list[str] | None, reply_ids: list[int] | None):
+        self.chunks: list[float] = []
+        self.sizes: list[int] = []
+        self.usage_output: int | None = None
+        self.usage_prompt: int | None = None
+        self.finished: str | None = None
+        self.reply, self.reply_ids = reply, reply_ids
+
+    def take(self, line: bytes, arrived: float) -> bool:
+        """One line, come at `arrived`; True at the stream's end ([DONE])."""
+        data = parse_line(line)
+        if data is DONE:
+            return True
+        if data is None:
+            return False
+        carried = carries_token(data)
+        ids: list[int] = []
+        if carried:
+            self.chunks.append(arrived)
+            ids = chunk_token_ids(data)
+            self.sizes.append(len(ids) or 1)
+            if self.reply is not None:
+                self.reply.append(chunk_text(data))
+            if self.reply_ids is not None:
+                self.reply_ids.extend(ids)
+        if usage := data.get("usage"):
+            completion = usage.get("completion_tokens")
+            if carried and not ids and completion is not None:  # a running count, in every chunk
+                self.sizes[-1] = max(completion - (self.usage_output or 0), 1)
+            self.usage_output = completion if completion is not None else self.usage_output
+            self.usage_prompt = usage.get("prompt_tokens", self.usage_prompt)
+        self.finished = finish_reason(data) or self.finished
+        return False
