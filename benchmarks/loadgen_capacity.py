@@ -6,7 +6,7 @@ planned send time) and client CPU time per request. Prints the highest rate sust
 p99 lag < 1 ms. vLLM's own `bench serve` client (its dispatcher and request function, driven on the same schedule) is
 measured the same way where vLLM is installed, and the ratio printed.
 
-    python benchmarks/loadgen_capacity.py [--seconds 3] [--chunks 16]
+    python benchmarks/loadgen_capacity.py [--seconds 2] [--chunks 16] [--rates 200,400,800,1600,3000] [--repeats 3]
 """
 
 import argparse
@@ -15,6 +15,7 @@ import importlib.util
 import json
 import multiprocessing as mp
 import os
+import statistics
 import time
 
 CHUNK = "data: " + json.dumps({"choices": [{"index": 0, "text": "x"}]}) + "\n\n"
@@ -104,15 +105,23 @@ def measure_vllm(url: str, rate: float, seconds: float, chunks: int) -> tuple[fl
     return lag.p99, cpu_s / count * 1000.0, count, sum(not out.success for out in outputs)
 
 
-def ladder(name: str, measure_one, url: str, args) -> dict[float, tuple[float, float, int]]:
-    """Rate -> (p99 lag ms, CPU ms per request, failed requests), printed as it goes."""
-    print(f"{name}:")
-    print(f"{'rate (req/s)':>12} {'requests':>9} {'failed':>7} {'p99 lag (ms)':>13} {'CPU/request (ms)':>17}")
-    rows = {}
+def ladder(clients: dict, url: str, args) -> dict[str, dict[float, tuple[float, float, int]]]:
+    """name -> rate -> (p99 lag ms, CPU ms per request, failed requests): each rate sent --repeats times by each
+    client in turn (A B A B: a machine that drifts drifts for both), the medians kept; printed as it goes."""
+    rows: dict[str, dict[float, tuple[float, float, int]]] = {name: {} for name in clients}
+    print(f"{'client':<9}{'rate (req/s)':>13} {'requests':>9} {'failed':>7} {'p99 lag (ms)':>13} "
+          f"{'CPU/request (ms)':>17}")
     for rate in (float(r) for r in args.rates.split(",")):
-        p99, cpu_ms, count, failed = measure_one(url, rate, args.seconds, args.chunks)
-        print(f"{rate:>12g} {count:>9} {failed:>7} {p99:>13.3f} {cpu_ms:>17.3f}", flush=True)
-        rows[rate] = (p99, cpu_ms, failed)
+        runs: dict[str, list[tuple[float, float, int, int]]] = {name: [] for name in clients}
+        for _ in range(args.repeats):
+            for name, measure_one in clients.items():
+                runs[name].append(measure_one(url, rate, args.seconds, args.chunks))
+        for name, found in runs.items():
+            p99 = statistics.median(r[0] for r in found)
+            cpu_ms = statistics.median(r[1] for r in found)
+            failed = sum(r[3] for r in found)
+            print(f"{name:<9}{rate:>13g} {found[0][2]:>9} {failed:>7} {p99:>13.3f} {cpu_ms:>17.3f}", flush=True)
+            rows[name][rate] = (p99, cpu_ms, failed)
     return rows
 
 
@@ -128,7 +137,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each rate's run")
     parser.add_argument("--chunks", type=int, default=16, help="streamed chunks per response")
-    parser.add_argument("--rates", default="25,50,100,200,400,800,1600")
+    parser.add_argument("--rates", default="200,400,800,1600,3000")
+    parser.add_argument("--repeats", type=int, default=3, help="turns of each client at each rate (medians)")
     args = parser.parse_args()
 
     ports = mp.get_context("spawn").Queue()
@@ -141,20 +151,20 @@ def main() -> None:
         os.sched_setaffinity(server.pid, {cores[0]})
         os.sched_setaffinity(0, {cores[1]})
 
-    print(f"instant server: {args.chunks} chunks per response; {args.seconds:g} s per rate; the same seeded "
-          "Poisson schedule for both clients")
-    ours = ladder("tuibench load generator", measure, url, args)
-    theirs = None
+    print(f"instant server: {args.chunks} chunks per response; {args.seconds:g} s per rate and client, the median of "
+          f"{args.repeats} turns; the same seeded Poisson schedule for both clients")
+    clients = {"tuibench": measure}
     if importlib.util.find_spec("vllm") is not None:
-        print()
-        theirs = ladder("vLLM bench-serve client (get_request + async_request_openai_completions)", measure_vllm, url, args)
+        clients["vLLM"] = measure_vllm  # its bench-serve dispatcher (get_request) and request function
+    rows = ladder(clients, url, args)
     server.terminate()
 
     print()
-    print(f"tuibench: {sustained(ours)}")
-    if theirs is None:
+    print(f"tuibench: {sustained(rows['tuibench'])}")
+    if "vLLM" not in rows:
         print("vLLM bench serve: vLLM is not installed here, so no comparison")
         return
+    ours, theirs = rows["tuibench"], rows["vLLM"]
     print(f"vLLM bench serve: {sustained(theirs)}")
     print("ratio tuibench / vLLM at each rate:  " + "  ".join(
         f"{rate:g}: lag {ours[rate][0] / theirs[rate][0]:.2f}x, CPU {ours[rate][1] / theirs[rate][1]:.2f}x" for rate in ours))
