@@ -20,7 +20,7 @@ Z_95 = 1.959964  # the normal quantile of a two-sided 95 % interval
 # measures it instead.
 ASSUMED_CV_PCT = 5.0
 RUN_LOG_SD = math.log1p(ASSUMED_CV_PCT / 100.0)  # one run's figure about its true value, on a log scale
-ASSUMED_NOISE_PCT = 100.0 * math.expm1(1.959964 * math.sqrt(2.0) * RUN_LOG_SD)
+ASSUMED_NOISE_PCT = 100.0 * math.expm1(Z_95 * math.sqrt(2.0) * RUN_LOG_SD)
 # A difference a test finds but smaller than this is not worth calling: 1 % of throughput is no one's decision.
 MIN_EFFECT_PCT = 1.0
 
@@ -105,7 +105,8 @@ def difference(a: Sequence[float], b: Sequence[float], a_interval: Interval | No
         else:
             bound_pct = 100.0 * math.expm1(Z_95 * noise)
             sampled = ", and each figure's own 95 % interval within its run" if within else ""
-            method = f"{runs}: {ASSUMED_CV_PCT:g} % run-to-run variation assumed{sampled}, so ±{bound_pct:.1f} % is noise"
+            method = (f"{runs}: {ASSUMED_CV_PCT:g} % run-to-run variation assumed{sampled}, so ±{bound_pct:.1f} % "
+                      "is noise")
     else:
         from scipy import stats
 
