@@ -15,7 +15,15 @@ def _chunk(text: str, usage: dict | None = None) -> bytes:
     return f"data: {json.dumps(data)}\n\n".encode()
 
 
+SEEN: list[tuple[str, int]] = []  # (path, client port) of every request: which connection each came on
+
+
+def _seen(request: web.Request) -> None:
+    SEEN.append((request.path, request.transport.get_extra_info("peername")[1]))
+
+
 async def completions(request: web.Request) -> web.StreamResponse:
+    _seen(request)
     body = await request.json()
     mode, tokens = body["prompt"], body["max_tokens"]
     if request.headers.get("Authorization") not in (None, "Bearer sesame"):
@@ -59,6 +67,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def models(request: web.Request) -> web.Response:
     """An OpenAI-style model list naming no model: any served-model name is taken (tuibench looks here first)."""
+    _seen(request)
     return web.json_response({"object": "list", "data": []})
 
 

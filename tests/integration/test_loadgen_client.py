@@ -99,6 +99,33 @@ def test_driver_sends_on_schedule_and_records_everything(server):
     assert [t - scheduled[0] for t in scheduled] == pytest.approx(expected, abs=1e-9)
 
 
+def test_the_connections_a_schedule_needs_are_open_before_its_clock_starts(server):
+    """12 requests at once, after a warm-up: 18 connections (12 with the margin of 1.5) are opened by GETs of
+    /v1/models before the first measured request, and every measured request goes out on one of them (none pays a
+    TCP connect on the run's clock)."""
+    from loopback_server import SEEN
+
+    SEEN.clear()
+    records = []
+    asyncio.run(drive(Endpoint(base_url=server.url, model="m"), [Prompted(i, "ok", 3, 4) for i in range(12)],
+                      LoadPlan(), records.append, lambda t: t, warmups=[Prompted(100, "ok", 3, 4)]))
+    first = next(i for i, (path, _) in enumerate(SEEN) if path == "/v1/models")
+    opened = {port for path, port in SEEN[first:] if path == "/v1/models"}
+    measured = [port for path, port in SEEN[first:] if path == "/v1/completions"]
+    assert len(records) == 12 and len(opened) == 18 and len(measured) == 12
+    assert set(measured) <= opened
+
+
+def test_connections_needed_are_the_most_in_flight_with_a_margin_within_the_limits():
+    from tuibench.loadgen.driver import POOL_MAX, connections_needed
+
+    # 0.2 s each: at 0.25 the requests of 0.1, 0.2 and 0.25 are in flight (0 ended at 0.2): 3, x1.5 -> 5.
+    assert connections_needed([0.0, 0.1, 0.2, 0.25, 1.0], 0.2, None) == 5
+    assert connections_needed([0.0, 0.1, 0.2, 0.25, 1.0], 0.2, 2) == 2
+    assert connections_needed([0.0] * 5000, 1.0, None) == POOL_MAX
+    assert connections_needed([], 1.0, None) == 0
+
+
 @pytest.mark.serial  # lags within 20 ms: alone
 def test_max_concurrency_holds_requests_back(server):
     records = []

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
@@ -42,20 +43,62 @@ async def drive(endpoint: Endpoint, prompts: Sequence[Prompted], plan: LoadPlan,
 
     The warm-ups should not be measured prompts: on a server with a prefix cache the measured request would then
     be a cache hit."""
+    own_session = session is None
     async with client(endpoint, plan, clock, time_source, session) as (session, in_slot):
+        longest_s = 0.0
         for prompt in warmups:
-            on_warmup(await send(session, endpoint, prompt, time_source.now_s(), plan.timeout_s, clock,
-                                 now=time_source.now_s))
+            record = await send(session, endpoint, prompt, time_source.now_s(), plan.timeout_s, clock,
+                                now=time_source.now_s)
+            longest_s = max(longest_s, (record.e2el_ms or 0.0) / 1000.0)
+            on_warmup(record)
         if before_measuring is not None:
             await before_measuring()
-        on_measuring()
         offsets = plan.offsets_s(len(prompts))
+        if own_session and longest_s:
+            await open_connections(session, endpoint, connections_needed(offsets, longest_s, plan.max_concurrency))
+        on_measuring()
         origin = time_source.now_s() + START_LEAD_S
 
         async def one(prompt: Prompted, scheduled_s: float) -> None:
             on_record(await in_slot(prompt, scheduled_s))
 
         await send_on_schedule(prompts, offsets, origin, time_source, one)
+
+
+POOL_MARGIN = 1.5  # requests take longer under load than the warm-up did alone
+POOL_MAX = 1024  # connections opened ahead at most
+
+
+def connections_needed(offsets_s: Sequence[float], request_s: float, limit: int | None) -> int:
+    """The most requests the schedule has in flight at once if each takes `request_s` (a warm-up's E2EL), with a
+    margin; within the concurrency limit, and POOL_MAX."""
+    most, first = 0, 0
+    for last, at_s in enumerate(offsets_s):  # offsets are in order: a window of request_s slides over them
+        while offsets_s[first] < at_s - request_s:
+            first += 1
+        most = max(most, last - first + 1)
+    return min(math.ceil(most * POOL_MARGIN), limit or POOL_MAX, POOL_MAX)
+
+
+async def open_connections(session, endpoint: Endpoint, count: int) -> None:
+    """`count` connections opened and left in the session's pool before the clock starts, by as many concurrent
+    GETs of /v1/models. A connection opened mid-run costs the loop a TCP connect and aiohttp's set-up of it
+    (about 0.5 ms each, one after another as the first requests of a run ramp up): 50 streams held the loop for
+    15 ms at their start, and every token then due read that late (benchmarks/timing_error.py)."""
+    import aiohttp
+
+    from tuibench.loadgen.client import auth_headers
+
+    url = endpoint.base_url.rstrip("/") + "/v1/models"
+
+    async def touch() -> None:
+        try:
+            async with session.get(url, headers=auth_headers(endpoint)) as response:
+                await response.read()
+        except aiohttp.ClientError:
+            pass  # the measured requests will say what is wrong with the server
+
+    await asyncio.gather(*(touch() for _ in range(count)))
 
 
 @contextlib.asynccontextmanager
