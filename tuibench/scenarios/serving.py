@@ -5,6 +5,7 @@ tokenizer prompts are made with. Sending is the load generator's (tuibench/loadg
 """
 
 import asyncio
+import gc
 import os
 
 import msgspec
@@ -71,6 +72,11 @@ def run(engine: Backend, ctx: Context) -> None:
         unfitted = f"; {prepared.unfitted} could not be fitted exactly" if prepared.unfitted else ""
         ctx.log(f"prompts sent as {prepared.mode}{unfitted}")
         ctx.phase("warmup", f"{len(warm)} request(s) of the same shapes, not counted")
+        # The tokenizer and the prompts are hundreds of thousands of objects that live as long as the run: a full
+        # collection walked them all mid-run, holding the client's loop for 200 ms (seen at 100 streams: every token
+        # then due read that late, benchmarks/timing_error.py). Frozen, the collector leaves them out.
+        gc.collect()
+        gc.freeze()
 
         async def server_histograms() -> None:
             await asyncio.to_thread(_server_histograms, ctx)
