@@ -30,9 +30,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import NamedTuple
+
+import mock_launch  # benchmarks/mock_launch.py, beside this script
 
 PINS = {"aiperf": "aiperf==0.13.0", "guidellm": "guidellm==0.8.1"}
 PEERS = ("aiperf", "guidellm", "vllm", "tuibench")
@@ -77,23 +78,8 @@ def peer_venv(name: str, root: Path) -> Path:
 
 
 def start_mock(spec: Spec, log: Path) -> tuple[subprocess.Popen, str]:
-    from tuibench.servers.managed import free_port
-
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tuibench", "mock-server", "--ttft-ms", f"{spec.ttft_ms:g}",
-                                "--itl-ms", f"{spec.itl_ms:g}", "--host", "127.0.0.1", "--port", str(port)],
-                               stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1):
-                return process, url
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                stop(process)
-                raise RuntimeError(f"the mock server did not start (see {log})") from None
-            time.sleep(0.1)
+    return mock_launch.start_mock("--ttft-ms", f"{spec.ttft_ms:g}", "--itl-ms", f"{spec.itl_ms:g}",
+                                  stdout=log.open("w"))
 
 
 def stop(process: subprocess.Popen, group: bool = False) -> None:

@@ -22,9 +22,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
+
+import mock_launch  # benchmarks/mock_launch.py, beside this script
 
 TARGET_P99_MS = 1.0
 STOP_P99_MS = 10.0  # past this, higher levels only say the same louder
@@ -42,22 +42,7 @@ def token_errors_ms(request: dict, itl_ms: float) -> list[float]:
 
 
 def start_mock(itl_ms: float, env: dict) -> tuple[subprocess.Popen, str]:
-    from tuibench.servers.managed import free_port
-
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tuibench", "mock-server", "--port", str(port), "--ttft-ms",
-                                f"{TTFT_MS:g}", "--itl-ms", f"{itl_ms:g}"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1):
-                return process, url
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise SystemExit("the mock server did not start") from None
-            time.sleep(0.1)
+    return mock_launch.start_mock("--ttft-ms", f"{TTFT_MS:g}", "--itl-ms", f"{itl_ms:g}", env=env)
 
 
 def measure(url: str, streams: int, tokens: int, request_s: float, env: dict, out: Path, *extra: str) -> list[dict]:

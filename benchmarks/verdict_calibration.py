@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import mock_launch  # benchmarks/mock_launch.py, beside this script
+
 SLOWDOWN = 1.10
 GROUP = 3  # runs per side of a repeats comparison
 
@@ -31,14 +33,6 @@ def tuibench(*args: str) -> None:
         sys.exit(f"tuibench {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def collect(engine: str, runs: int, requests: int, db: Path) -> None:
     """`runs` repeats of one serving step into `db`: against a jittered mock server, or a managed vLLM server."""
     common = ("--scenario", "serving", "--dataset", "random", "--num-requests", str(requests), "--repeat",
@@ -47,13 +41,9 @@ def collect(engine: str, runs: int, requests: int, db: Path) -> None:
         tuibench("run", "--library", "vllm", "--input-len", "32", "--output-len", "16", "--request-rate", "4",
                  "--threads", "1", *common)
         return
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tuibench", "mock-server", "--host", "127.0.0.1", "--port",
-                               str(port), "--ttft-ms", "50", "--itl-ms", "10", "--jitter-ms", "3"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, url = mock_launch.start_mock("--ttft-ms", "50", "--itl-ms", "10", "--jitter-ms", "3")
     try:
-        time.sleep(2.0)
-        tuibench("run", "--endpoint", f"http://127.0.0.1:{port}", "--served-model-name", "mock", "--input-len", "16",
+        tuibench("run", "--endpoint", url, "--served-model-name", "mock", "--input-len", "16",
                  "--output-len", "16", "--request-rate", "20", *common)
     finally:
         server.terminate()
