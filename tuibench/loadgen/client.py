@@ -12,9 +12,7 @@ from typing import Literal
 import msgspec
 
 from tuibench.core.records import RequestRecord
-from tuibench.loadgen.sse import (
-    DONE, MalformedStream, carries_token, chunk_text, chunk_token_ids, finish_reason, parse_line,
-)
+from tuibench.loadgen.sse import DONE, MalformedStream, choice_carries_token, choice_text, first_choice, parse_line
 
 Api = Literal["completions", "chat"]
 # How a server is asked to hold an output to its target length (none: max_tokens only, EOS may end it early).
@@ -136,14 +134,18 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
                 else:
                     # Whole reads, split here: aiohttp's line iterator costs a round of its buffer machinery per
                     # line (SSE has two a chunk). Every line of one read came at that read's time.
-                    pending = b""
+                    pending, done = b"", False
                     async for block in response.content.iter_any():
                         arrived = now()
                         *lines, pending = (pending + block).split(b"\n")
-                        if any(stream.take(line, arrived) for line in lines):
+                        for line in lines:
+                            if line and line != b"\r" and stream.take(line, arrived):  # SSE's blank lines: half
+                                done = True
+                                break
+                        if done:
                             break
                     else:
-                        if pending:
+                        if pending.strip():
                             stream.take(pending, now())
     except TimeoutError:
         error = f"timeout after {timeout_s:g} s"
@@ -188,14 +190,15 @@ class _Stream:
             return True
         if data is None:
             return False
-        carried = carries_token(data)
-        ids: list[int] = []
+        choice = first_choice(data)  # read once: this runs for every chunk of every request
+        carried = choice is not None and choice_carries_token(choice)
+        ids = ()
         if carried:
             self.chunks.append(arrived)
-            ids = chunk_token_ids(data)
+            ids = choice.get("token_ids") or ()
             self.sizes.append(len(ids) or 1)
             if self.reply is not None:
-                self.reply.append(chunk_text(data))
+                self.reply.append(choice_text(choice))
             if self.reply_ids is not None:
                 self.reply_ids.extend(ids)
         if usage := data.get("usage"):
@@ -204,5 +207,6 @@ class _Stream:
                 self.sizes[-1] = max(completion - (self.usage_output or 0), 1)
             self.usage_output = completion if completion is not None else self.usage_output
             self.usage_prompt = usage.get("prompt_tokens", self.usage_prompt)
-        self.finished = finish_reason(data) or self.finished
+        if choice is not None and (reason := choice.get("finish_reason")):
+            self.finished = reason
         return False

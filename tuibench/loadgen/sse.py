@@ -37,40 +37,29 @@ def parse_line(line: bytes) -> dict | object | None:
     return data
 
 
-def chunk_text(data: dict) -> str:
-    """The text a completion or chat-completion chunk adds (empty for usage-only or role-only chunks)."""
-    choices = data.get("choices") or []
-    if not choices:
-        return ""
-    choice = choices[0]
+def first_choice(data: dict) -> dict | None:
+    """A chunk's first choice (the one a single-completion stream has); None for usage-only chunks."""
+    choices = data.get("choices")
+    return choices[0] if choices else None
+
+
+def choice_text(choice: dict) -> str:
+    """The text a completion or chat-completion choice adds (empty for a role-only opening)."""
     if "text" in choice:
         return choice.get("text") or ""
     delta = choice.get("delta") or {}
     return (delta.get("content") or "") + (delta.get("reasoning_content") or "")
 
 
-def chunk_token_ids(data: dict) -> list[int]:
-    """The token ids a chunk adds, where the server says them (vLLM with return_token_ids); else none."""
-    choices = data.get("choices") or []
-    return list(choices[0].get("token_ids") or []) if choices else []
-
-
-def carries_token(data: dict) -> bool:
-    """Whether a chunk stands for a generated token: one with text, or with an empty text or content field and no
+def choice_carries_token(choice: dict) -> bool:
+    """Whether a choice stands for a generated token: one with text, or with an empty text or content field and no
     finish reason (a token whose text the server holds back, as at a partial UTF-8 character; vLLM's client times
-    those too). Usage-only chunks, a chat's role-only opening and a bare finish marker are not tokens."""
-    if chunk_text(data):
+    those too). A chat's role-only opening and a bare finish marker are not tokens."""
+    if choice_text(choice):
         return True
-    choices = data.get("choices") or []
-    if not choices or choices[0].get("finish_reason") is not None:
+    if choice.get("finish_reason") is not None:
         return False
-    choice = choices[0]
     if "text" in choice:
         return choice["text"] is not None
     delta = choice.get("delta") or {}
     return delta.get("content") is not None
-
-
-def finish_reason(data: dict) -> str | None:
-    choices = data.get("choices") or []
-    return choices[0].get("finish_reason") if choices else None
