@@ -188,3 +188,23 @@ def test_a_chat_streams_role_chunk_comes_with_its_first_token_not_before(mock_se
     assert role == [{"index": 0, "delta": {"role": "assistant"}, "logprobs": None, "finish_reason": None}]
     assert role_s >= TTFT_MS / 1000.0 and arrivals[1][1][0]["delta"]["content"]
     assert arrivals[1][0] - role_s < 0.005  # the first token right behind it
+
+
+def test_runs_show_draws_a_serving_runs_timeline_and_refuses_another_scenario(mock_servers, cli_env, tmp_path):
+    """60 requests (a steady window needs 50) at 50 req/s: `runs show --figures` writes the timeline as PNG and SVG;
+    an offline run has no requests over time to draw, and says so in one line."""
+    db, figures = tmp_path / "runs.db", tmp_path / "figures"
+    served = tuibench("run", "--scenario", "serving", "--endpoint", mock_servers["set"].url, "--served-model-name",
+                      "mock", "--dataset", "random", "--input-len", "8", "--output-len", "8", "--num-requests", "60",
+                      "--request-rate", "50", "--telemetry-hz", "0", "--db", str(db), env=cli_env)
+    assert served.returncode == 0, served.stderr
+    shown = tuibench("runs", "show", "1", "--db", str(db), "--figures", str(figures), env=cli_env)
+    assert shown.returncode == 0, shown.stderr
+    assert sorted(p.name for p in figures.iterdir()) == ["run-1-timeline.png", "run-1-timeline.svg"]
+    assert "steady state (MSER-5 on TTFT)" in shown.stdout
+    offline = tuibench("run", "--library", "fake", "--dataset", "random", "--num-requests", "4", "--db", str(db),
+                       env=cli_env)
+    assert offline.returncode == 0, offline.stderr
+    refused = tuibench("runs", "show", "2", "--db", str(db), "--figures", str(figures), env=cli_env)
+    assert refused.returncode == 2 and "run 2 is not a serving run (offline): --figures" in refused.stderr
+    assert refused.stdout == ""  # the one line, before anything of the run is shown

@@ -17,6 +17,8 @@ def register(commands) -> None:
     listing.add_argument("--limit", type=positive_int, default=50)
     show = runs_commands.add_parser("show", help="one run's spec, environment and metrics")
     show.add_argument("id", type=int)
+    show.add_argument("--figures", type=Path, metavar="DIR", help="a serving run: write its requests' latencies over "
+                      "time, the steady window shaded (PNG and SVG)")
     diff = runs_commands.add_parser("diff", help="run B against run A, metric by metric: faster, slower, or within "
                                     "noise (each with the repeats of its plan step)")
     explain = runs_commands.add_parser("explain", help="coarse to fine: profile run B against A by module "
@@ -50,7 +52,15 @@ def main(args: argparse.Namespace) -> int:
             else:
                 shown.print(runs_table(runs, shown.width))
         elif command == "show":
-            _show(shown, store.run_row(args.id), store.module_profiles(args.id))
+            run = store.run_row(args.id)
+            if args.figures is not None:
+                check_writable(args.figures)
+                if run.spec.scenario != "serving":  # said before the run is shown: one line, nothing else
+                    raise UserError(f"run {run.id} is not a serving run ({run.spec.scenario}): --figures draws a "
+                                    "serving run's requests over time (a comparison's: `tuibench compare --figures`)")
+            _show(shown, run, store.module_profiles(args.id))
+            if args.figures is not None:
+                _figures(shown, store, run, args.figures)
         elif command == "export":
             from tuibench.report.export import export_bytes
 
@@ -93,6 +103,15 @@ def _explain(shown, store, a_id: int, b_id: int) -> None:
     for table in explanation_tables(explanation):
         shown.print(table)
         shown.print()
+
+
+def _figures(shown, store, run, out_dir: Path) -> None:
+    from tuibench.report.run_figure import write_run_figures
+    from tuibench.report.tables import describe_spec
+
+    steady = run.metrics.steady if run.metrics else None
+    for path in write_run_figures(store.requests(run.id), steady, describe_spec(run.spec), out_dir, run.id):
+        shown.print(f"wrote {path}", highlight=False)
 
 
 def _show(shown, run, profiles) -> None:
