@@ -8,6 +8,7 @@ with ==.
 """
 
 import asyncio
+import functools
 import heapq
 import itertools
 import os
@@ -16,7 +17,7 @@ import threading
 import time
 import weakref
 from collections.abc import Coroutine
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 class Clock(Protocol):
@@ -89,9 +90,9 @@ class _LoopTimer:
     hand-over cost a condition wait, a self-pipe write and the GIL between two threads (0.1-0.3 ms a request at
     200 req/s, benchmarks/loadgen_capacity.py)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, libc):
-        self._libc = libc
-        self._fd = libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
+    def __init__(self, loop: asyncio.AbstractEventLoop, api: "_TimerFd"):
+        self._api = api
+        self._fd = api.libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
         if self._fd < 0:
             raise OSError("timerfd_create failed")
         self._due: list[tuple[float, int, asyncio.Future]] = []
@@ -109,8 +110,9 @@ class _LoopTimer:
         self._armed_s = deadline_s
         whole = int(deadline_s)
         # An absolute time on CLOCK_MONOTONIC (a zero one would disarm it: perf_counter's never is, it counts uptime).
-        spec = _ITimerSpec(value=_TimeSpec(whole, int((deadline_s - whole) * 1e9)))
-        self._libc.timerfd_settime(self._fd, _TFD_TIMER_ABSTIME, ctypes_byref(spec), None)
+        api = self._api
+        spec = api.itimerspec(value=api.timespec(whole, int((deadline_s - whole) * 1e9)))
+        api.libc.timerfd_settime(self._fd, _TFD_TIMER_ABSTIME, api.byref(spec), None)
 
     def _fired(self) -> None:
         try:
@@ -125,31 +127,22 @@ class _LoopTimer:
             self._arm(self._due[0][0])
 
 
+# timerfd's constants (linux/timerfd.h): CLOCK_MONOTONIC is the clock perf_counter reads on Linux.
 _CLOCK_MONOTONIC, _TFD_NONBLOCK, _TFD_CLOEXEC, _TFD_TIMER_ABSTIME = 1, 0o4000, 0o2000000, 1
-_TimeSpec = _ITimerSpec = None  # ctypes structures, made with the first loop timer
-ctypes_byref = None
 _LOOP_TIMERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopTimer | None]" = weakref.WeakKeyDictionary()
 
 
-def _loop_timer(loop: asyncio.AbstractEventLoop) -> "_LoopTimer | None":
-    """This loop's timerfd alarm; None where there is none to make (not Linux, no libc timerfd, a loop that cannot
-    watch a file descriptor): the waker thread then does it."""
-    if loop in _LOOP_TIMERS:
-        return _LOOP_TIMERS[loop]
-    timer = None
-    try:
-        libc = _libc()
-        if libc is not None:
-            timer = _LoopTimer(loop, libc)
-    except (OSError, NotImplementedError, AttributeError):
-        timer = None
-    _LOOP_TIMERS[loop] = timer
-    return timer
+class _TimerFd(NamedTuple):
+    libc: Any
+    timespec: Any  # ctypes structures of struct timespec and struct itimerspec
+    itimerspec: Any
+    byref: Any
 
 
-def _libc():
-    global _TimeSpec, _ITimerSpec, ctypes_byref
-    if not os.uname().sysname == "Linux":
+@functools.cache
+def _timerfd() -> _TimerFd | None:
+    """libc's timerfd calls through ctypes, made once; None off Linux."""
+    if os.uname().sysname != "Linux":
         return None
     import ctypes
 
@@ -159,11 +152,25 @@ def _libc():
     class ITimerSpec(ctypes.Structure):
         _fields_ = [("interval", TimeSpec), ("value", TimeSpec)]
 
-    _TimeSpec, _ITimerSpec, ctypes_byref = TimeSpec, ITimerSpec, ctypes.byref
     libc = ctypes.CDLL(None, use_errno=True)
     libc.timerfd_create.argtypes = (ctypes.c_int, ctypes.c_int)
     libc.timerfd_settime.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
-    return libc
+    return _TimerFd(libc, TimeSpec, ITimerSpec, ctypes.byref)
+
+
+def _loop_timer(loop: asyncio.AbstractEventLoop) -> "_LoopTimer | None":
+    """This loop's timerfd alarm; None where there is none to make (not Linux, no libc timerfd, a loop that cannot
+    watch a file descriptor): the waker thread then does it."""
+    if loop in _LOOP_TIMERS:
+        return _LOOP_TIMERS[loop]
+    timer = None
+    try:
+        if (api := _timerfd()) is not None:
+            timer = _LoopTimer(loop, api)
+    except (OSError, NotImplementedError, AttributeError):
+        timer = None
+    _LOOP_TIMERS[loop] = timer
+    return timer
 
 
 async def sleep_until(deadline_s: float) -> None:
