@@ -84,7 +84,8 @@ def main() -> None:
             stop_ray()
     print()
     for (pool, workers), rate in held.items():
-        print(f"{pool}, {workers} worker(s): sustains {rate:g} req/s with p99 schedule lag < 1 ms")
+        print(f"{pool}, {workers} worker(s): " + (f"sustains {rate:g} req/s with p99 schedule lag < 1 ms" if rate else
+                                                  "no rate probed held p99 schedule lag under 1 ms"))
     for pool in pools:
         counts = sorted(w for p, w in held if p == pool)
         if len(counts) == 2 and held[pool, counts[0]]:
