@@ -62,7 +62,8 @@ class ClientAgent:
         return time.perf_counter()
 
     async def prepare(self, share: bytes) -> None:
-        from tuibench.loadgen.workers import WorkerShare, client_session, warm_up
+        from tuibench.loadgen.client import warm_up
+        from tuibench.loadgen.workers import WorkerShare, client_session
 
         self._share = msgspec.msgpack.decode(share, type=WorkerShare)
         self._session = client_session()

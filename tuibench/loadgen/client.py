@@ -50,6 +50,18 @@ def auth_headers(endpoint: Endpoint) -> dict[str, str]:
     return {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
 
 
+async def warm_up(session, endpoint: Endpoint) -> None:
+    """One round trip before the clock starts (a GET of /v1/models), which leaves its connection in the session's
+    pool: a measured request then finds a warm one, as it does in a single-process run after the warm-ups."""
+    import aiohttp
+
+    try:
+        async with session.get(endpoint.base_url.rstrip("/") + "/v1/models", headers=auth_headers(endpoint)) as response:
+            await response.read()
+    except aiohttp.ClientError:
+        pass  # the measured requests will say what is wrong with the server
+
+
 def request_body(endpoint: Endpoint, request: Prompted, token_ids: bool = False) -> dict:
     """The request's JSON; `token_ids`: ask a vLLM server for the ids it generates (a conversation's next turn
     then holds exactly those)."""

@@ -10,7 +10,7 @@ import msgspec
 from tuibench.core.records import RequestRecord
 from tuibench.core.timing import PERF_COUNTER, Clock
 from tuibench.loadgen.arrivals import schedule_s, send_on_schedule
-from tuibench.loadgen.client import Endpoint, Prompted, send
+from tuibench.loadgen.client import Endpoint, Prompted, send, warm_up
 
 START_LEAD_S = 0.01  # the first request is planned this far ahead, so it is not already late
 
@@ -82,23 +82,10 @@ def connections_needed(offsets_s: Sequence[float], request_s: float, limit: int 
 
 async def open_connections(session, endpoint: Endpoint, count: int) -> None:
     """`count` connections opened and left in the session's pool before the clock starts, by as many concurrent
-    GETs of /v1/models. A connection opened mid-run costs the loop a TCP connect and aiohttp's set-up of it
+    warm-up round trips. A connection opened mid-run costs the loop a TCP connect and aiohttp's set-up of it
     (about 0.5 ms each, one after another as the first requests of a run ramp up): 50 streams held the loop for
     15 ms at their start, and every token then due read that late (benchmarks/timing_error.py)."""
-    import aiohttp
-
-    from tuibench.loadgen.client import auth_headers
-
-    url = endpoint.base_url.rstrip("/") + "/v1/models"
-
-    async def touch() -> None:
-        try:
-            async with session.get(url, headers=auth_headers(endpoint)) as response:
-                await response.read()
-        except aiohttp.ClientError:
-            pass  # the measured requests will say what is wrong with the server
-
-    await asyncio.gather(*(touch() for _ in range(count)))
+    await asyncio.gather(*(warm_up(session, endpoint) for _ in range(count)))
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,7 @@ import msgspec
 
 from tuibench.core.records import RequestRecord
 from tuibench.core.timing import PERF_COUNTER, Clock
-from tuibench.loadgen.client import Endpoint, Prompted
+from tuibench.loadgen.client import Endpoint, Prompted, warm_up
 
 _START_LEAD_S = 0.05  # the schedule starts this far after every worker said it is ready
 
@@ -56,20 +56,6 @@ def _read_frame(stream) -> tuple[str, bytes] | None:
     if len(header) < 4:
         return None
     return msgspec.msgpack.decode(stream.read(struct.unpack(">I", header)[0]), type=tuple[str, bytes])
-
-
-async def warm_up(session, endpoint: Endpoint) -> None:
-    """One round trip before the clock starts: the first measured request then finds a warm connection, as it does
-    in a single-process run after the warm-ups."""
-    import aiohttp
-
-    from tuibench.loadgen.client import auth_headers
-
-    try:
-        async with session.get(endpoint.base_url.rstrip("/") + "/v1/models", headers=auth_headers(endpoint)) as response:
-            await response.read()
-    except aiohttp.ClientError:
-        pass  # the measured requests will say what is wrong with the server
 
 
 async def send_share(session, share: WorkerShare, origin_s: float, on_record: Callable[[RequestRecord], None],
