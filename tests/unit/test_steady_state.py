@@ -55,6 +55,7 @@ def test_the_steady_figures_are_the_windows_requests_and_a_burst_has_none():
     assert steady.tpot_ms.mean == pytest.approx(10.0)
     assert steady.start_s == pytest.approx(window.warmup / 10.0)
     last = len(ttfts) - window.drain - 1
+    assert steady.last_start_s == pytest.approx(last / 10.0)  # the drain's requests were sent after it
     assert steady.end_s == pytest.approx(last / 10.0 + (ttfts[last] + 150.0) / 1000.0)
     assert steady.output_throughput_tok_s == pytest.approx(16 * len(kept) / (steady.end_s - steady.start_s))
     burst = [msgspec.structs.replace(r, scheduled_s=0.0) for r in records]  # all at once: a burst has no steady state

@@ -128,6 +128,7 @@ class SteadyState(msgspec.Struct, frozen=True, kw_only=True):
     drain: int  # requests sent after it
     requests: int  # in it
     start_s: float  # the window's first request handed over, on the run's clock
+    last_start_s: float  # its last request handed over (the drain's requests were sent after it)
     end_s: float  # its last request finished
     output_throughput_tok_s: float | None  # its requests' output tokens over [start_s, end_s]
     ttft_ms: Stat

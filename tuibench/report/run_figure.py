@@ -19,16 +19,14 @@ def timeline_figure(records: Iterable[RequestRecord], steady: SteadyState | None
     plt = pyplot()
     done = sorted((r for r in records if r.ok and r.scheduled_s is not None), key=lambda r: r.start_s)
     origin_s = done[0].start_s if done else 0.0
-    # The window is counted in requests by send, as the run found it (RunAggregate's series): its first and last.
-    window = done[steady.warmup:len(done) - steady.drain] if steady is not None else []
     figure, axes = plt.subplots(len(PLOTTED), 1, sharex=True, figsize=(8, 5))
     for ax, field in zip(axes, PLOTTED, strict=True):
         latency = LATENCY_OF[field]
         points = [(r.start_s - origin_s, value) for r in done if (value := getattr(r, field)) is not None]
         ax.scatter([x for x, _ in points], [y for _, y in points], s=6, label=latency.label)
         ax.set_ylabel(f"{latency.short} ({LATENCY_UNIT})")
-        if window:
-            ax.axvspan(window[0].start_s - origin_s, window[-1].start_s - origin_s, color=STEADY_SHADE, alpha=0.15,
+        if steady is not None:
+            ax.axvspan(steady.start_s - origin_s, steady.last_start_s - origin_s, color=STEADY_SHADE, alpha=0.15,
                        label=f"steady: warm-up {steady.warmup}, drain {steady.drain}")
         ax.legend(loc="upper left", fontsize="small")
     axes[-1].set_xlabel("seconds since the first request was sent")
