@@ -1,10 +1,10 @@
 """The load's clock: what time it is, and waiting until a moment. One interface, two clocks.
 
-`PERF_COUNTER` is the real one: perf_counter (CLOCK_MONOTONIC on Linux, one clock for every process on the
-machine), waited on to within tens of microseconds rather than epoll's millisecond, without spinning: by the event
-loop's own timerfd on Linux, elsewhere by a waker thread. `VirtualClock` is for tests: time stands still while any task can run and, once every task waits, jumps
-exactly to the earliest deadline, so a test scripts when things happen and pins the timings the code derives
-with ==.
+`PERF_COUNTER` is the real one: perf_counter (CLOCK_MONOTONIC on Linux, one clock for every process on the machine),
+waited on to within tens of microseconds rather than epoll's millisecond, without spinning: by the event loop's own
+timerfd on Linux, elsewhere by a waker thread. `VirtualClock` is for tests: time stands still while any task can run
+and, once every task waits, jumps exactly to the earliest deadline, so a test scripts when things happen and pins
+the timings the code derives with ==.
 """
 
 import asyncio
