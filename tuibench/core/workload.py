@@ -105,8 +105,7 @@ def dataset_from_arg(arg: str, *, input_len: int = 128, output_len: int = 128, r
     path = Path(arg).expanduser()
     if path.suffix in (".jsonl", ".csv") and path.is_file():
         source = str(path.resolve())
-        first_line = next((line for line in _read_text(source).splitlines() if line.strip()), "")
-        if trace_format := sniff(source, first_line):
+        if trace_format := sniff(source, _read_text(source, first_line=True).strip()):
             if trace_speed <= 0:
                 raise UserError(f"--trace-speed must be positive, got {trace_speed:g}")
             return DatasetSpec(kind="trace", source=source, trace_format=trace_format, trace_speed=trace_speed)
@@ -142,8 +141,8 @@ def load_requests(spec: DatasetSpec, num_requests: int | None, seed: int) -> lis
                     for _ in range(num_requests)]
         return [_random_request(spec, rng) for _ in range(num_requests)]
     # A copy: the builtin tables are cached and must not be changed through what we return.
-    requests = list({"builtin": _load_builtin, "jsonl": _load_jsonl, "sharegpt": _load_sharegpt,
-                     "trace": lambda _: _load_trace(spec)}[spec.kind](spec.source))
+    requests = _load_trace(spec) if spec.kind == "trace" else \
+        list({"builtin": _load_builtin, "jsonl": _load_jsonl, "sharegpt": _load_sharegpt}[spec.kind](spec.source))
     if num_requests is None:
         return requests
     if num_requests > len(requests):
@@ -244,10 +243,12 @@ def _load_trace(spec: DatasetSpec) -> list[RequestSpec]:
 _HUMAN = ("human", "user")  # ShareGPT's name for the user's turns, and the OpenAI-style one
 
 
-def _read_text(path: str) -> str:
+def _read_text(path: str, first_line: bool = False) -> str:
+    """The file's text; `first_line`: its first non-blank line only, the rest unread (what tells a trace's format,
+    and a production trace runs to gigabytes)."""
     try:
         with open(path, encoding="utf-8") as file:
-            return file.read()
+            return next((line for line in file if line.strip()), "") if first_line else file.read()
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (byte {exc.start}): save the file as UTF-8") from None
     except OSError as exc:
