@@ -11,6 +11,7 @@ import errno
 import json
 
 import aiohttp
+import msgspec
 
 import pytest
 
@@ -66,8 +67,8 @@ class ScriptedSession:
     def __init__(self, lines, clock):
         self.lines, self.clock, self.sent = lines, clock, []  # a line may be an exception: raised when it arrives
 
-    def post(self, url, json=None, headers=None):
-        self.sent.append(json)
+    def post(self, url, data=None, headers=None):
+        self.sent.append(msgspec.json.decode(data))  # the body as the server reads it
         return _Response(self.lines, self.clock)
 
 

@@ -10,6 +10,8 @@ it with the same operation, and == still holds.
 
 import json
 
+import msgspec
+
 from tuibench.core.metrics import schedule_lag_ms
 from tuibench.core.timing import VirtualClock
 from tuibench.loadgen.arrivals import arrival_offsets_s
@@ -72,8 +74,8 @@ class ScriptedServer:
         self.clock, self.scripts, self.send_cost_s = clock, scripts, send_cost_s
         self.posted: list[tuple[int, float]] = []  # (prompt, when)
 
-    def post(self, url, json=None, headers=None):
-        prompt = json["prompt"][-1]  # a conversation's later turn: the turns before, then its own prompt
+    def post(self, url, data=None, headers=None):
+        prompt = msgspec.json.decode(data)["prompt"][-1]  # a conversation's later turn: the turns before, then its own prompt
         posted_s = self.clock.now_s()
         self.posted.append((prompt, posted_s))
         self.clock.advance(self.send_cost_s)

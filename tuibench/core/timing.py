@@ -98,6 +98,9 @@ class _LoopTimer:
         self._due: list[tuple[float, int, asyncio.Future]] = []
         self._order = itertools.count()
         self._armed_s = float("inf")
+        # struct itimerspec as four longs (interval, then value: seconds and nanoseconds), made once and filled in
+        # place: a third cheaper a wake than building the ctypes structures each time.
+        self._spec = api.itimerspec()
         loop.add_reader(self._fd, self._fired)
         weakref.finalize(loop, os.close, self._fd)  # the loop gone, its alarm's descriptor with it
 
@@ -110,21 +113,22 @@ class _LoopTimer:
         self._armed_s = deadline_s
         whole = int(deadline_s)
         # An absolute time on CLOCK_MONOTONIC (a zero one would disarm it: perf_counter's never is, it counts uptime).
-        api = self._api
-        spec = api.itimerspec(value=api.timespec(whole, int((deadline_s - whole) * 1e9)))
-        api.libc.timerfd_settime(self._fd, _TFD_TIMER_ABSTIME, api.byref(spec), None)
+        spec = self._spec
+        spec[2], spec[3] = whole, int((deadline_s - whole) * 1e9)
+        self._api.settime(self._fd, _TFD_TIMER_ABSTIME, spec, None)
 
     def _fired(self) -> None:
-        try:
-            os.read(self._fd, 8)
-        except BlockingIOError:  # re-armed before this read: nothing expired yet
-            pass
         now = time.perf_counter()
         while self._due and (self._due[0][0] <= now or self._due[0][2].done()):
             _wake(heapq.heappop(self._due)[2])
         self._armed_s = float("inf")
         if self._due:
-            self._arm(self._due[0][0])
+            self._arm(self._due[0][0])  # which clears the expiry too (timerfd_settime zeroes its count)
+            return
+        try:
+            os.read(self._fd, 8)  # cleared, or epoll would report it again and again
+        except BlockingIOError:  # nothing had expired: a stale wake
+            pass
 
 
 # timerfd's constants (linux/timerfd.h): CLOCK_MONOTONIC is the clock perf_counter reads on Linux.
@@ -134,9 +138,8 @@ _LOOP_TIMERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopTimer |
 
 class _TimerFd(NamedTuple):
     libc: Any
-    timespec: Any  # ctypes structures of struct timespec and struct itimerspec
-    itimerspec: Any
-    byref: Any
+    settime: Any  # timerfd_settime
+    itimerspec: Any  # a ctypes array type that lays out as struct itimerspec
 
 
 @functools.cache
@@ -146,16 +149,11 @@ def _timerfd() -> _TimerFd | None:
         return None
     import ctypes
 
-    class TimeSpec(ctypes.Structure):
-        _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
-
-    class ITimerSpec(ctypes.Structure):
-        _fields_ = [("interval", TimeSpec), ("value", TimeSpec)]
-
     libc = ctypes.CDLL(None, use_errno=True)
     libc.timerfd_create.argtypes = (ctypes.c_int, ctypes.c_int)
     libc.timerfd_settime.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
-    return _TimerFd(libc, TimeSpec, ITimerSpec, ctypes.byref)
+    # struct itimerspec is two struct timespec (time_t and long: both C long on Linux), four longs in a row.
+    return _TimerFd(libc, libc.timerfd_settime, ctypes.c_long * 4)
 
 
 def _loop_timer(loop: asyncio.AbstractEventLoop) -> "_LoopTimer | None":

@@ -50,6 +50,10 @@ def auth_headers(endpoint: Endpoint) -> dict[str, str]:
     return {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
 
 
+_JSON = {"Content-Type": "application/json"}
+_encode = msgspec.json.Encoder().encode  # a tenth of json.dumps's time, and bytes aiohttp sends as they are
+
+
 async def warm_up(session, endpoint: Endpoint) -> None:
     """One round trip before the clock starts (a GET of /v1/models), which leaves its connection in the session's
     pool: a measured request then finds a warm one, as it does in a single-process run after the warm-ups."""
@@ -132,14 +136,14 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
     """
     import aiohttp
 
-    headers = auth_headers(endpoint)
+    headers = auth_headers(endpoint) | _JSON
     stream = _Stream(reply, reply_ids)
     error = None
     start = now()
     try:
         async with asyncio.timeout(timeout_s):
             body = request_body(endpoint, request, token_ids=reply_ids is not None)
-            async with session.post(endpoint.url, json=body, headers=headers) as response:
+            async with session.post(endpoint.url, data=_encode(body), headers=headers) as response:
                 if response.status != 200:
                     text = (await response.text())[:300].replace("\n", " ")
                     error = f"HTTP {response.status}: {text}"
