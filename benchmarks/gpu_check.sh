@@ -7,7 +7,8 @@
 # on short2short (64 requests, batch 8) with NVML telemetry and energy per token; `tuibench profile` at input
 # lengths 128, 512 and 2048, batch 8, against the GPU's roofline, timed twice: CUDA events per module, then a
 # torch.profiler trace (what each timer cost, and where they differ); the tests/gpu suite; the app on
-# a real run, its Live screen saved as an SVG. --cpu: the same steps on the toy tiny-llama, for CI.
+# a real run, its Live screen saved as an SVG; serving through every managed server installed (vLLM, SGLang,
+# TensorRT-LLM), side by side. --cpu: the same steps on the toy tiny-llama, for CI.
 #
 # It uses the python and torch already on the machine (PYTHON, default python3). What tuibench needs beside them
 # and is missing is installed from the wheels in gpu-wheels/ (`make gpu-wheels` fetches them where PyPI is
@@ -26,9 +27,10 @@ LOG="$OUT/gpu-check.log"
 exec > >(tee -a "$LOG") 2>&1
 
 if [ "$MODE" = "--cpu" ]; then
-    MODEL=tiny-llama DTYPE=float32 REQUESTS=8 BATCH=4 LENGTHS=16,64 APP_REQUESTS=4
+    MODEL=tiny-llama DTYPE=float32 REQUESTS=8 BATCH=4 LENGTHS=16,64 APP_REQUESTS=4 SERVING_REQUESTS=8 SERVING_RATE=4
 else
-    MODEL=llama-2-7b DTYPE=bfloat16 REQUESTS=64 BATCH=8 LENGTHS=128,512,2048 APP_REQUESTS=16
+    MODEL=llama-2-7b DTYPE=bfloat16 REQUESTS=64 BATCH=8 LENGTHS=128,512,2048 APP_REQUESTS=16 SERVING_REQUESTS=64
+    SERVING_RATE=4
 fi
 step() { printf '\n== %s  (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
@@ -72,6 +74,13 @@ step "tests/gpu"
 step "the app on a real run"
 "$PYTHON" "$REPO/benchmarks/gpu_check.py" app "$OUT" --db "$DB" --model "$MODEL" --dtype "$DTYPE" \
     --requests "$APP_REQUESTS"
+
+step "serving: every managed server installed here, $SERVING_REQUESTS requests of short2short at $SERVING_RATE req/s"
+# vLLM, SGLang and TensorRT-LLM side by side on one workload, each its own managed server (cold start, server
+# metrics); one not installed here is skipped with its reason (SGLANG=1 / TRTLLM=1 install them).
+"${TUIBENCH[@]}" compare --models "$MODEL" --dtype "$DTYPE" --libraries vllm,sglang,trtllm --scenarios serving \
+    --datasets short2short --num-requests "$SERVING_REQUESTS" --rates "$SERVING_RATE" --db "$DB" \
+    || echo "serving comparison FAILED (see above)"
 
 step "figures"
 "$PYTHON" "$REPO/benchmarks/gpu_check.py" summary "$OUT" --db "$DB"

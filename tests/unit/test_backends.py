@@ -16,7 +16,7 @@ def test_require_backend_rejects_unknown_library_and_unsupported_scenario():
     with pytest.raises(UserError, match="unknown library 'mlc'") as refused:
         require_backend("mlc", "offline")
     # The test engines run by name but are no choice a user is offered.
-    assert str(refused.value).endswith("choose one of transformers, vllm, llamacpp, mii, endpoint")
+    assert str(refused.value).endswith("choose one of transformers, vllm, llamacpp, mii, sglang, trtllm, endpoint")
     assert require_backend("fake", "offline").name == "fake"
     with pytest.raises(UserError, match="library 'endpoint' does not support the offline scenario"):
         require_backend("endpoint", "offline")

@@ -70,3 +70,20 @@ def test_mii_on_an_older_fake_gpu_or_none_is_one_line_and_a_non_zero_exit(tmp_pa
     assert "MII=1 needs an NVIDIA GPU of compute capability 8.0 or more" in plan.stderr
     assert (capability or "no GPU") in plan.stderr
     assert plan.stdout == ""
+
+
+def test_sglang_and_trtllm_on_a_fake_gpu_each_get_a_venv_of_their_own(tmp_path):
+    plan = planned_install(tmp_path, "SGLANG=1", "TRTLLM=1", gpu_capability="9.0")
+    assert plan.returncode == 0, plan.stderr
+    for library, package in (("sglang", "sglang==0.5.23"), ("trtllm", "tensorrt-llm==1.2.1")):
+        own = tmp_path / f"venv-{library}"  # VENV's name suffixed: where backends/own_env.py looks
+        assert f"-m venv {own}\n" in plan.stdout
+        assert f'{own}/bin/python -m pip install --quiet "{package}"' in plan.stdout
+    assert "-sglang" not in planned_install(tmp_path, gpu_capability="9.0").stdout  # only on request
+
+
+@pytest.mark.parametrize("variable", ["SGLANG=1", "TRTLLM=1"])
+def test_sglang_or_trtllm_without_a_gpu_is_one_line_and_a_non_zero_exit(tmp_path, variable):
+    plan = planned_install(tmp_path, variable)
+    assert plan.returncode != 0 and plan.stdout == ""
+    assert f"{variable} needs an NVIDIA GPU (nvidia-smi lists none; GPU=1 overrides the detection)" in plan.stderr

@@ -10,6 +10,8 @@ _REGISTRY = {
     "vllm": "tuibench.backends.vllm_backend:VllmBackend",
     "llamacpp": "tuibench.backends.llamacpp_backend:LlamaCppBackend",
     "mii": "tuibench.backends.mii_backend:MiiBackend",
+    "sglang": "tuibench.backends.sglang_backend:SglangBackend",
+    "trtllm": "tuibench.backends.trtllm_backend:TrtllmBackend",
     "endpoint": "tuibench.backends.endpoint:EndpointBackend",
 }
 # Deterministic, for tests: scripted step times, known tokens. Runnable by name, never offered to users (Backend.listed

@@ -115,6 +115,9 @@ class Backend(ABC):
     # Serving: the route that empties its server's prefix cache (POST), so that a step reusing the server starts
     # cold as the first did; None: it has none, and a reused server is restarted instead (when it caches).
     reset_cache_path: ClassVar[str | None] = None
+    # Serving: its server keeps a prefix cache across requests unless the spec turns it off; without a reset route,
+    # a reused server is then restarted between steps.
+    caches_prefixes: ClassVar[bool] = False
     # Serving: how this library's server takes prompts and holds outputs to length (ServingParams fields).
     serving_overrides: ClassVar[dict[str, object]] = {}
 

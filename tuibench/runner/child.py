@@ -184,7 +184,7 @@ def _server_sources(ctx) -> list:
     source = server_source(url)
     ctx.server_metrics_url = source.url if source else None
     ctx.log(f"server metrics: {url}" if source else f"server metrics: N/A (nothing tuibench reads at {url})")
-    return [source] if source else []
+    return [source] if source and source.sampled else []
 
 
 def _join_cluster(spec: RunSpec):

@@ -54,13 +54,16 @@ class ServerPool:
         backend = backend_class(spec.library)
         reused = self._key == key and self._server is not None and self._server.alive()
         # A cache that could not be emptied: only a fresh server is as cold as the first step's was.
-        if not (reused and self._reset(backend, emit, clock)):
+        if not (reused and self._reset(backend, spec, emit, clock)):
             self.stop()
             self._start(spec, backend, emit, clock, cancel)
             self._key = key
         server = self._server
-        serving = msgspec.structs.replace(spec.serving, endpoint=server.command.base_url, managed=True,
-                                          served_model=spec.serving.served_model or self._model_path)
+        command = server.command
+        serving = msgspec.structs.replace(
+            spec.serving, endpoint=command.base_url, managed=True,
+            served_model=spec.serving.served_model or self._model_path,
+            server_metrics=spec.serving.server_metrics or command.base_url + command.metrics_path)
         return msgspec.structs.replace(spec, serving=serving), server.tick
 
     def _start(self, spec: RunSpec, backend, emit, clock, cancel) -> None:
@@ -88,11 +91,11 @@ class ServerPool:
         emit(ev.Log(t_s=clock(), message=f"{command.name} is up: {process_s:.1f} s to its first output, then "
                                           f"{load_s:.1f} s to answer"))
 
-    def _reset(self, backend, emit, clock) -> bool:
+    def _reset(self, backend, spec: RunSpec, emit, clock) -> bool:
         """Empties the reused server's prefix cache, so this step starts as cold as the first did (a warm cache
-        from an earlier step would flatter the next); True when done, or when the library caches nothing."""
+        from an earlier step would flatter the next); True when done, or when the server caches nothing."""
         if backend.reset_cache_path is None:
-            return True
+            return not (backend.caches_prefixes and spec.prefix_caching is not False)
         url = self._server.command.base_url + backend.reset_cache_path
         try:
             with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30):

@@ -30,7 +30,10 @@ class ServerCommand(msgspec.Struct, frozen=True, kw_only=True):
     port: int
     env: dict[str, str] = {}
     health_path: str = "/health"
+    metrics_path: str = "/metrics"  # its Prometheus metrics (telemetry/server_metrics.py: each library's route)
     startup_timeout_s: float = 600.0
+    # Files it reads at start (a config the engine takes only as a file): absolute path -> text, written at launch.
+    files: dict[str, str] = {}
 
     @property
     def base_url(self) -> str:
@@ -85,6 +88,9 @@ class ManagedServer:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        for path, text in self.command.files.items():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text)
         with open(self.log_path, "wb") as log:
             self.launched_s = time.perf_counter()
             self.process = subprocess.Popen(

@@ -16,10 +16,11 @@ and a tool for checking any client, network path or proxy.
 """
 
 import asyncio
+import contextlib
 import json
 import random
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -42,6 +43,9 @@ class MockConfig(msgspec.Struct, frozen=True, kw_only=True):
         "tokens in each streamed chunk after the first, sent when its last token is due: 1 is a chunk per token; K "
         "is a server with a stream interval, or speculative decoding accepting K tokens a step", "mock")] = 1
     model: Annotated[str, Opt("the model name it serves", "mock")] = "mock"
+    metrics: Annotated[Literal["none", "vllm", "sglang", "trtllm"], Opt(
+        "export Prometheus metrics in this library's names, at its route: requests running and waiting, KV-cache "
+        "use, prompt tokens, TTFT and E2EL histograms", "mock")] = "none"
     seed: Annotated[int, Opt("seed of the jitter", "mock")] = 0
 
 
@@ -62,6 +66,11 @@ class MockServer:
         self._rng = random.Random(config.seed)
         self._slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
         self.requests = 0
+        self.metrics = None
+        if config.metrics != "none":
+            from tuibench.servers.mock_metrics import MockMetrics
+
+            self.metrics = MockMetrics(config.metrics, config.max_concurrency)
 
     def app(self):
         from aiohttp import web
@@ -69,7 +78,14 @@ class MockServer:
         app = web.Application()
         app.add_routes([web.post("/v1/completions", self.completions), web.post("/v1/chat/completions", self.chat),
                         web.get("/v1/models", self.models), web.get("/health", self.health)])
+        if self.metrics is not None:
+            app.add_routes([web.get(self.metrics.names.path, self.prometheus)])
         return app
+
+    async def prometheus(self, request):
+        from aiohttp import web
+
+        return web.Response(body=self.metrics.text(), content_type="text/plain")
 
     async def health(self, request):
         from aiohttp import web
@@ -112,44 +128,67 @@ class MockServer:
         self.requests += 1
         # OpenAI's schema whole (peers' clients check it: AIPerf drops chunks without id and object).
         ident = {"id": f"cmpl-mock-{self.requests}", "created": int(time.time()), "model": self.config.model}
-        slot = self._slots or _NoSlot()
-        async with slot:
-            # The clock starts when the request holds a slot: at once without a limit, after its wait with one.
-            deadlines = self._schedule(tokens, time.perf_counter() if self._slots else arrived)
-            if not body.get("stream"):
-                await sleep_until(deadlines[-1] if deadlines else arrived)
-                text = "tok " * tokens
-                choice = {"index": 0, "finish_reason": "length",
-                          **({"message": {"role": "assistant", "content": text}} if chat else {"text": text})}
-                return web.json_response({**ident, "object": "chat.completion" if chat else "text_completion",
-                                          "choices": [choice], "usage": usage})
-            response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-            await response.prepare(request)
-            options = body.get("stream_options") or {}
-            running = options.get("include_usage") and options.get("continuous_usage_stats")
-            head = {**ident, "object": "chat.completion.chunk" if chat else "text_completion"}
-            sent = 0
-            for last, count in _chunks(tokens, self.config.tokens_per_chunk):
-                await sleep_until(deadlines[last])
-                if chat and not sent:
-                    # The role alone (an empty content would read as a token to some clients), and with the first
-                    # token, as vLLM's server sends it: sent at once, vLLM's bench client, which times any chunk with
-                    # choices, read it as the first token (a TTFT of 1 ms).
-                    opening = {"index": 0, "delta": {"role": "assistant"}, "logprobs": None, "finish_reason": None}
-                    await response.write(_sse({**head, "choices": [opening]}))
-                finish = "length" if last == tokens - 1 else None
-                text = "tok " * count
-                choice = {"index": 0, **({"delta": {"content": text}} if chat else {"text": text}),
-                          "logprobs": None, "finish_reason": finish}
-                sent += count
-                # vLLM's continuous usage stats: the running count in every chunk, so a client knows its size.
-                extra = {"usage": _usage(usage["prompt_tokens"], sent)} if running else {}
-                await response.write(_sse({**head, "choices": [choice], **extra}))
-            if options.get("include_usage"):
-                await response.write(_sse({**head, "choices": [], "usage": usage}))
-            await response.write(b"data: [DONE]\n\n")
-            await response.write_eof()
-            return response
+        async with self._slot():
+            return await self._answer(request, body, chat, arrived, tokens, usage, ident)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self):
+        """A concurrency slot held (there is always one without a limit): counted as waiting, then as running."""
+        with _Counted(self.metrics, "waiting"):
+            if self._slots:
+                await self._slots.acquire()
+        try:
+            with _Counted(self.metrics, "running"):
+                yield
+        finally:
+            if self._slots:
+                self._slots.release()
+
+    async def _answer(self, request, body: dict, chat: bool, arrived: float, tokens: int, usage: dict, ident: dict):
+        from aiohttp import web
+
+        # The clock starts when the request holds a slot: at once without a limit, after its wait with one.
+        deadlines = self._schedule(tokens, time.perf_counter() if self._slots else arrived)
+        if self.metrics is not None:
+            self.metrics.prompt(usage["prompt_tokens"])
+        if not body.get("stream"):
+            await sleep_until(deadlines[-1] if deadlines else arrived)
+            text = "tok " * tokens
+            choice = {"index": 0, "finish_reason": "length",
+                      **({"message": {"role": "assistant", "content": text}} if chat else {"text": text})}
+            return web.json_response({**ident, "object": "chat.completion" if chat else "text_completion",
+                                      "choices": [choice], "usage": usage})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        options = body.get("stream_options") or {}
+        running = options.get("include_usage") and options.get("continuous_usage_stats")
+        head = {**ident, "object": "chat.completion.chunk" if chat else "text_completion"}
+        sent = 0
+        for last, count in _chunks(tokens, self.config.tokens_per_chunk):
+            await sleep_until(deadlines[last])
+            if chat and not sent:
+                # The role alone (an empty content would read as a token to some clients), and with the first
+                # token, as vLLM's server sends it: sent at once, vLLM's bench client, which times any chunk with
+                # choices, read it as the first token (a TTFT of 1 ms).
+                opening = {"index": 0, "delta": {"role": "assistant"}, "logprobs": None, "finish_reason": None}
+                await response.write(_sse({**head, "choices": [opening]}))
+            finish = "length" if last == tokens - 1 else None
+            text = "tok " * count
+            choice = {"index": 0, **({"delta": {"content": text}} if chat else {"text": text}),
+                      "logprobs": None, "finish_reason": finish}
+            sent += count
+            # vLLM's continuous usage stats: the running count in every chunk, so a client knows its size.
+            extra = {"usage": _usage(usage["prompt_tokens"], sent)} if running else {}
+            await response.write(_sse({**head, "choices": [choice], **extra}))
+            if self.metrics is not None and last == 0:
+                self.metrics.observe("ttft", time.perf_counter() - arrived)
+        if self.metrics is not None:
+            self.metrics.observe("e2el", time.perf_counter() - arrived)
+        if options.get("include_usage"):
+            await response.write(_sse({**head, "choices": [], "usage": usage}))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
 
 
 def _usage(prompt: int, completion: int) -> dict:
@@ -166,12 +205,19 @@ def _chunks(tokens: int, per_chunk: int) -> list[tuple[int, int]]:
     return chunks
 
 
-class _NoSlot:
-    async def __aenter__(self):
-        return self
+class _Counted:
+    """Counts a request as waiting or running in the mock's metrics while the block runs."""
 
-    async def __aexit__(self, *exc):
-        return False
+    def __init__(self, metrics, state: str):
+        self.metrics, self.state = metrics, state
+
+    def __enter__(self):
+        if self.metrics is not None:
+            setattr(self.metrics, self.state, getattr(self.metrics, self.state) + 1)
+
+    def __exit__(self, *exc):
+        if self.metrics is not None:
+            setattr(self.metrics, self.state, getattr(self.metrics, self.state) - 1)
 
 
 def serve(config: MockConfig, host: str, port: int, on_ready=lambda url: None) -> None:

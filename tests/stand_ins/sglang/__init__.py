@@ -1,0 +1,1 @@
+"""A stand-in for SGLang (tests/stand_ins/README.md): `python -m sglang.launch_server` with this folder on the path."""

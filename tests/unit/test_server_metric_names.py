@@ -1,0 +1,44 @@
+"""Each library's Prometheus names mapped onto tuibench's: SGLang's and TensorRT-LLM's as their collectors write
+them (tests/data/*.prom, in their formats), and the mock server's export in every library's names read back."""
+
+from pathlib import Path
+
+import pytest
+
+from tuibench.core.server_view import bucket_key
+from tuibench.servers.mock_metrics import MockMetrics
+from tuibench.telemetry.server_metrics import LIBRARIES, parse
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_sglang_names_sum_over_ranks_and_average_the_kv_cache_use():
+    series, buckets = parse((DATA / "sglang_metrics.prom").read_text())
+    assert series == {"running_requests": 21.0, "waiting_requests": 4.0, "kv_cache_used_pct": 37.5,
+                      "prefix_cache_queries_tokens": 5000.0, "prefix_cache_hits_tokens": 2000.0, "preemptions": 2.0}
+    assert (buckets[bucket_key("ttft", 0.1)], buckets[bucket_key("ttft", 0.5)], buckets[bucket_key("ttft", float("inf"))]
+            ) == (4.0, 9.0, 10.0)
+    assert buckets[bucket_key("tpot", 0.02)] == 10.0 and buckets[bucket_key("e2el", 1.0)] == 7.0
+
+
+def test_trtllm_has_histograms_and_nothing_to_sample():
+    series, buckets = parse((DATA / "trtllm_metrics.prom").read_text())
+    assert series == {}
+    assert buckets == {bucket_key("ttft", 0.05): 2.0, bucket_key("ttft", 0.25): 5.0, bucket_key("ttft", float("inf")): 6.0,
+                       bucket_key("tpot", 0.01): 6.0, bucket_key("tpot", float("inf")): 6.0,
+                       bucket_key("e2el", 0.5): 1.0, bucket_key("e2el", float("inf")): 6.0}
+
+
+@pytest.mark.parametrize("library", sorted(LIBRARIES))
+def test_the_mock_servers_export_in_each_librarys_names_reads_back(library):
+    metrics = MockMetrics(library, max_concurrency=4)
+    metrics.running, metrics.waiting = 1, 3
+    metrics.prompt(12)
+    metrics.observe("ttft", 0.04)
+    series, buckets = parse(metrics.text().decode())
+    names = LIBRARIES[library]
+    expected = {"running_requests": 1.0, "waiting_requests": 3.0, "kv_cache_used_pct": 25.0}  # 1 slot of 4
+    assert series == {name: value for name, value in expected.items() if name in names.gauges} | (
+        {"prefix_cache_queries_tokens": 12.0} if "prefix_cache_queries_tokens" in names.counters else {}) | {
+        name: 0.0 for name in names.counters if name != "prefix_cache_queries_tokens"}
+    assert buckets[bucket_key("ttft", 0.05)] == 1.0 and buckets[bucket_key("ttft", 0.025)] == 0.0
