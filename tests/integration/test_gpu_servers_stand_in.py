@@ -181,3 +181,29 @@ def test_the_server_pool_starts_reuses_and_stops_them_stand_in(stand_ins, model_
             assert len([e for e in events if isinstance(e, ev.ServerStarted)]) == 2
         last = pool._server
     assert last.process.poll() is not None and not group_members(last)
+
+
+@pytest.mark.parametrize("backend, engine", [(SglangBackend, "_engine"), (TrtllmBackend, "_llm")])
+def test_offline_through_the_engines_python_api_stand_in(monkeypatch, model_path, backend, engine):
+    """The backends' offline path (load, generate a batch, close) on the stand-ins of `sglang.Engine` and
+    `tensorrt_llm.LLM`: the spec's options reach the engine, every prompt comes back at its length and count."""
+    from types import SimpleNamespace
+
+    from tuibench.core.prompts import Prompt
+    from tuibench.models.resolve import resolve_model
+
+    monkeypatch.syspath_prepend(str(STAND_INS))
+    spec = msgspec.structs.replace(SPEC, library=backend.name, parallel=Parallelism())
+    ctx = SimpleNamespace(spec=spec, model=resolve_model(spec.model), log=lambda *a, **k: None)
+    prompts = [Prompt(index=i, ids=list(range(1, 4 + i)), output_tokens=5 + i) for i in range(3)]
+    engine_under_test = backend()
+    assert "ready" in engine_under_test.load(ctx, prompts)
+    made = getattr(engine_under_test, engine)
+    options = made.server_args if backend is SglangBackend else made.options
+    assert options["load_format"] == "dummy" and options["dtype"] == "bfloat16"
+    generated = engine_under_test.generate(prompts, max_output_tokens=6)
+    assert [(t.index, t.counted_input_tokens, t.output_tokens) for t in generated.requests] == [
+        (0, 3, 5), (1, 4, 6), (2, 5, 6)]  # the warm-up's cap of 6 holds the last two
+    assert all(t.ttft_ms is None and t.e2el_ms >= 0 for t in generated.requests)  # the batch answers whole
+    engine_under_test.close()
+    assert not made.running

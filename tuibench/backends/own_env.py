@@ -1,9 +1,9 @@
 """Where a library that pins a torch of its own runs from: a virtual environment of its own, beside the project's.
 
-SGLang and TensorRT-LLM each pin a torch other than the one tuibench installs (`make install SGLANG=1` / `TRTLLM=1`
-makes `.venv-sglang` / `.venv-trtllm` next to `.venv`: the project's venv, its name suffixed). Their servers are launched from there; an environment
-variable points elsewhere (a conda env, a container's python), and a library installed into tuibench's own
-environment is used from it.
+SGLang and TensorRT-LLM each pin a torch other than the one tuibench installs, so `make install SGLANG=1` / `TRTLLM=1`
+makes `.venv-sglang` / `.venv-trtllm` next to `.venv` (the project's venv, its name suffixed). Their servers are
+launched from there; an environment variable points elsewhere (a conda env, a container's python), and a library
+installed into tuibench's own environment is used from it.
 """
 
 import importlib.util

@@ -73,7 +73,7 @@ class SglangBackend(Backend):
         return ServerCommand(name="sglang", argv=argv, port=port, env={"HF_HUB_OFFLINE": "1"},
                              metrics_path=LIBRARIES["sglang"].path)
 
-    def load(self, ctx: Context, prompts: Sequence[Prompt]) -> str:  # pragma: no cover - needs a CUDA GPU
+    def load(self, ctx: Context, prompts: Sequence[Prompt]) -> str:
         from tuibench.models.convert import ensure_converted
 
         require_in_process("sglang", "SGLang", "sglang")
@@ -84,7 +84,7 @@ class SglangBackend(Backend):
         return f"SGLang engine ready: {ctx.spec.model_label}, {engine_arguments(ctx.spec)['dtype']}"
 
     def generate(self, prompts: Sequence[Prompt], *, honor_eos: bool = False,
-                 max_output_tokens: int | None = None) -> Generated:  # pragma: no cover - needs a CUDA GPU
+                 max_output_tokens: int | None = None) -> Generated:
         params = [{"max_new_tokens": min(p.output_tokens, max_output_tokens or p.output_tokens),
                    "ignore_eos": not honor_eos, "temperature": 0.0} for p in prompts]
         start = time.perf_counter()
@@ -97,6 +97,6 @@ class SglangBackend(Backend):
             for prompt, output in zip(prompts, outputs, strict=True)])
 
     def close(self) -> None:
-        if getattr(self, "_engine", None) is not None:  # pragma: no cover - needs a CUDA GPU
+        if getattr(self, "_engine", None) is not None:
             self._engine.shutdown()
             self._engine = None

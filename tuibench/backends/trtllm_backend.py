@@ -63,14 +63,14 @@ class TrtllmBackend(Backend):
     def server_command(cls, model_path: str, port: int, spec) -> ServerCommand:
         options_file = data_dir() / "servers" / f"trtllm-{port}.yaml"
         argv = [serve_program() or "trtllm-serve", model_path, "--host", "127.0.0.1", "--port", str(port),
-                "--backend", "pytorch", "--tp_size", str(spec.parallel.tensor), "--pp_size", str(spec.parallel.pipeline),
-                "--extra_llm_api_options", str(options_file)]
+                "--backend", "pytorch", "--tp_size", str(spec.parallel.tensor),
+                "--pp_size", str(spec.parallel.pipeline), "--extra_llm_api_options", str(options_file)]
         # Its Prometheus route exists only with per-request perf metrics on. JSON is YAML, which it reads.
         options = {**llm_options(spec), "return_perf_metrics": True}
         return ServerCommand(name="trtllm-serve", argv=argv, port=port, env={"HF_HUB_OFFLINE": "1"},
                              metrics_path=LIBRARIES["trtllm"].path, files={str(options_file): json.dumps(options)})
 
-    def load(self, ctx: Context, prompts: Sequence[Prompt]) -> str:  # pragma: no cover - needs a CUDA GPU
+    def load(self, ctx: Context, prompts: Sequence[Prompt]) -> str:
         from tuibench.models.convert import ensure_converted
 
         require_in_process("tensorrt_llm", "TensorRT-LLM", "trtllm")
@@ -83,7 +83,7 @@ class TrtllmBackend(Backend):
         return f"TensorRT-LLM engine ready: {spec.model_label}, {llm_options(spec)['dtype']}"
 
     def generate(self, prompts: Sequence[Prompt], *, honor_eos: bool = False,
-                 max_output_tokens: int | None = None) -> Generated:  # pragma: no cover - needs a CUDA GPU
+                 max_output_tokens: int | None = None) -> Generated:
         from tensorrt_llm import SamplingParams
 
         params = [SamplingParams(max_tokens=min(p.output_tokens, max_output_tokens or p.output_tokens),
@@ -98,6 +98,6 @@ class TrtllmBackend(Backend):
             for prompt, output in zip(prompts, outputs, strict=True)])
 
     def close(self) -> None:
-        if getattr(self, "_llm", None) is not None:  # pragma: no cover - needs a CUDA GPU
+        if getattr(self, "_llm", None) is not None:
             self._llm.shutdown()
             self._llm = None
