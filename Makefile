@@ -129,7 +129,8 @@ GPU_WHEEL_PYTHON ?= 3.12
 gpu-wheels:
 	$(PYTHON) -m pip download --quiet --dest gpu-wheels --only-binary=:all: --python-version $(GPU_WHEEL_PYTHON) \
 		--implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
-		"msgspec>=0.18" "textual==8.2.8" "textual-plotext==1.0.1" "pytest>=8" "ddsketch>=3.0"
+		"msgspec>=0.18" "textual==8.2.8" "textual-plotext==1.0.1" "pytest>=8" "ddsketch>=3.0" \
+		"httptools>=0.6"
 	@du -sh gpu-wheels
 
 clean:

@@ -43,7 +43,8 @@ missing=$("$PYTHON" - <<'EOF'
 import importlib.util
 need = {"msgspec": "msgspec", "textual": "textual", "textual_plotext": "textual-plotext", "plotext": "plotext",
         "pytest": "pytest", "aiohttp": "aiohttp", "psutil": "psutil", "pynvml": "nvidia-ml-py",
-        "rich": "rich", "transformers": "transformers", "accelerate": "accelerate", "tokenizers": "tokenizers"}
+        "rich": "rich", "transformers": "transformers", "accelerate": "accelerate", "tokenizers": "tokenizers",
+        "httptools": "httptools"}
 print(" ".join(name for module, name in need.items() if importlib.util.find_spec(module) is None))
 EOF
 )

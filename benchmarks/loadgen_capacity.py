@@ -50,11 +50,12 @@ def serve(port_queue, chunks: int) -> None:
 def measure(url: str, rate: float, seconds: float, chunks: int) -> tuple[float, float, int, int]:
     from tuibench.core.metrics import describe
     from tuibench.loadgen.client import Endpoint, Prompted
-    from tuibench.loadgen.driver import LoadPlan, drive
+    from tuibench.loadgen.driver import LoadPlan, drive, freeze_heap
 
     count = max(100, int(rate * seconds))
     prompts = [Prompted(i, "hi", 4, chunks) for i in range(count)]
     records = []
+    freeze_heap()  # as a run does before its clock starts; the same for vLLM's client below
     cpu_before = time.process_time()
     asyncio.run(drive(Endpoint(base_url=url, model="m", length_policy="none"), prompts,
                       LoadPlan(rate_rps=rate, seed=1), records.append, lambda t: t,
@@ -77,6 +78,7 @@ def measure_vllm(url: str, rate: float, seconds: float, chunks: int) -> tuple[fl
 
     from tuibench.core.metrics import describe
     from tuibench.loadgen.arrivals import arrival_offsets_s
+    from tuibench.loadgen.driver import freeze_heap
 
     count = max(100, int(rate * seconds))
     offsets = arrival_offsets_s(count, rate, 1.0, seed=1)  # the schedule our driver uses with seed 1
@@ -98,6 +100,7 @@ def measure_vllm(url: str, rate: float, seconds: float, chunks: int) -> tuple[fl
                 tasks.append(asyncio.create_task(async_request_openai_completions(request, session)))
             return origin, await asyncio.gather(*tasks)
 
+    freeze_heap()  # vLLM's import is a heap whose full collection would stall this client 350 ms mid-run
     cpu_before = time.process_time()
     origin, outputs = asyncio.run(go())
     cpu_s = time.process_time() - cpu_before

@@ -8,6 +8,10 @@ lag < 1 ms for each worker count, and their ratio.
 
     python benchmarks/loadgen_scaling.py [--seconds 3] [--chunks 16] [--workers 1,2] [--pools local,ray]
 
+With Ray, it first prints what one client actor costs, to size a cluster by: the time to create it and read its
+clock, its memory (RSS, and USS: what it alone holds), its CPU while idle, and its CPU per request against a local
+worker process's at the same rate.
+
 On the 2-core CI machine the server, the workers and this process share the two cores: a second worker can only
 help as far as a core is idle, so the ratio there is bounded by the server's own CPU, not the client's.
 """
@@ -21,6 +25,75 @@ import sys
 import time
 
 from loadgen_capacity import serve
+
+
+def worker_processes(pool: str) -> list:
+    """The running client workers: Ray's actor processes (named after the actor class), or this script's children
+    that run tuibench.loadgen.workers."""
+    import psutil
+
+    if pool == "ray":
+        return [p for p in psutil.process_iter(["name", "cmdline"]) if "ClientAgent" in (p.info["name"] or "")
+                or any("ClientAgent" in part for part in p.info["cmdline"] or [])]
+    return [p for p in psutil.Process().children(recursive=True)
+            if any("tuibench.loadgen.workers" in part for part in p.cmdline())]
+
+
+def cpu_s(processes: list) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except Exception:  # noqa: BLE001 - gone: what it spent is no longer readable
+            pass
+    return total
+
+
+def actor_cost(url: str, chunks: int, rate: float, seconds: float) -> None:
+    """One Ray client actor's fixed cost, and its CPU per request beside a local worker process's."""
+    import threading
+
+    from tuibench.cluster.clients import RayPool
+
+    started = time.perf_counter()
+    pool = RayPool(1)
+    create_s = time.perf_counter() - started
+    actors = worker_processes("ray")
+    memory = [p.memory_full_info() for p in actors]
+    idle_before = cpu_s(actors)
+    time.sleep(5.0)
+    idle_cpu_pct = (cpu_s(actors) - idle_before) / 5.0 * 100
+    pool.close()
+    print(f"one Ray client actor: {create_s:.2f} s to create it and read its clock; RSS "
+          f"{sum(m.rss for m in memory) / 2**20:.0f} MiB, USS {sum(m.uss for m in memory) / 2**20:.0f} MiB; "
+          f"{idle_cpu_pct:.2f} % of a core while idle ({len(actors)} process)")
+    for pool_name in ("local", "ray"):
+        spent = []
+
+        def watch(stop: threading.Event) -> None:  # the workers exist only while the run does: read them then
+            seen: dict[int, object] = {}
+            while not stop.wait(0.05):
+                for process in worker_processes(pool_name):
+                    seen.setdefault(process.pid, process)
+                    try:
+                        times = process.cpu_times()
+                        spent.append((process.pid, times.user + times.system))
+                    except Exception:  # noqa: BLE001 - it ended between the listing and the read
+                        pass
+
+        stop = threading.Event()
+        watcher = threading.Thread(target=watch, args=(stop,), daemon=True)
+        watcher.start()
+        measure(url, rate, seconds, chunks, 1, pool_name)
+        stop.set()
+        watcher.join()
+        last: dict[int, float] = {}
+        for pid, value in spent:
+            last[pid] = max(last.get(pid, 0.0), value)
+        requests = max(100, int(rate * seconds))
+        print(f"  {pool_name:<6} worker at {rate:g} req/s: {sum(last.values()) / requests * 1000:.3f} ms CPU per "
+              "request (its whole life: start, warm-up, run)")
 
 
 def measure(url: str, rate: float, seconds: float, chunks: int, workers: int, pool: str) -> tuple[float, float, int]:
@@ -66,6 +139,7 @@ def main() -> None:
     try:
         if "ray" in pools:
             start_ray()
+            actor_cost(url, args.chunks, rate=400.0, seconds=args.seconds)
         for pool in pools:
             for workers in (int(w) for w in args.workers.split(",")):
                 print(f"\n{workers} worker(s), {'Ray actors' if pool == 'ray' else 'local processes'}:")

@@ -19,10 +19,10 @@ def server():
 
 
 def _send(url: str, prompt: str, tokens: int = 5, timeout_s: float = 10.0, api: str = "completions"):
-    import aiohttp
+    from tuibench.loadgen.http import Session
 
     async def go():
-        async with aiohttp.ClientSession() as session:
+        async with Session() as session:
             request = Prompted(0, prompt, 3, tokens)
             return await send(session, Endpoint(base_url=url, model="m", api=api), request, time.perf_counter(),
                               timeout_s, lambda t: t)

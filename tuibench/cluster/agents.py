@@ -63,11 +63,13 @@ class ClientAgent:
 
     async def prepare(self, share: bytes) -> None:
         from tuibench.loadgen.client import warm_up
+        from tuibench.loadgen.driver import freeze_heap
         from tuibench.loadgen.workers import WorkerShare, client_session
 
         self._share = msgspec.msgpack.decode(share, type=WorkerShare)
         self._session = client_session()
         await warm_up(self._session, self._share.endpoint)
+        freeze_heap()  # Ray's own objects too: a full collection would hold this actor's loop
 
     async def run(self, origin_s: float):
         """A generator of msgpack records, each as its request finishes."""

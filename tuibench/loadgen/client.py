@@ -5,13 +5,13 @@ malformed stream, disconnect.
 """
 
 import asyncio
-import os
 import time
 from typing import Literal
 
 import msgspec
 
 from tuibench.core.records import RequestRecord
+from tuibench.loadgen.http import ConnectFailed, HttpError
 from tuibench.loadgen.sse import DONE, MalformedStream, choice_carries_token, choice_text, first_choice, parse_line
 
 Api = Literal["completions", "chat"]
@@ -51,18 +51,16 @@ def auth_headers(endpoint: Endpoint) -> dict[str, str]:
 
 
 _JSON = {"Content-Type": "application/json"}
-_encode = msgspec.json.Encoder().encode  # a tenth of json.dumps's time, and bytes aiohttp sends as they are
+_encode = msgspec.json.Encoder().encode  # a tenth of json.dumps's time
 
 
 async def warm_up(session, endpoint: Endpoint) -> None:
     """One round trip before the clock starts (a GET of /v1/models), which leaves its connection in the session's
     pool: a measured request then finds a warm one, as it does in a single-process run after the warm-ups."""
-    import aiohttp
-
     try:
         async with session.get(endpoint.base_url.rstrip("/") + "/v1/models", headers=auth_headers(endpoint)) as response:
             await response.read()
-    except aiohttp.ClientError:
+    except HttpError:
         pass  # the measured requests will say what is wrong with the server
 
 
@@ -134,8 +132,6 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
     None without a limit). `reply`, when given, gets the text of the answer, piece by piece, and `reply_ids` the
     ids a vLLM server says it generated (a conversation's next turn holds the answer).
     """
-    import aiohttp
-
     headers = auth_headers(endpoint) | _JSON
     stream = _Stream(reply, reply_ids)
     error = None
@@ -148,8 +144,8 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
                     text = (await response.text())[:300].replace("\n", " ")
                     error = f"HTTP {response.status}: {text}"
                 else:
-                    # Whole reads, split here: aiohttp's line iterator costs a round of its buffer machinery per
-                    # line (SSE has two a chunk). Every line of one read came at that read's time.
+                    # Whole reads, split here (a line iterator costs a round of buffer machinery per line, and SSE
+                    # has two a chunk). Every line of one read came at that read's time.
                     pending, done = b"", False
                     async for block in response.content.iter_any():
                         arrived = now()
@@ -167,15 +163,10 @@ async def send(session, endpoint: Endpoint, request: Prompted, scheduled_s: floa
         error = f"timeout after {timeout_s:g} s"
     except MalformedStream as exc:
         error = f"malformed stream: {exc}"
-    except aiohttp.ClientConnectorError as exc:
-        errno = exc.os_error.errno if exc.os_error else None
-        error = f"connection failed: {os.strerror(errno) if errno else exc}"
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-        error = f"server disconnected mid-stream: {type(exc).__name__}"
-    except aiohttp.ClientOSError as exc:  # reset by a server killed while it read the request (seen under load)
-        error = f"connection lost: {os.strerror(exc.errno) if exc.errno else exc}"
-    except aiohttp.ClientError as exc:
-        error = f"{type(exc).__name__}: {exc}"
+    except ConnectFailed as exc:
+        error = f"connection failed: {exc}"
+    except HttpError as exc:  # disconnected, or reset by a server killed while it read the request (seen under load)
+        error = str(exc)
     usage_output = stream.usage_output
     if usage_output is None and stream.finished == "length":
         # No usage from this server (llama.cpp's), and chunks may carry several tokens each (it holds text back

@@ -65,6 +65,18 @@ async def drive(endpoint: Endpoint, prompts: Sequence[Prompted], plan: LoadPlan,
         await send_on_schedule(prompts, offsets, origin, time_source, one)
 
 
+def freeze_heap() -> None:
+    """Before a schedule's clock starts: what lives as long as the load (imports, a tokenizer, the prompts) is
+    collected once and frozen out of the garbage collector. A full collection walks every object the process holds:
+    in the serving child it held the loop 200 ms mid-run (100 streams, benchmarks/timing_error.py), in a process
+    that had imported vLLM about 350 ms (benchmarks/loadgen_capacity.py), and every send or token then due was that
+    late. The load's own short-lived objects are still collected as they go."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 POOL_MARGIN = 1.5  # requests take longer under load than the warm-up did alone
 POOL_MAX = 1024  # connections opened ahead at most
 
@@ -82,7 +94,7 @@ def connections_needed(offsets_s: Sequence[float], request_s: float, limit: int 
 
 async def open_connections(session, endpoint: Endpoint, count: int) -> None:
     """`count` connections opened and left in the session's pool before the clock starts, by as many concurrent
-    warm-up round trips. A connection opened mid-run costs the loop a TCP connect and aiohttp's set-up of it
+    warm-up round trips. A connection opened mid-run costs the loop a TCP connect and the client's set-up of it
     (about 0.5 ms each, one after another as the first requests of a run ramp up): 50 streams held the loop for
     15 ms at their start, and every token then due read that late (benchmarks/timing_error.py)."""
     await asyncio.gather(*(warm_up(session, endpoint) for _ in range(count)))
@@ -109,7 +121,6 @@ async def client(endpoint: Endpoint, plan: LoadPlan, clock: Callable[[float], fl
 
 
 def _session(plan: LoadPlan):
-    import aiohttp
+    from tuibench.loadgen.http import Session
 
-    connector = aiohttp.TCPConnector(limit=plan.max_concurrency or 0, force_close=False)
-    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None))
+    return Session()  # no limit of its own: the plan's concurrency limit is in_slot's

@@ -24,6 +24,7 @@ import msgspec
 from tuibench.core.records import RequestRecord
 from tuibench.core.timing import PERF_COUNTER, Clock
 from tuibench.loadgen.client import Endpoint, Prompted, warm_up
+from tuibench.loadgen.driver import freeze_heap
 
 _START_LEAD_S = 0.05  # the schedule starts this far after every worker said it is ready
 
@@ -74,9 +75,9 @@ async def send_share(session, share: WorkerShare, origin_s: float, on_record: Ca
 
 
 def client_session():
-    import aiohttp
+    from tuibench.loadgen.http import Session
 
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None))
+    return Session()
 
 
 def worker_main() -> None:
@@ -93,6 +94,7 @@ def worker_main() -> None:
     async def go() -> None:
         async with client_session() as session:
             await warm_up(session, share.endpoint)
+            freeze_heap()
             _write_frame(out, "ready")
             start = await asyncio.to_thread(_read_frame, inbox)
             if start is None:

@@ -5,7 +5,6 @@ tokenizer prompts are made with. Sending is the load generator's (tuibench/loadg
 """
 
 import asyncio
-import gc
 import os
 
 import msgspec
@@ -21,7 +20,7 @@ from tuibench.core.workload import RequestSpec
 from tuibench.loadgen.client import Endpoint, auth_headers
 from tuibench.loadgen.conversations import drive_conversations
 from tuibench.loadgen.exact import prepare
-from tuibench.loadgen.driver import LoadPlan, drive
+from tuibench.loadgen.driver import LoadPlan, drive, freeze_heap
 
 PREPARE_TIMEOUT_S = 60.0
 WARMUP_SEED = 1_000_003  # warm-up token ids are drawn with the run's seed plus this: never the measured ones
@@ -72,11 +71,8 @@ def run(engine: Backend, ctx: Context) -> None:
         unfitted = f"; {prepared.unfitted} could not be fitted exactly" if prepared.unfitted else ""
         ctx.log(f"prompts sent as {prepared.mode}{unfitted}")
         ctx.phase("warmup", f"{len(warm)} request(s) of the same shapes, not counted")
-        # The tokenizer and the prompts are hundreds of thousands of objects that live as long as the run: a full
-        # collection walked them all mid-run, holding the client's loop for 200 ms (seen at 100 streams: every token
-        # then due read that late, benchmarks/timing_error.py). Frozen, the collector leaves them out.
-        gc.collect()
-        gc.freeze()
+        # The tokenizer and the prompts are hundreds of thousands of objects that live as long as the run.
+        freeze_heap()
 
         async def server_histograms() -> None:
             await asyncio.to_thread(_server_histograms, ctx)
