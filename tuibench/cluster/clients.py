@@ -52,7 +52,7 @@ class RayPool:
 
         try:
             for ref in self.agents[worker].run.remote(origin_s):
-                self.messages.put(("record", worker, ray.get(ref)))
+                self.messages.put(("records", worker, ray.get(ref)))
             self.messages.put(("done", worker, b""))
         except Exception as exc:  # noqa: BLE001 - the actor died (or its node did): its requests left fail
             self._gone[worker] = _reason(exc)

@@ -109,8 +109,8 @@ def worker_main() -> None:
 
 class Pool(Protocol):
     """Where the workers run. Each one's messages reach `next()` as (kind, worker, payload): "ready" once it has
-    its share and a connection, then a "record" per request, "done" when it sent them all, and "closed" last (a
-    "closed" without "done": it died)."""
+    its share and a connection, then a "record" per request (or "records", a list of them), "done" when it sent them
+    all, and "closed" last (a "closed" without "done": it died)."""
 
     def give(self, worker: int, share: WorkerShare) -> None: ...
 
@@ -218,14 +218,16 @@ def _collect(pool: Pool, workers: int, prompts, planned, closed: set[int], on_re
         _fail(pending[worker], worker, pool.why_gone(worker), on_record, clock)
     while len(closed) < workers:
         kind, worker, payload = pool.next()
-        if kind == "record":
-            record = msgspec.msgpack.decode(payload, type=RequestRecord)
-            pending[worker].pop(record.index, None)
+        if kind in ("record", "records"):  # one, or a list of them (a Ray actor's, sent together)
             offset_ms = pool.offset_ms(worker)
             shift_s = (offset_ms or 0.0) / 1e3  # their clock to ours
-            on_record(msgspec.structs.replace(record, start_s=clock(record.start_s - shift_s), worker=worker,
-                                              scheduled_s=clock(record.scheduled_s - shift_s),
-                                              clock_offset_ms=offset_ms))
+            records = [msgspec.msgpack.decode(payload, type=RequestRecord)] if kind == "record" else \
+                msgspec.msgpack.decode(payload, type=list[RequestRecord])
+            for record in records:
+                pending[worker].pop(record.index, None)
+                on_record(msgspec.structs.replace(record, start_s=clock(record.start_s - shift_s), worker=worker,
+                                                  scheduled_s=clock(record.scheduled_s - shift_s),
+                                                  clock_offset_ms=offset_ms))
         elif kind == "done":
             done.add(worker)
         elif kind == "closed":
