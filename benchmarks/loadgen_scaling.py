@@ -52,8 +52,6 @@ def cpu_s(processes: list) -> float:
 
 def actor_cost(url: str, chunks: int, rate: float, seconds: float) -> None:
     """One Ray client actor's fixed cost, and its CPU per request beside a local worker process's."""
-    import threading
-
     from tuibench.cluster.clients import RayPool
 
     started = time.perf_counter()
@@ -69,31 +67,37 @@ def actor_cost(url: str, chunks: int, rate: float, seconds: float) -> None:
           f"{sum(m.rss for m in memory) / 2**20:.0f} MiB, USS {sum(m.uss for m in memory) / 2**20:.0f} MiB; "
           f"{idle_cpu_pct:.2f} % of a core while idle ({len(actors)} process)")
     for pool_name in ("local", "ray"):
-        spent = []
+        # The whole life of one worker at two rates: CPU = fixed + per request x requests, both read off the two.
+        (low, low_s), (high, high_s) = (worker_cpu(url, chunks, pool_name, r, seconds) for r in (rate, 4 * rate))
+        per_request_s = (high_s - low_s) / (high - low)
+        fixed_s = low_s - per_request_s * low
+        print(f"  {pool_name:<6} worker: {per_request_s * 1000:.3f} ms CPU per request, {fixed_s:.2f} s fixed (start, "
+              f"imports, warm-up, connections; from {low} and {high} requests at {rate:g} and {4 * rate:g} req/s)")
 
-        def watch(stop: threading.Event) -> None:  # the workers exist only while the run does: read them then
-            seen: dict[int, object] = {}
-            while not stop.wait(0.05):
-                for process in worker_processes(pool_name):
-                    seen.setdefault(process.pid, process)
-                    try:
-                        times = process.cpu_times()
-                        spent.append((process.pid, times.user + times.system))
-                    except Exception:  # noqa: BLE001 - it ended between the listing and the read
-                        pass
 
-        stop = threading.Event()
-        watcher = threading.Thread(target=watch, args=(stop,), daemon=True)
-        watcher.start()
-        measure(url, rate, seconds, chunks, 1, pool_name)
-        stop.set()
-        watcher.join()
-        last: dict[int, float] = {}
-        for pid, value in spent:
-            last[pid] = max(last.get(pid, 0.0), value)
-        requests = max(100, int(rate * seconds))
-        print(f"  {pool_name:<6} worker at {rate:g} req/s: {sum(last.values()) / requests * 1000:.3f} ms CPU per "
-              "request (its whole life: start, warm-up, run)")
+def worker_cpu(url: str, chunks: int, pool_name: str, rate: float, seconds: float) -> tuple[int, float]:
+    """(requests, CPU seconds) of one worker's whole life, sending `rate` for `seconds`: read from outside, while
+    it lives (a Ray actor's process, a local worker's), the last reading of each process kept."""
+    import threading
+
+    spent: dict[int, float] = {}
+
+    def watch(stop: threading.Event) -> None:
+        while not stop.wait(0.05):
+            for process in worker_processes(pool_name):
+                try:
+                    times = process.cpu_times()
+                    spent[process.pid] = max(spent.get(process.pid, 0.0), times.user + times.system)
+                except Exception:  # noqa: BLE001 - it ended between the listing and the read
+                    pass
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(stop,), daemon=True)
+    watcher.start()
+    measure(url, rate, seconds, chunks, 1, pool_name)
+    stop.set()
+    watcher.join()
+    return max(100, int(rate * seconds)), sum(spent.values())
 
 
 def measure(url: str, rate: float, seconds: float, chunks: int, workers: int, pool: str) -> tuple[float, float, int]:
