@@ -161,20 +161,27 @@ class Response:
         if on_end is not None:
             on_end(keep_alive)
 
-    async def iter_any(self):
-        """Each part of the body as it arrives (all that came since the last), until it ends."""
+    def iter_any(self) -> "Response":
+        """Each part of the body as it arrives (all that came since the last), until it ends. The response is its
+        own iterator, not an async generator: a generator left at [DONE] is closed by asyncio's finalizer hook, a
+        thread-safe call through the loop's self-pipe for every request."""
+        return self
+
+    def __aiter__(self) -> "Response":
+        return self
+
+    async def __anext__(self) -> bytes:
         while True:
             if self._pieces:
                 pieces, self._pieces = self._pieces, []
-                yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            elif self._done:
-                return
-            elif self._error is not None:
+                return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            if self._done:
+                raise StopAsyncIteration
+            if self._error is not None:
                 raise self._error
-            else:
-                self._waiter = asyncio.get_running_loop().create_future()
-                await self._waiter
-                self._waiter = None
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+            self._waiter = None
 
     async def read(self) -> bytes:
         return b"".join([piece async for piece in self.iter_any()])
