@@ -1,6 +1,7 @@
 """SGLang's and TensorRT-LLM's launch commands from a spec, where their servers start from, and why they are not
 available on a machine without a CUDA GPU."""
 
+import importlib.util
 import json
 import sys
 
@@ -72,3 +73,22 @@ def test_trtllm_options_file_holds_what_its_command_line_cannot(launchers, tmp_p
 def test_a_server_without_a_cache_reset_route_is_kept_only_when_it_caches_nothing(backend, caching, reused):
     spec = RunSpec(dataset=PLAIN.dataset, prefix_caching=caching)
     assert ServerPool()._reset(backend, spec, lambda event: None, lambda: 0.0) is reused
+
+
+@pytest.mark.skipif(any(importlib.util.find_spec(m) for m in ("sglang", "tensorrt_llm")),
+                    reason="installed into this environment: found here, never missing")
+def test_on_a_fake_gpu_box_each_is_available_once_its_server_is_found(monkeypatch, tmp_path):
+    import tuibench.telemetry.devices as devices
+
+    monkeypatch.setattr(devices, "cuda_visible", lambda: True)  # a GPU box, as far as the check can tell
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / ".venv"))  # no .venv-sglang, no .venv-trtllm beside it
+    for variable in ("TUIBENCH_SGLANG_PYTHON", "TUIBENCH_TRTLLM_SERVE"):
+        monkeypatch.delenv(variable, raising=False)
+    missing = SglangBackend.availability()
+    assert not missing.ok and missing.reason == (
+        "sglang not installed: `make install SGLANG=1` (its own venv: it pins another torch), or set "
+        "TUIBENCH_SGLANG_PYTHON to a python that has it")
+    assert TrtllmBackend.availability().reason.startswith("tensorrt_llm not installed: `make install TRTLLM=1`")
+    (tmp_path / ".venv-trtllm" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv-trtllm" / "bin" / "trtllm-serve").touch()
+    assert TrtllmBackend.availability().ok

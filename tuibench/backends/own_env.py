@@ -30,6 +30,20 @@ def launcher(library: str, variable: str, program: str, module: str) -> str | No
     return None
 
 
+def gpu_server_availability(label: str, module: str, launcher_found: bool, make_flag: str, variable: str,
+                            what: str):
+    """A CUDA GPU first (the reason that holds even where it is installed), then the library's own environment."""
+    from tuibench.backends.engine import Availability
+    from tuibench.telemetry.devices import cuda_visible
+
+    if not cuda_visible():
+        return Availability(False, f"{label} runs on a CUDA GPU, and this machine has none")
+    if not launcher_found:
+        return Availability(False, f"{module} not installed: `make install {make_flag}` (its own venv: it pins "
+                                   f"another torch), or set {variable} to {what}")
+    return Availability(True)
+
+
 def require_in_process(module: str, label: str, library: str) -> None:
     """Offline runs import the library into tuibench's own process: a UserError when it does not import here."""
     from tuibench.core.errors import UserError

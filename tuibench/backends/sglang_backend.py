@@ -10,11 +10,10 @@ import time
 from collections.abc import Sequence
 
 from tuibench.backends.engine import Availability, Backend, Generated, Timed, dtype_name
-from tuibench.backends.own_env import launcher, require_in_process
+from tuibench.backends.own_env import gpu_server_availability, launcher, require_in_process
 from tuibench.core.context import Context
 from tuibench.core.prompts import Prompt
 from tuibench.servers.managed import ServerCommand
-from tuibench.telemetry.devices import cuda_visible
 from tuibench.telemetry.server_metrics import LIBRARIES
 
 PYTHON_VARIABLE = "TUIBENCH_SGLANG_PYTHON"  # a python that has sglang, where it lives elsewhere
@@ -56,12 +55,8 @@ class SglangBackend(Backend):
 
     @classmethod
     def availability(cls) -> Availability:
-        if not cuda_visible():
-            return Availability(False, "SGLang runs on a CUDA GPU, and this machine has none")
-        if server_python() is None:
-            return Availability(False, "sglang not installed: `make install SGLANG=1` (its own venv, .venv-sglang: "
-                                       f"it pins another torch), or set {PYTHON_VARIABLE} to a python that has it")
-        return Availability(True)
+        return gpu_server_availability("SGLang", "sglang", server_python() is not None, "SGLANG=1", PYTHON_VARIABLE,
+                                       "a python that has it")
 
     @classmethod
     def server_command(cls, model_path: str, port: int, spec) -> ServerCommand:

@@ -11,12 +11,11 @@ import time
 from collections.abc import Sequence
 
 from tuibench.backends.engine import Availability, Backend, Generated, Timed, dtype_name
-from tuibench.backends.own_env import launcher, require_in_process
+from tuibench.backends.own_env import gpu_server_availability, launcher, require_in_process
 from tuibench.core.context import Context
 from tuibench.core.paths import data_dir
 from tuibench.core.prompts import Prompt
 from tuibench.servers.managed import ServerCommand
-from tuibench.telemetry.devices import cuda_visible
 from tuibench.telemetry.server_metrics import LIBRARIES
 
 SERVE_VARIABLE = "TUIBENCH_TRTLLM_SERVE"  # a trtllm-serve program, where it lives elsewhere
@@ -51,13 +50,8 @@ class TrtllmBackend(Backend):
 
     @classmethod
     def availability(cls) -> Availability:
-        if not cuda_visible():
-            return Availability(False, "TensorRT-LLM runs on a CUDA GPU, and this machine has none")
-        if serve_program() is None:
-            return Availability(False, "tensorrt_llm not installed: `make install TRTLLM=1` (its own venv, "
-                                       f".venv-trtllm: it pins another torch), or set {SERVE_VARIABLE} to its "
-                                       "trtllm-serve")
-        return Availability(True)
+        return gpu_server_availability("TensorRT-LLM", "tensorrt_llm", serve_program() is not None, "TRTLLM=1",
+                                       SERVE_VARIABLE, "its trtllm-serve")
 
     @classmethod
     def server_command(cls, model_path: str, port: int, spec) -> ServerCommand:
