@@ -11,8 +11,6 @@ import msgspec
 
 from tuibench.core.events import TelemetrySample
 
-RECORDS_WINDOW_S = 0.02  # a client actor's records sent together: at most 50 Ray objects a second
-
 
 class NodeAgent:
     """One per node: its clock, and its GPUs sampled through NVML, or its CPU and memory where it has none."""
@@ -74,26 +72,23 @@ class ClientAgent:
         freeze_heap()  # Ray's own objects too: a full collection would hold this actor's loop
 
     async def run(self, origin_s: float):
-        """A generator of msgpack lists of records, as requests finish: those that finished within RECORDS_WINDOW_S
-        of the first of them go together (each item a generator yields is a Ray object, about 0.5 ms of this
-        process's CPU: one per request cost more than the request itself, benchmarks/loadgen_scaling.py)."""
-        from tuibench.loadgen.workers import send_share
+        """A generator of msgpack lists of records as requests finish (loadgen/workers.RecordBatches: each item a
+        generator yields is a Ray object, about 0.5 ms of this process's CPU)."""
+        from tuibench.loadgen.workers import RecordBatches, send_share
 
         finished: asyncio.Queue = asyncio.Queue()
         end = object()
-        sending = asyncio.create_task(send_share(self._session, self._share, origin_s, finished.put_nowait))
-        sending.add_done_callback(lambda _: finished.put_nowait(end))
+        batches = RecordBatches(finished.put_nowait)
+        sending = asyncio.create_task(send_share(self._session, self._share, origin_s, batches.add))
+
+        def ended(_) -> None:
+            batches.flush()
+            finished.put_nowait(end)
+
+        sending.add_done_callback(ended)
         try:
-            ended = False
-            while not ended:
-                batch = [await finished.get()]
-                if batch[0] is not end:
-                    await asyncio.sleep(RECORDS_WINDOW_S)  # records are for the run's tally, not its timing
-                while not finished.empty():
-                    batch.append(finished.get_nowait())
-                ended = batch[-1] is end
-                if records := [record for record in batch if record is not end]:
-                    yield msgspec.msgpack.encode(records)
+            while (records := await finished.get()) is not end:
+                yield records
             sending.result()  # a failure of the sending itself ends the stream with it
         finally:
             await self._session.close()
