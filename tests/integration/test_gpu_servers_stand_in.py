@@ -42,6 +42,16 @@ def stand_ins(monkeypatch, tmp_path):
     return tmp_path
 
 
+@pytest.fixture
+def stand_in_modules(monkeypatch):
+    """`sglang` and `tensorrt_llm` importable as their stand-ins for one test, and forgotten after it (a later test
+    must not find them installed)."""
+    monkeypatch.syspath_prepend(str(STAND_INS))
+    yield
+    for name in [name for name in sys.modules if name.split(".")[0] in ("sglang", "tensorrt_llm")]:
+        del sys.modules[name]
+
+
 def announced(server: ManagedServer) -> dict:
     line = next(line for line in server.log_path.read_text().splitlines() if line.startswith("stand-in "))
     return json.loads(line.partition(" arguments: ")[2])
@@ -179,12 +189,14 @@ def test_the_server_pool_starts_reuses_and_stops_them_stand_in(stand_ins, model_
         else:
             assert pool._server is not first and first.process.poll() is not None
             assert len([e for e in events if isinstance(e, ev.ServerStarted)]) == 2
+            assert any("no route to empty its prefix cache: restarting it" in getattr(e, "message", "")
+                       for e in events)
         last = pool._server
     assert last.process.poll() is not None and not group_members(last)
 
 
 @pytest.mark.parametrize("backend, engine", [(SglangBackend, "_engine"), (TrtllmBackend, "_llm")])
-def test_offline_through_the_engines_python_api_stand_in(monkeypatch, model_path, backend, engine):
+def test_offline_through_the_engines_python_api_stand_in(stand_in_modules, model_path, backend, engine):
     """The backends' offline path (load, generate a batch, close) on the stand-ins of `sglang.Engine` and
     `tensorrt_llm.LLM`: the spec's options reach the engine, every prompt comes back at its length and count."""
     from types import SimpleNamespace
@@ -192,7 +204,6 @@ def test_offline_through_the_engines_python_api_stand_in(monkeypatch, model_path
     from tuibench.core.prompts import Prompt
     from tuibench.models.resolve import resolve_model
 
-    monkeypatch.syspath_prepend(str(STAND_INS))
     spec = msgspec.structs.replace(SPEC, library=backend.name, parallel=Parallelism())
     ctx = SimpleNamespace(spec=spec, model=resolve_model(spec.model), log=lambda *a, **k: None)
     prompts = [Prompt(index=i, ids=list(range(1, 4 + i)), output_tokens=5 + i) for i in range(3)]

@@ -95,7 +95,11 @@ class ServerPool:
         """Empties the reused server's prefix cache, so this step starts as cold as the first did (a warm cache
         from an earlier step would flatter the next); True when done, or when the server caches nothing."""
         if backend.reset_cache_path is None:
-            return not (backend.caches_prefixes and spec.prefix_caching is not False)
+            if not (backend.caches_prefixes and spec.prefix_caching is not False):
+                return True
+            emit(ev.Log(t_s=clock(), message=f"{backend.name}'s server has no route to empty its prefix cache: "
+                                              "restarting it, so that this step starts as cold as the first"))
+            return False
         url = self._server.command.base_url + backend.reset_cache_path
         try:
             with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30):
