@@ -138,3 +138,53 @@ def test_a_refused_connection_is_named_with_the_systems_words():
     with pytest.raises(ConnectFailed, match="Connection refused") as failed:
         asyncio.run(go())
     assert failed.value.errno is not None
+
+
+def self_signed(folder) -> tuple[str, str]:
+    """A certificate for 127.0.0.1, its own issuer, and its key: (certificate path, key path)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tuibench test")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+                   .not_valid_after(now + dt.timedelta(hours=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_https_with_a_certificate_the_machine_trusts_and_one_it_does_not(monkeypatch, tmp_path, trusted):
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    if trusted:
+        monkeypatch.setenv("SSL_CERT_FILE", cert)  # OpenSSL's own variable: the machine's trust, here the test's
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    async def go():
+        raw, port = RawServer(), free_port()
+        async with await asyncio.start_server(raw.handle, "127.0.0.1", port, ssl=server_tls), Session() as session:
+            async with session.get(f"https://127.0.0.1:{port}/sized") as response:
+                return response.status, await response.read()
+
+    if trusted:
+        assert asyncio.run(go()) == (200, b"hello world")
+    else:
+        with pytest.raises(ConnectFailed, match="^TLS: self-signed certificate$"):
+            asyncio.run(go())

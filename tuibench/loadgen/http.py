@@ -10,6 +10,7 @@ how many requests one core sends on time. Tests script their own session with th
 
 import asyncio
 import os
+import socket
 import ssl
 import weakref
 from urllib.parse import urlsplit
@@ -33,6 +34,16 @@ class Disconnected(HttpError):
 
 class MalformedResponse(HttpError):
     """What came back is not HTTP/1.1."""
+
+
+def _reason(exc: OSError, host: str) -> str:
+    """Why a connection could not be made, in the system's words: asyncio's own ("Connect call failed (host, port)")
+    hide the errno's, and a TLS error's errno is OpenSSL's, not the system's."""
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {getattr(exc, 'verify_message', None) or exc.reason or exc}"
+    if isinstance(exc, socket.gaierror):
+        return f"{host}: {exc.strerror}"
+    return os.strerror(exc.errno) if isinstance(exc.errno, int) and exc.errno > 0 else str(exc)
 
 
 class _Target:
@@ -274,9 +285,7 @@ class Session:
             _, connection = await asyncio.get_running_loop().create_connection(
                 _Connection, target.host, target.port, ssl=self._tls if target.tls else None)
         except OSError as exc:  # refused, unreachable, unknown name (socket.gaierror), TLS (ssl.SSLError)
-            # asyncio's own words ("Connect call failed (host, port)") hide the reason the errno names.
-            reason = os.strerror(exc.errno) if isinstance(exc.errno, int) and exc.errno > 0 else str(exc)
-            raise ConnectFailed(reason, exc.errno) from None
+            raise ConnectFailed(_reason(exc, target.host), exc.errno) from None
         self._open.add(connection)
         return connection
 
