@@ -114,10 +114,11 @@ def test_trtllm_stand_in_reads_its_options_file_and_its_prometheus_route(stand_i
             "speculative_config": {"decoding_type": "NGram", "max_draft_len": 3, "max_matching_ngram_size": 4}}
         url = server.command.base_url + server.command.metrics_path
         assert url.endswith("/prometheus/metrics")
-        asyncio.run(scrape_while_busy(server.command.base_url, url, prompts=[[1, 2]]))
-        # Histograms only: read at a run's start and end, nothing to sample between.
+        series = asyncio.run(scrape_while_busy(server.command.base_url, url, prompts=[[1, 2]]))
+        assert (series["running_requests"], series["waiting_requests"], series["kv_cache_used_pct"]) == (1, 0, 0)
+        assert series["prefix_cache_queries_tokens"] == 2
         source = server_source(url)
-        assert source is not None and not source.sampled
+        assert source is not None and source.sampled
         buckets = histogram_snapshot(url)
         assert buckets["ttft_le_inf"] == 1 and buckets["e2el_le_inf"] == 1
     finally:

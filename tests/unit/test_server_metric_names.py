@@ -21,13 +21,18 @@ def test_sglang_names_sum_over_ranks_and_average_the_kv_cache_use():
     assert buckets[bucket_key("tpot", 0.02)] == 10.0 and buckets[bucket_key("e2el", 1.0)] == 7.0
 
 
-def test_trtllm_has_histograms_and_nothing_to_sample():
+def test_trtllm_names_with_their_prefix_and_without_it_as_in_1_1():
     series, buckets = parse((DATA / "trtllm_metrics.prom").read_text())
-    assert series == {}
+    assert series == {"running_requests": 5.0, "waiting_requests": 3.0, "kv_cache_used_pct": 60.0,
+                      "prefix_cache_queries_tokens": 1280.0, "prefix_cache_hits_tokens": 512.0,
+                      "spec_draft_tokens": 20.0, "spec_accepted_tokens": 15.0}
     inf = float("inf")
     assert buckets == {bucket_key("ttft", 0.05): 2.0, bucket_key("ttft", 0.25): 5.0, bucket_key("ttft", inf): 6.0,
                        bucket_key("tpot", 0.01): 6.0, bucket_key("tpot", inf): 6.0,
                        bucket_key("e2el", 0.5): 1.0, bucket_key("e2el", inf): 6.0}
+    series, buckets = parse((DATA / "trtllm_1_1_metrics.prom").read_text())  # histograms alone: nothing to sample
+    assert series == {} and buckets == {bucket_key("ttft", 0.05): 2.0, bucket_key("ttft", inf): 6.0,
+                                        bucket_key("e2el", 0.5): 1.0, bucket_key("e2el", inf): 6.0}
 
 
 @pytest.mark.parametrize("library", sorted(LIBRARIES))

@@ -1,7 +1,7 @@
 """A server's Prometheus metrics, read during a serving run: parsed with prometheus-client's own text parser.
 
-Each library that exports them names them its own way (vLLM's `vllm:`, SGLang's `sglang:`, TensorRT-LLM's bare
-names at its own route); each is mapped here, once, onto tuibench's names. A server that answers without any of
+Each library that exports them names them its own way (vLLM's `vllm:`, SGLang's `sglang:`, TensorRT-LLM's
+`trtllm_` at its own route); each is mapped here, once, onto tuibench's names. A server that answers without any of
 them, or does not answer, has no server samples: not applicable, never an error. Label sets (a data parallel server
 has one per engine) are summed, KV-cache use is averaged over them.
 """
@@ -51,15 +51,24 @@ LIBRARIES = {
                     "tpot": "sglang:time_per_output_token_seconds",
                     "itl": "sglang:inter_token_latency_seconds",
                     "e2el": "sglang:e2e_request_latency_seconds"}),
-    # trtllm-serve's MetricsCollector, with return_perf_metrics on: request histograms only, no queue or cache
-    # gauges (those are in its JSON iteration stats at /metrics, which are not Prometheus's format).
+    # trtllm-serve's MetricsCollector (tensorrt_llm/metrics/collector.py), with return_perf_metrics on.
     "trtllm": MetricNames(
-        gauges={}, counters={},
-        histograms={"ttft": "time_to_first_token_seconds",
-                    "tpot": "time_per_output_token_seconds",
-                    "e2el": "e2e_request_latency_seconds"},
+        gauges={"running_requests": ("trtllm_num_requests_running", 1.0),
+                "waiting_requests": ("trtllm_num_requests_waiting", 1.0),
+                "kv_cache_used_pct": ("trtllm_kv_cache_utilization", 100.0)},  # a fraction
+        counters={"prefix_cache_queries_tokens": "trtllm_prompt_tokens",
+                  "prefix_cache_hits_tokens": "trtllm_prompt_cached_tokens",  # prompt tokens served from its cache
+                  "spec_draft_tokens": "trtllm_spec_decode_num_draft_tokens",
+                  "spec_accepted_tokens": "trtllm_spec_decode_num_accepted_tokens"},
+        histograms={"ttft": "trtllm_time_to_first_token_seconds",
+                    "tpot": "trtllm_time_per_output_token_seconds",
+                    "e2el": "trtllm_e2e_request_latency_seconds"},
         path="/prometheus/metrics"),
 }
+# Read, never written: TensorRT-LLM before its names took the `trtllm_` prefix (1.1) had request histograms alone.
+_EARLIER = [MetricNames(gauges={}, counters={}, histograms={"ttft": "time_to_first_token_seconds",
+                                                            "tpot": "time_per_output_token_seconds",
+                                                            "e2el": "e2e_request_latency_seconds"})]
 
 
 def metrics_url(endpoint: str) -> str:
@@ -79,7 +88,7 @@ def parse(text: str) -> tuple[dict[str, float], dict[str, float]]:
     families = {family.name: family for family in text_string_to_metric_families(text)}
     series: dict[str, float] = {}
     buckets: dict[str, float] = {}
-    for names in LIBRARIES.values():  # a server exports one library's names: the others find nothing
+    for names in [*LIBRARIES.values(), *_EARLIER]:  # a server exports one library's names: the others find nothing
         for name, (family_name, scale) in names.gauges.items():
             if (family := families.get(family_name)) is not None and family.samples:
                 values = [s.value for s in family.samples if s.name == family_name]
