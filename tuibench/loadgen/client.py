@@ -192,28 +192,30 @@ class _Stream:
 
     def take(self, line: bytes, arrived: float) -> bool:
         """One line, come at `arrived`; True at the stream's end ([DONE])."""
-        data = parse_line(line)
-        if data is DONE:
+        chunk = parse_line(line)
+        if chunk is DONE:
             return True
-        if data is None:
+        if chunk is None:
             return False
-        choice = first_choice(data)  # read once: this runs for every chunk of every request
+        choice = first_choice(chunk)  # read once: this runs for every chunk of every request
         carried = choice is not None and choice_carries_token(choice)
         ids = ()
         if carried:
             self.chunks.append(arrived)
-            ids = choice.get("token_ids") or ()
+            ids = choice.token_ids or ()
             self.sizes.append(len(ids) or 1)
             if self.reply is not None:
                 self.reply.append(choice_text(choice))
             if self.reply_ids is not None:
                 self.reply_ids.extend(ids)
-        if usage := data.get("usage"):
-            completion = usage.get("completion_tokens")
+        if (usage := chunk.usage) is not None:
+            completion = usage.completion_tokens
             if carried and not ids and completion is not None:  # a running count, in every chunk
                 self.sizes[-1] = max(completion - (self.usage_output or 0), 1)
-            self.usage_output = completion if completion is not None else self.usage_output
-            self.usage_prompt = usage.get("prompt_tokens", self.usage_prompt)
-        if choice is not None and (reason := choice.get("finish_reason")):
-            self.finished = reason
+            if completion is not None:
+                self.usage_output = completion
+            if usage.prompt_tokens is not None:
+                self.usage_prompt = usage.prompt_tokens
+        if choice is not None and choice.finish_reason:
+            self.finished = choice.finish_reason
         return False
