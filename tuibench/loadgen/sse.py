@@ -38,7 +38,7 @@ class Chunk(msgspec.Struct):
     error: Any = None
 
 
-_decoder = msgspec.json.Decoder(Chunk)
+_decoder = msgspec.json.Decoder(Chunk, strict=False)  # lax: a count sent as 5.0 or "5" is still 5
 
 
 def parse_line(line: bytes) -> Chunk | object | None:
