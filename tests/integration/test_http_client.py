@@ -130,6 +130,15 @@ def test_a_stream_cut_or_not_http_is_named(path, error, message):
     assert isinstance(results[0], error) and str(results[0]).startswith(message)
 
 
+def test_a_url_that_is_not_http_fails_the_request_in_words():
+    async def go():
+        async with Session() as session, session.get("localhost:8000/v1/models"):
+            pass
+
+    with pytest.raises(ConnectFailed, match="^not an http\\(s\\) URL: localhost:8000/v1/models$"):
+        asyncio.run(go())
+
+
 def test_a_refused_connection_is_named_with_the_systems_words():
     async def go():
         async with Session() as session, session.get(f"http://127.0.0.1:{free_port()}/v1/models"):

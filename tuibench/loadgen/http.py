@@ -54,7 +54,7 @@ class _Target:
     def __init__(self, url: str):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url}")
+            raise ConnectFailed(f"not an http(s) URL: {url}")  # a request's failure, named, as any other
         self.tls = parts.scheme == "https"
         self.host, self.port = parts.hostname, parts.port or (443 if self.tls else 80)
         self.key = (self.host, self.port, self.tls)
