@@ -1,6 +1,7 @@
 """A known-answer OpenAI-compatible server: every request streams its tokens on a schedule set in advance.
 
     tuibench mock-server --ttft-ms T --itl-ms I [--jitter-ms J] [--tokens-per-chunk K] [--max-concurrency N] [--port P]
+                         [--metrics vllm|sglang|trtllm]
 
 The first token leaves T ms after the request got a slot, then one every I ms (each gap uniform within ±J),
 each request held to its length (max_tokens or max_completion_tokens; min_tokens where larger), streamed a token a
@@ -10,6 +11,8 @@ too, as vLLM sends it) and `[DONE]`. Chunks follow OpenAI's schema whole (id, ob
 choice's index, text or delta, logprobs and finish_reason). Beyond the concurrency limit a request waits
 for a slot, and its TTFT counts the wait, as on a real server. Every send is scheduled on absolute deadlines
 from the slot, so the gaps do not drift.
+
+With --metrics it also exports Prometheus metrics in that library's names (servers/mock_metrics.py).
 
 It is the ground truth of tuibench's client (the tests hold the measured TTFT, TPOT and ITL to the set values),
 and a tool for checking any client, network path or proxy.
