@@ -77,6 +77,8 @@ def launch(backend, stand_ins: Path, spec: RunSpec = SPEC, **env: str) -> Manage
 
 
 def test_sglang_stand_in_gets_the_specs_arguments_and_answers_metrics_in_tuibench_names(stand_ins):
+    # Each request 4 s long: all three still in (running or waiting) whenever the scrape comes, however busy the
+    # machine; a short one could end before it, and the scrape then see none.
     server = launch(SglangBackend, stand_ins, STAND_IN_TTFT_MS="4000", STAND_IN_MAX_CONCURRENCY="1")
     try:
         server.wait_healthy()
@@ -103,7 +105,7 @@ def test_sglang_stand_in_gets_the_specs_arguments_and_answers_metrics_in_tuibenc
 
 def test_trtllm_stand_in_reads_its_options_file_and_its_prometheus_route(stand_ins):
     spec = msgspec.structs.replace(SPEC, prefix_caching=None, parallel=Parallelism(pipeline=2))
-    server = launch(TrtllmBackend, stand_ins, spec)
+    server = launch(TrtllmBackend, stand_ins, spec, STAND_IN_TTFT_MS="2000")  # in flight when scraped
     try:
         server.wait_healthy()
         args = announced(server)
