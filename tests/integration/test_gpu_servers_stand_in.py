@@ -92,7 +92,7 @@ def test_sglang_stand_in_gets_the_specs_arguments_and_answers_metrics_in_tuibenc
         assert url.endswith("/metrics")
 
         # Three requests, one slot: one running, two waiting, the cache full (the mock's KV use is its slots').
-        series = asyncio.run(scrape_while_busy(server.command.base_url, url, prompts=[[1, 2, 3]] * 3))
+        series = asyncio.run(scrape_while_busy(server.command.base_url, url, prompts=[[1, 2, 3]] * 3, finish=False))
         assert (series["running_requests"], series["waiting_requests"], series["kv_cache_used_pct"]) == (1, 2, 100)
         assert series["prefix_cache_queries_tokens"] == 3  # the running request's prompt, looked up
         assert series["prefix_cache_hits_tokens"] == 0 and "preemptions" in series
@@ -144,9 +144,9 @@ def test_a_bad_flag_fails_the_start_with_the_engines_own_words_stand_in(stand_in
         server.stop()
 
 
-async def scrape_while_busy(base_url: str, metrics_url: str, prompts: list) -> dict:
+async def scrape_while_busy(base_url: str, metrics_url: str, prompts: list, finish: bool = True) -> dict:
     """Sends `prompts` at once and, once all are in (waiting or running), one scrape in tuibench's names; then lets
-    them finish."""
+    them finish, or, with `finish` False, hangs them up."""
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
@@ -164,7 +164,10 @@ async def scrape_while_busy(base_url: str, metrics_url: str, prompts: list) -> d
                     not series or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.05)
-        await asyncio.gather(*sending)
+        if not finish:
+            for task in sending:
+                task.cancel()
+        await asyncio.gather(*sending, return_exceptions=not finish)
     return series
 
 
