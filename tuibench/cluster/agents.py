@@ -64,10 +64,11 @@ class ClientAgent:
     async def prepare(self, share: bytes) -> None:
         from tuibench.loadgen.client import warm_up
         from tuibench.loadgen.driver import freeze_heap
-        from tuibench.loadgen.workers import WorkerShare, client_session
+        from tuibench.loadgen.http import Session
+        from tuibench.loadgen.workers import WorkerShare
 
         self._share = msgspec.msgpack.decode(share, type=WorkerShare)
-        self._session = client_session()
+        self._session = Session()
         await warm_up(self._session, self._share.endpoint)
         freeze_heap()  # Ray's own objects too: a full collection would hold this actor's loop
 

@@ -11,6 +11,7 @@ from tuibench.core.records import RequestRecord
 from tuibench.core.timing import PERF_COUNTER, Clock
 from tuibench.loadgen.arrivals import schedule_s, send_on_schedule
 from tuibench.loadgen.client import Endpoint, Prompted, send, warm_up
+from tuibench.loadgen.http import Session
 
 START_LEAD_S = 0.01  # the first request is planned this far ahead, so it is not already late
 
@@ -107,7 +108,8 @@ async def client(endpoint: Endpoint, plan: LoadPlan, clock: Callable[[float], fl
     the plan's concurrency slots is free, its record returned. `session`: send on this one instead of our own."""
     limit = asyncio.Semaphore(plan.max_concurrency) if plan.max_concurrency else contextlib.nullcontext()
     now = time_source.now_s
-    async with (contextlib.nullcontext(session) if session is not None else _session(plan)) as session:
+    # Our own session has no connection limit: the plan's concurrency limit is in_slot's.
+    async with (contextlib.nullcontext(session) if session is not None else Session()) as session:
 
         async def in_slot(prompt: Prompted, scheduled_s: float, **options) -> RequestRecord:
             # The wait for a slot is the client's queue, not lateness: it is recorded apart from the schedule lag.
@@ -119,8 +121,3 @@ async def client(endpoint: Endpoint, plan: LoadPlan, clock: Callable[[float], fl
 
         yield session, in_slot
 
-
-def _session(plan: LoadPlan):
-    from tuibench.loadgen.http import Session
-
-    return Session()  # no limit of its own: the plan's concurrency limit is in_slot's

@@ -25,6 +25,7 @@ from tuibench.core.records import RequestRecord
 from tuibench.core.timing import PERF_COUNTER, Clock
 from tuibench.loadgen.client import Endpoint, Prompted, warm_up
 from tuibench.loadgen.driver import freeze_heap
+from tuibench.loadgen.http import Session
 
 _START_LEAD_S = 0.05  # the schedule starts this far after every worker said it is ready
 RECORDS_WINDOW_S = 0.02  # a worker's records go back together: those done within this of the first
@@ -96,15 +97,9 @@ async def send_share(session, share: WorkerShare, origin_s: float, on_record: Ca
     await send_on_schedule(share.prompts, share.offsets_s, origin_s, time_source, one)
 
 
-def client_session():
-    from tuibench.loadgen.http import Session
-
-    return Session()
-
-
 def worker_main() -> None:
     """In the worker process: take the share from stdin, get ready (imports, a connection to the server), say so,
-    take the start, send each request at its time, write each record to stdout as it finishes."""
+    take the start, send each request at its time, write the records to stdout as they finish (RecordBatches)."""
     # The frames get stdout to themselves: anything a library prints goes to stderr instead.
     out, inbox = os.fdopen(os.dup(1), "wb"), sys.stdin.buffer
     os.dup2(2, 1)
@@ -114,7 +109,7 @@ def worker_main() -> None:
     share = msgspec.msgpack.decode(frame[1], type=WorkerShare)
 
     async def go() -> None:
-        async with client_session() as session:
+        async with Session() as session:
             await warm_up(session, share.endpoint)
             freeze_heap()
             _write_frame(out, "ready")
