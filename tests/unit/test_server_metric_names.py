@@ -37,8 +37,7 @@ def test_trtllm_names_with_their_prefix_and_without_it_as_in_1_1():
 
 @pytest.mark.parametrize("library", sorted(LIBRARIES))
 def test_the_mock_servers_export_in_each_librarys_names_reads_back(library):
-    metrics = MockMetrics(library, max_concurrency=4)
-    metrics.running, metrics.waiting = 1, 3
+    metrics = MockMetrics(library, max_concurrency=4, running=lambda: 1, waiting=lambda: 3)
     metrics.prompt(12)
     metrics.observe("ttft", 0.04)
     series, buckets = parse(metrics.text().decode())

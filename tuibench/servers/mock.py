@@ -69,11 +69,13 @@ class MockServer:
         self._rng = random.Random(config.seed)
         self._slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
         self.requests = 0
+        self.running = self.waiting = 0  # requests holding a slot, and waiting for one
         self.metrics = None
         if config.metrics != "none":
             from tuibench.servers.mock_metrics import MockMetrics
 
-            self.metrics = MockMetrics(config.metrics, config.max_concurrency)
+            self.metrics = MockMetrics(config.metrics, config.max_concurrency, lambda: self.running,
+                                       lambda: self.waiting)
 
     def app(self):
         from aiohttp import web
@@ -137,13 +139,17 @@ class MockServer:
     @contextlib.asynccontextmanager
     async def _slot(self):
         """A concurrency slot held (there is always one without a limit): counted as waiting, then as running."""
-        with _Counted(self.metrics, "waiting"):
+        self.waiting += 1
+        try:
             if self._slots:
                 await self._slots.acquire()
-        try:
-            with _Counted(self.metrics, "running"):
-                yield
         finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
             if self._slots:
                 self._slots.release()
 
@@ -206,21 +212,6 @@ def _chunks(tokens: int, per_chunk: int) -> list[tuple[int, int]]:
         last = min(first + per_chunk, tokens) - 1
         chunks.append((last, last - first + 1))
     return chunks
-
-
-class _Counted:
-    """Counts a request as waiting or running in the mock's metrics while the block runs."""
-
-    def __init__(self, metrics, state: str):
-        self.metrics, self.state = metrics, state
-
-    def __enter__(self):
-        if self.metrics is not None:
-            setattr(self.metrics, self.state, getattr(self.metrics, self.state) + 1)
-
-    def __exit__(self, *exc):
-        if self.metrics is not None:
-            setattr(self.metrics, self.state, getattr(self.metrics, self.state) - 1)
 
 
 def serve(config: MockConfig, host: str, port: int, on_ready=lambda url: None) -> None:

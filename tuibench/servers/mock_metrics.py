@@ -3,27 +3,25 @@ library's route: requests running and waiting, KV-cache use (a request's slot is
 tokens looked up in a prefix cache that never hits, and TTFT and E2EL histograms. Whatever tuibench reads from a
 server it can read from this one, known values behind it (telemetry/server_metrics.py holds the names)."""
 
-from tuibench.telemetry.server_metrics import LIBRARIES
+from collections.abc import Callable
 
-# Our name -> how the mock counts it.
-_SEEN = {"running_requests", "waiting_requests", "kv_cache_used_pct"}
+from tuibench.telemetry.server_metrics import LIBRARIES
 
 
 class MockMetrics:
-    def __init__(self, library: str, max_concurrency: int | None):
+    def __init__(self, library: str, max_concurrency: int | None, running: Callable[[], int],
+                 waiting: Callable[[], int]):
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.names = LIBRARIES[library]
         self.registry = CollectorRegistry()
-        self.running = self.waiting = 0
-        self._max_concurrency = max_concurrency
-        values = {"running_requests": lambda: self.running, "waiting_requests": lambda: self.waiting,
-                  # the share of slots in use: the whole cache at the concurrency limit; none without one
-                  "kv_cache_used_pct": lambda: 100.0 * self.running / max_concurrency if max_concurrency else 0.0}
+        # Our name -> the mock's count, read at each scrape. KV-cache use is the share of slots in use: the whole cache
+        # at the concurrency limit, none without one.
+        gauges = {"running_requests": running, "waiting_requests": waiting,
+                  "kv_cache_used_pct": lambda: 100.0 * running() / max_concurrency if max_concurrency else 0.0}
         for name, (family, scale) in self.names.gauges.items():
-            if name in _SEEN:
-                Gauge(family, name, registry=self.registry).set_function(
-                    lambda read=values[name], scale=scale: read() / scale)
+            Gauge(family, name, registry=self.registry).set_function(
+                lambda read=gauges[name], scale=scale: read() / scale)
         counters = {name: Counter(family, name, registry=self.registry)
                     for name, family in self.names.counters.items()}
         self._prompt_tokens = counters.get("prefix_cache_queries_tokens")
