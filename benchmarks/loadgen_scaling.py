@@ -9,8 +9,8 @@ lag < 1 ms for each worker count, and their ratio.
     python benchmarks/loadgen_scaling.py [--seconds 3] [--chunks 16] [--workers 1,2] [--pools local,ray]
 
 With Ray, it first prints what one client actor costs, to size a cluster by: the time to create it and read its
-clock, its memory (RSS, and USS: what it alone holds), its CPU while idle, and its CPU per request against a local
-worker process's at the same rate.
+clock, its memory (RSS, and USS: what it alone holds), its CPU while idle, and its CPU split into a fixed part and
+a part per request, read off two rates, beside a local worker process's.
 
 On the 2-core CI machine the server, the workers and this process share the two cores: a second worker can only
 help as far as a core is idle, so the ratio there is bounded by the server's own CPU, not the client's.
@@ -39,15 +39,15 @@ def worker_processes(pool: str) -> list:
             if any("tuibench.loadgen.workers" in part for part in p.cmdline())]
 
 
-def cpu_s(processes: list) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except Exception:  # noqa: BLE001 - gone: what it spent is no longer readable
-            pass
-    return total
+def cpu_s(process) -> float:
+    """The CPU seconds a process has spent; 0 once it is gone (what it spent is no longer readable)."""
+    import psutil
+
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
 
 
 def actor_cost(url: str, chunks: int, rate: float, seconds: float) -> None:
@@ -59,9 +59,9 @@ def actor_cost(url: str, chunks: int, rate: float, seconds: float) -> None:
     create_s = time.perf_counter() - started
     actors = worker_processes("ray")
     memory = [p.memory_full_info() for p in actors]
-    idle_before = cpu_s(actors)
+    idle_before = sum(map(cpu_s, actors))
     time.sleep(5.0)
-    idle_cpu_pct = (cpu_s(actors) - idle_before) / 5.0 * 100
+    idle_cpu_pct = (sum(map(cpu_s, actors)) - idle_before) / 5.0 * 100
     pool.close()
     print(f"one Ray client actor: {create_s:.2f} s to create it and read its clock; RSS "
           f"{sum(m.rss for m in memory) / 2**20:.0f} MiB, USS {sum(m.uss for m in memory) / 2**20:.0f} MiB; "
@@ -85,11 +85,7 @@ def worker_cpu(url: str, chunks: int, pool_name: str, rate: float, seconds: floa
     def watch(stop: threading.Event) -> None:
         while not stop.wait(0.05):
             for process in worker_processes(pool_name):
-                try:
-                    times = process.cpu_times()
-                    spent[process.pid] = max(spent.get(process.pid, 0.0), times.user + times.system)
-                except Exception:  # noqa: BLE001 - it ended between the listing and the read
-                    pass
+                spent[process.pid] = max(spent.get(process.pid, 0.0), cpu_s(process))
 
     stop = threading.Event()
     watcher = threading.Thread(target=watch, args=(stop,), daemon=True)

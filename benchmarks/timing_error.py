@@ -7,8 +7,7 @@ for each N; from each exported request, token k's measured arrival after the fir
 error of that token: the client's and the server's lateness together, on one machine (so an upper bound on the
 client's own). Prints, per level, the streams actually in flight (their mean), the p50 / p99 / max of |error|
 over every token, the output rate, the p99 of each send's lateness against its schedule, and the highest level
-with p99 |error| ≤ 1 ms (the target). It stops rising
-once p99 passes 10 ms.
+with p99 |error| ≤ 1 ms (the target). It stops rising once p99 passes 10 ms.
 
     python benchmarks/timing_error.py [--levels 1,10,50,100,250,500,1000,2000] [--itl-ms 10] [--tokens 32]
 
