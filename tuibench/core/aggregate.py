@@ -351,8 +351,9 @@ class _Series:
         span_s = end_s - start_s
         tpots = tpot[kept]
         return SteadyState(warmup=window.warmup, drain=window.drain, requests=int(kept.size), start_s=start_s,
-                           last_start_s=float(start[kept].max()), end_s=end_s, output_throughput_tok_s=float(tokens[kept].sum()) / span_s if span_s > 0
-                           else None, ttft_ms=describe(ttft[kept]), tpot_ms=describe(tpots[~np.isnan(tpots)]),
+                           last_start_s=float(start[kept].max()), end_s=end_s,
+                           output_throughput_tok_s=float(tokens[kept].sum()) / span_s if span_s > 0 else None,
+                           ttft_ms=describe(ttft[kept]), tpot_ms=describe(tpots[~np.isnan(tpots)]),
                            e2el_ms=describe(e2el[kept]))
 
 

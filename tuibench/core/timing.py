@@ -86,9 +86,9 @@ os.register_at_fork(after_in_child=_new_waker)
 class _LoopTimer:
     """An event loop's own precise alarm (Linux): one timerfd on CLOCK_MONOTONIC, perf_counter's clock, armed for the
     earliest deadline and watched by the loop's epoll like any socket. A deadline wakes the loop within the kernel's
-    timer slack (50 us), with no thread: a wake costs an epoll return, a read and a re-arm, where the waker thread's
-    hand-over cost a condition wait, a self-pipe write and the GIL between two threads (0.1-0.3 ms a request at
-    200 req/s, benchmarks/loadgen_capacity.py)."""
+    timer slack (50 us), with no thread: a wake costs an epoll return and a re-arm (a read when none is left to
+    arm), where the waker thread's hand-over cost a condition wait, a self-pipe write and the GIL between two
+    threads (0.1-0.3 ms a request at 200 req/s, benchmarks/loadgen_capacity.py)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, api: "_TimerFd"):
         self._api = api
